@@ -1,0 +1,1 @@
+"""Adapters behind the ports: `memory` for `newsdrop build`, `aws` for Lambda, the local stack and moto."""

@@ -1,0 +1,324 @@
+"""boto3 adapters: S3 object stores, the DynamoDB catalog and the EventBridge bus.
+
+Clients are built on first use and cached for the life of the process (one per
+Lambda execution environment); the endpoint comes from boto3's own settings, so
+`AWS_ENDPOINT_URL` points everything at moto's server in the local stack.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from newsdrop import catalog as catalog_plan
+from newsdrop.model import Entry, SiteConfig
+from newsdrop.ports import (
+    Blob,
+    BusEvent,
+    CommitResult,
+    ConfigRecord,
+    Head,
+    PostRecord,
+    PreconditionFailed,
+    TooLarge,
+)
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_CONDITION_FAILED = {"412", "PreconditionFailed", "ConditionalRequestConflict", "409"}
+MAX_COMMIT_ATTEMPTS = 8
+
+
+@cache
+def client(service: str) -> Any:
+    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3Store:
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
+        try:
+            response = client("s3").get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise
+        stream = response["Body"]
+        size = int(response.get("ContentLength", 0))
+        if max_bytes is not None and size > max_bytes:
+            stream.close()  # never read an oversized object into memory
+            raise TooLarge(size, max_bytes)
+        body = stream.read() if max_bytes is None else stream.read(max_bytes + 1)
+        if max_bytes is not None and len(body) > max_bytes:
+            raise TooLarge(len(body), max_bytes)
+        return Blob(
+            body=body,
+            etag=response["ETag"].strip('"'),
+            content_type=response.get("ContentType", ""),
+            cache_control=response.get("CacheControl", ""),
+            metadata=response.get("Metadata", {}),
+        )
+
+    def head(self, key: str) -> Head | None:
+        try:
+            response = client("s3").head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                return None
+            raise
+        return Head(etag=response["ETag"].strip('"'), metadata=response.get("Metadata", {}))
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str,
+        cache_control: str = "",
+        metadata: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": content_type}
+        if cache_control:
+            args["CacheControl"] = cache_control
+        if metadata:
+            args["Metadata"] = dict(metadata)
+        if if_match is not None:
+            args["IfMatch"] = f'"{if_match}"'
+        if if_none_match:
+            args["IfNoneMatch"] = "*"
+        try:
+            client("s3").put_object(**args)
+        except ClientError as exc:
+            code = _code(exc)
+            if code in _CONDITION_FAILED or (if_match is not None and code in _MISSING):
+                raise PreconditionFailed(key) from exc
+            raise
+
+    def delete(self, key: str) -> None:
+        client("s3").delete_object(Bucket=self.bucket, Key=key)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)
+
+
+_serialise = TypeSerializer().serialize
+_deserialise = TypeDeserializer().deserialize
+
+
+def _item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serialise(value) for name, value in values.items()}
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserialise(value) for name, value in item.items()}
+
+
+def _post_pk(key: str) -> str:
+    return f"POST#{key}"
+
+
+class DynamoCatalog:
+    """Single-table catalog: POST#key/STATE, LIST#id/sort, URL#path/OWNER, CONFIG/SITE."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = client("dynamodb").get_item(
+            TableName=self.table, Key=_item({"pk": pk, "sk": sk}), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return None if item is None else _plain(item)
+
+    def get_post(self, key: str) -> PostRecord | None:
+        item = self._get(_post_pk(key), "STATE")
+        if item is None:
+            return None
+        return PostRecord(
+            key=key,
+            sequencer=item["seq"],
+            live=bool(item["live"]),
+            url=item.get("url", ""),
+            sort=item.get("sort", ""),
+            artifact=item.get("artifact", ""),
+            lists=tuple(item.get("lists", [])),
+            entry=Entry.from_json(json.loads(item["entry"])) if item.get("entry") else None,
+            touched=tuple(item.get("touched", [])),
+            previous_url=item.get("previous_url", ""),
+        )
+
+    def _post_item(self, record: PostRecord) -> dict[str, Any]:
+        return _item(
+            {
+                "pk": _post_pk(record.key),
+                "sk": "STATE",
+                "seq": record.sequencer,
+                "live": record.live,
+                "url": record.url,
+                "sort": record.sort,
+                "artifact": record.artifact,
+                "lists": list(record.lists),
+                "entry": json.dumps(record.entry.to_json(), ensure_ascii=False) if record.entry else "",
+                "touched": list(record.touched),
+                "previous_url": record.previous_url,
+            }
+        )
+
+    def commit(self, record: PostRecord) -> CommitResult:
+        for _ in range(MAX_COMMIT_ATTEMPTS):
+            stored = self.get_post(record.key)
+            if stored is not None and stored.sequencer >= record.sequencer:
+                return CommitResult("duplicate" if stored.sequencer == record.sequencer else "stale", current=stored)
+            final = catalog_plan.finalise(record, stored)
+            change = catalog_plan.plan(final, stored)
+            # Optimistic concurrency: the transaction holds only if the record is still the one planned against.
+            post: dict[str, Any] = {"TableName": self.table, "Item": self._post_item(final)}
+            if stored is None:
+                post["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                post["ConditionExpression"] = "seq = :prev"
+                post["ExpressionAttributeValues"] = _item({":prev": stored.sequencer})
+            items: list[dict[str, Any]] = [{"Put": post}]
+            if change.claim_url:
+                items.append(
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": _item({"pk": f"URL#{change.claim_url}", "sk": "OWNER", "owner": record.key}),
+                            "ConditionExpression": "attribute_not_exists(pk) OR #o = :me",
+                            "ExpressionAttributeNames": {"#o": "owner"},
+                            "ExpressionAttributeValues": _item({":me": record.key}),
+                        }
+                    }
+                )
+            if change.release_url:
+                items.append(
+                    {
+                        "Delete": {
+                            "TableName": self.table,
+                            "Key": _item({"pk": f"URL#{change.release_url}", "sk": "OWNER"}),
+                            "ConditionExpression": "attribute_not_exists(pk) OR #o = :me",
+                            "ExpressionAttributeNames": {"#o": "owner"},
+                            "ExpressionAttributeValues": _item({":me": record.key}),
+                        }
+                    }
+                )
+            for list_id, sort in change.delete:
+                items.append({"Delete": {"TableName": self.table, "Key": _item({"pk": f"LIST#{list_id}", "sk": sort})}})
+            if change.put:
+                assert final.entry is not None
+                entry = json.dumps(final.entry.to_json(), ensure_ascii=False)
+                for list_id, sort in change.put:
+                    items.append(
+                        {"Put": {"TableName": self.table, "Item": _item({"pk": f"LIST#{list_id}", "sk": sort, "e": entry})}}
+                    )
+            try:
+                client("dynamodb").transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                if _code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = exc.response.get("CancellationReasons") or []
+                url_failed = (
+                    change.claim_url
+                    and len(reasons) > 1
+                    and reasons[1].get("Code") == "ConditionalCheckFailed"
+                    and reasons[0].get("Code") in (None, "None")
+                )
+                if url_failed:
+                    owner = self._get(f"URL#{change.claim_url}", "OWNER")
+                    if owner is not None and owner.get("owner") != record.key:
+                        return CommitResult("url_taken", current=stored, url_owner=str(owner["owner"]))
+                continue  # someone else committed first: re-read and plan again
+            return CommitResult("applied", current=final)
+        raise RuntimeError(f"catalog commit for {record.key} kept conflicting after {MAX_COMMIT_ATTEMPTS} attempts")
+
+    def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:
+        found: list[Entry] = []
+        args: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": _item({":pk": f"LIST#{list_id}"}),
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        while True:
+            if limit is not None:
+                args["Limit"] = limit - len(found)
+            response = client("dynamodb").query(**args)
+            found.extend(Entry.from_json(json.loads(_plain(i)["e"])) for i in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last or (limit is not None and len(found) >= limit):
+                return found
+            args["ExclusiveStartKey"] = last
+
+    def url_owner(self, url: str) -> str | None:
+        item = self._get(f"URL#{url}", "OWNER")
+        return None if item is None else str(item["owner"])
+
+    def get_config(self) -> ConfigRecord | None:
+        item = self._get("CONFIG", "SITE")
+        if item is None:
+            return None
+        return ConfigRecord(sequencer=item["seq"], config=SiteConfig.from_json(json.loads(item["config"])))
+
+    def put_config(self, record: ConfigRecord) -> bool:
+        try:
+            client("dynamodb").put_item(
+                TableName=self.table,
+                Item=_item(
+                    {
+                        "pk": "CONFIG",
+                        "sk": "SITE",
+                        "seq": record.sequencer,
+                        "config": json.dumps(record.config.to_json(), ensure_ascii=False),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR seq < :seq",
+                ExpressionAttributeValues=_item({":seq": record.sequencer}),
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+class EventBridgeBus:
+    def __init__(self, bus_name: str) -> None:
+        self.bus_name = bus_name
+
+    def publish(self, events: Sequence[BusEvent]) -> None:
+        for start in range(0, len(events), 10):  # PutEvents takes at most 10 entries
+            chunk = events[start : start + 10]
+            response = client("events").put_events(
+                Entries=[
+                    {
+                        "EventBusName": self.bus_name,
+                        "Source": event.source,
+                        "DetailType": event.detail_type,
+                        "Detail": json.dumps(event.detail, ensure_ascii=False),
+                    }
+                    for event in chunk
+                ]
+            )
+            if response.get("FailedEntryCount"):
+                failed = [e for e in response.get("Entries", []) if e.get("ErrorCode")]
+                raise RuntimeError(f"EventBridge rejected {len(failed)} of {len(chunk)} events: {failed[:3]}")

@@ -1,0 +1,151 @@
+"""In-process adapters: the same semantics as S3, DynamoDB and EventBridge, held in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from newsdrop import catalog as catalog_plan
+from newsdrop.model import Entry
+from newsdrop.ports import (
+    Blob,
+    BusEvent,
+    CommitResult,
+    ConfigRecord,
+    Head,
+    PostRecord,
+    PreconditionFailed,
+    TooLarge,
+)
+
+
+@dataclass
+class MemoryStore:
+    """An object store with S3's ETag conditions (an ETag is the MD5 of the body, as on S3 with SSE-S3)."""
+
+    objects: dict[str, Blob] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
+        blob = self.objects.get(key)
+        if blob is not None and max_bytes is not None and len(blob.body) > max_bytes:
+            raise TooLarge(len(blob.body), max_bytes)
+        return blob
+
+    def head(self, key: str) -> Head | None:
+        blob = self.objects.get(key)
+        return None if blob is None else Head(etag=blob.etag, metadata=dict(blob.metadata))
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str,
+        cache_control: str = "",
+        metadata: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> None:
+        with self._lock:
+            current = self.objects.get(key)
+            if if_none_match and current is not None:
+                raise PreconditionFailed(key)
+            if if_match is not None and (current is None or current.etag != if_match):
+                raise PreconditionFailed(key)
+            self.objects[key] = Blob(
+                body=body,
+                etag=hashlib.md5(body, usedforsecurity=False).hexdigest(),
+                content_type=content_type,
+                cache_control=cache_control,
+                metadata=dict(metadata or {}),
+            )
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self.objects.pop(key, None)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def write_to(self, root: Path) -> int:
+        """Write every object under root (for `newsdrop build --out`); returns the count."""
+        for key, blob in self.objects.items():
+            path = root.joinpath(*key.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob.body)
+        return len(self.objects)
+
+
+@dataclass
+class MemoryCatalog:
+    posts: dict[str, PostRecord] = field(default_factory=dict)
+    lists: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+    config: ConfigRecord | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def get_post(self, key: str) -> PostRecord | None:
+        return self.posts.get(key)
+
+    def commit(self, record: PostRecord) -> CommitResult:
+        with self._lock:
+            stored = self.posts.get(record.key)
+            if stored is not None and stored.sequencer >= record.sequencer:
+                status = "duplicate" if stored.sequencer == record.sequencer else "stale"
+                return CommitResult(status, current=stored)
+            record = catalog_plan.finalise(record, stored)
+            change = catalog_plan.plan(record, stored)
+            owner = self.urls.get(change.claim_url)
+            if change.claim_url and owner not in (None, record.key):
+                return CommitResult("url_taken", current=stored, url_owner=owner or "")
+            self.posts[record.key] = record
+            for list_id, sort in change.delete:
+                self.lists.get(list_id, {}).pop(sort, None)
+            assert record.entry is not None or not change.put
+            for list_id, sort in change.put:
+                self.lists.setdefault(list_id, {})[sort] = record.entry  # type: ignore[assignment]
+            if change.release_url and self.urls.get(change.release_url) == record.key:
+                del self.urls[change.release_url]
+            if change.claim_url:
+                self.urls[change.claim_url] = record.key
+            return CommitResult("applied", current=record)
+
+    def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:
+        listing = self.lists.get(list_id, {})
+        ordered = [listing[s] for s in sorted(listing, reverse=True)]
+        return ordered if limit is None else ordered[:limit]
+
+    def url_owner(self, url: str) -> str | None:
+        return self.urls.get(url)
+
+    def get_config(self) -> ConfigRecord | None:
+        return self.config
+
+    def put_config(self, record: ConfigRecord) -> bool:
+        with self._lock:
+            if self.config is not None and self.config.sequencer >= record.sequencer:
+                return False
+            self.config = record
+            return True
+
+
+@dataclass
+class MemoryBus:
+    """Routes each published event to the subscribers whose detail types match, like the bus rules."""
+
+    routes: list[tuple[frozenset[str], Callable[[BusEvent], None]]] = field(default_factory=list)
+    published: list[BusEvent] = field(default_factory=list)
+
+    def subscribe(self, detail_types: Sequence[str], deliver: Callable[[BusEvent], None]) -> None:
+        self.routes.append((frozenset(detail_types), deliver))
+
+    def publish(self, events: Sequence[BusEvent]) -> None:
+        for event in events:
+            self.published.append(event)
+            for types, deliver in self.routes:
+                if event.detail_type in types:
+                    deliver(replace(event))

@@ -1,0 +1,35 @@
+"""What a catalog commit changes, independent of where the catalog lives.
+
+Both catalog adapters apply the same plan, so the memory catalog of `newsdrop build`
+and DynamoDB agree on every listing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from newsdrop.ports import PostRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    put: list[tuple[str, str]]  # (list id, sort key) entries to write with the record's entry
+    delete: list[tuple[str, str]]  # (list id, sort key) entries to remove
+    claim_url: str
+    release_url: str
+
+
+def plan(record: PostRecord, previous: PostRecord | None) -> Plan:
+    new = {(list_id, record.sort) for list_id in record.lists} if record.live else set()
+    old = {(list_id, previous.sort) for list_id in previous.lists} if previous and previous.live else set()
+    claim = record.url if record.live else ""
+    release = previous.url if previous and previous.live and previous.url != claim else ""
+    return Plan(put=sorted(new), delete=sorted(old - new), claim_url=claim, release_url=release)
+
+
+def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
+    """Record what this change touches, so that a redelivered event can be rebuilt from the catalog alone."""
+    old_lists = list(previous.lists) if previous and previous.live else []
+    touched = list(dict.fromkeys([*old_lists, *record.lists]))
+    previous_url = previous.url if previous and previous.live else ""
+    return replace(record, touched=touched, previous_url=previous_url)

@@ -1,0 +1,111 @@
+"""AWS-shaped event envelopes: S3 notifications via EventBridge, and SQS batches around them.
+
+The in-process pipeline (`newsdrop build`), the local stack and the tests all build
+their events here, in exactly the shape Lambda receives on AWS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote_plus
+
+from newsdrop.ports import BusEvent
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+_lock = threading.Lock()
+_last = 0
+_counter = itertools.count()
+
+
+def next_sequencer() -> str:
+    """A sequencer that grows with time and never repeats in this process, like S3's per-key ones."""
+    global _last
+    with _lock:
+        value = max(time.time_ns(), _last + 1)
+        _last = value
+    return f"{value:020X}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def s3_notification(bucket: str, key: str, *, sequencer: str, removed: bool, size: int = 0, etag: str = "") -> dict[str, Any]:
+    """An S3 'Object Created' / 'Object Deleted' event as EventBridge delivers it (key URL-encoded)."""
+    detail: dict[str, Any] = {
+        "version": "0",
+        "bucket": {"name": bucket},
+        "object": {"key": quote_plus(key, safe="/"), "sequencer": sequencer},
+        "request-id": uuid.uuid4().hex[:16].upper(),
+        "requester": ACCOUNT,
+        "reason": "DeleteObject" if removed else "PutObject",
+    }
+    if not removed:
+        detail["object"].update({"size": size, "etag": etag})
+    else:
+        detail["deletion-type"] = "Delete Marker Created"
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Deleted" if removed else "Object Created",
+        "source": "aws.s3",
+        "account": ACCOUNT,
+        "time": _now(),
+        "region": REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": detail,
+    }
+
+
+def bus_envelope(event: BusEvent, bus: str = "newsdrop-publishing") -> dict[str, Any]:
+    """A publishing event as an EventBridge rule hands it to an SQS target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": event.detail_type,
+        "source": event.source,
+        "account": ACCOUNT,
+        "time": _now(),
+        "region": REGION,
+        "resources": [],
+        "detail": event.detail,
+        "event-bus-name": bus,
+    }
+
+
+def sqs_record(body: str, *, queue: str, receive_count: int = 1, message_id: str | None = None) -> dict[str, Any]:
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": f"rh-{next(_counter)}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": str(int(time.time() * 1000)),
+            "SenderId": ACCOUNT,
+            "ApproximateFirstReceiveTimestamp": str(int(time.time() * 1000)),
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}",
+        "awsRegion": REGION,
+    }
+
+
+def sqs_event(bodies: Sequence[dict[str, Any] | str], *, queue: str) -> dict[str, Any]:
+    """An SQS batch as Lambda's event source mapping delivers it."""
+    return {
+        "Records": [
+            sqs_record(b if isinstance(b, str) else json.dumps(b, ensure_ascii=False), queue=queue) for b in bodies
+        ]
+    }

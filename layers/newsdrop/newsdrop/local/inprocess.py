@@ -1,0 +1,121 @@
+"""The whole pipeline in one process, on memory adapters: what `newsdrop build` runs.
+
+Same handlers, same events, same batches of ten as on AWS: uploads become S3
+notifications on a parse queue, parse's events are routed by detail type to the
+render and index queues, and each queue is drained in SQS-sized batches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from newsdrop import envelopes, events
+from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
+from newsdrop.ports import BusEvent, Ports
+from newsdrop.stages import index, parse, render
+from newsdrop.stages.common import Outcome
+
+BATCH_SIZE = 10
+MAX_RECEIVES = 5
+SOURCE_BUCKET = "newsdrop-source"
+PUBLISHING = (events.POST_UPSERTED, events.POST_REMOVED, events.SITE_CONFIGURED)
+
+Stage = Callable[[dict[str, Any], Ports], Outcome]
+
+
+@dataclass
+class Queue:
+    name: str
+    stage: Stage
+    messages: deque[tuple[str, int]] = field(default_factory=deque)  # (body, receive count)
+    dead: list[str] = field(default_factory=list)
+
+
+@dataclass
+class InProcessPipeline:
+    source: MemoryStore = field(default_factory=MemoryStore)
+    site: MemoryStore = field(default_factory=MemoryStore)
+    artifacts: MemoryStore = field(default_factory=MemoryStore)
+    catalog: MemoryCatalog = field(default_factory=MemoryCatalog)
+    bus: MemoryBus = field(default_factory=MemoryBus)
+    max_post_bytes: int = 1_000_000
+    rejections: list[tuple[str, str]] = field(default_factory=list)
+    invocations: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ports = Ports(
+            source=self.source,
+            site=self.site,
+            artifacts=self.artifacts,
+            catalog=self.catalog,
+            bus=self.bus,
+            max_post_bytes=self.max_post_bytes,
+        )
+        self.queues = {
+            "parse": Queue("newsdrop-parse", parse.run),
+            "render": Queue("newsdrop-render", render.run),
+            "index": Queue("newsdrop-index", index.run),
+        }
+        self.bus.subscribe(PUBLISHING, self._to("render"))
+        self.bus.subscribe(PUBLISHING, self._to("index"))
+        self.bus.subscribe([events.POST_REJECTED], self._rejected)
+
+    def _to(self, name: str) -> Callable[[BusEvent], None]:
+        def deliver(event: BusEvent) -> None:
+            self.queues[name].messages.append((json.dumps(envelopes.bus_envelope(event), ensure_ascii=False), 0))
+
+        return deliver
+
+    def _rejected(self, event: BusEvent) -> None:
+        self.rejections.append((str(event.detail["key"]), str(event.detail["reason"])))
+
+    def upload(self, key: str, body: bytes) -> None:
+        self.source.put(key, body, content_type="text/markdown; charset=utf-8")
+        self._notify(key, removed=False, size=len(body))
+
+    def delete(self, key: str) -> None:
+        self.source.delete(key)
+        self._notify(key, removed=True)
+
+    def _notify(self, key: str, *, removed: bool, size: int = 0) -> None:
+        note = envelopes.s3_notification(
+            SOURCE_BUCKET, key, sequencer=envelopes.next_sequencer(), removed=removed, size=size
+        )
+        self.queues["parse"].messages.append((json.dumps(note, ensure_ascii=False), 0))
+
+    def drain(self) -> None:
+        """Run batches until every queue is empty; parse first, as its events feed the others."""
+        while any(q.messages for q in self.queues.values()):
+            for name in ("parse", "render", "index"):
+                queue = self.queues[name]
+                while queue.messages:
+                    self._run_batch(name, queue)
+
+    def _run_batch(self, name: str, queue: Queue) -> None:
+        taken = [queue.messages.popleft() for _ in range(min(BATCH_SIZE, len(queue.messages)))]
+        records = [
+            envelopes.sqs_record(body, queue=queue.name, receive_count=count + 1, message_id=f"m{i}")
+            for i, (body, count) in enumerate(taken)
+        ]
+        self.invocations[name] = self.invocations.get(name, 0) + 1
+        outcome = queue.stage({"Records": records}, self.ports)
+        failed = {f["itemIdentifier"] for f in outcome.response.get("batchItemFailures", [])}
+        for record, (body, count) in zip(records, taken, strict=True):
+            if record["messageId"] in failed:
+                if count + 1 >= MAX_RECEIVES:
+                    queue.dead.append(body)
+                else:
+                    queue.messages.append((body, count + 1))
+
+    def publish_all(self, files: Iterable[tuple[str, bytes]]) -> None:
+        for key, body in files:
+            self.upload(key, body)
+        self.drain()
+
+    @property
+    def dead_letters(self) -> dict[str, list[str]]:
+        return {name: q.dead for name, q in self.queues.items() if q.dead}

@@ -1,0 +1,143 @@
+"""The content model: site configuration, normalised posts and listing entries.
+
+Everything here is plain data that survives a JSON round trip, because it travels
+between functions as catalog items, artifact objects and events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+DEFAULT_TIMEZONE = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    """The subset of Jekyll's `_config.yml` that shapes the site."""
+
+    title: str = "newsdrop"
+    description: str = ""
+    url: str = "http://localhost:8080"
+    baseurl: str = ""
+    lang: str = "zh-CN"
+    timezone: str = DEFAULT_TIMEZONE
+    author: str = ""
+    # How many entries listing pages, the home page sections and the feed show.
+    page_size: int = 50
+    home_per_tag: int = 5
+    feed_size: int = 20
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SiteConfig:
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """A post after parsing: what render and index need, and nothing they must re-parse."""
+
+    key: str
+    title: str
+    date: str  # ISO 8601 with the site's UTC offset
+    slug: str
+    url: str  # site path, starts with "/", percent-decoded
+    categories: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    body_html: str = ""
+    text: str = ""  # the body as plain text, for excerpts and search
+    excerpt: str = ""
+
+    @property
+    def when(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.date)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Post:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One post as a listing shows it (home, category, tag, archive, feed, sitemap)."""
+
+    key: str
+    title: str
+    url: str
+    date: str
+    excerpt: str = ""
+    categories: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+    @property
+    def when(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.date)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Entry:
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    @classmethod
+    def of(cls, post: Post) -> Entry:
+        return cls(
+            key=post.key,
+            title=post.title,
+            url=post.url,
+            date=post.date,
+            excerpt=post.excerpt,
+            categories=list(post.categories),
+            tags=list(post.tags),
+        )
+
+
+def sort_key(entry_date: str, key: str) -> str:
+    """Listing order: by instant (UTC, so offsets never reorder posts), then by source key."""
+    when = dt.datetime.fromisoformat(entry_date).astimezone(dt.UTC)
+    return f"{when:%Y-%m-%dT%H:%M:%S}Z#{key}"
+
+
+# Listing identifiers. A post belongs to a fixed, small set of listings; render and
+# index turn each listing into the pages and files that show it.
+ALL = "all"
+
+
+def category_list(name: str) -> str:
+    return f"cat:{name.lower()}"
+
+
+def tag_list(name: str) -> str:
+    return f"tag:{name}"
+
+
+def day_list(when: dt.datetime) -> str:
+    return f"day:{when:%Y-%m-%d}"
+
+
+def month_list(when: dt.datetime) -> str:
+    return f"month:{when:%Y-%m}"
+
+
+def lists_of(post: Post) -> list[str]:
+    """Every listing the post appears on, in a stable order."""
+    when = post.when
+    ids = [ALL, day_list(when), month_list(when)]
+    ids += [category_list(c) for c in post.categories]
+    ids += [tag_list(t) for t in post.tags]
+    return list(dict.fromkeys(ids))

@@ -1,0 +1,139 @@
+"""Permalinks and site keys: the only way a post's name becomes a path on the site.
+
+Every object key written to the site bucket for a post comes from `site_key`, which
+refuses anything that could leave the site root (`..`, backslashes, control
+characters, absolute URLs) or overwrite a page that the site itself owns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from urllib.parse import quote, unquote, urlsplit
+
+MAX_KEY_BYTES = 900  # S3 allows 1,024; keep room for prefixes and index.html
+MAX_SEGMENT_BYTES = 200  # below every file system's name limit, for `newsdrop build`
+
+# Keys and top-level folders that belong to the site, never to a post.
+RESERVED_FILES = frozenset({"index.html", "404.html", "feed.xml", "sitemap.xml", "robots.txt", "favicon.ico"})
+RESERVED_DIRS = frozenset({"assets", "search", "tags", "archive", "sitemaps", "categories"})
+_ARCHIVE_PAGE = re.compile(r"\A\d{4}/\d{2}(?:/\d{2})?/index\.html\Z")
+
+JEKYLL_DEFAULT_PERMALINK = "/:categories/:year/:month/:day/:title:output_ext"
+
+
+class PathError(ValueError):
+    """A permalink or name cannot become a path inside the site."""
+
+
+def slugify_pretty(text: str) -> str:
+    """Jekyll's `slugify(mode: "pretty", cased: true)`, which its `:title` placeholder uses."""
+    allowed = set("._~!$&'()+,;=@")
+    out: list[str] = []
+    run = False
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat[0] in "LM" or cat == "Nd" or ch in allowed:
+            out.append(ch)
+            run = False
+        elif not run:
+            out.append("-")
+            run = True
+    return "".join(out).strip("-")
+
+
+def _check_chars(text: str, what: str) -> None:
+    for ch in text:
+        if ch == "\\":
+            raise PathError(f"{what} contains a backslash")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+            raise PathError(f"{what} contains a control character U+{ord(ch):04X}")
+
+
+def jekyll_permalink(
+    template: str, *, when: dt.datetime, slug: str, categories: list[str], explicit_slug: str | None = None
+) -> str:
+    """Fill a Jekyll permalink template (the default one unless front matter gives `permalink:`)."""
+    title = slugify_pretty(explicit_slug) if explicit_slug else slugify_pretty(slug) or slug
+    cats = "/".join(dict.fromkeys(c.lower() for c in categories))
+    values = {
+        "categories": cats,
+        "year": f"{when:%Y}",
+        "short_year": f"{when:%y}",
+        "month": f"{when:%m}",
+        "i_month": str(when.month),
+        "day": f"{when:%d}",
+        "i_day": str(when.day),
+        "hour": f"{when:%H}",
+        "minute": f"{when:%M}",
+        "second": f"{when:%S}",
+        "y_day": f"{when:%j}",
+        "title": title,
+        "slug": title,
+        "output_ext": ".html",
+    }
+    # Longest names first, so `:i_month` is never read as `:i` + `_month`.
+    names = sorted(values, key=len, reverse=True)
+    pattern = re.compile(":(" + "|".join(re.escape(n) for n in names) + ")")
+    return pattern.sub(lambda m: values[m.group(1)], template)
+
+
+def normalise_url(raw: str) -> str:
+    """A site path from a permalink: decoded once, `.`/`..`/empty segments dropped, leading `/`."""
+    if not raw.strip():
+        raise PathError("permalink is empty")
+    parts = urlsplit(raw.strip())
+    if parts.scheme or parts.netloc:
+        raise PathError(f"permalink {raw[:80]!r} is an absolute URL, not a path on this site")
+    path = unquote(parts.path)
+    _check_chars(path, "permalink")
+    trailing = path.endswith("/")
+    segments = [s for s in path.split("/") if s not in ("", ".", "..")]
+    url = "/" + "/".join(segments)
+    if trailing and segments:
+        url += "/"
+    return url
+
+
+def key_for_url(url: str) -> str:
+    """The site-bucket key that serves `url`, the way Jekyll names its output files."""
+    if url == "/" or url.endswith("/"):
+        key = url.lstrip("/") + "index.html"
+    else:
+        key = url.lstrip("/")
+        if "." not in key.rsplit("/", 1)[-1]:
+            key += ".html"
+    return key
+
+
+def post_key(url: str) -> str:
+    """The key of a post page; refuses keys that escape or collide with the site's own pages."""
+    key = key_for_url(url)
+    _check_chars(key, "permalink")
+    if any(seg in ("", ".", "..") for seg in key.split("/")):
+        raise PathError(f"permalink {url[:80]!r} does not name a file inside the site")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise PathError(f"permalink is longer than {MAX_KEY_BYTES} bytes")
+    if any(len(seg.encode()) > MAX_SEGMENT_BYTES for seg in key.split("/")):
+        raise PathError(f"a permalink segment is longer than {MAX_SEGMENT_BYTES} bytes")
+    first = key.split("/", 1)[0]
+    if key in RESERVED_FILES or ("/" in key and first in RESERVED_DIRS) or _ARCHIVE_PAGE.match(key):
+        raise PathError(f"permalink {url[:80]!r} collides with a page the site itself owns")
+    if key.endswith("/index.html") and key.count("/") == 1:
+        raise PathError(f"permalink {url[:80]!r} collides with a category page")
+    return key
+
+
+def href(url: str) -> str:
+    """A site path as an `href`: percent-encoded UTF-8, safe characters kept."""
+    return quote(url, safe="/:@!$&'()*+,;=-._~")
+
+
+def segment(name: str) -> str:
+    """A listing name (category, tag) as one safe path segment."""
+    cleaned = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C" and ch not in "/\\")
+    cleaned = cleaned.strip().strip(".") or "-"
+    while len(cleaned.encode()) > MAX_SEGMENT_BYTES:
+        cleaned = cleaned[:-1]
+    return cleaned

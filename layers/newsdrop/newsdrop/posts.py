@@ -1,0 +1,263 @@
+"""Reading a source file into a normalised post, the way Jekyll reads `_posts/`.
+
+`read_post` is the only place that interprets a post's bytes. It either returns a
+`Post` or raises `Rejected` with a reason a person can act on; it never half-succeeds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+from typing import Any
+
+import frontmatter
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+from newsdrop import markup, paths
+from newsdrop.model import Post, SiteConfig
+
+MAX_FRONT_MATTER_BYTES = 64 * 1024
+MAX_YAML_ALIASES = 10
+MAX_YAML_DEPTH = 20
+MAX_TITLE_CHARS = 300
+MAX_LABELS = 20  # categories, and tags, per post
+MAX_LABEL_CHARS = 100
+
+POSTS_PREFIX = "_posts/"
+CONFIG_KEY = "_config.yml"
+POST_SUFFIXES = (".md", ".markdown", ".html")
+_FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
+# Front matter opens the file; a byte-order mark or blank lines before it are forgiven (feeds emit both).
+_FRONT_MATTER = re.compile(r"\A\ufeff?(?:[ \t]*\r?\n)*(?=---[ \t]*\r?\n)")
+
+
+class Rejected(Exception):
+    """A source file that cannot be published; `reason` says why, in words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def is_post_key(key: str) -> bool:
+    return key.startswith(POSTS_PREFIX) and key.lower().endswith(POST_SUFFIXES) and "/." not in key
+
+
+def is_config_key(key: str) -> bool:
+    return key == CONFIG_KEY
+
+
+class SafeYAML(YAMLHandler):  # type: ignore[misc]
+    """python-frontmatter's YAML handler with limits, so front matter cannot exhaust memory."""
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return load_yaml(fm, what="front matter")
+
+
+def load_yaml(text: str, *, what: str) -> Any:
+    size = len(text.encode())
+    if size > MAX_FRONT_MATTER_BYTES:
+        raise Rejected(f"{what} is {size} bytes; the limit is {MAX_FRONT_MATTER_BYTES}")
+    aliases = 0
+    depth = 0
+    try:
+        # Walk the event stream first: it costs nothing to count aliases and nesting here,
+        # while constructing an alias bomb ("billion laughs") would expand it.
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_YAML_ALIASES:
+                    raise Rejected(f"{what} uses more than {MAX_YAML_ALIASES} YAML aliases (possible alias bomb)")
+            elif isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise Rejected(f"{what} nests deeper than {MAX_YAML_DEPTH} levels")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+        return yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise Rejected(f"{what} is not valid YAML: {problem}{where}") from exc
+
+
+def decode_text(body: bytes, *, what: str = "file") -> str:
+    if b"\x00" in body:
+        raise Rejected(f"{what} is binary (NUL byte at offset {body.index(b'\x00')}), not a text post")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected(f"{what} is not UTF-8 text: invalid byte 0x{body[exc.start]:02x} at offset {exc.start}") from exc
+
+
+def _labels(meta: dict[str, Any], plural: str, singular: str) -> list[str]:
+    raw = meta.get(plural, meta.get(singular))
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        items: list[Any] = raw.split()
+    elif isinstance(raw, list):
+        items = raw
+    elif isinstance(raw, int | float):
+        items = [raw]
+    else:
+        raise Rejected(f"{plural} must be a list or a space-separated string, not {type(raw).__name__}")
+    labels: list[str] = []
+    for item in items:
+        if isinstance(item, dict | list):
+            raise Rejected(f"{plural} must hold plain names, found a {type(item).__name__}")
+        label = str(item).strip()
+        if not label:
+            continue
+        if len(label) > MAX_LABEL_CHARS:
+            raise Rejected(f"a {singular} is longer than {MAX_LABEL_CHARS} characters")
+        labels.append(label)
+    labels = list(dict.fromkeys(labels))
+    if len(labels) > MAX_LABELS:
+        raise Rejected(f"{len(labels)} {plural}; at most {MAX_LABELS} allowed")
+    return labels
+
+
+def _parse_date(raw: Any, tz: dt.tzinfo) -> dt.datetime:
+    if isinstance(raw, dt.datetime):
+        value = raw
+    elif isinstance(raw, dt.date):
+        value = dt.datetime(raw.year, raw.month, raw.day)
+    else:
+        text = str(raw).strip()
+        # Jekyll's usual "2021-12-08 10:40:58 +0800": drop the space before the offset for ISO parsing.
+        text = re.sub(r"\s+([+-]\d{2}:?\d{2}|Z)$", r"\1", text)
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise Rejected(
+                f"date {str(raw)[:60]!r} is not a date (expected YYYY-MM-DD[ HH:MM[:SS]][ +ZZZZ])"
+            ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    return value.astimezone(tz)
+
+
+def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> Post:
+    """Parse one `_posts/` file; raise `Rejected` with every problem found."""
+    if len(body) > max_bytes:
+        raise Rejected(f"post is {len(body)} bytes; the limit is {max_bytes}")
+    text = decode_text(body, what="post")
+    opening = _FRONT_MATTER.match(text)
+    if not opening:
+        raise Rejected("no front matter: a post must start with a '---' line")
+    try:
+        parsed = frontmatter.loads(text[opening.end() :], handler=SafeYAML())
+    except Rejected:
+        raise
+    except ValueError as exc:
+        raise Rejected(f"front matter cannot be read: {exc}") from exc
+    meta = parsed.metadata
+    if not isinstance(meta, dict):
+        raise Rejected("front matter must be a mapping of names to values")
+
+    stem = posixpath.splitext(posixpath.basename(key))[0]
+    name = _FILENAME.match(stem)
+    slug = name.group(2) if name else stem
+    problems: list[str] = []
+
+    title_raw = meta.get("title")
+    title = "" if title_raw is None or isinstance(title_raw, dict | list) else str(title_raw).strip()
+    if not title:
+        problems.append("title is missing or empty")
+    elif len(title) > MAX_TITLE_CHARS:
+        problems.append(f"title is longer than {MAX_TITLE_CHARS} characters")
+
+    when: dt.datetime | None = None
+    raw_date = meta.get("date")
+    try:
+        if raw_date is not None and str(raw_date).strip():
+            when = _parse_date(raw_date, config.tz)
+        elif name:
+            when = _parse_date(name.group(1), config.tz)
+        else:
+            problems.append("no date: neither the front matter nor the file name (YYYY-MM-DD-slug.md) gives one")
+    except Rejected as exc:
+        problems.append(exc.reason)
+    if raw_date is not None and not str(raw_date).strip() and not name:
+        problems[-1] = "date is empty and the file name (YYYY-MM-DD-slug.md) gives none"
+
+    try:
+        categories = _labels(meta, "categories", "category")
+        tags = _labels(meta, "tags", "tag")
+    except Rejected as exc:
+        problems.append(exc.reason)
+        categories, tags = [], []
+
+    if problems or when is None:
+        raise Rejected("; ".join(problems))
+
+    explicit = meta.get("permalink")
+    template = str(explicit) if isinstance(explicit, str) and explicit.strip() else paths.JEKYLL_DEFAULT_PERMALINK
+    explicit_slug = meta.get("slug")
+    try:
+        filled = paths.jekyll_permalink(
+            template,
+            when=when,
+            slug=slug,
+            categories=categories,
+            explicit_slug=str(explicit_slug) if isinstance(explicit_slug, str | int) else None,
+        )
+        url = paths.normalise_url(filled)
+        paths.post_key(url)
+    except paths.PathError as exc:
+        raise Rejected(str(exc)) from exc
+
+    body_html = markup.render_markdown(parsed.content)
+    text_only = markup.plain_text(body_html)
+    return Post(
+        key=key,
+        title=title,
+        date=when.isoformat(),
+        slug=slug,
+        url=url,
+        categories=categories,
+        tags=tags,
+        body_html=body_html,
+        text=text_only,
+        excerpt=markup.excerpt(text_only),
+    )
+
+
+def read_config(body: bytes, *, max_bytes: int) -> SiteConfig:
+    """Parse `_config.yml`; unknown keys are ignored, as Jekyll plugins' keys would be."""
+    if len(body) > max_bytes:
+        raise Rejected(f"_config.yml is {len(body)} bytes; the limit is {max_bytes}")
+    data = load_yaml(decode_text(body, what="_config.yml"), what="_config.yml")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise Rejected("_config.yml must be a mapping of names to values")
+    defaults = SiteConfig()
+    values: dict[str, Any] = {}
+    if isinstance(data.get("author"), dict):
+        data = {**data, "author": data["author"].get("name", "")}
+    for name in ("title", "description", "url", "baseurl", "lang", "timezone", "author"):
+        if name in data and data[name] is not None:
+            if isinstance(data[name], dict | list):
+                raise Rejected(f"_config.yml: {name} must be a plain value")
+            values[name] = str(data[name]).strip()
+    for name in ("page_size", "home_per_tag", "feed_size"):
+        if name in data:
+            number = data[name]
+            if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 500:
+                raise Rejected(f"_config.yml: {name} must be a whole number from 1 to 500")
+            values[name] = number
+    config = SiteConfig(**{**defaults.to_json(), **values})
+    try:
+        config.tz  # noqa: B018 - validates the zone name now, not at render time
+    except (KeyError, ValueError) as exc:
+        raise Rejected(f"_config.yml: timezone {config.timezone!r} is not a known time zone") from exc
+    url = config.url.rstrip("/")
+    if not re.match(r"\Ahttps?://[^\s/]+(?:/\S*)?\Z", url):
+        raise Rejected(f"_config.yml: url {config.url!r} must be an http(s) address")
+    baseurl = paths.normalise_url(config.baseurl).rstrip("/") if config.baseurl.strip() else ""
+    return SiteConfig(**{**config.to_json(), "url": url, "baseurl": baseurl})

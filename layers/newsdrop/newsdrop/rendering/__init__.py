@@ -1,0 +1,1 @@
+"""Turning catalog state into site objects: templates, page addresses and the site writer."""

@@ -1,0 +1,195 @@
+"""Every site object, as a function of catalog state.
+
+Each `*_page` function returns a compute callable for `SiteWriter.derive`: it reads
+the catalog when called (after the writer has read the object's ETag), never before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+
+from newsdrop import model, paths
+from newsdrop.model import Entry, Post, SiteConfig
+from newsdrop.ports import Catalog, ObjectStore
+from newsdrop.rendering import theme, urls
+from newsdrop.rendering.writer import KEEP, Keep
+
+Compute = Callable[[], bytes | Keep | None]
+
+# How many recent posts the home page looks at to pick its per-tag sections: a fixed
+# read per publish, whatever the archive size.
+HOME_WINDOW = 200
+MAX_DAY_ENTRIES = 5000
+
+
+def _labels(names: list[str], make_url: Callable[[str], str]) -> list[tuple[str, str]]:
+    return [(name, make_url(name)) for name in names]
+
+
+def post_body(post: Post, config: SiteConfig) -> bytes:
+    return theme.render(
+        "post.html",
+        config,
+        post=post,
+        categories=_labels(post.categories, urls.category_url),
+        tags=_labels(post.tags, urls.tag_url),
+        day_url=urls.day_url(post.date),
+    )
+
+
+def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, config: SiteConfig) -> Compute:
+    """The page at `url`, as long as the post `key` holds that URL; absent when nobody does."""
+
+    def compute() -> bytes | Keep | None:
+        owner = catalog.url_owner(url)
+        if owner is None:
+            return None
+        if owner != key:
+            return KEEP  # another post holds this URL now; its own event renders it
+        record = catalog.get_post(key)
+        if record is None or not record.live or record.url != url:
+            return KEEP
+        blob = artifacts.get(record.artifact)
+        if blob is None:
+            raise RuntimeError(f"artifact {record.artifact} of {key} is missing")
+        return post_body(Post.from_json(json.loads(blob.body)), config)
+
+    return compute
+
+
+def _display_name(entries: list[Entry], list_id: str) -> str:
+    kind, _, value = list_id.partition(":")
+    if kind == "cat":
+        for entry in entries:
+            for name in entry.categories:
+                if name.lower() == value:
+                    return name
+    return value
+
+
+def home_page(catalog: Catalog, config: SiteConfig) -> Compute:
+    def compute() -> bytes:
+        recent = catalog.entries(model.ALL, limit=HOME_WINDOW)
+        sections: dict[str, list[Entry]] = {}
+        for entry in recent:  # newest first, so sections come in order of their latest post
+            for tag in entry.tags:
+                bucket = sections.setdefault(tag, [])
+                if len(bucket) < config.home_per_tag:
+                    bucket.append(entry)
+        return theme.render(
+            "home.html",
+            config,
+            latest=recent[: config.feed_size],
+            sections=[(tag, urls.tag_url(tag), items) for tag, items in sections.items()],
+        )
+
+    return compute
+
+
+def listing_page(list_id: str, catalog: Catalog, config: SiteConfig) -> Compute:
+    """Category and tag front pages: the newest `page_size` posts; older ones live in the date archives."""
+
+    def compute() -> bytes | None:
+        entries = catalog.entries(list_id, limit=config.page_size + 1)
+        if not entries:
+            return None
+        kind = list_id.partition(":")[0]
+        name = _display_name(entries, list_id)
+        heading = f"分类：{name}" if kind == "cat" else f"标签：{name}"
+        more = "/archive/" if len(entries) > config.page_size else None
+        return theme.render(
+            "listing.html", config, heading=heading, note="", entries=entries[: config.page_size], more_url=more
+        )
+
+    return compute
+
+
+def day_page(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
+    def compute() -> bytes | None:
+        entries = catalog.entries(f"day:{day}", limit=MAX_DAY_ENTRIES)
+        if not entries:
+            return None
+        when = dt.date.fromisoformat(day)
+        heading = f"{when.year}年{when.month}月{when.day}日"
+        return theme.render(
+            "listing.html",
+            config,
+            heading=heading,
+            note=f"{len(entries)} 篇",
+            entries=entries,
+            more_url=urls.list_url(f"month:{day[:7]}"),
+        )
+
+    return compute
+
+
+def month_entries(month: str, catalog: Catalog) -> list[Entry]:
+    return catalog.entries(f"month:{month}")
+
+
+def month_page(month: str, catalog: Catalog, config: SiteConfig) -> Compute:
+    def compute() -> bytes | None:
+        entries = month_entries(month, catalog)
+        if not entries:
+            return None
+        counts: dict[str, int] = {}
+        for entry in entries:
+            counts[entry.date[:10]] = counts.get(entry.date[:10], 0) + 1
+        year, mon = month.split("-")
+        days = [(f"{int(d[8:10])}日", urls.day_url(d), n) for d, n in sorted(counts.items(), reverse=True)]
+        return theme.render("month.html", config, heading=f"{year}年{int(mon)}月", days=days)
+
+    return compute
+
+
+def month_sitemap(month: str, catalog: Catalog, config: SiteConfig) -> Compute:
+    def compute() -> bytes | None:
+        entries = month_entries(month, catalog)
+        if not entries:
+            return None
+        return theme.render("sitemap.xml", config, entries=entries)
+
+    return compute
+
+
+def sitemap_index(site: ObjectStore, config: SiteConfig) -> Compute:
+    """Lists the monthly sitemaps that exist: one LIST request, however large the archive."""
+
+    def compute() -> bytes:
+        keys = site.list_keys("sitemaps/")
+        return theme.render("sitemap_index.xml", config, sitemaps=["/" + k for k in sorted(keys, reverse=True)])
+
+    return compute
+
+
+def archive_page(site: ObjectStore, config: SiteConfig) -> Compute:
+    def compute() -> bytes:
+        months = [k.removeprefix("sitemaps/").removesuffix(".xml") for k in site.list_keys("sitemaps/")]
+        items = [(f"{m[:4]}年{int(m[5:7])}月", urls.list_url(f"month:{m}")) for m in sorted(months, reverse=True)]
+        return theme.render("archive.html", config, months=items)
+
+    return compute
+
+
+def feed(catalog: Catalog, config: SiteConfig) -> Compute:
+    def compute() -> bytes:
+        entries = catalog.entries(model.ALL, limit=config.feed_size)
+        updated = entries[0].date if entries else "1970-01-01T00:00:00+00:00"
+        return theme.render("feed.xml", config, entries=entries, updated=updated)
+
+    return compute
+
+
+def static_pages(config: SiteConfig) -> dict[str, bytes]:
+    """Pages and files that depend only on the theme and the site settings."""
+    return {
+        "404.html": theme.render("404.html", config),
+        "search/index.html": theme.render("search.html", config),
+        "robots.txt": theme.render("robots.txt", config),
+    }
+
+
+def post_site_key(url: str) -> str:
+    return paths.key_for_url(url)

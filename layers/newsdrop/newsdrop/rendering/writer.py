@@ -1,0 +1,114 @@
+"""Writing derived objects to the site bucket so that concurrent writers converge.
+
+Every site object is a pure function of catalog state. `SiteWriter.derive` reads the
+object's ETag first, then computes the content from the catalog, then writes only
+if the ETag is unchanged (S3 conditional write). A writer that read older state
+therefore always loses to one that read newer state, and retries with fresh state:
+no aggregate page can keep a stale view, whatever the interleaving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from newsdrop.ports import ObjectStore, PreconditionFailed
+
+MAX_ATTEMPTS: Final = 8
+DIGEST: Final = "sha256"
+
+HTML_CACHE = "public, max-age=60, s-maxage=300"
+SHORT_CACHE = "public, max-age=30, s-maxage=60"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "xml": "application/xml; charset=utf-8",
+    "json": "application/json; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+}
+
+
+class Keep:
+    """Returned by a compute function: leave the object as it is (another owner writes it)."""
+
+
+KEEP: Final = Keep()
+
+
+def content_type(key: str) -> str:
+    if key == "feed.xml":
+        return "application/atom+xml; charset=utf-8"
+    return _TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
+def cache_control(key: str) -> str:
+    if key.startswith("assets/"):
+        return IMMUTABLE
+    if key.startswith("search/"):
+        return SHORT_CACHE
+    return HTML_CACHE
+
+
+@dataclass
+class WriteCounts:
+    written: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    retried: int = 0
+    changed_keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SiteWriter:
+    store: ObjectStore
+    counts: WriteCounts = field(default_factory=WriteCounts)
+
+    def derive(self, key: str, compute: Callable[[], bytes | Keep | None], *, extra: dict[str, str] | None = None) -> None:
+        """Make `key` hold compute()'s result (None: absent). compute must read its inputs when called."""
+        for _ in range(MAX_ATTEMPTS):
+            head = self.store.head(key)
+            body = compute()
+            if isinstance(body, Keep):
+                return
+            if body is None:
+                if head is not None:
+                    self.store.delete(key)
+                    self.counts.deleted += 1
+                    self.counts.changed_keys.append(key)
+                return
+            digest = hashlib.sha256(body).hexdigest()
+            metadata = {DIGEST: digest, **(extra or {})}
+            if head is not None and all(head.metadata.get(k) == v for k, v in metadata.items()):
+                self.counts.unchanged += 1
+                return
+            try:
+                self.store.put(
+                    key,
+                    body,
+                    content_type=content_type(key),
+                    cache_control=cache_control(key),
+                    metadata=metadata,
+                    if_match=head.etag if head is not None else None,
+                    if_none_match=head is None,
+                )
+            except PreconditionFailed:
+                self.counts.retried += 1
+                continue
+            self.counts.written += 1
+            self.counts.changed_keys.append(key)
+            return
+        raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
+
+    def put_immutable(self, key: str, body: bytes) -> None:
+        """Content-addressed objects: the key names the content, so an existing one is already right."""
+        if self.store.head(key) is not None:
+            self.counts.unchanged += 1
+            return
+        self.store.put(key, body, content_type=content_type(key), cache_control=cache_control(key))
+        self.counts.written += 1
+        self.counts.changed_keys.append(key)

@@ -1,0 +1,59 @@
+"""Deployment settings, read once from the environment into a typed object.
+
+Every function reads the same variables (template.yaml sets them); a missing one
+is a configuration error that must stop the cold start, not surface later as a
+KeyError in the middle of a batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    source_bucket: str
+    site_bucket: str
+    artifact_bucket: str
+    catalog_table: str
+    event_bus: str
+    max_post_bytes: int = 1_000_000
+    distribution_id: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def need(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingsError(f"environment variable {name} is required")
+            return value
+
+        raw_max = env.get("MAX_POST_BYTES", "1000000")
+        try:
+            max_post_bytes = int(raw_max)
+        except ValueError as exc:
+            raise SettingsError(f"MAX_POST_BYTES must be an integer, got {raw_max!r}") from exc
+        if max_post_bytes <= 0:
+            raise SettingsError("MAX_POST_BYTES must be positive")
+        return cls(
+            source_bucket=need("SOURCE_BUCKET"),
+            site_bucket=need("SITE_BUCKET"),
+            artifact_bucket=need("ARTIFACT_BUCKET"),
+            catalog_table=need("CATALOG_TABLE"),
+            event_bus=need("EVENT_BUS_NAME"),
+            max_post_bytes=max_post_bytes,
+            distribution_id=env.get("DISTRIBUTION_ID", "").strip(),
+        )
+
+
+@cache
+def settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return Settings.from_env(os.environ)

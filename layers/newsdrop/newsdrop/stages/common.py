@@ -1,0 +1,35 @@
+"""What all stages share: batch processing with partial failures, and the site configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from newsdrop.model import SiteConfig
+from newsdrop.ports import Catalog
+
+
+@dataclass
+class Outcome:
+    """A stage's answer to Lambda (`response`) and what it did (`counts`, published as metrics)."""
+
+    response: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+    changed_keys: list[str] = field(default_factory=list)
+
+
+def process_batch(event: dict[str, Any], handle_record: Callable[[SQSRecord], None]) -> dict[str, Any]:
+    """Run `handle_record` on every record; failed ones go back to the queue alone (ReportBatchItemFailures)."""
+    if not event.get("Records"):
+        return {"batchItemFailures": []}
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=handle_record, processor=processor)
+
+
+def site_config(catalog: Catalog) -> SiteConfig:
+    stored = catalog.get_config()
+    return stored.config if stored is not None else SiteConfig()

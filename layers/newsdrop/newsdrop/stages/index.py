@@ -1,0 +1,78 @@
+"""Index: the site's search index, from catalog state.
+
+One JSON shard per month of posts (rewritten only for the months a batch touched)
+and a small manifest that lists the shards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from newsdrop import events
+from newsdrop.ports import Catalog, ObjectStore, Ports
+from newsdrop.rendering import pages
+from newsdrop.rendering.writer import SiteWriter
+from newsdrop.stages.common import Outcome, process_batch
+
+SHARDS_PREFIX = "search/posts/"
+MANIFEST_KEY = "search/manifest.json"
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def month_shard(month: str, catalog: Catalog) -> pages.Compute:
+    def compute() -> bytes | None:
+        entries = pages.month_entries(month, catalog)
+        if not entries:
+            return None
+        return _json(
+            {
+                "month": month,
+                "posts": [{"url": e.url, "title": e.title, "date": e.date, "tags": e.tags} for e in entries],
+            }
+        )
+
+    return compute
+
+
+def manifest(site: ObjectStore) -> pages.Compute:
+    def compute() -> bytes:
+        shards = [{"url": "/" + key} for key in sorted(site.list_keys(SHARDS_PREFIX), reverse=True)]
+        return _json({"version": 1, "shards": shards})
+
+    return compute
+
+
+@dataclass
+class IndexBatch:
+    ports: Ports
+    writer: SiteWriter
+    months: set[str] = field(default_factory=set)
+
+    def handle(self, record: SQSRecord) -> None:
+        event = events.publishing_event(record.json_body)
+        self.months.update(list_id.partition(":")[2] for list_id in event.lists if list_id.startswith("month:"))
+
+    def finish(self) -> None:
+        for month in sorted(self.months):
+            self.writer.derive(f"{SHARDS_PREFIX}{month}.json", month_shard(month, self.ports.catalog))
+        if self.months:
+            self.writer.derive(MANIFEST_KEY, manifest(self.ports.site))
+
+
+def run(event: dict[str, Any], ports: Ports) -> Outcome:
+    batch = IndexBatch(ports=ports, writer=SiteWriter(ports.site))
+    response = process_batch(event, batch.handle)
+    batch.finish()
+    counts = batch.writer.counts
+    return Outcome(
+        response=response,
+        counts={"index_objects_written": counts.written, "index_objects_deleted": counts.deleted},
+        changed_keys=list(counts.changed_keys),
+    )

@@ -1,0 +1,110 @@
+"""Render: post pages, listings, archives, feed and sitemap, from catalog state.
+
+Post pages are rendered per record, so one broken record fails alone. Aggregates
+(home, category, tag, archive pages, feed, sitemaps) are rewritten once per batch,
+whatever the number of posts in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from newsdrop import events, model, paths
+from newsdrop.model import SiteConfig
+from newsdrop.ports import Ports
+from newsdrop.rendering import pages, theme, urls
+from newsdrop.rendering.writer import SiteWriter
+from newsdrop.stages.common import Outcome, process_batch, site_config
+
+log = logging.getLogger(__name__)
+
+THEME_STAMP = "theme"
+
+
+@dataclass
+class RenderBatch:
+    ports: Ports
+    config: SiteConfig
+    writer: SiteWriter
+    lists: set[str] = field(default_factory=set)
+    rendered: set[str] = field(default_factory=set)
+    configured: bool = False
+
+    def handle(self, record: SQSRecord) -> None:
+        event = events.publishing_event(record.json_body)
+        if event.detail_type == events.SITE_CONFIGURED:
+            self.configured = True
+            return
+        if event.key not in self.rendered:
+            self.render_post(event)
+            self.rendered.add(event.key)
+        self.lists.update(event.lists)
+
+    def render_post(self, event: events.PublishingEvent) -> None:
+        # The event names the URLs involved; what each one shows is decided by the catalog now.
+        for url in dict.fromkeys(u for u in (event.url, event.previous_url) if u):
+            self.writer.derive(
+                paths.key_for_url(url),
+                pages.post_page(url, event.key, self.ports.catalog, self.ports.artifacts, self.config),
+            )
+
+    def finish(self) -> None:
+        catalog, config, derive = self.ports.catalog, self.config, self.writer.derive
+        lists = set(self.lists)
+        if self.configured:
+            lists.add(model.ALL)
+        months: set[str] = set()
+        for list_id in sorted(lists):
+            kind, _, value = list_id.partition(":")
+            if list_id == model.ALL:
+                derive("index.html", pages.home_page(catalog, config))
+                derive("feed.xml", pages.feed(catalog, config))
+            elif kind in ("cat", "tag"):
+                derive(paths.key_for_url(urls.list_url(list_id)), pages.listing_page(list_id, catalog, config))
+            elif kind == "day":
+                derive(paths.key_for_url(urls.list_url(list_id)), pages.day_page(value, catalog, config))
+            elif kind == "month":
+                months.add(value)
+                derive(paths.key_for_url(urls.list_url(list_id)), pages.month_page(value, catalog, config))
+                derive(urls.month_sitemap_key(value), pages.month_sitemap(value, catalog, config))
+        if months or self.configured:
+            derive("sitemap.xml", pages.sitemap_index(self.ports.site, config))
+            derive("archive/index.html", pages.archive_page(self.ports.site, config))
+        self.ensure_static()
+
+    def ensure_static(self) -> None:
+        """Theme files and static pages, rewritten only when the theme or the settings change (one HEAD)."""
+        stamp = f"{theme.fingerprint()}:{config_digest(self.config)}"
+        head = self.ports.site.head("404.html")
+        if head is not None and head.metadata.get(THEME_STAMP) == stamp:
+            return
+        for name in theme.STATIC_FILES:
+            self.writer.put_immutable(theme.asset_key(name), theme.static_source(name))
+        static = pages.static_pages(self.config)
+        body_404 = static.pop("404.html")
+        for key, body in static.items():
+            self.writer.derive(key, lambda body=body: body)
+        # 404.html last: its stamp says every other static file is in place.
+        self.writer.derive("404.html", lambda: body_404, extra={THEME_STAMP: stamp})
+
+
+def config_digest(config: SiteConfig) -> str:
+    return hashlib.sha256(json.dumps(config.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run(event: dict[str, Any], ports: Ports) -> Outcome:
+    batch = RenderBatch(ports=ports, config=site_config(ports.catalog), writer=SiteWriter(ports.site))
+    response = process_batch(event, batch.handle)
+    batch.finish()
+    counts = batch.writer.counts
+    return Outcome(
+        response=response,
+        counts={"pages_written": counts.written, "pages_deleted": counts.deleted, "pages_unchanged": counts.unchanged},
+        changed_keys=list(counts.changed_keys),
+    )
