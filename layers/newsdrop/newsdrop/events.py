@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
+
 from newsdrop.ports import BusEvent, PostRecord, normalise_sequencer
 
 SOURCE = "newsdrop.parse"
@@ -35,29 +37,34 @@ def source_changes(body: dict[str, Any]) -> list[SourceChange]:
     """The source-bucket changes in one SQS message body (EventBridge or S3 notification format)."""
     if body.get("Event") == "s3:TestEvent":
         return []  # S3 sends one when a notification is configured; it names no object
-    if "detail-type" in body:
-        detail_type = body["detail-type"]
-        if detail_type not in ("Object Created", "Object Deleted"):
-            raise MalformedEvent(f"unexpected S3 event type {detail_type!r}")
-        obj = body.get("detail", {}).get("object", {})
-        return [_change(obj.get("key"), obj.get("sequencer"), detail_type == "Object Deleted")]
-    if "Records" in body:
-        changes = []
-        for record in body["Records"]:
-            name = str(record.get("eventName", ""))
-            obj = record.get("s3", {}).get("object", {})
-            changes.append(_change(obj.get("key"), obj.get("sequencer"), name.startswith("ObjectRemoved")))
-        return changes
+    try:
+        if "detail-type" in body:
+            event = S3EventBridgeNotificationEvent(body)
+            if event.detail_type not in ("Object Created", "Object Deleted"):
+                raise MalformedEvent(f"unexpected S3 event type {event.detail_type!r}")
+            obj = event.detail.object
+            # Powertools decodes the key (S3 URL-encodes keys: "red flower.md" arrives as "red+flower.md").
+            return [_change(obj.key, obj.sequencer, event.detail_type == "Object Deleted")]
+        if "Records" in body:
+            return [
+                _change(
+                    unquote_plus(record.s3.get_object.key),  # raw in S3 notification records: decode here
+                    record.s3.get_object.sequencer,
+                    record.event_name.startswith("ObjectRemoved"),
+                )
+                for record in S3Event(body).records
+            ]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise MalformedEvent(f"S3 event is missing a field: {exc}") from exc
     raise MalformedEvent("message is neither an EventBridge event nor an S3 notification")
 
 
-def _change(raw_key: Any, sequencer: Any, removed: bool) -> SourceChange:
-    if not isinstance(raw_key, str) or not raw_key:
+def _change(key: Any, sequencer: Any, removed: bool) -> SourceChange:
+    if not isinstance(key, str) or not key:
         raise MalformedEvent("S3 event without an object key")
     if not isinstance(sequencer, str) or not sequencer.strip():
-        raise MalformedEvent(f"S3 event for {raw_key!r} has no sequencer, so it cannot be ordered")
-    # Keys in S3 notifications are URL-encoded ("red flower.md" arrives as "red+flower.md").
-    return SourceChange(key=unquote_plus(raw_key), sequencer=normalise_sequencer(sequencer), removed=removed)
+        raise MalformedEvent(f"S3 event for {key!r} has no sequencer, so it cannot be ordered")
+    return SourceChange(key=key, sequencer=normalise_sequencer(sequencer), removed=removed)
 
 
 def for_record(record: PostRecord) -> BusEvent:

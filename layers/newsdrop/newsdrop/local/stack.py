@@ -1,0 +1,312 @@
+"""The local stack: template.yaml's resources on moto, and the functions driven like Lambda would.
+
+`provision` creates buckets, table, bus, queues (with their redrive policies) and rules
+from the template. `Pump` plays Lambda's SQS event source mappings: it receives batches,
+invokes the real handlers, deletes what succeeded and leaves failures to the queue's
+visibility timeout and redrive policy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+
+from newsdrop.envelopes import ACCOUNT, REGION
+from newsdrop.local import template as cfn
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Names:
+    stack: str = "newsdrop"
+    source_bucket: str = "newsdrop-source"
+    site_bucket: str = "newsdrop-site"
+    artifact_bucket: str = "newsdrop-artifacts"
+    table: str = "newsdrop-catalog"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class FunctionSpec:
+    logical_id: str
+    code_uri: Path
+    handler: str
+    queue: str  # logical id of the queue it consumes
+    batch_size: int
+    environment: dict[str, str]
+
+    def load(self) -> Handler:
+        module_name, _, attr = self.handler.rpartition(".")
+        path = self.code_uri / f"{module_name.replace('.', '/')}.py"
+        spec = importlib.util.spec_from_file_location(f"newsdrop_function_{self.logical_id}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module: ModuleType = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        handler: Handler = getattr(module, attr)
+        return handler
+
+
+@dataclass
+class Stack:
+    root: Path
+    names: Names
+    template: dict[str, Any]
+    resolver: cfn.Resolver
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        resources: dict[str, Any] = self.template["Resources"]
+        return resources
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v.get("Type") == kind}
+
+    def dlq_of(self, queue_logical: str) -> str | None:
+        policy = self.resources[queue_logical].get("Properties", {}).get("RedrivePolicy")
+        if not policy:
+            return None
+        target = policy["deadLetterTargetArn"]
+        return str(target["Fn::GetAtt"][0])
+
+
+def _client(service: str, endpoint: str | None) -> Any:
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)  # type: ignore[call-overload]
+
+
+def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
+    """Create the template's resources on moto (or any AWS-compatible endpoint)."""
+    template = cfn.load(root / "template.yaml")
+    params = {
+        "SourceBucketName": names.source_bucket,
+        "SiteBucketName": names.site_bucket,
+        "ArtifactBucketName": names.artifact_bucket,
+    }
+    resolver = cfn.Resolver(template=template, stack_name=names.stack, parameters=params)
+    stack = Stack(root=root, names=names, template=template, resolver=resolver)
+    s3, sqs, events, ddb = (_client(s, endpoint) for s in ("s3", "sqs", "events", "dynamodb"))
+
+    buckets = {"SourceBucket": names.source_bucket, "SiteBucket": names.site_bucket,
+               "ArtifactBucket": names.artifact_bucket}
+    for logical, spec in stack.of_type("AWS::S3::Bucket").items():
+        name = buckets.get(logical, f"{names.stack}-{logical.lower()}")
+        resolver.physical[logical] = name
+        resolver.arns[logical] = f"arn:aws:s3:::{name}"
+    for logical, spec in stack.of_type("AWS::DynamoDB::Table").items():
+        resolver.physical[logical] = names.table
+        resolver.arns[logical] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{names.table}"
+    for logical in stack.of_type("AWS::SQS::Queue"):
+        name = f"{names.stack}-{logical}"
+        resolver.physical[logical] = name
+        resolver.arns[logical] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+    for logical, spec in stack.of_type("AWS::Events::EventBus").items():
+        name = resolver.resolve(spec["Properties"]["Name"])
+        resolver.physical[logical] = name
+        resolver.arns[logical] = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"
+    for logical in stack.of_type("AWS::CloudFront::Distribution"):
+        resolver.physical[logical] = "LOCAL"
+        resolver.arns[logical] = f"arn:aws:cloudfront::{ACCOUNT}:distribution/LOCAL"
+    for logical in stack.of_type("AWS::Events::Rule"):
+        resolver.physical[logical] = f"{names.stack}-{logical}"
+        resolver.arns[logical] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{names.stack}-{logical}"
+
+    for logical, spec in stack.of_type("AWS::S3::Bucket").items():
+        props = resolver.resolve(spec.get("Properties", {}))
+        name = resolver.physical[logical]
+        s3.create_bucket(Bucket=name)
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration"):
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
+    for logical, spec in stack.of_type("AWS::DynamoDB::Table").items():
+        props = resolver.resolve(spec["Properties"])
+        ddb.create_table(
+            TableName=resolver.physical[logical],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            KeySchema=props["KeySchema"],
+            BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+    # Dead-letter queues first: a redrive policy must name an existing queue.
+    queues = stack.of_type("AWS::SQS::Queue")
+    ordered = sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {}))
+    for logical in ordered:
+        props = resolver.resolve(queues[logical].get("Properties", {}))
+        attributes = {}
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod"):
+            if name in props:
+                attributes[name] = str(props[name])
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+        url = sqs.create_queue(QueueName=resolver.physical[logical], Attributes=attributes)["QueueUrl"]
+        stack.queue_urls[logical] = url
+    for logical, spec in stack.of_type("AWS::Events::EventBus").items():
+        events.create_event_bus(Name=resolver.physical[logical])
+    for logical, spec in stack.of_type("AWS::Events::Rule").items():
+        props = resolver.resolve(spec["Properties"])
+        bus = props.get("EventBusName", "default")
+        events.put_rule(
+            Name=resolver.physical[logical],
+            EventBusName=bus,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=props.get("State", "ENABLED"),
+        )
+        targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])]
+        events.put_targets(Rule=resolver.physical[logical], EventBusName=bus, Targets=targets)
+
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    for logical, spec in stack.of_type("AWS::Serverless::Function").items():
+        props = spec["Properties"]
+        env = {**resolver.resolve(globals_env),
+               **resolver.resolve(props.get("Environment", {}).get("Variables", {}))}
+        for event in props.get("Events", {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+            stack.functions[logical] = FunctionSpec(
+                logical_id=logical,
+                code_uri=root / props["CodeUri"],
+                handler=props["Handler"],
+                queue=queue,
+                batch_size=int(event["Properties"].get("BatchSize", 10)),
+                environment={k: str(v) for k, v in env.items()},
+            )
+    return stack
+
+
+@dataclass
+class Pump:
+    """Lambda's SQS event source mapping, for every function of the stack, in this process."""
+
+    stack: Stack
+    endpoint: str | None = None
+    retry_after: int | None = None  # seconds before a failed record is visible again (None: the queue's timeout)
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    invocations: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sqs = _client("sqs", self.endpoint)
+        env: dict[str, str] = {}
+        for spec in self.stack.functions.values():
+            env.update(spec.environment)
+        env = {k: v for k, v in env.items() if k not in ("AWS_ENDPOINT_URL", "DISTRIBUTION_ID") and v != ""}
+        if self.endpoint:
+            env["AWS_ENDPOINT_URL"] = self.endpoint
+        env.setdefault("AWS_DEFAULT_REGION", REGION)
+        env["POWERTOOLS_METRICS_DISABLED"] = "true"
+        # The functions read their settings from the environment, as in Lambda.
+        os.environ.update(env)
+        for logical, spec in self.stack.functions.items():
+            self.handlers[logical] = spec.load()
+
+    def step(self, logical: str, *, wait: int = 0) -> int:
+        """One receive + invoke; returns how many messages were received."""
+        spec = self.stack.functions[logical]
+        url = self.stack.queue_urls[spec.queue]
+        response = self.sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=min(spec.batch_size, 10),
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return 0
+        arn = self.stack.resolver.arns[spec.queue]
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+        self.invocations[logical] = self.invocations.get(logical, 0) + 1
+        try:
+            result = self.handlers[logical]({"Records": records}, LambdaContext(function_name=logical))
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        except Exception as exc:  # the invocation failed: Lambda returns the whole batch to the queue
+            log.exception("%s failed on a batch of %d", logical, len(records))
+            self.errors.append(f"{logical}: {exc}")
+            failed = {r["messageId"] for r in records}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self.sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])],
+            )
+        if failed and self.retry_after is not None:
+            for m in messages:
+                if m["MessageId"] in failed:
+                    self.sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=self.retry_after
+                    )
+        return len(messages)
+
+    def drain(self, *, max_rounds: int = 100_000) -> None:
+        """Run every function until all their queues are empty (in-flight messages included)."""
+        order = sorted(self.stack.functions, key=lambda f: f != "ParseFunction")
+        for _ in range(max_rounds):
+            moved = sum(self.step(logical) for logical in order)
+            if moved == 0 and not self.pending():
+                return
+        raise RuntimeError("queues did not drain")
+
+    def pending(self) -> int:
+        total = 0
+        for spec in self.stack.functions.values():
+            attrs = self.sqs.get_queue_attributes(
+                QueueUrl=self.stack.queue_urls[spec.queue],
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            total += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        return total

@@ -1,0 +1,709 @@
+"""Guards on template.yaml: least privilege, dead-letter queues, partial batch failures,
+private encrypted buckets, CloudFront with OAC, recursive-loop detection.
+
+Each check is a function that returns a list of problems for a parsed template. The
+tests run every check on the real template (expecting none) and on deliberately broken
+copies (expecting some), so a check that can never fail is itself a failing test.
+Expected sets come from the template: the functions, queues, rules and buckets it
+declares and how they are wired, not from lists copied into this file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+LOCAL_ENV = ROOT / "env" / "local.json"
+
+Template = dict[str, Any]
+Check = Callable[[Template], list[str]]
+
+FUNCTION = "AWS::Serverless::Function"
+BUCKET = "AWS::S3::Bucket"
+QUEUE = "AWS::SQS::Queue"
+RULE = "AWS::Events::Rule"
+POLICY_DOCUMENT_TYPES = (
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags (!Ref, !Sub, !GetAtt...) into
+    their long form ({"Ref": ...}, {"Fn::Sub": ...}, {"Fn::GetAtt": [id, attr]})."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        assert isinstance(node, yaml.MappingNode)
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    key = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    return {key: value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path = TEMPLATE) -> Template:
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader)
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template()
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def resources(t: Template, type_: str) -> dict[str, dict[str, Any]]:
+    return {rid: r for rid, r in t.get("Resources", {}).items() if r.get("Type") == type_}
+
+
+def props(resource: dict[str, Any]) -> dict[str, Any]:
+    return resource.get("Properties") or {}
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+_SUB_VAR = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+def refs(expr: Any) -> set[str]:
+    """Logical IDs that an expression refers to (Ref, GetAtt, ${X} / ${X.Attr} in Sub)."""
+    found: set[str] = set()
+    if isinstance(expr, list):
+        for item in expr:
+            found |= refs(item)
+    elif isinstance(expr, dict):
+        for key, value in expr.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else str(value).split(".", 1)[0])
+            elif key == "Fn::Sub":
+                text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
+                found |= {m.split(".", 1)[0] for m in _SUB_VAR.findall(text)} - set(variables)
+                found |= refs(variables)
+            else:
+                found |= refs(value)
+    return {r for r in found if not r.startswith("AWS::")}
+
+
+def the_ref(expr: Any) -> str | None:
+    """The single logical ID an expression points at, if it points at exactly one."""
+    found = refs(expr)
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def function_props(t: Template, fid: str) -> dict[str, Any]:
+    """A function's properties with Globals.Function applied (as SAM merges them)."""
+    merged: dict[str, Any] = copy.deepcopy(t.get("Globals", {}).get("Function", {}))
+    own = props(t["Resources"][fid])
+    for key, value in own.items():
+        if key == "Environment":
+            variables = dict(merged.get("Environment", {}).get("Variables", {}))
+            variables.update(value.get("Variables", {}))
+            merged["Environment"] = {"Variables": variables}
+        else:
+            merged[key] = value
+    return merged
+
+
+def function_statements(t: Template, fid: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in as_list(props(t["Resources"][fid]).get("Policies")):
+        if isinstance(policy, dict) and "Statement" in policy:
+            statements.extend(as_list(policy["Statement"]))
+    return statements
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    return [str(a) for a in as_list(statement.get("Action"))]
+
+
+def sqs_events(t: Template) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(function id, event name, event properties) of every SQS event source."""
+    for fid, fn in resources(t, FUNCTION).items():
+        for name, event in (props(fn).get("Events") or {}).items():
+            if event.get("Type") == "SQS":
+                yield fid, name, event.get("Properties") or {}
+
+
+def consumers_of(t: Template, queue_id: str) -> set[str]:
+    return {fid for fid, _, ev in sqs_events(t) if the_ref(ev.get("Queue")) == queue_id}
+
+
+def rule_target_queues(t: Template, rule: dict[str, Any]) -> set[str]:
+    queues = resources(t, QUEUE)
+    return {q for target in as_list(props(rule).get("Targets")) if (q := the_ref(target.get("Arn"))) in queues}
+
+
+def triggering_buckets(t: Template, rule: dict[str, Any]) -> set[str]:
+    """Buckets whose S3 events a rule matches (EventPattern detail.bucket.name)."""
+    pattern = props(rule).get("EventPattern") or {}
+    if "aws.s3" not in as_list(pattern.get("source")):
+        return set()
+    names = ((pattern.get("detail") or {}).get("bucket") or {}).get("name")
+    return refs(names) & set(resources(t, BUCKET))
+
+
+def source_buckets(t: Template) -> set[str]:
+    """Buckets whose object events feed the pipeline."""
+    return {b for rule in resources(t, RULE).values() for b in triggering_buckets(t, rule)}
+
+
+def functions_triggered_by(t: Template, bucket_id: str) -> set[str]:
+    """Functions that consume a queue fed by a rule matching the bucket's events."""
+    found: set[str] = set()
+    for rule in resources(t, RULE).values():
+        if bucket_id in triggering_buckets(t, rule):
+            for queue in rule_target_queues(t, rule):
+                found |= consumers_of(t, queue)
+    return found
+
+
+def is_read_only_s3(action: str) -> bool:
+    a = action.lower()
+    return a.startswith(("s3:get", "s3:list"))
+
+
+def all_allow_statements(t: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Allow statement of every policy in the template, with its owner's logical ID."""
+    for rid, res in t.get("Resources", {}).items():
+        p = props(res)
+        docs: list[Any] = []
+        if res.get("Type") == FUNCTION:
+            docs = [pol for pol in as_list(p.get("Policies")) if isinstance(pol, dict)]
+        elif res.get("Type") in POLICY_DOCUMENT_TYPES:
+            docs = [p.get("PolicyDocument") or {}]
+        elif res.get("Type") == "AWS::IAM::Role":
+            docs = [pol.get("PolicyDocument") or {} for pol in as_list(p.get("Policies"))]
+        for doc in docs:
+            for statement in as_list(doc.get("Statement")):
+                if statement.get("Effect") == "Allow":
+                    yield rid, statement
+
+
+def _is_tls_deny(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition") or {}
+    return statement.get("Effect") == "Deny" and str(
+        (condition.get("Bool") or {}).get("aws:SecureTransport")
+    ).lower() in ("false", "0")
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def check_inline_policies_only(t: Template) -> list[str]:
+    """Function permissions are inline statements we can inspect: no managed policies,
+    no SAM policy templates, no external Role (which would replace them)."""
+    problems = []
+    for fid, fn in resources(t, FUNCTION).items():
+        p = props(fn)
+        if "Role" in p:
+            problems.append(f"{fid}: uses an external Role; its permissions cannot be checked here")
+        for policy in as_list(p.get("Policies")):
+            if not (isinstance(policy, dict) and set(policy) <= {"Statement", "Version"}):
+                problems.append(f"{fid}: policy {policy!r} is not an inline statement list")
+        if not function_statements(t, fid):
+            problems.append(f"{fid}: no inline policy statements")
+    return problems
+
+
+def check_no_wildcards(t: Template) -> list[str]:
+    """No Allow statement anywhere uses a wildcard action or NotAction; function
+    statements also name their resources (X-Ray's "*" comes from SAM's Tracing)."""
+    problems = []
+    for rid, statement in all_allow_statements(t):
+        if "NotAction" in statement:
+            problems.append(f"{rid}: Allow with NotAction")
+        problems += [f"{rid}: wildcard action {a!r}" for a in actions(statement) if "*" in a]
+    for fid in resources(t, FUNCTION):
+        for statement in function_statements(t, fid):
+            if "NotResource" in statement or "*" in as_list(statement.get("Resource")):
+                problems.append(f"{fid}: statement {statement.get('Sid', '?')} grants on every resource")
+    return problems
+
+
+def check_source_bucket_access(t: Template) -> list[str]:
+    """Only the functions that source-bucket events trigger may touch a source bucket,
+    only to read, and each of them can actually read it."""
+    problems = []
+    sources = source_buckets(t)
+    if not sources:
+        return ["no bucket's events feed any function (expected a source bucket)"]
+    for bucket in sorted(sources):
+        readers = functions_triggered_by(t, bucket)
+        if not readers:
+            problems.append(f"{bucket}: its events reach no function")
+        for fid in resources(t, FUNCTION):
+            on_bucket = [s for s in function_statements(t, fid) if bucket in refs(s.get("Resource"))]
+            granted = [a for s in on_bucket for a in actions(s)]
+            writes = [a for a in granted if not is_read_only_s3(a)]
+            if writes:
+                problems.append(f"{fid}: may write to source bucket {bucket}: {writes}")
+            if granted and fid not in readers:
+                problems.append(f"{fid}: is not triggered by {bucket} but may access it: {granted}")
+            if fid in readers and "s3:getobject" not in {a.lower() for a in granted}:
+                problems.append(f"{fid}: is triggered by {bucket} but cannot s3:GetObject from it")
+    return problems
+
+
+def check_no_write_to_trigger(t: Template) -> list[str]:
+    """No function may write to a bucket whose events trigger it (the classic S3 loop)."""
+    problems = []
+    for bucket in source_buckets(t):
+        for fid in functions_triggered_by(t, bucket):
+            for statement in function_statements(t, fid):
+                if bucket in refs(statement.get("Resource")):
+                    writes = [a for a in actions(statement) if not is_read_only_s3(a)]
+                    if writes:
+                        problems.append(f"{fid}: writes to {bucket}, which triggers it: {writes}")
+    return problems
+
+
+def check_sqs_event_mappings(t: Template) -> list[str]:
+    """Every SQS event source reports partial batch failures."""
+    events = list(sqs_events(t))
+    if not events:
+        return ["no SQS event sources"]
+    return [
+        f"{fid}.{name}: FunctionResponseTypes lacks ReportBatchItemFailures"
+        for fid, name, ev in events
+        if "ReportBatchItemFailures" not in as_list(ev.get("FunctionResponseTypes"))
+    ]
+
+
+def check_consumed_queues(t: Template) -> list[str]:
+    """Every queue a function consumes has a DLQ (RedrivePolicy with maxReceiveCount) and a
+    visibility timeout of at least 6x the consuming function's timeout."""
+    problems = []
+    queues = resources(t, QUEUE)
+    for fid, name, ev in sqs_events(t):
+        qid = the_ref(ev.get("Queue"))
+        if qid not in queues:
+            problems.append(f"{fid}.{name}: consumes {ev.get('Queue')!r}, not a queue of this template")
+            continue
+        qp = props(queues[qid])
+        redrive = qp.get("RedrivePolicy") or {}
+        dlq = the_ref(redrive.get("deadLetterTargetArn"))
+        if dlq not in queues or dlq == qid:
+            problems.append(f"{qid}: no dead-letter queue in RedrivePolicy")
+        count = redrive.get("maxReceiveCount")
+        if not (isinstance(count, int) and 1 <= count <= 10):
+            problems.append(f"{qid}: RedrivePolicy maxReceiveCount {count!r} not in 1..10")
+        timeout = int(function_props(t, fid).get("Timeout", 3))
+        visibility = int(qp.get("VisibilityTimeout", 30))
+        if visibility < 6 * timeout:
+            problems.append(f"{qid}: VisibilityTimeout {visibility} < 6 x {fid} Timeout {timeout}")
+    return problems
+
+
+def _queue_policy_allows(t: Template, queue_id: str, rule_id: str) -> bool:
+    for policy in resources(t, "AWS::SQS::QueuePolicy").values():
+        p = props(policy)
+        if queue_id not in refs(p.get("Queues")):
+            continue
+        for statement in as_list((p.get("PolicyDocument") or {}).get("Statement")):
+            principal = statement.get("Principal") or {}
+            condition = statement.get("Condition") or {}
+            source_arns = {r for block in condition.values() for r in refs(block.get("aws:SourceArn"))}
+            if (
+                statement.get("Effect") == "Allow"
+                and "events.amazonaws.com" in as_list(principal.get("Service"))
+                and "sqs:SendMessage" in actions(statement)
+                and rule_id in source_arns
+            ):
+                return True
+    return False
+
+
+def check_rule_targets(t: Template) -> list[str]:
+    """Every EventBridge rule target has a DLQ, and EventBridge may send (for that rule
+    only) to both the target queue and the DLQ."""
+    problems = []
+    queues = resources(t, QUEUE)
+    rules = resources(t, RULE)
+    if not rules:
+        return ["no EventBridge rules"]
+    for rid, rule in rules.items():
+        for target in as_list(props(rule).get("Targets")):
+            tid = target.get("Id", "?")
+            dlq = the_ref((target.get("DeadLetterConfig") or {}).get("Arn"))
+            if dlq not in queues:
+                problems.append(f"{rid}/{tid}: no DeadLetterConfig pointing at a queue of this template")
+            else:
+                if not _queue_policy_allows(t, dlq, rid):
+                    problems.append(f"{rid}/{tid}: no queue policy lets {rid} send to its DLQ {dlq}")
+            target_queue = the_ref(target.get("Arn"))
+            if target_queue in queues and not _queue_policy_allows(t, target_queue, rid):
+                problems.append(f"{rid}/{tid}: no queue policy lets {rid} send to {target_queue}")
+    return problems
+
+
+def check_buckets(t: Template) -> list[str]:
+    """Every bucket blocks public access, is encrypted with SSE-S3 (ETags stay MD5 for
+    conditional writes), is no website endpoint and refuses plain HTTP."""
+    problems = []
+    buckets = resources(t, BUCKET)
+    if not buckets:
+        return ["no buckets"]
+    policies = resources(t, "AWS::S3::BucketPolicy")
+    for bid, bucket in buckets.items():
+        p = props(bucket)
+        pab = p.get("PublicAccessBlockConfiguration") or {}
+        for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if pab.get(flag) is not True:
+                problems.append(f"{bid}: PublicAccessBlockConfiguration.{flag} is not true")
+        rules = (p.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration") or []
+        algorithms = {(r.get("ServerSideEncryptionByDefault") or {}).get("SSEAlgorithm") for r in rules}
+        if algorithms != {"AES256"}:
+            problems.append(f"{bid}: default encryption is {algorithms or 'missing'}, expected AES256")
+        for key in ("WebsiteConfiguration", "AccessControl"):
+            if key in p:
+                problems.append(f"{bid}: has {key}")
+        statements = [
+            s
+            for pol in policies.values()
+            if the_ref(props(pol).get("Bucket")) == bid
+            for s in as_list((props(pol).get("PolicyDocument") or {}).get("Statement"))
+        ]
+        if not any(_is_tls_deny(s) for s in statements):
+            problems.append(f"{bid}: no bucket policy denying aws:SecureTransport false")
+        for s in statements:
+            if s.get("Effect") == "Allow" and s.get("Principal") in ("*", {"AWS": "*"}):
+                problems.append(f"{bid}: bucket policy allows everyone ({s.get('Sid', '?')})")
+    return problems
+
+
+def check_cloudfront(t: Template) -> list[str]:
+    """Each distribution reads S3 through an Origin Access Control (the bucket policy
+    admits only that distribution), redirects to HTTPS and maps 403/404 to /404.html."""
+    problems = []
+    distributions = resources(t, "AWS::CloudFront::Distribution")
+    if not distributions:
+        return ["no CloudFront distribution"]
+    oacs = resources(t, "AWS::CloudFront::OriginAccessControl")
+    buckets = resources(t, BUCKET)
+    policies = resources(t, "AWS::S3::BucketPolicy")
+    for did, dist in distributions.items():
+        config = props(dist).get("DistributionConfig") or {}
+        for origin in as_list(config.get("Origins")):
+            bucket = the_ref(origin.get("DomainName"))
+            if bucket not in buckets:
+                continue
+            oac = the_ref(origin.get("OriginAccessControlId"))
+            if oac not in oacs:
+                problems.append(f"{did}: S3 origin {bucket} has no Origin Access Control")
+            else:
+                oac_config = props(oacs[oac]).get("OriginAccessControlConfig") or {}
+                if oac_config.get("SigningBehavior") != "always" or oac_config.get("SigningProtocol") != "sigv4":
+                    problems.append(f"{did}: {oac} does not always sign with sigv4")
+            if (origin.get("S3OriginConfig") or {}).get("OriginAccessIdentity"):
+                problems.append(f"{did}: S3 origin {bucket} uses a legacy OAI")
+            granted = False
+            for pol in policies.values():
+                if the_ref(props(pol).get("Bucket")) != bucket:
+                    continue
+                for s in as_list((props(pol).get("PolicyDocument") or {}).get("Statement")):
+                    principal = s.get("Principal") or {}
+                    conditions = s.get("Condition") or {}
+                    source = {r for block in conditions.values() for r in refs(block.get("AWS:SourceArn"))}
+                    if (
+                        s.get("Effect") == "Allow"
+                        and "cloudfront.amazonaws.com" in as_list(principal.get("Service"))
+                        and "s3:GetObject" in actions(s)
+                        and did in source
+                    ):
+                        granted = True
+            if not granted:
+                problems.append(f"{did}: {bucket}'s policy does not grant s3:GetObject to this distribution")
+        errors = {e.get("ErrorCode"): e for e in as_list(config.get("CustomErrorResponses"))}
+        for code in (403, 404):
+            e = errors.get(code) or {}
+            if e.get("ResponsePagePath") != "/404.html" or e.get("ResponseCode") != 404:
+                problems.append(f"{did}: error {code} is not served as /404.html with status 404")
+        behaviors = [config.get("DefaultCacheBehavior") or {}, *as_list(config.get("CacheBehaviors"))]
+        for behavior in behaviors:
+            if behavior.get("ViewerProtocolPolicy") not in ("redirect-to-https", "https-only"):
+                problems.append(f"{did}: a cache behavior allows plain HTTP")
+    return problems
+
+
+def check_recursive_loop(t: Template) -> list[str]:
+    """Lambda's recursive loop detection stays on (Terminate) for every function."""
+    functions = resources(t, FUNCTION)
+    if not functions:
+        return ["no functions"]
+    return [
+        f"{fid}: RecursiveLoop is {function_props(t, fid).get('RecursiveLoop')!r}, expected 'Terminate'"
+        for fid in functions
+        if function_props(t, fid).get("RecursiveLoop") != "Terminate"
+    ]
+
+
+def check_code_paths(t: Template) -> list[str]:
+    """CodeUri/ContentUri folders exist, with the handler module and the layer's requirements."""
+    problems = []
+    for fid in resources(t, FUNCTION):
+        p = function_props(t, fid)
+        module = str(p.get("Handler", "")).rsplit(".", 1)[0].replace(".", "/")
+        if not (ROOT / str(p.get("CodeUri", "")) / f"{module}.py").is_file():
+            problems.append(f"{fid}: handler {p.get('Handler')!r} not found under {p.get('CodeUri')!r}")
+    for lid, layer in resources(t, "AWS::Serverless::LayerVersion").items():
+        if not (ROOT / str(props(layer).get("ContentUri", "")) / "requirements.txt").is_file():
+            problems.append(f"{lid}: no requirements.txt in its ContentUri")
+    return problems
+
+
+def check_local_env(t: Template) -> list[str]:
+    """env/local.json (sam local invoke --env-vars) names every function, and only sets
+    variables the template declares: SAM CLI silently ignores any other."""
+    problems = []
+    local = json.loads(LOCAL_ENV.read_text(encoding="utf-8"))
+    for fid in resources(t, FUNCTION):
+        declared = set(function_props(t, fid).get("Environment", {}).get("Variables", {}))
+        overrides = {**local.get("Parameters", {}), **local.get(fid, {})}
+        if "AWS_ENDPOINT_URL" not in overrides:
+            problems.append(f"{fid}: env/local.json does not point it at a local endpoint")
+        problems += [
+            f"{fid}: env/local.json sets {v}, which the template does not declare" for v in overrides.keys() - declared
+        ]
+    problems += [
+        f"env/local.json: {k} is no function of the template"
+        for k in local.keys() - set(resources(t, FUNCTION)) - {"Parameters"}
+    ]
+    return problems
+
+
+CHECKS: list[Check] = [
+    check_inline_policies_only,
+    check_no_wildcards,
+    check_source_bucket_access,
+    check_no_write_to_trigger,
+    check_sqs_event_mappings,
+    check_consumed_queues,
+    check_rule_targets,
+    check_buckets,
+    check_cloudfront,
+    check_recursive_loop,
+    check_code_paths,
+    check_local_env,
+]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_template_passes(template: Template, check: Check) -> None:
+    assert check(template) == []
+
+
+# ----------------------------------------------------------------------------- the checks can fail
+# Each mutation breaks one property on a copy of the template, finding its target by type
+# and wiring (never by a hard-coded name), and the matching check must notice.
+
+
+def _first(t: Template, type_: str) -> dict[str, Any]:
+    return props(next(iter(resources(t, type_).values())))
+
+
+def _source(t: Template) -> str:
+    return sorted(source_buckets(t))[0]
+
+
+def _reader(t: Template) -> str:
+    return sorted(functions_triggered_by(t, _source(t)))[0]
+
+
+def _non_reader(t: Template) -> str:
+    return sorted(set(resources(t, FUNCTION)) - functions_triggered_by(t, _source(t)))[0]
+
+
+def _grant(t: Template, fid: str, action: str | list[str], resource: Any) -> None:
+    policies = props(t["Resources"][fid])["Policies"]
+    policies[0]["Statement"].append({"Effect": "Allow", "Action": action, "Resource": resource})
+
+
+def _on_source(t: Template) -> dict[str, str]:
+    return {"Fn::Sub": f"${{{_source(t)}.Arn}}/*"}
+
+
+def _consumed_queue(t: Template) -> dict[str, Any]:
+    _, _, ev = next(sqs_events(t))
+    return props(t["Resources"][the_ref(ev["Queue"])])
+
+
+def _first_target(t: Template) -> dict[str, Any]:
+    target: dict[str, Any] = _first(t, RULE)["Targets"][0]
+    return target
+
+
+def _dist(t: Template) -> dict[str, Any]:
+    config: dict[str, Any] = _first(t, "AWS::CloudFront::Distribution")["DistributionConfig"]
+    return config
+
+
+def _drop_globals_recursive_loop(t: Template) -> None:
+    t["Globals"]["Function"].pop("RecursiveLoop", None)
+    for fn in resources(t, FUNCTION).values():
+        props(fn).pop("RecursiveLoop", None)
+
+
+def _drop_tls_deny(t: Template) -> None:
+    for pol in resources(t, "AWS::S3::BucketPolicy").values():
+        doc = props(pol)["PolicyDocument"]
+        doc["Statement"] = [s for s in as_list(doc["Statement"]) if not _is_tls_deny(s)]
+
+
+def _drop_dlq_queue_policy(t: Template) -> None:
+    dlq = the_ref(_first_target(t)["DeadLetterConfig"]["Arn"])
+    t["Resources"] = {
+        rid: r
+        for rid, r in t["Resources"].items()
+        if not (r["Type"] == "AWS::SQS::QueuePolicy" and dlq in refs(props(r).get("Queues")))
+    }
+
+
+MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
+    "managed policy": (
+        check_inline_policies_only,
+        lambda t: props(t["Resources"][_reader(t)])["Policies"].append("AmazonS3FullAccess"),
+    ),
+    "policy template": (
+        check_inline_policies_only,
+        lambda t: props(t["Resources"][_reader(t)])["Policies"].append({"S3CrudPolicy": {"BucketName": "x"}}),
+    ),
+    "external role": (
+        check_inline_policies_only,
+        lambda t: props(t["Resources"][_reader(t)]).update(Role="arn:aws:iam::1:role/x"),
+    ),
+    "s3:* action": (check_no_wildcards, lambda t: _grant(t, _non_reader(t), "s3:*", {"Fn::Sub": "${AWS::Partition}"})),
+    "* action": (check_no_wildcards, lambda t: _grant(t, _reader(t), ["sqs:SendMessage", "*"], "arn:aws:sqs:::x")),
+    "wildcard in queue policy": (
+        check_no_wildcards,
+        lambda t: _first(t, "AWS::SQS::QueuePolicy")["PolicyDocument"]["Statement"][0].update(Action="sqs:*"),
+    ),
+    "* resource": (check_no_wildcards, lambda t: _grant(t, _reader(t), "sqs:SendMessage", "*")),
+    "non-reader writes source": (
+        check_source_bucket_access,
+        lambda t: _grant(t, _non_reader(t), "s3:PutObject", _on_source(t)),
+    ),
+    "non-reader reads source": (
+        check_source_bucket_access,
+        lambda t: _grant(t, _non_reader(t), "s3:GetObject", _on_source(t)),
+    ),
+    "reader deletes source": (
+        check_source_bucket_access,
+        lambda t: _grant(t, _reader(t), ["s3:GetObject", "s3:DeleteObject"], _on_source(t)),
+    ),
+    "reader cannot read": (
+        check_source_bucket_access,
+        lambda t: props(t["Resources"][_reader(t)]).update(
+            Policies=[
+                {"Statement": [s for s in function_statements(t, _reader(t)) if _source(t) not in refs(s["Resource"])]}
+            ]
+        ),
+    ),
+    "reader writes its trigger": (
+        check_no_write_to_trigger,
+        lambda t: _grant(t, _reader(t), "s3:PutObject", _on_source(t)),
+    ),
+    "no ReportBatchItemFailures": (
+        check_sqs_event_mappings,
+        lambda t: next(sqs_events(t))[2].pop("FunctionResponseTypes"),
+    ),
+    "no redrive": (check_consumed_queues, lambda t: _consumed_queue(t).pop("RedrivePolicy")),
+    "no maxReceiveCount": (check_consumed_queues, lambda t: _consumed_queue(t)["RedrivePolicy"].pop("maxReceiveCount")),
+    "short visibility": (check_consumed_queues, lambda t: _consumed_queue(t).update(VisibilityTimeout=30)),
+    "target without DLQ": (check_rule_targets, lambda t: _first_target(t).pop("DeadLetterConfig")),
+    "DLQ not writable": (check_rule_targets, _drop_dlq_queue_policy),
+    "public bucket": (
+        check_buckets,
+        lambda t: _first(t, BUCKET)["PublicAccessBlockConfiguration"].update(RestrictPublicBuckets=False),
+    ),
+    "unencrypted bucket": (check_buckets, lambda t: _first(t, BUCKET).pop("BucketEncryption")),
+    "KMS bucket": (
+        check_buckets,
+        lambda t: _first(t, BUCKET)["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+            "ServerSideEncryptionByDefault"
+        ].update(SSEAlgorithm="aws:kms"),
+    ),
+    "website bucket": (
+        check_buckets,
+        lambda t: _first(t, BUCKET).update(WebsiteConfiguration={"IndexDocument": "index.html"}),
+    ),
+    "plain HTTP allowed": (check_buckets, _drop_tls_deny),
+    "no OAC": (check_cloudfront, lambda t: _dist(t)["Origins"][0].pop("OriginAccessControlId")),
+    "no 403 page": (
+        check_cloudfront,
+        lambda t: _dist(t).update(
+            CustomErrorResponses=[e for e in _dist(t)["CustomErrorResponses"] if e["ErrorCode"] != 403]
+        ),
+    ),
+    "404 served as 200": (check_cloudfront, lambda t: _dist(t)["CustomErrorResponses"][-1].update(ResponseCode=200)),
+    "http allowed": (
+        check_cloudfront,
+        lambda t: _dist(t)["DefaultCacheBehavior"].update(ViewerProtocolPolicy="allow-all"),
+    ),
+    "recursive loop allowed": (
+        check_recursive_loop,
+        lambda t: props(t["Resources"][_reader(t)]).update(RecursiveLoop="Allow"),
+    ),
+    "no recursive loop setting": (check_recursive_loop, _drop_globals_recursive_loop),
+    "missing handler": (
+        check_code_paths,
+        lambda t: props(t["Resources"][_reader(t)]).update(Handler="nowhere.handler"),
+    ),
+    "undeclared local variable": (
+        check_local_env,
+        lambda t: t["Globals"]["Function"]["Environment"]["Variables"].pop("AWS_ENDPOINT_URL"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", MUTATIONS)
+def test_check_catches_mutation(template: Template, name: str) -> None:
+    check, mutate = MUTATIONS[name]
+    broken = copy.deepcopy(template)
+    mutate(broken)
+    assert check(broken), f"{check.__name__} did not notice: {name}"
+
+
+def test_every_check_has_a_mutation() -> None:
+    assert {c for c, _ in MUTATIONS.values()} == set(CHECKS)
+
+
+def test_loader_reads_short_tags() -> None:
+    text = "A: !Ref X\nB: !GetAtt Y.Arn\nC: !Sub '${Z.Arn}/*'\nD: !If [Cond, !Ref AWS::NoValue, 1]\n"
+    data = yaml.load(text, Loader=CfnLoader)
+    assert data["A"] == {"Ref": "X"}
+    assert data["B"] == {"Fn::GetAtt": ["Y", "Arn"]}
+    assert refs(data) == {"X", "Y", "Z"}
+    assert data["D"] == {"Fn::If": ["Cond", {"Ref": "AWS::NoValue"}, 1]}
