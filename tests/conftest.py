@@ -51,14 +51,14 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from moto import mock_aws
 
     from newsdrop.adapters import aws
-    from newsdrop.local import s3_events
+    from newsdrop.local import moto_patches
     from newsdrop.local.stack import Names, Pump, provision
     from newsdrop.runtime import aws_ports
     from newsdrop.settings import settings
 
     saved = dict(os.environ)
     with mock_aws():
-        s3_events.install()
+        moto_patches.install()
         aws.client.cache_clear()
         aws_ports.cache_clear()
         settings.cache_clear()

@@ -40,7 +40,9 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def s3_notification(bucket: str, key: str, *, sequencer: str, removed: bool, size: int = 0, etag: str = "") -> dict[str, Any]:
+def s3_notification(
+    bucket: str, key: str, *, sequencer: str, removed: bool, size: int = 0, etag: str = ""
+) -> dict[str, Any]:
     """An S3 'Object Created' / 'Object Deleted' event as EventBridge delivers it (key URL-encoded)."""
     detail: dict[str, Any] = {
         "version": "0",

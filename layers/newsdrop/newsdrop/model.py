@@ -39,7 +39,7 @@ class SiteConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SiteConfig:
-        names = {f for f in cls.__dataclass_fields__}
+        names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -91,7 +91,7 @@ class Entry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
-        names = {f for f in cls.__dataclass_fields__}
+        names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @classmethod
@@ -130,14 +130,12 @@ def day_list(when: dt.datetime) -> str:
     return f"day:{when:%Y-%m-%d}"
 
 
-def month_list(when: dt.datetime) -> str:
-    return f"month:{when:%Y-%m}"
-
-
 def lists_of(post: Post) -> list[str]:
     """Every listing the post appears on, in a stable order."""
     when = post.when
-    ids = [ALL, day_list(when), month_list(when)]
+    # Month archives, sitemaps and search shards are per day and listed from the site
+    # bucket, so no month listing is needed: a publish never reads a whole month.
+    ids = [ALL, day_list(when)]
     ids += [category_list(c) for c in post.categories]
     ids += [tag_list(t) for t in post.tags]
     return list(dict.fromkeys(ids))

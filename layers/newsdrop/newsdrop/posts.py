@@ -49,7 +49,7 @@ def is_config_key(key: str) -> bool:
     return key == CONFIG_KEY
 
 
-class SafeYAML(YAMLHandler):  # type: ignore[misc]
+class SafeYAML(YAMLHandler):
     """python-frontmatter's YAML handler with limits, so front matter cannot exhaust memory."""
 
     def load(self, fm: str, **kwargs: object) -> Any:
@@ -76,7 +76,7 @@ def load_yaml(text: str, *, what: str) -> Any:
                     raise Rejected(f"{what} nests deeper than {MAX_YAML_DEPTH} levels")
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-        return yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+        return yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -85,8 +85,9 @@ def load_yaml(text: str, *, what: str) -> Any:
 
 
 def decode_text(body: bytes, *, what: str = "file") -> str:
-    if b"\x00" in body:
-        raise Rejected(f"{what} is binary (NUL byte at offset {body.index(b'\x00')}), not a text post")
+    nul = body.find(b"\x00")
+    if nul >= 0:
+        raise Rejected(f"{what} is binary (NUL byte at offset {nul}), not a text post")
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -133,9 +134,7 @@ def _parse_date(raw: Any, tz: dt.tzinfo) -> dt.datetime:
         try:
             value = dt.datetime.fromisoformat(text)
         except ValueError:
-            raise Rejected(
-                f"date {str(raw)[:60]!r} is not a date (expected YYYY-MM-DD[ HH:MM[:SS]][ +ZZZZ])"
-            ) from None
+            raise Rejected(f"date {str(raw)[:60]!r} is not a date (expected YYYY-MM-DD[ HH:MM[:SS]][ +ZZZZ])") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(tz)

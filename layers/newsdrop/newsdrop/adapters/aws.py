@@ -228,7 +228,12 @@ class DynamoCatalog:
                 entry = json.dumps(final.entry.to_json(), ensure_ascii=False)
                 for list_id, sort in change.put:
                     items.append(
-                        {"Put": {"TableName": self.table, "Item": _item({"pk": f"LIST#{list_id}", "sk": sort, "e": entry})}}
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": _item({"pk": f"LIST#{list_id}", "sk": sort, "e": entry}),
+                            }
+                        }
                     )
             try:
                 client("dynamodb").transact_write_items(TransactItems=items)

@@ -14,6 +14,7 @@ from newsdrop.ports import (
     Blob,
     BusEvent,
     CommitResult,
+    CommitStatus,
     ConfigRecord,
     Head,
     PostRecord,
@@ -95,7 +96,7 @@ class MemoryCatalog:
         with self._lock:
             stored = self.posts.get(record.key)
             if stored is not None and stored.sequencer >= record.sequencer:
-                status = "duplicate" if stored.sequencer == record.sequencer else "stale"
+                status: CommitStatus = "duplicate" if stored.sequencer == record.sequencer else "stale"
                 return CommitResult(status, current=stored)
             record = catalog_plan.finalise(record, stored)
             change = catalog_plan.plan(record, stored)

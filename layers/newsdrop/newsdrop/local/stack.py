@@ -126,13 +126,16 @@ def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
     stack = Stack(root=root, names=names, template=template, resolver=resolver)
     s3, sqs, events, ddb = (_client(s, endpoint) for s in ("s3", "sqs", "events", "dynamodb"))
 
-    buckets = {"SourceBucket": names.source_bucket, "SiteBucket": names.site_bucket,
-               "ArtifactBucket": names.artifact_bucket}
-    for logical, spec in stack.of_type("AWS::S3::Bucket").items():
+    buckets = {
+        "SourceBucket": names.source_bucket,
+        "SiteBucket": names.site_bucket,
+        "ArtifactBucket": names.artifact_bucket,
+    }
+    for logical in stack.of_type("AWS::S3::Bucket"):
         name = buckets.get(logical, f"{names.stack}-{logical.lower()}")
         resolver.physical[logical] = name
         resolver.arns[logical] = f"arn:aws:s3:::{name}"
-    for logical, spec in stack.of_type("AWS::DynamoDB::Table").items():
+    for logical in stack.of_type("AWS::DynamoDB::Table"):
         resolver.physical[logical] = names.table
         resolver.arns[logical] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{names.table}"
     for logical in stack.of_type("AWS::SQS::Queue"):
@@ -181,7 +184,7 @@ def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
             attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
         url = sqs.create_queue(QueueName=resolver.physical[logical], Attributes=attributes)["QueueUrl"]
         stack.queue_urls[logical] = url
-    for logical, spec in stack.of_type("AWS::Events::EventBus").items():
+    for logical in stack.of_type("AWS::Events::EventBus"):
         events.create_event_bus(Name=resolver.physical[logical])
     for logical, spec in stack.of_type("AWS::Events::Rule").items():
         props = resolver.resolve(spec["Properties"])
@@ -198,8 +201,7 @@ def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
     globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     for logical, spec in stack.of_type("AWS::Serverless::Function").items():
         props = spec["Properties"]
-        env = {**resolver.resolve(globals_env),
-               **resolver.resolve(props.get("Environment", {}).get("Variables", {}))}
+        env = {**resolver.resolve(globals_env), **resolver.resolve(props.get("Environment", {}).get("Variables", {}))}
         for event in props.get("Events", {}).values():
             if event.get("Type") != "SQS":
                 continue
@@ -282,7 +284,9 @@ class Pump:
         for start in range(0, len(done), 10):
             self.sqs.delete_message_batch(
                 QueueUrl=url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
             )
         if failed and self.retry_after is not None:
             for m in messages:

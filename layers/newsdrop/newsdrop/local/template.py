@@ -59,8 +59,14 @@ class Resolver:
         return bool(self.resolve(self.template.get("Conditions", {})[name]))
 
     def ref(self, name: str) -> Any:
-        pseudo = {"AWS::StackName": self.stack_name, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
-                  "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": NO_VALUE}
+        pseudo = {
+            "AWS::StackName": self.stack_name,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": NO_VALUE,
+        }
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
@@ -85,7 +91,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             if fn == "Ref":
                 return self.ref(arg)
             if fn == "Fn::GetAtt":

@@ -112,41 +112,21 @@ def day_page(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
         if not entries:
             return None
         when = dt.date.fromisoformat(day)
-        heading = f"{when.year}年{when.month}月{when.day}日"
         return theme.render(
             "listing.html",
             config,
-            heading=heading,
+            heading=f"{when.year}年{when.month}月{when.day}日",
             note=f"{len(entries)} 篇",
             entries=entries,
-            more_url=urls.list_url(f"month:{day[:7]}"),
+            more_url=urls.month_url(day[:7]),
         )
 
     return compute
 
 
-def month_entries(month: str, catalog: Catalog) -> list[Entry]:
-    return catalog.entries(f"month:{month}")
-
-
-def month_page(month: str, catalog: Catalog, config: SiteConfig) -> Compute:
+def day_sitemap(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
     def compute() -> bytes | None:
-        entries = month_entries(month, catalog)
-        if not entries:
-            return None
-        counts: dict[str, int] = {}
-        for entry in entries:
-            counts[entry.date[:10]] = counts.get(entry.date[:10], 0) + 1
-        year, mon = month.split("-")
-        days = [(f"{int(d[8:10])}日", urls.day_url(d), n) for d, n in sorted(counts.items(), reverse=True)]
-        return theme.render("month.html", config, heading=f"{year}年{int(mon)}月", days=days)
-
-    return compute
-
-
-def month_sitemap(month: str, catalog: Catalog, config: SiteConfig) -> Compute:
-    def compute() -> bytes | None:
-        entries = month_entries(month, catalog)
+        entries = catalog.entries(f"day:{day}", limit=MAX_DAY_ENTRIES)
         if not entries:
             return None
         return theme.render("sitemap.xml", config, entries=entries)
@@ -154,11 +134,25 @@ def month_sitemap(month: str, catalog: Catalog, config: SiteConfig) -> Compute:
     return compute
 
 
+def month_page(month: str, site: ObjectStore, config: SiteConfig) -> Compute:
+    """The days of a month that have posts, from the daily sitemaps that exist."""
+
+    def compute() -> bytes | None:
+        days = urls.days_with_posts(site.list_keys(urls.SITEMAPS_PREFIX + month))
+        if not days:
+            return None
+        year, mon = month.split("-")
+        items = [(f"{int(d[8:10])}日", urls.day_url(d)) for d in days]
+        return theme.render("month.html", config, heading=f"{year}年{int(mon)}月", days=items)
+
+    return compute
+
+
 def sitemap_index(site: ObjectStore, config: SiteConfig) -> Compute:
-    """Lists the monthly sitemaps that exist: one LIST request, however large the archive."""
+    """Lists the daily sitemaps that exist: one LIST request per thousand days of archive."""
 
     def compute() -> bytes:
-        keys = site.list_keys("sitemaps/")
+        keys = site.list_keys(urls.SITEMAPS_PREFIX)
         return theme.render("sitemap_index.xml", config, sitemaps=["/" + k for k in sorted(keys, reverse=True)])
 
     return compute
@@ -166,8 +160,8 @@ def sitemap_index(site: ObjectStore, config: SiteConfig) -> Compute:
 
 def archive_page(site: ObjectStore, config: SiteConfig) -> Compute:
     def compute() -> bytes:
-        months = [k.removeprefix("sitemaps/").removesuffix(".xml") for k in site.list_keys("sitemaps/")]
-        items = [(f"{m[:4]}年{int(m[5:7])}月", urls.list_url(f"month:{m}")) for m in sorted(months, reverse=True)]
+        months = sorted({d[:7] for d in urls.days_with_posts(site.list_keys(urls.SITEMAPS_PREFIX))}, reverse=True)
+        items = [(f"{m[:4]}年{int(m[5:7])}月", urls.month_url(m)) for m in months]
         return theme.render("archive.html", config, months=items)
 
     return compute

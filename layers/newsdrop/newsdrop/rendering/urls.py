@@ -32,8 +32,6 @@ def list_url(list_id: str) -> str:
         return tag_url(value)
     if kind == "day":
         return "/" + value.replace("-", "/") + "/"
-    if kind == "month":
-        return "/" + value.replace("-", "/") + "/"
     raise ValueError(f"unknown listing {list_id!r}")
 
 
@@ -41,5 +39,17 @@ def day_url(date_iso: str) -> str:
     return "/" + date_iso[:10].replace("-", "/") + "/"
 
 
-def month_sitemap_key(month: str) -> str:
-    return f"sitemaps/{month}.xml"
+def month_url(month: str) -> str:
+    return "/" + month.replace("-", "/") + "/"
+
+
+SITEMAPS_PREFIX = "sitemaps/"
+
+
+def day_sitemap_key(day: str) -> str:
+    return f"{SITEMAPS_PREFIX}{day}.xml"
+
+
+def days_with_posts(keys: list[str]) -> list[str]:
+    """The days that have posts, from the keys of the daily sitemaps (one LIST request)."""
+    return sorted((k.removeprefix(SITEMAPS_PREFIX).removesuffix(".xml") for k in keys), reverse=True)

@@ -68,7 +68,9 @@ class SiteWriter:
     store: ObjectStore
     counts: WriteCounts = field(default_factory=WriteCounts)
 
-    def derive(self, key: str, compute: Callable[[], bytes | Keep | None], *, extra: dict[str, str] | None = None) -> None:
+    def derive(
+        self, key: str, compute: Callable[[], bytes | Keep | None], *, extra: dict[str, str] | None = None
+    ) -> None:
         """Make `key` hold compute()'s result (None: absent). compute must read its inputs when called."""
         for _ in range(MAX_ATTEMPTS):
             head = self.store.head(key)

@@ -27,7 +27,7 @@ def process_batch(event: dict[str, Any], handle_record: Callable[[SQSRecord], No
     if not event.get("Records"):
         return {"batchItemFailures": []}
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor)
+    return dict(process_partial_response(event=event, record_handler=handle_record, processor=processor))
 
 
 def site_config(catalog: Catalog) -> SiteConfig:

@@ -1,6 +1,6 @@
 """Index: the site's search index, from catalog state.
 
-One JSON shard per month of posts (rewritten only for the months a batch touched)
+One JSON shard per day of posts (rewritten only for the days a batch touched)
 and a small manifest that lists the shards.
 """
 
@@ -26,14 +26,14 @@ def _json(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
-def month_shard(month: str, catalog: Catalog) -> pages.Compute:
+def day_shard(day: str, catalog: Catalog) -> pages.Compute:
     def compute() -> bytes | None:
-        entries = pages.month_entries(month, catalog)
+        entries = catalog.entries(f"day:{day}", limit=pages.MAX_DAY_ENTRIES)
         if not entries:
             return None
         return _json(
             {
-                "month": month,
+                "day": day,
                 "posts": [{"url": e.url, "title": e.title, "date": e.date, "tags": e.tags} for e in entries],
             }
         )
@@ -53,16 +53,16 @@ def manifest(site: ObjectStore) -> pages.Compute:
 class IndexBatch:
     ports: Ports
     writer: SiteWriter
-    months: set[str] = field(default_factory=set)
+    days: set[str] = field(default_factory=set)
 
     def handle(self, record: SQSRecord) -> None:
         event = events.publishing_event(record.json_body)
-        self.months.update(list_id.partition(":")[2] for list_id in event.lists if list_id.startswith("month:"))
+        self.days.update(list_id.partition(":")[2] for list_id in event.lists if list_id.startswith("day:"))
 
     def finish(self) -> None:
-        for month in sorted(self.months):
-            self.writer.derive(f"{SHARDS_PREFIX}{month}.json", month_shard(month, self.ports.catalog))
-        if self.months:
+        for day in sorted(self.days):
+            self.writer.derive(f"{SHARDS_PREFIX}{day}.json", day_shard(day, self.ports.catalog))
+        if self.days:
             self.writer.derive(MANIFEST_KEY, manifest(self.ports.site))
 
 

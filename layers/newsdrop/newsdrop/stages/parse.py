@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from newsdrop import events, model, posts
 from newsdrop.model import Entry, Post, SiteConfig
-from newsdrop.ports import BusEvent, ConfigRecord, PostRecord, Ports, TooLarge
+from newsdrop.ports import BusEvent, ConfigRecord, Ports, PostRecord, TooLarge
 from newsdrop.stages.common import Outcome, process_batch, site_config
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,9 @@ def report_key(source_key: str) -> str:
 
 def artifact_key(post: Post) -> str:
     body = json.dumps(post.to_json(), ensure_ascii=False, sort_keys=True).encode()
-    return f"{ARTIFACTS_PREFIX}{hashlib.sha256(post.key.encode()).hexdigest()[:24]}/{hashlib.sha256(body).hexdigest()[:24]}.json"
+    # Content-addressed per source key: concurrent parses of one key never overwrite each other's artifact.
+    folder = hashlib.sha256(post.key.encode()).hexdigest()[:24]
+    return f"{ARTIFACTS_PREFIX}{folder}/{hashlib.sha256(body).hexdigest()[:24]}.json"
 
 
 @dataclass

@@ -68,11 +68,13 @@ class RenderBatch:
             elif kind in ("cat", "tag"):
                 derive(paths.key_for_url(urls.list_url(list_id)), pages.listing_page(list_id, catalog, config))
             elif kind == "day":
+                months.add(value[:7])
                 derive(paths.key_for_url(urls.list_url(list_id)), pages.day_page(value, catalog, config))
-            elif kind == "month":
-                months.add(value)
-                derive(paths.key_for_url(urls.list_url(list_id)), pages.month_page(value, catalog, config))
-                derive(urls.month_sitemap_key(value), pages.month_sitemap(value, catalog, config))
+                derive(urls.day_sitemap_key(value), pages.day_sitemap(value, catalog, config))
+        # Month pages, the sitemap index and the archive list what the daily sitemaps say,
+        # so they are derived after this batch's daily sitemaps are written.
+        for month in sorted(months):
+            derive(paths.key_for_url(urls.month_url(month)), pages.month_page(month, self.ports.site, config))
         if months or self.configured:
             derive("sitemap.xml", pages.sitemap_index(self.ports.site, config))
             derive("archive/index.html", pages.archive_page(self.ports.site, config))
@@ -89,9 +91,13 @@ class RenderBatch:
         static = pages.static_pages(self.config)
         body_404 = static.pop("404.html")
         for key, body in static.items():
-            self.writer.derive(key, lambda body=body: body)
+            self.writer.derive(key, _constant(body))
         # 404.html last: its stamp says every other static file is in place.
-        self.writer.derive("404.html", lambda: body_404, extra={THEME_STAMP: stamp})
+        self.writer.derive("404.html", _constant(body_404), extra={THEME_STAMP: stamp})
+
+
+def _constant(body: bytes) -> pages.Compute:
+    return lambda: body
 
 
 def config_digest(config: SiteConfig) -> str:

@@ -1,0 +1,100 @@
+# newsdrop developer commands.  `make run` starts the local stack with the sample posts;
+# `make test` installs everything and runs every check (what .ci/run does).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+SAM_VENV  ?= .venv-sam
+PYTHON    := $(VENV)/bin/python
+PYTEST    := $(PYTHON) -m pytest
+SAM       := $(SAM_VENV)/bin/sam
+REGION    ?= us-east-1
+SAM_BUILD_DIR ?= .aws-sam/build
+POSTS     ?= samples/posts
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# sam validate runs offline with a region set and needs no credentials; keep SAM CLI from
+# phoning home (telemetry) and botocore from probing the EC2 metadata service.
+SAM_ENV := AWS_DEFAULT_REGION=$(REGION) AWS_REGION=$(REGION) SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
+
+# `sam build` without Docker needs a python3.12 (the functions' runtime) on PATH: put the
+# folder of a real one (not a pyenv shim) first. Expanded only when sam-build runs.
+PY312_DIR = $(shell dirname "$$(scripts/find-python.sh --3.12)")
+
+.PHONY: help install install-sam install-browser lint template sam-build unit integration e2e test \
+        run bench bench-quick format clean distclean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+# ------------------------------------------------------------------------------ setup
+
+install: $(VENV)/.installed ## .venv with the project (editable) and dev tools; gives .venv/bin/newsdrop
+
+$(VENV)/.installed: pyproject.toml scripts/install-venv.sh scripts/find-python.sh
+	scripts/install-venv.sh $(VENV)
+	touch $@
+
+install-sam: ## .venv-sam with the AWS SAM CLI (its own venv: its boto3 pins clash with moto's)
+	scripts/install-sam.sh $(SAM_VENV)
+
+install-browser: ## Debian's chromium for the browser tests (never a Playwright download)
+	@if [ -x /usr/bin/chromium ]; then \
+	    echo "install-browser: $$(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"; \
+	else \
+	    $(SUDO) apt-get update; \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+# ------------------------------------------------------------------------------ checks
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+template: install install-sam ## sam validate (offline) + cfn-lint on template.yaml
+	$(SAM_ENV) $(SAM) validate --region $(REGION) --template template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
+
+sam-build: install-sam ## sam build without Docker (into .aws-sam/build)
+	PATH="$(PY312_DIR):$$PATH" $(SAM_ENV) $(SAM) build --template template.yaml \
+	    --build-dir $(SAM_BUILD_DIR) --cache-dir .aws-sam/cache --cached
+
+# pytest exits 5 when a folder holds no tests yet: not a failure for a single-folder target.
+unit: install ## unit tests (no network)
+	$(PYTEST) tests/unit || [ $$? -eq 5 ]
+
+integration: install ## integration tests (moto)
+	$(PYTEST) tests/integration || [ $$? -eq 5 ]
+
+e2e: install install-browser ## end-to-end tests (local stack, headless chromium)
+	$(PYTEST) tests/e2e || [ $$? -eq 5 ]
+
+test: install install-sam install-browser lint template sam-build ## everything: setup, lint, template, build, all tests
+	$(PYTEST) tests
+
+# ------------------------------------------------------------------------------ use
+
+run: install ## the local stack (moto + pollers + site server) with the sample posts
+	$(VENV)/bin/newsdrop dev --posts $(POSTS)
+
+bench: install ## the benchmark
+	$(PYTHON) -m bench.run
+
+bench-quick: install ## a short benchmark run
+	$(PYTHON) -m bench.run --quick
+
+format: install ## rewrite code with ruff (format + autofix)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean: ## remove build output and caches (keeps the venvs)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/work
+	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -path ./.git -prune -o \
+	    -name __pycache__ -type d -print0 | xargs -0 rm -rf
+
+distclean: clean ## clean, and remove the venvs too
+	rm -rf $(VENV) $(SAM_VENV)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv (python3.12 when available, see find-python.sh) and install the project
+# editable with its dev extras, which puts the `newsdrop` command in .venv/bin.
+# Usage: scripts/install-venv.sh [VENV_DIR]      (the Makefile calls it when pyproject.toml changes)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+venv=${1:-.venv}
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    python=$(scripts/find-python.sh)
+    echo "install-venv: creating $venv with $python ($("$python" --version 2>&1))"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet -e '.[dev]'
+echo "install-venv: $("$venv/bin/python" --version) in $venv, newsdrop command: $venv/bin/newsdrop"
