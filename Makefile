@@ -12,7 +12,7 @@ PYTEST    := $(PYTHON) -m pytest
 SAM       := $(SAM_VENV)/bin/sam
 REGION    ?= us-east-1
 SAM_BUILD_DIR ?= .aws-sam/build
-POSTS     ?= samples/posts
+POSTS     ?= samples/site
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # sam validate runs offline with a region set and needs no credentials; keep SAM CLI from

@@ -6,7 +6,9 @@ import argparse
 import logging
 import shutil
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from newsdrop.local.sources import source_files
 
@@ -37,6 +39,101 @@ def _build(args: argparse.Namespace) -> int:
     return 1 if args.strict and pipeline.rejections else 0
 
 
+DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+
+
+def _names(args: argparse.Namespace) -> Any:
+    from newsdrop.local.stack import Names
+
+    return Names(source_bucket=args.source_bucket, site_bucket=args.site_bucket)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from newsdrop.local.dev import DevStack, project_root, upload
+
+    stack = DevStack(
+        root=project_root(),
+        names=_names(args),
+        s3_port=args.s3_port,
+        site_port=args.site_port,
+        retry_after=args.retry_after,
+    )
+    logging.getLogger("newsdrop").setLevel(logging.WARNING)  # rejections and failures
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    stack.start()
+    try:
+        if args.posts:
+            files = list(source_files(Path(args.posts)))
+            count = sum(1 for _ in upload(files, stack.names.source_bucket, stack.endpoint))
+            print(f"uploaded {count} files from {args.posts}", flush=True)
+        print(stack.banner(), flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+    finally:
+        stack.stop()
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from newsdrop.local.dev import upload, use_local_credentials
+
+    folder = Path(args.dir)
+    files = list(source_files(folder))
+    if not files:
+        print(f"newsdrop publish: no _config.yml or _posts/ files in {folder}", file=sys.stderr)
+        return 2
+    if args.endpoint:
+        use_local_credentials()
+    with Progress(transient=False) as progress:
+        task = progress.add_task(f"uploading to s3://{args.bucket}", total=len(files))
+        for _ in upload(files, args.bucket, args.endpoint):
+            progress.advance(task)
+    print(f"published {len(files)} files to s3://{args.bucket}", file=sys.stderr)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from newsdrop.local.dev import project_root, queue_status, rejections, use_local_credentials
+
+    use_local_credentials()
+    names = _names(args)
+    table = Table(title="queues")
+    for column in ("function", "waiting", "in flight", "dead letters"):
+        table.add_column(column)
+    for row in queue_status(project_root(), names, args.endpoint):
+        table.add_row(row.function, str(row.waiting), str(row.in_flight), str(row.dead))
+    console = Console()
+    console.print(table)
+    reports = rejections(names, args.endpoint)
+    console.print("last rejections:" if reports else "no rejections")
+    for report in reports:
+        console.print(f"  {report['at']}  {report['key']}: {report['reason']}", markup=False)
+    return 0
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from newsdrop.local.dev import project_root, redrive, use_local_credentials
+
+    use_local_credentials()
+    moved = redrive(project_root(), _names(args), args.endpoint)
+    for function, count in moved.items():
+        print(f"{function}: {count} messages sent back from its dead-letter queue")
+    return 0
+
+
+def _stack_options(command: argparse.ArgumentParser, *, endpoint: bool = True) -> None:
+    if endpoint:
+        command.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="S3/SQS endpoint of the local stack")
+    command.add_argument("--source-bucket", default="newsdrop-source")
+    command.add_argument("--site-bucket", default="newsdrop-site")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="newsdrop", description="Drop a post into a bucket, get a static site.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -47,6 +144,33 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--strict", action="store_true", help="exit 1 when any file was rejected")
     build.add_argument("--clean", action="store_true", help="empty OUT first")
     build.set_defaults(run=_build)
+
+    dev = commands.add_parser("dev", help="run the local stack: moto, the functions, and the site over HTTP")
+    dev.add_argument("--s3-port", type=int, default=4566)
+    dev.add_argument("--site-port", type=int, default=8080)
+    dev.add_argument("--posts", help="folder to publish at start (laid out like the source bucket)")
+    dev.add_argument(
+        "--retry-after",
+        type=int,
+        default=5,
+        help="seconds before a failed record is retried (AWS: the visibility timeout)",
+    )
+    _stack_options(dev, endpoint=False)
+    dev.set_defaults(run=_dev)
+
+    publish = commands.add_parser("publish", help="upload a folder to the source bucket, with a progress bar")
+    publish.add_argument("dir")
+    publish.add_argument("--endpoint", default=None, help="endpoint URL (the local stack's); default: AWS")
+    publish.add_argument("--bucket", default="newsdrop-source")
+    publish.set_defaults(run=_publish)
+
+    status = commands.add_parser("status", help="queues, dead letters and the last rejections of the local stack")
+    _stack_options(status)
+    status.set_defaults(run=_status)
+
+    redrive = commands.add_parser("redrive", help="send dead-lettered messages back to their queues")
+    _stack_options(redrive)
+    redrive.set_defaults(run=_redrive)
     return root
 
 

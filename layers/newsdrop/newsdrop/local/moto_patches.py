@@ -35,7 +35,10 @@ def install() -> None:
         from moto.s3 import notifications
 
         def send_event_bridge(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
-            removed = "ObjectRemoved" in str(event_name)
+            name = str(getattr(event_name, "value", event_name))
+            if "ObjectCreated" not in name and "ObjectRemoved" not in name:
+                return  # ACL, tagging, restore...: AWS sends other detail types, which no rule here matches
+            removed = "ObjectRemoved" in name
             event = envelopes.s3_notification(
                 bucket.name,
                 key.name,

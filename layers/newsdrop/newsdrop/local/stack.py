@@ -114,8 +114,8 @@ def _client(service: str, endpoint: str | None) -> Any:
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint)  # type: ignore[call-overload]
 
 
-def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
-    """Create the template's resources on moto (or any AWS-compatible endpoint)."""
+def describe(root: Path, names: Names) -> Stack:
+    """The stack's local names, ARNs and functions, resolved from the template (creates nothing)."""
     template = cfn.load(root / "template.yaml")
     params = {
         "SourceBucketName": names.source_bucket,
@@ -124,7 +124,6 @@ def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
     }
     resolver = cfn.Resolver(template=template, stack_name=names.stack, parameters=params)
     stack = Stack(root=root, names=names, template=template, resolver=resolver)
-    s3, sqs, events, ddb = (_client(s, endpoint) for s in ("s3", "sqs", "events", "dynamodb"))
 
     buckets = {
         "SourceBucket": names.source_bucket,
@@ -153,6 +152,40 @@ def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
         resolver.physical[logical] = f"{names.stack}-{logical}"
         resolver.arns[logical] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{names.stack}-{logical}"
 
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    for logical, spec in stack.of_type("AWS::Serverless::Function").items():
+        props = spec["Properties"]
+        env = {
+            **resolver.resolve(globals_env),
+            **resolver.resolve(props.get("Environment", {}).get("Variables", {})),
+        }
+        for event in props.get("Events", {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+            stack.functions[logical] = FunctionSpec(
+                logical_id=logical,
+                code_uri=root / props["CodeUri"],
+                handler=props["Handler"],
+                queue=queue,
+                batch_size=int(event["Properties"].get("BatchSize", 10)),
+                environment={k: str(v) for k, v in env.items()},
+            )
+    return stack
+
+
+def queue_url(stack: Stack, logical: str, endpoint: str | None = None) -> str:
+    if logical not in stack.queue_urls:
+        sqs = _client("sqs", endpoint)
+        stack.queue_urls[logical] = sqs.get_queue_url(QueueName=stack.resolver.physical[logical])["QueueUrl"]
+    return stack.queue_urls[logical]
+
+
+def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
+    """Create the template's resources on moto (or any AWS-compatible endpoint)."""
+    stack = describe(root, names)
+    resolver = stack.resolver
+    s3, sqs, events, ddb = (_client(s, endpoint) for s in ("s3", "sqs", "events", "dynamodb"))
     for logical, spec in stack.of_type("AWS::S3::Bucket").items():
         props = resolver.resolve(spec.get("Properties", {}))
         name = resolver.physical[logical]
@@ -198,22 +231,6 @@ def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
         targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])]
         events.put_targets(Rule=resolver.physical[logical], EventBusName=bus, Targets=targets)
 
-    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    for logical, spec in stack.of_type("AWS::Serverless::Function").items():
-        props = spec["Properties"]
-        env = {**resolver.resolve(globals_env), **resolver.resolve(props.get("Environment", {}).get("Variables", {}))}
-        for event in props.get("Events", {}).values():
-            if event.get("Type") != "SQS":
-                continue
-            queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
-            stack.functions[logical] = FunctionSpec(
-                logical_id=logical,
-                code_uri=root / props["CodeUri"],
-                handler=props["Handler"],
-                queue=queue,
-                batch_size=int(event["Properties"].get("BatchSize", 10)),
-                environment={k: str(v) for k, v in env.items()},
-            )
     return stack
 
 
@@ -238,6 +255,7 @@ class Pump:
             env["AWS_ENDPOINT_URL"] = self.endpoint
         env.setdefault("AWS_DEFAULT_REGION", REGION)
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
+        env["POWERTOOLS_SERVICE_NAME"] = "newsdrop"  # one process hosts all functions; log lines name the function
         # The functions read their settings from the environment, as in Lambda.
         os.environ.update(env)
         for logical, spec in self.stack.functions.items():

@@ -1,0 +1,222 @@
+"""`newsdrop dev`: moto's server, the template's resources, a poller per function and the site server.
+
+Everything runs in this process, so the local stack can mend moto where it is not AWS
+(see moto_patches) and stops cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+import newsdrop
+from newsdrop.envelopes import REGION
+from newsdrop.local import moto_patches
+from newsdrop.local.siteserver import SiteServer, security_headers
+from newsdrop.local.sources import source_files
+from newsdrop.local.stack import Names, Pump, Stack, describe, provision, queue_url
+
+log = logging.getLogger(__name__)
+
+# Lambda waits for the queue's visibility timeout (180 s in the template) before it retries a
+# failed record; locally that would hide a poison message for minutes, so retry sooner.
+LOCAL_RETRY_AFTER = 5
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder with template.yaml: the current folder or a parent, else the package's own checkout."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "template.yaml").is_file() and (folder / "functions").is_dir():
+            return folder
+    checkout = Path(newsdrop.__file__).resolve().parents[3]
+    if (checkout / "template.yaml").is_file():
+        return checkout
+    raise FileNotFoundError("template.yaml not found: run newsdrop from the project folder")
+
+
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)  # type: ignore[call-overload]
+
+
+def use_local_credentials() -> None:
+    # moto accepts any credentials; never let a developer's real profile near the local stack.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def upload(files: Iterable[tuple[str, Path]], bucket: str, endpoint: str | None) -> Iterator[str]:
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
+    for key, path in files:
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        yield key
+
+
+@dataclass
+class DevStack:
+    root: Path
+    names: Names = field(default_factory=Names)
+    host: str = "127.0.0.1"
+    s3_port: int = 4566
+    site_port: int = 8080
+    retry_after: int = LOCAL_RETRY_AFTER
+    wait_seconds: int = 1
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.stack: Stack | None = None
+        self.pump: Pump | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.s3_port}"
+
+    @property
+    def site_url(self) -> str:
+        return f"http://{self.host}:{self.site_port}/"
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        use_local_credentials()
+        moto_patches.install()
+        self.moto = ThreadedMotoServer(ip_address=self.host, port=self.s3_port, verbose=False)
+        self.moto.start()
+        if self.s3_port == 0:
+            self.s3_port = int(self.moto.get_host_and_port()[1])
+        os.environ["AWS_ENDPOINT_URL"] = self.endpoint
+        self.stack = provision(self.root, self.names, endpoint=self.endpoint)
+        self.pump = Pump(self.stack, endpoint=self.endpoint, retry_after=self.retry_after)
+        from newsdrop.adapters.aws import S3Store
+
+        self.site = SiteServer(
+            S3Store(self.names.site_bucket), self.host, self.site_port, security_headers(self.stack.template)
+        )
+        self.site_port = self.site.port
+        self.site.start()
+        for logical in self.stack.functions:
+            thread = threading.Thread(target=self._poll, args=(logical,), name=f"poller-{logical}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _poll(self, logical: str) -> None:
+        assert self.pump is not None
+        while not self._stop.is_set():
+            try:
+                self.pump.step(logical, wait=self.wait_seconds)
+            except Exception:  # a poller must outlive any one failure, as Lambda's pollers do
+                if self._stop.is_set():
+                    return
+                log.exception("poller %s failed; retrying", logical)
+                time.sleep(1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.wait_seconds + 5)
+        self.site.stop()
+        self.moto.stop()
+
+    def banner(self) -> str:
+        n = self.names
+        return "\n".join(
+            [
+                "newsdrop local stack is running (Ctrl-C to stop)",
+                f"  site:            {self.site_url}",
+                f"  S3 endpoint:     {self.endpoint}   (any access key works)",
+                f"  source bucket:   {n.source_bucket}",
+                f"  site bucket:     {n.site_bucket}",
+                f"  artifact bucket: {n.artifact_bucket}",
+                f"  catalog table:   {n.table}",
+                "  try:",
+                f"    aws --endpoint-url {self.endpoint} s3 cp post.md s3://{n.source_bucket}/_posts/",
+                f"    newsdrop publish samples/site --endpoint {self.endpoint}",
+                f"    newsdrop status --endpoint {self.endpoint}",
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    function: str
+    waiting: int
+    in_flight: int
+    dead: int
+
+
+def queue_status(root: Path, names: Names, endpoint: str) -> list[QueueStatus]:
+    stack = describe(root, names)
+    sqs = client("sqs", endpoint)
+
+    def counts(logical: str) -> tuple[int, int]:
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=queue_url(stack, logical, endpoint),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+    rows = []
+    for logical, spec in sorted(stack.functions.items()):
+        waiting, in_flight = counts(spec.queue)
+        dlq = stack.dlq_of(spec.queue)
+        dead = sum(counts(dlq)) if dlq else 0
+        rows.append(QueueStatus(logical, waiting, in_flight, dead))
+    if "EventsDLQ" in stack.resources:
+        rows.append(QueueStatus("(EventBridge targets)", 0, 0, sum(counts("EventsDLQ"))))
+    return rows
+
+
+def rejections(names: Names, endpoint: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The latest rejection reports (key and reason), newest first."""
+    s3 = client("s3", endpoint)
+    items = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names.artifact_bucket, Prefix="reports/rejected/"):
+        items.extend(page.get("Contents", []))
+    items.sort(key=lambda i: i["LastModified"], reverse=True)
+    reports = []
+    for item in items[:limit]:
+        body = s3.get_object(Bucket=names.artifact_bucket, Key=item["Key"])["Body"].read()
+        report = json.loads(body)
+        report["at"] = item["LastModified"].isoformat()
+        reports.append(report)
+    return reports
+
+
+def redrive(root: Path, names: Names, endpoint: str) -> dict[str, int]:
+    """Move every message in a function's DLQ back to its queue; returns the count per function."""
+    stack = describe(root, names)
+    sqs = client("sqs", endpoint)
+    moved: dict[str, int] = {}
+    for logical, spec in stack.functions.items():
+        dlq = stack.dlq_of(spec.queue)
+        if not dlq:
+            continue
+        source, target = queue_url(stack, dlq, endpoint), queue_url(stack, spec.queue, endpoint)
+        count = 0
+        while True:
+            messages = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
+            if not messages:
+                break
+            for message in messages:
+                sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
+                count += 1
+        moved[logical] = count
+    return moved
+
+
+__all__ = ["DevStack", "project_root", "queue_status", "redrive", "rejections", "source_files", "upload"]

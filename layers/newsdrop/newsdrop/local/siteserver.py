@@ -1,0 +1,109 @@
+"""Serve the site bucket over HTTP the way CloudFront serves it.
+
+Same key mapping as the distribution's viewer-request function (`/x/` -> `x/index.html`,
+`/x` -> `x.html`), `404.html` with status 404 for anything missing, the stored
+Content-Type and Cache-Control, and the security headers of the template's response
+headers policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from newsdrop import paths
+from newsdrop.ports import Blob, ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def security_headers(template: dict[str, Any]) -> dict[str, str]:
+    """The headers CloudFront adds, read from the template's ResponseHeadersPolicy."""
+    headers: dict[str, str] = {}
+    for resource in template["Resources"].values():
+        if resource.get("Type") != "AWS::CloudFront::ResponseHeadersPolicy":
+            continue
+        config = resource["Properties"]["ResponseHeadersPolicyConfig"].get("SecurityHeadersConfig", {})
+        if "ContentSecurityPolicy" in config:
+            headers["Content-Security-Policy"] = config["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+        if "StrictTransportSecurity" in config:
+            hsts = config["StrictTransportSecurity"]
+            value = f"max-age={hsts['AccessControlMaxAgeSec']}"
+            if hsts.get("IncludeSubdomains"):
+                value += "; includeSubDomains"
+            if hsts.get("Preload"):
+                value += "; preload"
+            headers["Strict-Transport-Security"] = value
+        if "ContentTypeOptions" in config:
+            headers["X-Content-Type-Options"] = "nosniff"
+        if "ReferrerPolicy" in config:
+            headers["Referrer-Policy"] = config["ReferrerPolicy"]["ReferrerPolicy"]
+        if "FrameOptions" in config:
+            headers["X-Frame-Options"] = config["FrameOptions"]["FrameOption"]
+    return headers
+
+
+def key_for_path(raw_path: str) -> str:
+    path = unquote(urlsplit(raw_path).path) or "/"
+    return paths.key_for_url(path)
+
+
+class SiteServer:
+    def __init__(self, store: ObjectStore, host: str, port: int, headers: dict[str, str]) -> None:
+        self.store = store
+        self.headers = headers
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server.respond(self, with_body=True)
+
+            def do_HEAD(self) -> None:
+                server.respond(self, with_body=False)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug(format, *args)
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="site-server", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def respond(self, request: BaseHTTPRequestHandler, *, with_body: bool) -> None:
+        status = HTTPStatus.OK
+        blob: Blob | None = None
+        try:
+            blob = self.store.get(key_for_path(request.path))
+        except paths.PathError:
+            blob = None
+        if blob is None:
+            status = HTTPStatus.NOT_FOUND
+            blob = self.store.get("404.html") or Blob(body=b"Not Found", etag="", content_type="text/plain")
+        request.send_response(status)
+        request.send_header("Content-Type", blob.content_type or "application/octet-stream")
+        request.send_header("Content-Length", str(len(blob.body)))
+        if blob.cache_control:
+            request.send_header("Cache-Control", blob.cache_control)
+        if blob.etag:
+            request.send_header("ETag", f'"{blob.etag}"')
+        for name, value in self.headers.items():
+            request.send_header(name, value)
+        request.end_headers()
+        if with_body:
+            request.wfile.write(blob.body)
