@@ -54,6 +54,7 @@ def _dev(args: argparse.Namespace) -> int:
     stack = DevStack(
         root=project_root(),
         names=_names(args),
+        host=args.host,
         s3_port=args.s3_port,
         site_port=args.site_port,
         retry_after=args.retry_after,
@@ -146,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     build.set_defaults(run=_build)
 
     dev = commands.add_parser("dev", help="run the local stack: moto, the functions, and the site over HTTP")
+    dev.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for `sam local invoke`)")
     dev.add_argument("--s3-port", type=int, default=4566)
     dev.add_argument("--site-port", type=int, default=8080)
     dev.add_argument("--posts", help="folder to publish at start (laid out like the source bucket)")

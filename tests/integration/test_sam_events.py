@@ -1,0 +1,93 @@
+"""The payloads in events/ drive each function the way `sam local invoke -e` does.
+
+Each function is resolved from template.yaml as SAM resolves it (CodeUri + Handler,
+the layer's ContentUri on the import path) and invoked with its events/ payload,
+against the template's resources on moto.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from newsdrop.local import template as cfn
+from tests.conftest import ROOT, SAMPLES, load_event
+
+POST_KEY = "_posts/2024-05-20-hello-newsdrop.md"
+POST_PAGE = "sitenews/2024/05/20/hello-newsdrop.html"
+
+
+def test_every_function_has_a_payload_and_the_layer_holds_the_package() -> None:
+    template = cfn.load(ROOT / "template.yaml")
+    resources = template["Resources"]
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    for logical in functions:
+        stem = logical.removesuffix("Function").lower()
+        assert any(p.name.startswith(f"{stem}-") for p in (ROOT / "events").glob("*.json")), logical
+    layers = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::LayerVersion"}
+    (layer,) = layers.values()
+    content = ROOT / layer["Properties"]["ContentUri"]
+    assert (content / "newsdrop" / "stages" / "parse.py").is_file()
+    assert (content / "requirements.txt").is_file()
+
+
+def test_payloads_publish_then_remove_the_sample_post(moto_stack: Any) -> None:
+    s3 = boto3.client("s3")
+    body = (SAMPLES / "site" / POST_KEY).read_bytes()
+    s3.put_object(Bucket="newsdrop-source", Key=POST_KEY, Body=body)
+    handlers = moto_stack.handlers
+
+    # parse-put: the post is committed and its event goes to the render and index queues
+    response = handlers["ParseFunction"](load_event("parse-put.json"), _context("ParseFunction"))
+    assert response == {"batchItemFailures": []}
+    item = boto3.client("dynamodb").get_item(
+        TableName="newsdrop-catalog", Key={"pk": {"S": f"POST#{POST_KEY}"}, "sk": {"S": "STATE"}}
+    )["Item"]
+    assert item["live"]["BOOL"] is True
+    assert item["url"]["S"] == "/" + POST_PAGE
+
+    # render-upserted: the post page, the home page and the feed exist
+    assert handlers["RenderFunction"](load_event("render-upserted.json"), _context("RenderFunction")) == {
+        "batchItemFailures": []
+    }
+    page = s3.get_object(Bucket="newsdrop-site", Key=POST_PAGE)
+    assert page["ContentType"] == "text/html; charset=utf-8"
+    assert "欢迎使用 newsdrop" in page["Body"].read().decode()
+    home = s3.get_object(Bucket="newsdrop-site", Key="index.html")["Body"].read().decode()
+    assert "/" + POST_PAGE in home
+
+    # index-upserted: the day's search shard lists the post
+    assert handlers["IndexFunction"](load_event("index-upserted.json"), _context("IndexFunction")) == {
+        "batchItemFailures": []
+    }
+    shard = json.loads(s3.get_object(Bucket="newsdrop-site", Key="search/posts/2024-05-20.json")["Body"].read())
+    assert [p["url"] for p in shard["posts"]] == ["/" + POST_PAGE]
+
+    # parse-delete then render-removed: the page is gone and the home page no longer links it
+    s3.delete_object(Bucket="newsdrop-source", Key=POST_KEY)
+    assert handlers["ParseFunction"](load_event("parse-delete.json"), _context("ParseFunction")) == {
+        "batchItemFailures": []
+    }
+    assert handlers["RenderFunction"](load_event("render-removed.json"), _context("RenderFunction")) == {
+        "batchItemFailures": []
+    }
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="newsdrop-site").get("Contents", [])}
+    assert POST_PAGE not in keys
+    home = s3.get_object(Bucket="newsdrop-site", Key="index.html")["Body"].read().decode()
+    assert POST_PAGE not in home
+
+
+def test_a_malformed_record_fails_alone(moto_stack: Any) -> None:
+    event = load_event("render-upserted.json")
+    bad = dict(event["Records"][0], messageId="bad-1", body='{"detail-type": "Nonsense", "detail": {}}')
+    event["Records"].append(bad)
+    response = moto_stack.handlers["RenderFunction"](event, _context("RenderFunction"))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
+
+
+def _context(name: str) -> Any:
+    from newsdrop.local.stack import LambdaContext
+
+    return LambdaContext(function_name=name)
