@@ -44,7 +44,7 @@ def project_root(start: Path | None = None) -> Path:
     raise FileNotFoundError("template.yaml not found: run newsdrop from the project folder")
 
 
-def client(service: str, endpoint: str) -> Any:
+def client(service: str, endpoint: str | None) -> Any:
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint)  # type: ignore[call-overload]
 
 
@@ -194,7 +194,7 @@ def rejections(names: Names, endpoint: str, limit: int = 10) -> list[dict[str, A
     return reports
 
 
-def redrive(root: Path, names: Names, endpoint: str) -> dict[str, int]:
+def redrive(root: Path, names: Names, endpoint: str | None) -> dict[str, int]:
     """Move every message in a function's DLQ back to its queue; returns the count per function."""
     stack = describe(root, names)
     sqs = client("sqs", endpoint)

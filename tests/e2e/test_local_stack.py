@@ -1,0 +1,103 @@
+"""The local stack end to end: upload, update and delete through the S3 endpoint; read the site over HTTP
+and in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tests.e2e.conftest import DevStack
+
+POST = """---
+title: "{title}"
+date: {date} 10:00:00
+categories: e2e
+tags: [测试, e2e]
+---
+
+{body}
+"""
+KEY = "_posts/2024-06-01-e2e-story.md"
+URL = "/e2e/2024/06/01/e2e-story.html"
+
+
+def post(title: str, body: str, date: str = "2024-06-01") -> str:
+    return POST.format(title=title, body=body, date=date)
+
+
+def upload(stack: DevStack, key: str, text: str) -> None:
+    stack.s3().put_object(Bucket="newsdrop-source", Key=key, Body=text.encode())
+
+
+def test_sample_site_is_served_like_cloudfront(dev_stack: DevStack) -> None:
+    status, body = dev_stack.wait_for("/", lambda s, b: s == 200 and "欢迎使用 newsdrop" in b)
+    assert '<html lang="zh-CN">' in body
+    status, headers, body = dev_stack.get("/markets/")
+    assert status == 200 and "北向资金" in body
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    status, headers, body = dev_stack.get("/no/such/page.html")
+    assert status == 404 and "404" in body and headers["Content-Type"].startswith("text/html")
+    status, headers, _ = dev_stack.get("/feed.xml")
+    assert status == 200 and headers["Content-Type"] == "application/atom+xml; charset=utf-8"
+
+
+def test_upload_update_delete_reach_the_site(dev_stack: DevStack) -> None:
+    upload(dev_stack, KEY, post("第一版 first draft", "正文一。"))
+    dev_stack.wait_for(URL, lambda s, b: s == 200 and "第一版 first draft" in b)
+    dev_stack.wait_for("/", lambda s, b: URL in b)
+
+    upload(dev_stack, KEY, post("第二版 second take", "正文二。"))
+    _, page = dev_stack.wait_for(URL, lambda s, b: s == 200 and "第二版 second take" in b)
+    assert "第一版" not in page
+    dev_stack.wait_for("/tags/%E6%B5%8B%E8%AF%95/", lambda s, b: "第二版 second take" in b and "第一版" not in b)
+
+    dev_stack.s3().delete_object(Bucket="newsdrop-source", Key=KEY)
+    dev_stack.wait_for(URL, lambda s, b: s == 404)
+    dev_stack.wait_for("/", lambda s, b: URL not in b)
+    _, _, feed = dev_stack.get("/feed.xml")
+    assert URL not in feed
+
+
+def test_home_and_post_in_chromium(dev_stack: DevStack, browser: Any) -> None:
+    dev_stack.wait_for("/", lambda s, b: "北向资金" in b)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(dev_stack.site)
+    assert page.title() == "新闻速递 newsdrop"
+    link = page.locator("a.title", has_text="北向资金午后加速流入")
+    assert link.count() >= 1
+    link.first.click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/markets/2024/05/20/northbound-flows.html")
+    assert page.locator("article h1").inner_text() == "北向资金午后加速流入 全天净买入超45亿元"
+    # the stylesheet (a content-hashed asset) loaded and applied
+    color = page.evaluate("getComputedStyle(document.querySelector('.masthead')).borderBottomStyle")
+    assert color == "solid"
+    assert errors == []
+    page.close()
+
+
+def test_poison_message_ends_in_the_dlq_and_the_rest_publish(dev_stack: DevStack) -> None:
+    sqs = dev_stack.sqs()
+    render_queue = sqs.get_queue_url(QueueName="newsdrop-RenderQueue")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="newsdrop-RenderDLQ")["QueueUrl"]
+    # A record the render handler can never process, sent beside real work.
+    poison = json.dumps({"detail-type": "PostUpserted", "source": "newsdrop.parse", "detail": {"lists": "not-a-list"}})
+    sqs.send_message(QueueUrl=render_queue, MessageBody=poison)
+    good_key = "_posts/2024-06-02-after-poison.md"
+    upload(dev_stack, good_key, post("毒消息之后 after the poison", "照常发布。", date="2024-06-02"))
+    dev_stack.wait_for("/e2e/2024/06/02/after-poison.html", lambda s, b: s == 200 and "after the poison" in b)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        attrs = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        if int(attrs["ApproximateNumberOfMessages"]) >= 1:
+            break
+        time.sleep(0.5)
+    messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in messages] == [poison]
+    assert int(messages[0]["Attributes"]["ApproximateReceiveCount"]) >= 5

@@ -1,0 +1,51 @@
+"""Lambda's SQS semantics in the local stack: partial batch failures, retries and redrive to the DLQ."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from tests.conftest import SAMPLES
+
+POST_KEY = "_posts/2024-05-20-hello-newsdrop.md"
+
+
+def test_poison_record_reaches_the_dlq_after_max_receives_while_its_batch_publishes(moto_stack: Any) -> None:
+    # GIVEN a post whose PostUpserted event sits in the render queue beside a record render can never handle
+    s3, sqs = boto3.client("s3"), boto3.client("sqs")
+    s3.put_object(Bucket="newsdrop-source", Key=POST_KEY, Body=(SAMPLES / "site" / POST_KEY).read_bytes())
+    while moto_stack.step("ParseFunction"):
+        pass
+    render_queue = moto_stack.stack.queue_urls["RenderQueue"]
+    poison = json.dumps({"detail-type": "PostUpserted", "source": "newsdrop.parse", "detail": {"lists": 7}})
+    sqs.send_message(QueueUrl=render_queue, MessageBody=poison)
+
+    # WHEN the render function is invoked until its queue is empty
+    batches = 0
+    while moto_stack.step("RenderFunction"):
+        batches += 1
+
+    # THEN the good record published in the first batch, and the poison went to the DLQ after maxReceiveCount
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="newsdrop-site").get("Contents", [])}
+    assert "sitenews/2024/05/20/hello-newsdrop.html" in keys
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=render_queue, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    )
+    assert batches == int(redrive["maxReceiveCount"])
+    dlq = moto_stack.stack.queue_urls["RenderDLQ"]
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in dead] == [poison]
+
+
+def test_redrive_sends_dead_letters_back(moto_stack: Any) -> None:
+    from newsdrop.local.dev import redrive
+
+    sqs = boto3.client("sqs")
+    dlq = moto_stack.stack.queue_urls["ParseDLQ"]
+    sqs.send_message(QueueUrl=dlq, MessageBody='{"Event": "s3:TestEvent"}')
+    moved = redrive(moto_stack.stack.root, moto_stack.stack.names, endpoint=None)
+    assert moved["ParseFunction"] == 1
+    assert "Messages" not in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)
+    assert moto_stack.step("ParseFunction") == 1  # and parse consumes it (a test event is a no-op)
