@@ -53,7 +53,7 @@ class DevStack:
 
     def get(self, path: str) -> tuple[int, dict[str, str], str]:
         try:
-            with urllib.request.urlopen(self.site.rstrip("/") + path, timeout=10) as response:  # noqa: S310
+            with urllib.request.urlopen(self.site.rstrip("/") + path, timeout=10) as response:
                 return response.status, dict(response.headers), response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers), exc.read().decode()

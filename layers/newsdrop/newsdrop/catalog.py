@@ -8,23 +8,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from newsdrop.paths import key_for_url
 from newsdrop.ports import PostRecord
+
+
+def url_claim(url: str) -> str:
+    """What a post claims: the site object its URL is served from (`/a/b` and `/a/b.html` are one)."""
+    return key_for_url(url)
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     put: list[tuple[str, str]]  # (list id, sort key) entries to write with the record's entry
     delete: list[tuple[str, str]]  # (list id, sort key) entries to remove
-    claim_url: str
-    release_url: str
+    claim_key: str
+    release_key: str
 
 
 def plan(record: PostRecord, previous: PostRecord | None) -> Plan:
     new = {(list_id, record.sort) for list_id in record.lists} if record.live else set()
     old = {(list_id, previous.sort) for list_id in previous.lists} if previous and previous.live else set()
-    claim = record.url if record.live else ""
-    release = previous.url if previous and previous.live and previous.url != claim else ""
-    return Plan(put=sorted(new), delete=sorted(old - new), claim_url=claim, release_url=release)
+    claim = url_claim(record.url) if record.live else ""
+    previous_claim = url_claim(previous.url) if previous and previous.live else ""
+    release = previous_claim if previous_claim != claim else ""
+    return Plan(put=sorted(new), delete=sorted(old - new), claim_key=claim, release_key=release)
 
 
 def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:

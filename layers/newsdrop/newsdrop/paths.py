@@ -76,14 +76,21 @@ def jekyll_permalink(
     # Longest names first, so `:i_month` is never read as `:i` + `_month`.
     names = sorted(values, key=len, reverse=True)
     pattern = re.compile(":(" + "|".join(re.escape(n) for n in names) + ")")
-    return pattern.sub(lambda m: values[m.group(1)], template)
+    filled = pattern.sub(lambda m: values[m.group(1)], template)
+    # Like Jekyll's URL sanitising: an empty placeholder (no categories) leaves "//", which is one "/".
+    return re.sub(r"/{2,}", "/", filled)
 
 
 def normalise_url(raw: str) -> str:
     """A site path from a permalink: decoded once, `.`/`..`/empty segments dropped, leading `/`."""
     if not raw.strip():
         raise PathError("permalink is empty")
-    parts = urlsplit(raw.strip())
+    # Checked before parsing: urlsplit silently drops tabs and newlines.
+    _check_chars(raw.strip(), "permalink")
+    try:
+        parts = urlsplit(raw.strip())
+    except ValueError as exc:  # e.g. "//[oops": an unbalanced IPv6 host
+        raise PathError(f"permalink {raw[:80]!r} is not a valid URL path: {exc}") from exc
     if parts.scheme or parts.netloc:
         raise PathError(f"permalink {raw[:80]!r} is an absolute URL, not a path on this site")
     path = unquote(parts.path)

@@ -58,7 +58,8 @@ class ObjectStore(Protocol):
     ) -> None:
         """Write; with if_match / if_none_match, raise PreconditionFailed when the condition does not hold."""
 
-    def delete(self, key: str) -> None: ...
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        """Delete; with if_match, raise PreconditionFailed when the object changed (absent is done)."""
 
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under prefix, sorted."""

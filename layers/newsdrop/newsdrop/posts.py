@@ -31,6 +31,7 @@ POST_SUFFIXES = (".md", ".markdown", ".html")
 _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
 # Front matter opens the file; a byte-order mark or blank lines before it are forgiven (feeds emit both).
 _FRONT_MATTER = re.compile(r"\A\ufeff?(?:[ \t]*\r?\n)*(?=---[ \t]*\r?\n)")
+_CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.M)
 
 
 class Rejected(Exception):
@@ -53,7 +54,11 @@ class SafeYAML(YAMLHandler):
     """python-frontmatter's YAML handler with limits, so front matter cannot exhaust memory."""
 
     def load(self, fm: str, **kwargs: object) -> Any:
-        return load_yaml(fm, what="front matter")
+        data = load_yaml(fm, what="front matter")
+        # python-frontmatter would quietly drop anything but a mapping; say what is wrong instead.
+        if data is not None and not isinstance(data, dict):
+            raise Rejected(f"front matter must be a mapping of names to values, not a {type(data).__name__}")
+        return data
 
 
 def load_yaml(text: str, *, what: str) -> Any:
@@ -148,6 +153,8 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
     opening = _FRONT_MATTER.match(text)
     if not opening:
         raise Rejected("no front matter: a post must start with a '---' line")
+    if not _CLOSING.search(text, opening.end() + 3):
+        raise Rejected("front matter is not closed: no second '---' line after the opening one")
     try:
         parsed = frontmatter.loads(text[opening.end() :], handler=SafeYAML())
     except Rejected:
@@ -198,6 +205,8 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
     template = str(explicit) if isinstance(explicit, str) and explicit.strip() else paths.JEKYLL_DEFAULT_PERMALINK
     explicit_slug = meta.get("slug")
     try:
+        if template is not paths.JEKYLL_DEFAULT_PERMALINK:
+            paths.normalise_url(template)  # refuse "http://..." and "//host/..." before placeholders are filled
         filled = paths.jekyll_permalink(
             template,
             when=when,

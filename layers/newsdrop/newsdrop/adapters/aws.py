@@ -109,8 +109,19 @@ class S3Store:
                 raise PreconditionFailed(key) from exc
             raise
 
-    def delete(self, key: str) -> None:
-        client("s3").delete_object(Bucket=self.bucket, Key=key)
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if if_match is not None:
+            args["IfMatch"] = f'"{if_match}"'
+        try:
+            client("s3").delete_object(**args)
+        except ClientError as exc:
+            code = _code(exc)
+            if if_match is not None and code in _MISSING:
+                return  # already gone: what a conditional delete wanted
+            if code in _CONDITION_FAILED:
+                raise PreconditionFailed(key) from exc
+            raise
 
     def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -197,24 +208,24 @@ class DynamoCatalog:
                 post["ConditionExpression"] = "seq = :prev"
                 post["ExpressionAttributeValues"] = _item({":prev": stored.sequencer})
             items: list[dict[str, Any]] = [{"Put": post}]
-            if change.claim_url:
+            if change.claim_key:
                 items.append(
                     {
                         "Put": {
                             "TableName": self.table,
-                            "Item": _item({"pk": f"URL#{change.claim_url}", "sk": "OWNER", "owner": record.key}),
+                            "Item": _item({"pk": f"URL#{change.claim_key}", "sk": "OWNER", "owner": record.key}),
                             "ConditionExpression": "attribute_not_exists(pk) OR #o = :me",
                             "ExpressionAttributeNames": {"#o": "owner"},
                             "ExpressionAttributeValues": _item({":me": record.key}),
                         }
                     }
                 )
-            if change.release_url:
+            if change.release_key:
                 items.append(
                     {
                         "Delete": {
                             "TableName": self.table,
-                            "Key": _item({"pk": f"URL#{change.release_url}", "sk": "OWNER"}),
+                            "Key": _item({"pk": f"URL#{change.release_key}", "sk": "OWNER"}),
                             "ConditionExpression": "attribute_not_exists(pk) OR #o = :me",
                             "ExpressionAttributeNames": {"#o": "owner"},
                             "ExpressionAttributeValues": _item({":me": record.key}),
@@ -242,13 +253,13 @@ class DynamoCatalog:
                     raise
                 reasons = exc.response.get("CancellationReasons") or []
                 url_failed = (
-                    change.claim_url
+                    change.claim_key
                     and len(reasons) > 1
                     and reasons[1].get("Code") == "ConditionalCheckFailed"
                     and reasons[0].get("Code") in (None, "None")
                 )
                 if url_failed:
-                    owner = self._get(f"URL#{change.claim_url}", "OWNER")
+                    owner = self._get(f"URL#{change.claim_key}", "OWNER")
                     if owner is not None and owner.get("owner") != record.key:
                         return CommitResult("url_taken", current=stored, url_owner=str(owner["owner"]))
                 continue  # someone else committed first: re-read and plan again
@@ -275,7 +286,7 @@ class DynamoCatalog:
             args["ExclusiveStartKey"] = last
 
     def url_owner(self, url: str) -> str | None:
-        item = self._get(f"URL#{url}", "OWNER")
+        item = self._get(f"URL#{catalog_plan.url_claim(url)}", "OWNER")
         return None if item is None else str(item["owner"])
 
     def get_config(self) -> ConfigRecord | None:

@@ -65,8 +65,11 @@ class MemoryStore:
                 metadata=dict(metadata or {}),
             )
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
         with self._lock:
+            current = self.objects.get(key)
+            if if_match is not None and current is not None and current.etag != if_match:
+                raise PreconditionFailed(key)
             self.objects.pop(key, None)
 
     def list_keys(self, prefix: str) -> list[str]:
@@ -100,8 +103,8 @@ class MemoryCatalog:
                 return CommitResult(status, current=stored)
             record = catalog_plan.finalise(record, stored)
             change = catalog_plan.plan(record, stored)
-            owner = self.urls.get(change.claim_url)
-            if change.claim_url and owner not in (None, record.key):
+            owner = self.urls.get(change.claim_key)
+            if change.claim_key and owner not in (None, record.key):
                 return CommitResult("url_taken", current=stored, url_owner=owner or "")
             self.posts[record.key] = record
             for list_id, sort in change.delete:
@@ -109,10 +112,10 @@ class MemoryCatalog:
             assert record.entry is not None or not change.put
             for list_id, sort in change.put:
                 self.lists.setdefault(list_id, {})[sort] = record.entry  # type: ignore[assignment]
-            if change.release_url and self.urls.get(change.release_url) == record.key:
-                del self.urls[change.release_url]
-            if change.claim_url:
-                self.urls[change.claim_url] = record.key
+            if change.release_key and self.urls.get(change.release_key) == record.key:
+                del self.urls[change.release_key]
+            if change.claim_key:
+                self.urls[change.claim_key] = record.key
             return CommitResult("applied", current=record)
 
     def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:
@@ -121,7 +124,7 @@ class MemoryCatalog:
         return ordered if limit is None else ordered[:limit]
 
     def url_owner(self, url: str) -> str | None:
-        return self.urls.get(url)
+        return self.urls.get(catalog_plan.url_claim(url))
 
     def get_config(self) -> ConfigRecord | None:
         return self.config

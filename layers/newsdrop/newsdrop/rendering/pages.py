@@ -49,7 +49,7 @@ def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, conf
         if owner != key:
             return KEEP  # another post holds this URL now; its own event renders it
         record = catalog.get_post(key)
-        if record is None or not record.live or record.url != url:
+        if record is None or not record.live or paths.key_for_url(record.url) != paths.key_for_url(url):
             return KEEP
         blob = artifacts.get(record.artifact)
         if blob is None:

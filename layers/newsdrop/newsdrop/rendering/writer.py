@@ -79,7 +79,11 @@ class SiteWriter:
                 return
             if body is None:
                 if head is not None:
-                    self.store.delete(key)
+                    try:
+                        self.store.delete(key, if_match=head.etag)
+                    except PreconditionFailed:
+                        self.counts.retried += 1
+                        continue
                     self.counts.deleted += 1
                     self.counts.changed_keys.append(key)
                 return

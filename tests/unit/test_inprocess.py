@@ -1,0 +1,366 @@
+"""The whole pipeline in one process: uploads, deletes and edits end to end, and history independence.
+
+Expected keys follow Jekyll's default permalink (/:categories/:year/:month/:day/:title.html) and the
+site layout (/<category>/, /tags/<tag>/, /YYYY/MM/DD/, feed.xml, sitemaps/<day>.xml, search/posts/<day>.json).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+
+import pytest
+
+from newsdrop import paths
+from newsdrop.local.inprocess import InProcessPipeline
+
+
+def post(
+    title: str,
+    *,
+    date: str = "2021-12-08 10:00:00 +0800",
+    categories: str = "news",
+    tags: str = "",
+    body: str = "Some body text.",
+    permalink: str = "",
+) -> bytes:
+    lines = ["---", "layout: post", f"title: '{title}'", f"date: {date}", f"categories: {categories}"]
+    if tags:
+        lines.append(f"tags: {tags}")
+    if permalink:
+        lines.append(f"permalink: {permalink}")
+    lines += ["---", body, ""]
+    return "\n".join(lines).encode()
+
+
+def run(*steps: tuple[str, bytes | None], pipeline: InProcessPipeline | None = None) -> InProcessPipeline:
+    """Upload (bytes) or delete (None) each key in order, draining after each step like a real deploy would."""
+    pipeline = pipeline or InProcessPipeline()
+    for key, body in steps:
+        if body is None:
+            pipeline.delete(key)
+        else:
+            pipeline.upload(key, body)
+        pipeline.drain()
+    return pipeline
+
+
+def site(pipeline: InProcessPipeline) -> dict[str, bytes]:
+    return {key: blob.body for key, blob in pipeline.site.objects.items()}
+
+
+def mentioning(pipeline: InProcessPipeline, *needles: str) -> set[str]:
+    return {key for key, body in site(pipeline).items() if any(n.encode() in body for n in needles)}
+
+
+def assert_healthy(pipeline: InProcessPipeline) -> None:
+    assert pipeline.dead_letters == {}
+    assert pipeline.rejections == []
+    assert_pages_match_catalog(pipeline)
+
+
+def assert_pages_match_catalog(pipeline: InProcessPipeline) -> None:
+    """Every live post's page exists and shows that post."""
+    objects = site(pipeline)
+    for record in pipeline.catalog.posts.values():
+        if not record.live:
+            continue
+        assert record.entry is not None
+        page = paths.key_for_url(record.url)
+        assert page in objects, f"{record.key}: page {page} is missing"
+        assert html.escape(record.entry.title).encode() in objects[page], f"{page} does not show {record.key}"
+
+
+A = "_posts/2021-12-08-alpha.md"
+B = "_posts/2021-12-08-bravo.md"
+C = "_posts/2021-11-30-charlie.md"
+
+
+# --- upload
+
+
+def test_upload_publishes_the_page_and_its_listings() -> None:
+    p = run((A, post("Alpha Title", categories="EmNews", tags="tagone tagtwo")))
+    assert_healthy(p)
+    objects = site(p)
+    page = "emnews/2021/12/08/alpha.html"
+    assert page in objects
+    assert b"Alpha Title" in objects[page]
+    assert b"Some body text." in objects[page]
+    url = "/" + page
+    for key in (
+        "index.html",
+        "feed.xml",
+        "emnews/index.html",
+        "tags/tagone/index.html",
+        "tags/tagtwo/index.html",
+        "2021/12/08/index.html",
+        "sitemaps/2021-12-08.xml",
+        "search/posts/2021-12-08.json",
+    ):
+        assert key in objects, key
+        assert url.encode() in objects[key], key
+    assert b"/2021/12/" in objects["2021/12/index.html"] or b"/2021/12/08/" in objects["2021/12/index.html"]
+    assert b"sitemaps/2021-12-08.xml" in objects["sitemap.xml"]
+    assert b"search/posts/2021-12-08.json" in objects["search/manifest.json"]
+    for key in ("404.html", "robots.txt", "search/index.html", "archive/index.html"):
+        assert key in objects, key
+
+
+def test_reference_site_url() -> None:
+    key = "_posts/2021-12-08-202112082206742097.md"
+    p = run((key, post("东财", categories="emnews", tags="东财滚动新闻")))
+    assert_healthy(p)
+    assert "emnews/2021/12/08/202112082206742097.html" in site(p)
+
+
+def test_post_without_categories_is_published_at_the_date_path() -> None:
+    body = b"---\ntitle: Plain Post\ndate: 2021-12-08 10:00:00 +0800\n---\nText\n"
+    p = run((A, body))
+    assert_healthy(p)
+    assert "2021/12/08/alpha.html" in site(p)
+
+
+def test_page_for_a_post_in_another_zone_uses_the_site_day() -> None:
+    p = InProcessPipeline()
+    run(("_config.yml", b"timezone: Asia/Shanghai\n"), pipeline=p)
+    run((A, post("Late Post", date="2021-12-08 20:00:00 +0000")), pipeline=p)
+    assert_healthy(p)
+    objects = site(p)
+    assert "news/2021/12/09/alpha.html" in objects
+    assert "2021/12/09/index.html" in objects
+    assert "2021/12/08/index.html" not in objects
+
+
+def test_uploading_the_same_file_twice_changes_nothing() -> None:
+    p = run((A, post("Alpha")))
+    before = site(p)
+    run((A, post("Alpha")), pipeline=p)
+    assert site(p) == before
+
+
+def test_rejected_post_is_reported_and_not_published() -> None:
+    p = run((A, b"---\ntitle: [broken\n---\nx\n"))
+    assert [key for key, _ in p.rejections] == [A]
+    assert "YAML" in p.rejections[0][1]
+    assert mentioning(p, "alpha") == set()
+    assert p.dead_letters == {}
+
+
+def test_hostile_permalink_does_not_crash_the_pipeline() -> None:
+    p = run((A, post("Alpha", permalink="'//[oops'")))
+    assert p.dead_letters == {}
+    assert [key for key, _ in p.rejections] == [A]
+
+
+# --- delete
+
+
+def test_delete_removes_the_page_and_every_mention() -> None:
+    p = run(
+        (B, post("Bravo Stays", categories="news", tags="shared")),
+        (A, post("Alpha Goes", categories="gonecat", tags="shared gonetag")),
+    )
+    assert_healthy(p)
+    assert "gonecat/2021/12/08/alpha.html" in site(p)
+    run((A, None), pipeline=p)
+    assert_healthy(p)
+    objects = site(p)
+    assert "gonecat/2021/12/08/alpha.html" not in objects
+    assert "gonecat/index.html" not in objects
+    assert "tags/gonetag/index.html" not in objects
+    assert mentioning(p, "Alpha Goes", "/gonecat/", "gonetag", "alpha.html") == set()
+    # The surviving post is still everywhere it was.
+    for key in ("index.html", "feed.xml", "tags/shared/index.html", "2021/12/08/index.html", "sitemaps/2021-12-08.xml"):
+        assert b"Bravo Stays" in objects[key] or b"/news/2021/12/08/bravo.html" in objects[key], key
+
+
+def test_deleting_the_only_post_leaves_no_dated_objects() -> None:
+    p = run((A, post("Only One", tags="solo")), (A, None))
+    assert_healthy(p)
+    objects = site(p)
+    for key in (
+        "news/2021/12/08/alpha.html",
+        "news/index.html",
+        "tags/solo/index.html",
+        "2021/12/08/index.html",
+        "2021/12/index.html",
+        "sitemaps/2021-12-08.xml",
+        "search/posts/2021-12-08.json",
+    ):
+        assert key not in objects, key
+    assert mentioning(p, "Only One", "alpha.html", "2021-12-08", "2021/12") == set()
+    assert json.loads(objects["search/manifest.json"])["shards"] == []
+
+
+def test_delete_then_reupload_restores_the_post() -> None:
+    p = run((A, post("Alpha")), (A, None), (A, post("Alpha")))
+    assert_healthy(p)
+    assert "news/2021/12/08/alpha.html" in site(p)
+    fresh = run((A, post("Alpha")))
+    assert site(p) == site(fresh)
+
+
+def test_out_of_order_delivery_keeps_the_newest_change() -> None:
+    # The delete's notification is processed before the upload's; the older upload must be ignored.
+    p = InProcessPipeline()
+    p.upload(A, post("Alpha"))
+    p.delete(A)
+    p.queues["parse"].messages.reverse()
+    p.drain()
+    assert p.dead_letters == {}
+    assert mentioning(p, "Alpha", "alpha.html") == set()
+
+
+# --- re-upload with changes
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "old_page", "new_page", "gone"),
+    [
+        (
+            post("Old Title Here"),
+            post("New Title Here"),
+            "news/2021/12/08/alpha.html",
+            "news/2021/12/08/alpha.html",
+            ["Old Title Here"],
+        ),
+        (
+            post("Alpha", date="2021-12-08 10:00:00 +0800"),
+            post("Alpha", date="2021-11-02 10:00:00 +0800"),
+            "news/2021/12/08/alpha.html",
+            "news/2021/11/02/alpha.html",
+            ["2021/12/08", "2021-12-08"],
+        ),
+        (
+            post("Alpha", categories="oldcat"),
+            post("Alpha", categories="newcat"),
+            "oldcat/2021/12/08/alpha.html",
+            "newcat/2021/12/08/alpha.html",
+            ["oldcat"],
+        ),
+        (
+            post("Alpha", tags="oldtag keeptag"),
+            post("Alpha", tags="keeptag newtag"),
+            "news/2021/12/08/alpha.html",
+            "news/2021/12/08/alpha.html",
+            ["oldtag"],
+        ),
+        (
+            post("Alpha", permalink="/first/place.html"),
+            post("Alpha", permalink="/second/place.html"),
+            "first/place.html",
+            "second/place.html",
+            ["/first/"],
+        ),
+    ],
+    ids=["title", "date", "category", "tags", "permalink"],
+)
+def test_changed_post_leaves_no_stale_page_listing_feed_or_sitemap(
+    before: bytes, after: bytes, old_page: str, new_page: str, gone: list[str]
+) -> None:
+    p = run((B, post("Bystander", date="2021-12-07 09:00:00 +0800", tags="keeptag")), (A, before))
+    assert_healthy(p)
+    assert old_page in site(p)
+    run((A, after), pipeline=p)
+    assert_healthy(p)
+    objects = site(p)
+    assert new_page in objects
+    if old_page != new_page:
+        assert old_page not in objects
+        assert mentioning(p, "/" + old_page) == set()
+    assert mentioning(p, *gone) == set()
+    fresh = run((B, post("Bystander", date="2021-12-07 09:00:00 +0800", tags="keeptag")), (A, after))
+    assert objects == site(fresh)
+
+
+# --- history independence
+
+
+def final_files() -> list[tuple[str, bytes]]:
+    return [
+        (A, post("Alpha Final", date="2021-12-09 08:00:00 +0800", categories="markets", tags="红 blue")),
+        (B, post("Bravo Final", date="2021-12-08 23:59:59 +0800", categories="news Markets", tags="blue")),
+        (C, post("Charlie Final", date="2021-11-30 12:00:00 +0800", categories="news")),
+    ]
+
+
+def history() -> Iterable[tuple[str, bytes | None]]:
+    d = "_posts/2021-10-01-delta.md"
+    yield A, post("Alpha v1", categories="news", tags="old 红")
+    yield B, post("Bravo v1", date="2021-10-05 10:00:00 +0800", categories="misc", tags="blue green")
+    yield d, post("Delta", date="2021-10-01 10:00:00 +0800", categories="misc", tags="green")
+    yield C, post("Charlie v1", date="2021-11-30 12:00:00 +0800", categories="news", permalink="/c/one.html")
+    yield A, post("Alpha v2", date="2021-12-20 08:00:00 +0800", categories="markets", tags="红")
+    yield d, None
+    yield B, None
+    yield B, post("Bravo v2", date="2021-12-08 23:59:59 +0800", categories="news", tags="blue")
+    yield from final_files()
+
+
+def assert_same_site(replayed: InProcessPipeline, fresh: InProcessPipeline) -> None:
+    a, b = replayed.site.objects, fresh.site.objects
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert a[key].body == b[key].body, key
+        assert a[key].content_type == b[key].content_type, key
+        assert a[key].cache_control == b[key].cache_control, key
+
+
+def test_site_after_a_sequence_of_changes_equals_a_fresh_build_one_step_at_a_time() -> None:
+    replayed = run(*history())
+    fresh = run(*final_files())
+    assert_healthy(replayed)
+    assert_healthy(fresh)
+    assert_same_site(replayed, fresh)
+
+
+def test_site_after_a_sequence_of_changes_equals_a_fresh_build_in_batches() -> None:
+    replayed = InProcessPipeline()
+    for key, body in history():
+        if body is None:
+            replayed.delete(key)
+        else:
+            replayed.upload(key, body)
+    replayed.drain()
+    fresh = InProcessPipeline()
+    fresh.publish_all(final_files())
+    assert_healthy(replayed)
+    assert_same_site(replayed, fresh)
+
+
+def test_fresh_build_does_not_depend_on_upload_order() -> None:
+    forward = InProcessPipeline()
+    forward.publish_all(final_files())
+    backward = InProcessPipeline()
+    backward.publish_all(reversed(final_files()))
+    assert_same_site(forward, backward)
+
+
+# --- URL ownership
+
+
+def test_two_posts_with_the_same_permalink_one_is_rejected() -> None:
+    p = run((A, post("Alpha", permalink="/same/page.html")), (B, post("Bravo", permalink="/same/page.html")))
+    assert [key for key, _ in p.rejections] == [B]
+    assert "/same/page.html" in p.rejections[0][1]
+    assert b"Alpha" in site(p)["same/page.html"]
+
+
+ALIASES = [("/x/y", "/x/y.html"), ("/x/z/", "/x/z/index.html")]
+
+
+@pytest.mark.parametrize(("first", "second"), ALIASES)
+def test_permalinks_that_name_the_same_object_are_one_url(first: str, second: str) -> None:
+    # Both permalinks are served from one site key, so the second post must be refused like a duplicate URL,
+    # not silently replace the first post's page.
+    p = run((A, post("Alpha Page", permalink=first)), (B, post("Bravo Page", permalink=second)))
+    assert [key for key, _ in p.rejections] == [B]
+    assert_pages_match_catalog(p)
+
+
+@pytest.mark.parametrize(("first", "second"), ALIASES)
+def test_deleting_a_post_never_deletes_the_page_of_a_live_post(first: str, second: str) -> None:
+    p = run((A, post("Alpha Page", permalink=first)), (B, post("Bravo Page", permalink=second)), (A, None))
+    assert_pages_match_catalog(p)

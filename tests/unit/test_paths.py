@@ -1,0 +1,327 @@
+"""Permalinks to site keys: Jekyll's placeholders and slugs, and hostile permalinks that must stay inside the site."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsdrop import paths
+from newsdrop.paths import PathError
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+WHEN = dt.datetime(2021, 3, 7, 9, 5, 4, tzinfo=SHANGHAI)
+
+
+def key_of(permalink: str) -> str:
+    return paths.post_key(paths.normalise_url(permalink))
+
+
+def assert_inside(key: str) -> None:
+    assert not key.startswith("/")
+    segments = key.split("/")
+    assert all(seg not in ("", ".", "..") for seg in segments), key
+    assert "\\" not in key
+    assert not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key), key
+    assert len(key.encode()) <= paths.MAX_KEY_BYTES
+    assert all(len(seg.encode()) <= paths.MAX_SEGMENT_BYTES for seg in segments)
+
+
+# --- slugify_pretty: Jekyll's `pretty` mode keeps letters, digits, marks and ._~!$&'()+,;=@
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hello world", "hello-world"),
+        ("  hello   world  ", "hello-world"),
+        ("Hello World", "Hello-World"),  # :title is cased
+        ("red+flower", "red+flower"),
+        ("a.b_c~d!e$f&g'h(i)j,k;l=m@n", "a.b_c~d!e$f&g'h(i)j,k;l=m@n"),
+        ("红花 绿叶", "红花-绿叶"),
+        ("东财滚动新闻", "东财滚动新闻"),
+        ("a/b?c#d", "a-b-c-d"),
+        ("a: b", "a-b"),
+        ("--a--", "a"),
+        ("202112082206742097", "202112082206742097"),
+    ],
+)
+def test_slugify_pretty_follows_jekyll(text: str, expected: str) -> None:
+    assert paths.slugify_pretty(text) == expected
+
+
+# --- jekyll_permalink placeholders
+
+
+def test_default_permalink_fills_categories_date_and_title() -> None:
+    url = paths.jekyll_permalink(
+        paths.JEKYLL_DEFAULT_PERMALINK, when=WHEN, slug="202112082206742097", categories=["EmNews"]
+    )
+    assert url == "/emnews/2021/03/07/202112082206742097.html"
+
+
+def test_default_permalink_joins_several_categories_lower_cased_and_deduplicated() -> None:
+    url = paths.jekyll_permalink(
+        paths.JEKYLL_DEFAULT_PERMALINK, when=WHEN, slug="x", categories=["News", "Markets", "news"]
+    )
+    assert url == "/news/markets/2021/03/07/x.html"
+
+
+def test_every_date_placeholder() -> None:
+    template = "/:year/:short_year/:month/:i_month/:day/:i_day/:hour/:minute/:second/:y_day/:title/"
+    url = paths.jekyll_permalink(template, when=WHEN, slug="s", categories=[])
+    # 7 March 2021 is the 66th day of the year (31 + 28 + 7).
+    assert url == "/2021/21/03/3/07/7/09/05/04/066/s/"
+
+
+def test_title_placeholder_slugifies_the_file_slug_and_slug_placeholder_matches() -> None:
+    url = paths.jekyll_permalink("/:title/:slug:output_ext", when=WHEN, slug="hello world", categories=[])
+    assert url == "/hello-world/hello-world.html"
+
+
+def test_explicit_slug_replaces_the_file_slug() -> None:
+    url = paths.jekyll_permalink("/:title/", when=WHEN, slug="file-name", categories=[], explicit_slug="My Slug")
+    assert url == "/My-Slug/"
+
+
+def test_i_month_is_not_read_as_a_shorter_placeholder() -> None:
+    december = dt.datetime(2021, 12, 8, tzinfo=SHANGHAI)
+    assert paths.jekyll_permalink("/:i_month-:i_day", when=december, slug="s", categories=[]) == "/12-8"
+    assert paths.jekyll_permalink("/:month-:day", when=WHEN, slug="s", categories=[]) == "/03-07"
+
+
+def test_default_permalink_without_categories_is_a_site_path() -> None:
+    # Jekyll collapses the empty `:categories` segment: /2021/03/07/s.html
+    filled = paths.jekyll_permalink(paths.JEKYLL_DEFAULT_PERMALINK, when=WHEN, slug="s", categories=[])
+    assert paths.normalise_url(filled) == "/2021/03/07/s.html"
+    assert paths.post_key(paths.normalise_url(filled)) == "2021/03/07/s.html"
+
+
+# --- normalise_url and key_for_url on ordinary permalinks
+
+
+@pytest.mark.parametrize(
+    ("permalink", "url", "key"),
+    [
+        ("/emnews/2021/12/08/1.html", "/emnews/2021/12/08/1.html", "emnews/2021/12/08/1.html"),
+        ("/custom/page/", "/custom/page/", "custom/page/index.html"),
+        ("/custom/page", "/custom/page", "custom/page.html"),
+        ("custom//page.html", "/custom/page.html", "custom/page.html"),
+        ("/a%20b/%E7%BA%A2.html", "/a b/红.html", "a b/红.html"),
+        ("/news/page.html?x=1#top", "/news/page.html", "news/page.html"),
+    ],
+)
+def test_normal_permalinks(permalink: str, url: str, key: str) -> None:
+    assert paths.normalise_url(permalink) == url
+    assert paths.post_key(url) == key
+
+
+# --- hostile permalinks
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    [
+        "..",
+        "../../etc/passwd",
+        "/a/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/%2E%2E%2F%2E%2E%2Fetc/passwd",
+        "/./././x.html",
+        "/a/%2e/b",
+        "//evil.com/x",
+        "/%2F%2Fevil.com/x",
+        "/．．／．．／etc/passwd",  # fullwidth look-alikes are ordinary characters, not path syntax
+        "/‥/x",
+        "/[::1]/x",
+        "/" + "a" * 150 + "/" + "b" * 150,
+    ],
+)
+def test_hostile_permalink_is_refused_or_stays_inside_the_site(permalink: str) -> None:
+    try:
+        key = key_of(permalink)
+    except PathError:
+        return
+    assert_inside(key)
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    ["/a/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/a/%2e%2e/%2e%2e/b"],
+)
+def test_dot_dot_never_climbs_above_the_root(permalink: str) -> None:
+    key = key_of(permalink)
+    assert ".." not in key.split("/")
+    assert key.endswith(".html")
+
+
+def test_fullwidth_dots_are_kept_as_literal_names() -> None:
+    key = key_of("/．．／x")
+    assert key == "．．／x.html"
+    assert "/" not in key
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    [
+        "http://evil.com/x",
+        "https://evil.com/x",
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "//evil.com/x",
+    ],
+)
+def test_absolute_urls_never_become_keys_outside_the_site(permalink: str) -> None:
+    try:
+        key = key_of(permalink)
+    except PathError:
+        return
+    assert_inside(key)
+
+
+@pytest.mark.parametrize("permalink", ["http://evil.com/x", "https://evil.com/x"])
+def test_absolute_urls_with_a_scheme_are_refused(permalink: str) -> None:
+    with pytest.raises(PathError, match="absolute"):
+        paths.normalise_url(permalink)
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    ["/a\\b.html", "/a%5Cb.html", "\\..\\..\\windows"],
+)
+def test_backslashes_are_refused(permalink: str) -> None:
+    with pytest.raises(PathError, match="backslash"):
+        key_of(permalink)
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    ["/a\x00b", "/a%00b", "/a\x01b", "/a%0Ab", "/a%0Db", "/a%09b", "/a\x7fb", "/a\u202eb", "/a\u200bb"],
+)
+def test_nul_and_control_characters_are_refused(permalink: str) -> None:
+    with pytest.raises(PathError, match="control character"):
+        key_of(permalink)
+
+
+@pytest.mark.parametrize("permalink", ["/a\nb", "/a\tb", "/a\rb"])
+def test_raw_newlines_and_tabs_are_refused_like_their_encoded_forms(permalink: str) -> None:
+    # The module promises to refuse control characters; "%0A" is refused, so a raw "\n" must be too,
+    # not silently dropped (which turns "/a\nb" into the different page "/ab").
+    with pytest.raises(PathError):
+        key_of(permalink)
+
+
+@pytest.mark.parametrize("permalink", ["", "   ", "/", "/.", "/..", "/./..//"])
+def test_empty_permalinks_name_no_post_page(permalink: str) -> None:
+    with pytest.raises(PathError):
+        key_of(permalink)
+
+
+def test_very_long_segment_is_refused() -> None:
+    with pytest.raises(PathError, match="segment"):
+        key_of("/" + "a" * (paths.MAX_SEGMENT_BYTES + 1))
+
+
+def test_very_long_multibyte_segment_is_measured_in_bytes() -> None:
+    # 70 CJK characters are 210 UTF-8 bytes.
+    with pytest.raises(PathError, match="segment"):
+        key_of("/" + "红" * 70 + "/")
+
+
+def test_very_long_key_is_refused() -> None:
+    permalink = "/" + "/".join(["a" * 100] * 10)
+    with pytest.raises(PathError, match="longer"):
+        key_of(permalink)
+
+
+def test_longest_allowed_segment_is_accepted() -> None:
+    name = "a" * (paths.MAX_SEGMENT_BYTES - len(".html"))
+    assert key_of("/x/" + name) == f"x/{name}.html"
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    [
+        "/index.html",
+        "/",
+        "/404.html",
+        "/feed.xml",
+        "/sitemap.xml",
+        "/robots.txt",
+        "/assets/x.css",
+        "/search/",
+        "/search/manifest.json",
+        "/tags/foo/",
+        "/archive/",
+        "/sitemaps/2021-12-08.xml",
+        "/categories/foo/",
+        "/2021/12/08/index.html",
+        "/2021/12/08/",
+        "/2021/12/",
+        "/emnews/",  # a category's front page
+        "/emnews/index.html",
+    ],
+)
+def test_permalinks_colliding_with_site_pages_are_refused(permalink: str) -> None:
+    with pytest.raises(PathError, match="collides"):
+        key_of(permalink)
+
+
+@pytest.mark.parametrize("permalink", ["/search.html", "/assets", "/2021/12/08/x.html", "/emnews/x/"])
+def test_names_near_site_pages_are_allowed(permalink: str) -> None:
+    assert_inside(key_of(permalink))
+
+
+def test_href_percent_encodes_utf8_and_keeps_path_syntax() -> None:
+    assert paths.href("/a b/红.html") == "/a%20b/%E7%BA%A2.html"
+    assert paths.href("/a/b+c.html") == "/a/b+c.html"
+    assert paths.href('/"><script>') == "/%22%3E%3Cscript%3E"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("红花", "红花"), ("a/b", "ab"), ("..", "-"), ("a\x00b", "ab"), ("\\x", "x"), ("", "-")],
+)
+def test_segment_makes_one_safe_path_segment(name: str, expected: str) -> None:
+    assert paths.segment(name) == expected
+
+
+# --- property: whatever the permalink, an accepted key is inside the site
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["/", ".", "..", "%2e", "%2E", "%2f", "%2F", "%00", "\\", ":", "//", "?", "#", "%", "．"]),
+            st.characters(),
+        ),
+        max_size=40,
+    ).map("".join)
+)
+def test_any_permalink_is_refused_or_gives_a_key_inside_the_site(permalink: str) -> None:
+    try:
+        key = key_of(permalink)
+    except PathError:
+        return
+    assert all(seg not in ("", ".", "..") for seg in key.split("/")), key
+    assert_inside(key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_normalise_url_only_raises_path_error(permalink: str) -> None:
+    # read_post turns PathError into a rejection; any other exception would escape it.
+    with contextlib.suppress(PathError):
+        paths.normalise_url(permalink)
+
+
+@pytest.mark.parametrize("permalink", ["//[oops", "//[::1/x", "http://[/x", "//a]b/"])
+def test_malformed_authority_is_a_path_error(permalink: str) -> None:
+    # urlsplit raises a bare ValueError ("Invalid IPv6 URL") for these; read_post only catches PathError.
+    with pytest.raises(PathError):
+        paths.normalise_url(permalink)

@@ -1,0 +1,407 @@
+"""read_post: Jekyll's rules for `_posts/` files, every rejection reason, and hostile input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from newsdrop import posts
+from newsdrop.model import Post, SiteConfig
+from newsdrop.posts import Rejected, read_post
+from newsdrop.rendering.pages import post_body
+
+SHANGHAI = SiteConfig(timezone="Asia/Shanghai")
+LIMIT = 100_000
+KEY = "_posts/2021-12-08-hello.md"
+
+
+def source(front_matter: str, body: str = "Body text.") -> bytes:
+    return f"---\n{front_matter.strip()}\n---\n{body}\n".encode()
+
+
+def read(front_matter: str, *, key: str = KEY, body: str = "Body text.", config: SiteConfig = SHANGHAI) -> Post:
+    return read_post(key, source(front_matter, body), config, max_bytes=LIMIT)
+
+
+def rejection(data: bytes, *, key: str = KEY, max_bytes: int = LIMIT) -> str:
+    with pytest.raises(Rejected) as caught:
+        read_post(key, data, SHANGHAI, max_bytes=max_bytes)
+    reason = caught.value.reason
+    assert reason and reason == str(caught.value)
+    return reason
+
+
+# --- dates and time zones
+
+
+def test_date_without_offset_is_in_the_site_time_zone() -> None:
+    post = read("title: T\ncategories: news\ndate: 2021-12-08 22:06:07")
+    assert post.when == dt.datetime(2021, 12, 8, 22, 6, 7, tzinfo=SHANGHAI.tz)
+    assert post.when.utcoffset() == dt.timedelta(hours=8)
+    assert post.url == "/news/2021/12/08/hello.html"
+
+
+def test_date_with_the_site_offset_keeps_its_wall_clock() -> None:
+    post = read("title: T\ncategories: news\ndate: 2021-12-08 10:40:58 +0800")
+    assert post.when.utcoffset() == dt.timedelta(hours=8)
+    assert (post.when.hour, post.when.minute, post.when.second) == (10, 40, 58)
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["2021-12-08 20:00:00 +0000", "2021-12-08 20:00:00 +00:00", "2021-12-08T20:00:00Z", "2021-12-08 15:00:00 -0500"],
+)
+def test_date_in_another_zone_is_converted_and_the_permalink_uses_the_local_day(date: str) -> None:
+    # 20:00 UTC on the 8th is 04:00 on the 9th in Shanghai (UTC+8).
+    post = read(f"title: T\ncategories: news\ndate: {date}")
+    assert post.when == dt.datetime(2021, 12, 9, 4, 0, tzinfo=SHANGHAI.tz)
+    assert post.when.utcoffset() == dt.timedelta(hours=8)
+    assert post.url == "/news/2021/12/09/hello.html"
+
+
+def test_date_and_slug_come_from_the_file_name_without_front_matter_date() -> None:
+    post = read("title: T\ncategories: news", key="_posts/2020-02-29-leap-day.md")
+    assert post.when == dt.datetime(2020, 2, 29, tzinfo=SHANGHAI.tz)
+    assert post.slug == "leap-day"
+    assert post.url == "/news/2020/02/29/leap-day.html"
+
+
+def test_front_matter_date_overrides_the_file_name_date() -> None:
+    post = read("title: T\ncategories: news\ndate: 2022-01-02 03:04:05", key="_posts/2020-02-29-x.md")
+    assert post.url == "/news/2022/01/02/x.html"
+
+
+def test_date_only_front_matter_is_midnight_in_the_site_zone() -> None:
+    post = read("title: T\ncategories: news\ndate: 2021-06-01")
+    assert post.when == dt.datetime(2021, 6, 1, tzinfo=SHANGHAI.tz)
+
+
+def test_default_site_zone_is_utc() -> None:
+    post = read("title: T\ncategories: news\ndate: 2021-12-08 20:00:00 +0800", config=SiteConfig())
+    assert post.when.utcoffset() == dt.timedelta(0)
+    assert post.url == "/news/2021/12/08/hello.html"
+
+
+# --- categories, tags and permalinks
+
+
+def test_reference_site_permalink() -> None:
+    post = read("title: T\ncategories: emnews\ntags: 东财滚动新闻", key="_posts/2021-12-08-202112082206742097.md")
+    assert post.url == "/emnews/2021/12/08/202112082206742097.html"
+    assert post.categories == ["emnews"]
+    assert post.tags == ["东财滚动新闻"]
+
+
+def test_categories_are_lower_cased_in_the_url_but_kept_in_the_post() -> None:
+    post = read("title: T\ncategories: [EmNews, Markets]")
+    assert post.categories == ["EmNews", "Markets"]
+    assert post.url == "/emnews/markets/2021/12/08/hello.html"
+
+
+def test_categories_and_tags_as_space_separated_strings() -> None:
+    post = read("title: T\ncategories: news markets\ntags: 红 绿 blue")
+    assert post.categories == ["news", "markets"]
+    assert post.tags == ["红", "绿", "blue"]
+
+
+def test_categories_and_tags_as_lists() -> None:
+    post = read("title: T\ncategories:\n  - news\n  - markets\ntags: [a b, c]")
+    assert post.categories == ["news", "markets"]
+    assert post.tags == ["a b", "c"]
+
+
+def test_singular_category_and_tag() -> None:
+    post = read("title: T\ncategory: Opinion\ntag: solo")
+    assert post.categories == ["Opinion"]
+    assert post.tags == ["solo"]
+    assert post.url == "/opinion/2021/12/08/hello.html"
+
+
+def test_duplicate_labels_are_dropped() -> None:
+    post = read("title: T\ncategories: news\ntags: a b a")
+    assert post.tags == ["a", "b"]
+
+
+def test_post_without_categories_gets_the_date_permalink() -> None:
+    # Jekyll: /:categories/ is empty, so the URL starts at the year.
+    post = read("title: T")
+    assert post.url == "/2021/12/08/hello.html"
+
+
+def test_slug_with_spaces_follows_jekyll_pretty_mode() -> None:
+    post = read("title: T\ncategories: news", key="_posts/2021-12-08-red flower.md")
+    assert post.slug == "red flower"
+    assert post.url == "/news/2021/12/08/red-flower.html"
+
+
+def test_front_matter_permalink_overrides_the_default() -> None:
+    post = read("title: T\ncategories: news\npermalink: /special/:year/:title/")
+    assert post.url == "/special/2021/hello/"
+
+
+def test_literal_front_matter_permalink() -> None:
+    post = read("title: T\ncategories: news\npermalink: /about-this.html")
+    assert post.url == "/about-this.html"
+
+
+def test_front_matter_slug_replaces_the_file_slug() -> None:
+    post = read("title: T\ncategories: news\nslug: other name")
+    assert post.url == "/news/2021/12/08/other-name.html"
+
+
+@pytest.mark.parametrize("prefix", ["\ufeff", "\n\n", "\ufeff\n  \n", "\r\n"])
+def test_bom_and_blank_lines_before_front_matter_are_forgiven(prefix: str) -> None:
+    data = (prefix + "---\ntitle: T\ncategories: news\n---\nBody\n").encode()
+    post = read_post(KEY, data, SHANGHAI, max_bytes=LIMIT)
+    assert post.title == "T"
+    assert post.url == "/news/2021/12/08/hello.html"
+
+
+def test_crlf_front_matter() -> None:
+    data = b"---\r\ntitle: T\r\ncategories: news\r\n---\r\nBody\r\n"
+    assert read_post(KEY, data, SHANGHAI, max_bytes=LIMIT).title == "T"
+
+
+def test_body_becomes_html_text_and_excerpt() -> None:
+    post = read("title: T\ncategories: news", body="Hello **world**.\n\n<p>Second</p>")
+    assert "<strong>world</strong>" in post.body_html
+    assert post.text == "Hello world. Second"
+    assert post.excerpt == post.text
+
+
+def test_title_is_stripped_and_numbers_are_titles() -> None:
+    assert read("title: '  spaced  '\ncategories: a").title == "spaced"
+    assert read("title: 2021\ncategories: a").title == "2021"
+
+
+# --- rejections: the reason names the problem
+
+
+@pytest.mark.parametrize("title", ["", "title: ''", "title:", "title: '   '", "title: [a, b]"])
+def test_missing_or_empty_title(title: str) -> None:
+    reason = rejection(source(f"{title}\ncategories: news"))
+    assert "title" in reason
+    assert "missing or empty" in reason
+
+
+def test_title_too_long() -> None:
+    reason = rejection(source(f"title: {'x' * (posts.MAX_TITLE_CHARS + 1)}"))
+    assert "title" in reason
+    assert str(posts.MAX_TITLE_CHARS) in reason
+
+
+@pytest.mark.parametrize("date", ["yesterday", "2021-13-45", "2021-12-08 25:61", "08/12/2021"])
+def test_unparseable_date(date: str) -> None:
+    reason = rejection(source(f"title: T\ndate: '{date}'"))
+    assert "date" in reason
+    assert date in reason
+
+
+def test_no_date_anywhere() -> None:
+    reason = rejection(source("title: T"), key="_posts/undated.md")
+    assert "no date" in reason
+
+
+def test_several_problems_are_reported_together() -> None:
+    reason = rejection(source("date: nonsense"))
+    assert "title" in reason
+    assert "nonsense" in reason
+
+
+def file_line(data: bytes, text: bytes) -> int:
+    return data.split(b"\n").index(text) + 1
+
+
+def test_broken_yaml_names_yaml_and_the_line() -> None:
+    # The flow sequence opened on the categories line is broken by the mapping on the next line.
+    data = b"---\ntitle: T\ncategories: [a, b\ntags: x\n---\nBody\n"
+    reason = rejection(data)
+    assert "YAML" in reason
+    assert f"line {file_line(data, b'tags: x')}," in reason
+
+
+def test_bad_indentation_names_its_line() -> None:
+    data = b"---\ntitle: T\ndate: 2021-12-08\n  oops: x\n---\nBody\n"
+    reason = rejection(data)
+    assert "YAML" in reason
+    assert f"line {file_line(data, b'  oops: x')}," in reason
+
+
+@pytest.mark.parametrize("front_matter", ["- a\n- b", "just a sentence", "42"])
+def test_front_matter_that_is_not_a_mapping(front_matter: str) -> None:
+    reason = rejection(f"---\n{front_matter}\n---\nBody\n".encode())
+    assert "mapping" in reason
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"Just text, no front matter.\n", b"title: T\n---\nBody\n", b"text\n---\ntitle: T\n---\n"],
+)
+def test_no_front_matter(data: bytes) -> None:
+    reason = rejection(data)
+    assert "front matter" in reason
+
+
+@pytest.mark.parametrize("data", [b"--- \n", b"---\ntitle: T\ncategories: a\nBody, but the fence is never closed\n"])
+def test_unclosed_front_matter_says_so(data: bytes) -> None:
+    # Without a closing '---' there is no front matter (Jekyll would not treat the file as a post at all).
+    reason = rejection(data)
+    assert "front matter" in reason
+
+
+def test_not_utf8_names_the_byte() -> None:
+    data = source("title: T\ncategories: a") + b"caf\xe9\n"
+    offset = data.index(b"\xe9")
+    reason = rejection(data)
+    assert "UTF-8" in reason
+    assert "0xe9" in reason
+    assert f"offset {offset}" in reason
+
+
+def test_gb18030_file_is_not_utf8() -> None:
+    data = "---\ntitle: 红花\n---\n".encode("gb18030")
+    assert "UTF-8" in rejection(data)
+
+
+def test_binary_file_names_the_nul_byte() -> None:
+    data = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+    offset = data.index(b"\x00")
+    reason = rejection(data)
+    assert "binary" in reason
+    assert "NUL" in reason
+    assert f"offset {offset}" in reason
+
+
+def test_too_large_names_size_and_limit() -> None:
+    data = source("title: T\ncategories: a", body="x" * 500)
+    reason = rejection(data, max_bytes=100)
+    assert str(len(data)) in reason
+    assert "100" in reason
+
+
+def test_exactly_max_bytes_is_accepted() -> None:
+    data = source("title: T\ncategories: a")
+    assert read_post(KEY, data, SHANGHAI, max_bytes=len(data)).title == "T"
+
+
+def test_yaml_alias_bomb_is_rejected_quickly() -> None:
+    layers = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[i]
+        layers.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    data = source("title: T\n" + "\n".join(layers))
+    started = time.monotonic()
+    reason = rejection(data)
+    assert time.monotonic() - started < 1.0
+    assert "alias" in reason
+
+
+def test_a_few_aliases_are_fine() -> None:
+    post = read("base: &b news\ntitle: T\ncategories: [*b]")
+    assert post.categories == ["news"]
+
+
+def test_nesting_too_deep() -> None:
+    depth = posts.MAX_YAML_DEPTH + 5
+    reason = rejection(source("title: T\ndeep: " + "[" * depth + "]" * depth))
+    assert "nest" in reason
+    assert str(posts.MAX_YAML_DEPTH) in reason
+
+
+def test_front_matter_too_large() -> None:
+    filler = "x: " + "y" * (posts.MAX_FRONT_MATTER_BYTES + 10)
+    reason = rejection(source("title: T\n" + filler), max_bytes=10 * posts.MAX_FRONT_MATTER_BYTES)
+    assert "front matter" in reason
+    assert str(posts.MAX_FRONT_MATTER_BYTES) in reason
+
+
+def test_too_many_tags() -> None:
+    count = posts.MAX_LABELS + 1
+    reason = rejection(source("title: T\ntags: " + " ".join(f"t{i}" for i in range(count))))
+    assert "tags" in reason
+    assert str(count) in reason
+    assert str(posts.MAX_LABELS) in reason
+
+
+def test_too_many_categories() -> None:
+    reason = rejection(source("title: T\ncategories: " + " ".join(f"c{i}" for i in range(posts.MAX_LABELS + 1))))
+    assert "categories" in reason
+
+
+def test_tag_too_long() -> None:
+    reason = rejection(source(f"title: T\ntags: {'x' * (posts.MAX_LABEL_CHARS + 1)}"))
+    assert "tag" in reason
+    assert str(posts.MAX_LABEL_CHARS) in reason
+
+
+@pytest.mark.parametrize("tags", ["{a: 1}", "[[a, b]]", "[{a: 1}]"])
+def test_tags_that_are_not_names(tags: str) -> None:
+    assert "tags" in rejection(source(f"title: T\ntags: {tags}"))
+
+
+@pytest.mark.parametrize(
+    "permalink", ["http://evil.com/x", "https://evil.com/a.html", "//evil.com/x", "javascript:alert(1)"]
+)
+def test_absolute_url_permalink(permalink: str) -> None:
+    reason = rejection(source(f"title: T\npermalink: '{permalink}'"))
+    assert "absolute" in reason
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    ["/index.html", "/assets/x.css", "/2021/12/08/index.html", "/2021/12/", "/feed.xml", "/search/", "/tags/a/"],
+)
+def test_permalink_colliding_with_a_site_page(permalink: str) -> None:
+    reason = rejection(source(f"title: T\npermalink: '{permalink}'"))
+    assert "collides" in reason
+    assert permalink in reason
+
+
+@pytest.mark.parametrize("permalink", ["/a\\b", "/a%00b", "//[broken"])
+def test_unusable_permalink_is_a_rejection_not_a_crash(permalink: str) -> None:
+    # read_post either returns a Post or raises Rejected; anything else fails the whole SQS message.
+    reason = rejection(source(f"title: T\npermalink: '{permalink}'"))
+    assert "permalink" in reason
+
+
+def test_dot_dot_permalink_stays_inside_the_site() -> None:
+    post = read("title: T\npermalink: /../../etc/passwd")
+    assert post.url == "/etc/passwd"
+
+
+# --- hostile input: kept as text, escaped at render time
+
+
+def test_script_in_title_and_tags_stays_literal_text() -> None:
+    post = read("title: '<script>alert(1)</script>'\ncategories: news\ntags: ['<script>x</script>', ok]")
+    assert post.title == "<script>alert(1)</script>"
+    assert post.tags == ["<script>x</script>", "ok"]
+
+
+def test_post_page_escapes_script_in_title_and_tags() -> None:
+    post = read(
+        "title: '<script>alert(1)</script>'\ncategories: ['<script>c</script>']\n"
+        "tags: ['<script>t</script>', '\"><img src=x onerror=alert(1)>']"
+    )
+    page = post_body(post, SiteConfig()).decode()
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;script&gt;t&lt;/script&gt;" in page
+    assert "<img src=x" not in page
+    assert "onerror=alert(1)>" not in page
+
+
+def test_body_script_is_removed_from_the_post() -> None:
+    post = read("title: T\ncategories: news", body="Before <script>alert(1)</script> after")
+    assert "<script" not in post.body_html
+    assert "alert(1)" not in post.text
+
+
+def test_is_post_key() -> None:
+    assert posts.is_post_key("_posts/2021-12-08-a.md")
+    assert posts.is_post_key("_posts/2021/2021-12-08-a.MARKDOWN")
+    assert not posts.is_post_key("_posts/.hidden.md")
+    assert not posts.is_post_key("_drafts/2021-12-08-a.md")
+    assert not posts.is_post_key("_posts/image.png")

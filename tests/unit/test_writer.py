@@ -1,0 +1,301 @@
+"""SiteWriter.derive: HEAD, compute from current state, conditional PUT; retry with fresh state on a lost race."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pytest
+
+from newsdrop.adapters.memory import MemoryStore
+from newsdrop.ports import Blob, Head, PreconditionFailed
+from newsdrop.rendering import writer
+from newsdrop.rendering.writer import KEEP, SiteWriter
+
+
+@dataclass
+class Spy:
+    """A MemoryStore that records calls and can run a 'concurrent writer' between HEAD and the write."""
+
+    inner: MemoryStore = field(default_factory=MemoryStore)
+    puts: list[str] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    before_write: list[Callable[[], None]] = field(default_factory=list)
+
+    def _race(self) -> None:
+        if self.before_write:
+            self.before_write.pop(0)()
+
+    def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
+        return self.inner.get(key, max_bytes=max_bytes)
+
+    def head(self, key: str) -> Head | None:
+        return self.inner.head(key)
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str,
+        cache_control: str = "",
+        metadata: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> None:
+        self._race()
+        self.puts.append(key)
+        self.inner.put(
+            key,
+            body,
+            content_type=content_type,
+            cache_control=cache_control,
+            metadata=metadata,
+            if_match=if_match,
+            if_none_match=if_none_match,
+        )
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        self._race()
+        self.deletes.append(key)
+        self.inner.delete(key, if_match=if_match)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return self.inner.list_keys(prefix)
+
+
+def body_of(store: Spy | MemoryStore, key: str) -> bytes | None:
+    blob = (store.inner if isinstance(store, Spy) else store).get(key)
+    return None if blob is None else blob.body
+
+
+def test_new_object_is_written_with_type_cache_and_digest() -> None:
+    store = MemoryStore()
+    w = SiteWriter(store)
+    w.derive("a/index.html", lambda: b"<p>hi</p>")
+    blob = store.get("a/index.html")
+    assert blob is not None
+    assert blob.body == b"<p>hi</p>"
+    assert blob.content_type.startswith("text/html")
+    assert blob.cache_control == writer.HTML_CACHE
+    assert blob.metadata[writer.DIGEST] == hashlib.sha256(b"<p>hi</p>").hexdigest()
+    assert w.counts.written == 1
+    assert w.counts.changed_keys == ["a/index.html"]
+
+
+def test_unchanged_content_is_not_rewritten() -> None:
+    store = Spy()
+    SiteWriter(store).derive("page.html", lambda: b"same")
+    assert store.puts == ["page.html"]
+    w = SiteWriter(store)
+    w.derive("page.html", lambda: b"same")
+    assert store.puts == ["page.html"]
+    assert w.counts.unchanged == 1
+    assert w.counts.written == 0
+    assert w.counts.changed_keys == []
+
+
+def test_changed_content_is_rewritten() -> None:
+    store = Spy()
+    SiteWriter(store).derive("page.html", lambda: b"one")
+    SiteWriter(store).derive("page.html", lambda: b"two")
+    assert body_of(store, "page.html") == b"two"
+    assert store.puts == ["page.html", "page.html"]
+
+
+def test_extra_metadata_change_forces_a_write() -> None:
+    store = Spy()
+    SiteWriter(store).derive("404.html", lambda: b"x", extra={"theme": "1"})
+    SiteWriter(store).derive("404.html", lambda: b"x", extra={"theme": "2"})
+    assert len(store.puts) == 2
+    assert store.inner.objects["404.html"].metadata["theme"] == "2"
+
+
+def test_object_without_digest_is_rewritten_even_with_same_body() -> None:
+    store = Spy()
+    store.inner.put("page.html", b"same", content_type="text/html")
+    SiteWriter(store).derive("page.html", lambda: b"same")
+    assert store.puts == ["page.html"]
+    assert writer.DIGEST in store.inner.objects["page.html"].metadata
+
+
+def test_concurrent_write_between_head_and_put_causes_a_retry_with_fresh_state() -> None:
+    store = Spy()
+    SiteWriter(store).derive("feed.xml", lambda: b"v1")
+    state = {"posts": "v2"}
+
+    def concurrent_writer() -> None:
+        # Another function read newer state (v3) and wrote first.
+        state["posts"] = "v3"
+        store.inner.put("feed.xml", b"v3-by-other", content_type="application/xml")
+
+    store.before_write.append(concurrent_writer)
+    calls: list[str] = []
+
+    def compute() -> bytes:
+        calls.append(state["posts"])
+        return state["posts"].encode()
+
+    w = SiteWriter(store)
+    w.derive("feed.xml", compute)
+    # The first attempt read v2 and lost; the retry read v3 again from state.
+    assert calls == ["v2", "v3"]
+    assert body_of(store, "feed.xml") == b"v3"
+    assert w.counts.retried == 1
+    assert w.counts.written == 1
+
+
+def test_concurrent_create_between_head_and_put_causes_a_retry() -> None:
+    store = Spy()
+    state = {"v": "mine"}
+
+    def concurrent_writer() -> None:
+        state["v"] = "newer"
+        store.inner.put("new.html", b"other", content_type="text/html")
+
+    store.before_write.append(concurrent_writer)
+    w = SiteWriter(store)
+    w.derive("new.html", lambda: state["v"].encode())
+    assert body_of(store, "new.html") == b"newer"
+    assert w.counts.retried == 1
+
+
+def test_concurrent_write_with_same_result_ends_unchanged() -> None:
+    store = Spy()
+    SiteWriter(store).derive("x.html", lambda: b"old")
+
+    def concurrent_writer() -> None:
+        SiteWriter(store.inner).derive("x.html", lambda: b"new")
+
+    store.before_write.append(concurrent_writer)
+    w = SiteWriter(store)
+    w.derive("x.html", lambda: b"new")
+    assert body_of(store, "x.html") == b"new"
+    assert w.counts.retried == 1
+    assert w.counts.unchanged == 1
+
+
+def test_compute_is_called_after_head() -> None:
+    order: list[str] = []
+    store = Spy()
+    original_head = store.head
+
+    def head(key: str) -> Head | None:
+        order.append("head")
+        return original_head(key)
+
+    store.head = head  # type: ignore[method-assign]
+
+    def compute() -> bytes:
+        order.append("compute")
+        return b"x"
+
+    SiteWriter(store).derive("k.html", compute)
+    assert order == ["head", "compute"]
+
+
+def test_none_deletes_an_existing_object() -> None:
+    store = Spy()
+    SiteWriter(store).derive("gone.html", lambda: b"x")
+    w = SiteWriter(store)
+    w.derive("gone.html", lambda: None)
+    assert body_of(store, "gone.html") is None
+    assert w.counts.deleted == 1
+    assert w.counts.changed_keys == ["gone.html"]
+
+
+def test_none_for_an_absent_object_does_nothing() -> None:
+    store = Spy()
+    w = SiteWriter(store)
+    w.derive("never.html", lambda: None)
+    assert store.deletes == []
+    assert store.puts == []
+    assert w.counts.deleted == 0
+    assert w.counts.changed_keys == []
+
+
+def test_concurrent_write_between_head_and_delete_is_not_lost() -> None:
+    # Writer A reads the ETag and state "absent"; writer B then reads newer state ("present") and writes.
+    # A's stale delete must not win: the object must end up as the newer state says.
+    store = Spy()
+    SiteWriter(store).derive("page.html", lambda: b"v1")
+    state: dict[str, bytes | None] = {"page": None}
+
+    def concurrent_writer() -> None:
+        state["page"] = b"v3"
+        SiteWriter(store.inner).derive("page.html", lambda: state["page"])
+
+    store.before_write.append(concurrent_writer)
+    SiteWriter(store).derive("page.html", lambda: state["page"])
+    assert body_of(store, "page.html") == b"v3"
+
+
+def test_keep_leaves_the_object() -> None:
+    store = Spy()
+    SiteWriter(store).derive("k.html", lambda: b"owned by someone else")
+    w = SiteWriter(store)
+    w.derive("k.html", lambda: KEEP)
+    w.derive("absent.html", lambda: KEEP)
+    assert body_of(store, "k.html") == b"owned by someone else"
+    assert body_of(store, "absent.html") is None
+    assert store.puts == ["k.html"]
+    assert store.deletes == []
+    assert w.counts.changed_keys == []
+
+
+def test_endless_races_give_up_with_an_error() -> None:
+    store = Spy()
+    SiteWriter(store).derive("hot.html", lambda: b"0")
+    counter = iter(range(1, 1000))
+
+    def always_race() -> None:
+        store.inner.put("hot.html", str(next(counter)).encode(), content_type="text/html")
+        store.before_write.append(always_race)
+
+    store.before_write.append(always_race)
+    with pytest.raises(RuntimeError, match=r"hot\.html"):
+        SiteWriter(store).derive("hot.html", lambda: b"mine")
+    assert len(store.puts) == writer.MAX_ATTEMPTS + 1
+
+
+def test_put_immutable_writes_once() -> None:
+    store = Spy()
+    w = SiteWriter(store)
+    w.put_immutable("assets/style.abc.css", b"body{}")
+    w.put_immutable("assets/style.abc.css", b"body{}")
+    assert store.puts == ["assets/style.abc.css"]
+    blob = store.inner.get("assets/style.abc.css")
+    assert blob is not None
+    assert blob.cache_control == writer.IMMUTABLE
+    assert blob.content_type.startswith("text/css")
+
+
+@pytest.mark.parametrize(
+    ("key", "prefix"),
+    [
+        ("index.html", "text/html"),
+        ("feed.xml", "application/atom+xml"),
+        ("sitemap.xml", "application/xml"),
+        ("search/manifest.json", "application/json"),
+        ("assets/search.1.js", "text/javascript"),
+        ("robots.txt", "text/plain"),
+        ("weird.bin", "application/octet-stream"),
+    ],
+)
+def test_content_types(key: str, prefix: str) -> None:
+    assert writer.content_type(key).startswith(prefix)
+
+
+def test_memory_store_conditions() -> None:
+    store = MemoryStore()
+    store.put("k", b"1", content_type="t")
+    etag = store.objects["k"].etag
+    with pytest.raises(PreconditionFailed):
+        store.put("k", b"2", content_type="t", if_none_match=True)
+    with pytest.raises(PreconditionFailed):
+        store.put("k", b"2", content_type="t", if_match="not-the-etag")
+    with pytest.raises(PreconditionFailed):
+        store.put("absent", b"2", content_type="t", if_match=etag)
+    store.put("k", b"2", content_type="t", if_match=etag)
+    assert store.objects["k"].body == b"2"
