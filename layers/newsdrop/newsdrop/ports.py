@@ -137,6 +137,18 @@ class EventBus(Protocol):
         """Publish all, or raise: a partial failure must not be mistaken for success."""
 
 
+class Cdn(Protocol):
+    def invalidate(self, paths: Sequence[str]) -> None:
+        """Ask the CDN to drop its cached copies of these paths (one request)."""
+
+
+class NoCdn:
+    """No CDN in front (the local stack, `newsdrop build`): nothing to invalidate."""
+
+    def invalidate(self, paths: Sequence[str]) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Ports:
     """Everything a stage may touch. Stages take only what they need from it."""
@@ -147,3 +159,4 @@ class Ports:
     catalog: Catalog
     bus: EventBus
     max_post_bytes: int = 1_000_000
+    cdn: Cdn = field(default_factory=NoCdn)

@@ -61,6 +61,16 @@ class SafeYAML(YAMLHandler):
         return data
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: they are parsed by Jekyll's rules, with a clear reason when wrong."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_yaml(text: str, *, what: str) -> Any:
     size = len(text.encode())
     if size > MAX_FRONT_MATTER_BYTES:
@@ -70,7 +80,7 @@ def load_yaml(text: str, *, what: str) -> Any:
     try:
         # Walk the event stream first: it costs nothing to count aliases and nesting here,
         # while constructing an alias bomb ("billion laughs") would expand it.
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent):
                 aliases += 1
                 if aliases > MAX_YAML_ALIASES:
@@ -81,7 +91,9 @@ def load_yaml(text: str, *, what: str) -> Any:
                     raise Rejected(f"{what} nests deeper than {MAX_YAML_DEPTH} levels")
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-        return yaml.load(text, Loader=yaml.SafeLoader)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a value YAML recognised but cannot build
+        raise Rejected(f"{what} holds a value that cannot be read: {exc}") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from newsdrop.adapters.aws import DynamoCatalog, EventBridgeBus, S3Store
-from newsdrop.ports import Ports
+from newsdrop.adapters.aws import CloudFrontCdn, DynamoCatalog, EventBridgeBus, S3Store
+from newsdrop.ports import NoCdn, Ports
 from newsdrop.settings import settings
 
 
@@ -19,4 +19,5 @@ def aws_ports() -> Ports:
         catalog=DynamoCatalog(config.catalog_table),
         bus=EventBridgeBus(config.event_bus),
         max_post_bytes=config.max_post_bytes,
+        cdn=CloudFrontCdn(config.distribution_id) if config.distribution_id else NoCdn(),
     )

@@ -7,7 +7,9 @@ Lambda execution environment); the endpoint comes from boto3's own settings, so
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -338,3 +340,22 @@ class EventBridgeBus:
             if response.get("FailedEntryCount"):
                 failed = [e for e in response.get("Entries", []) if e.get("ErrorCode")]
                 raise RuntimeError(f"EventBridge rejected {len(failed)} of {len(chunk)} events: {failed[:3]}")
+
+
+class CloudFrontCdn:
+    """Invalidates exact paths of one distribution; never a wildcard."""
+
+    MAX_PATHS = 1000  # keep each invalidation well inside CloudFront's 3,000 in-progress paths
+
+    def __init__(self, distribution_id: str) -> None:
+        self.distribution_id = distribution_id
+
+    def invalidate(self, paths: Sequence[str]) -> None:
+        unique = sorted(set(paths))
+        for start in range(0, len(unique), self.MAX_PATHS):
+            chunk = unique[start : start + self.MAX_PATHS]
+            reference = hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:16] + f"-{time.time_ns()}"
+            client("cloudfront").create_invalidation(
+                DistributionId=self.distribution_id,
+                InvalidationBatch={"Paths": {"Quantity": len(chunk), "Items": chunk}, "CallerReference": reference},
+            )

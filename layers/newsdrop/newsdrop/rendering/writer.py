@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
+from urllib.parse import quote
 
 from newsdrop.ports import ObjectStore, PreconditionFailed
 
@@ -118,3 +119,10 @@ class SiteWriter:
         self.store.put(key, body, content_type=content_type(key), cache_control=cache_control(key))
         self.counts.written += 1
         self.counts.changed_keys.append(key)
+
+
+def invalidation_paths(changed_keys: list[str]) -> list[str]:
+    """The CDN paths to invalidate after these keys changed: content-hashed assets never need it."""
+    return sorted(
+        {"/" + quote(key, safe="/-._~!$&'()*+,;=:@") for key in changed_keys if not key.startswith("assets/")}
+    )

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from newsdrop import events
 from newsdrop.ports import Catalog, ObjectStore, Ports
 from newsdrop.rendering import pages
-from newsdrop.rendering.writer import SiteWriter
+from newsdrop.rendering.writer import SiteWriter, invalidation_paths
 from newsdrop.stages.common import Outcome, process_batch
 
 SHARDS_PREFIX = "search/posts/"
@@ -71,8 +71,16 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     response = process_batch(event, batch.handle)
     batch.finish()
     counts = batch.writer.counts
+    # One invalidation per batch, of exactly the objects whose content changed.
+    invalidate = invalidation_paths(counts.changed_keys)
+    if invalidate:
+        ports.cdn.invalidate(invalidate)
     return Outcome(
         response=response,
-        counts={"index_objects_written": counts.written, "index_objects_deleted": counts.deleted},
+        counts={
+            "index_objects_written": counts.written,
+            "index_objects_deleted": counts.deleted,
+            "invalidation_paths": len(invalidate),
+        },
         changed_keys=list(counts.changed_keys),
     )

@@ -19,7 +19,7 @@ from newsdrop import events, model, paths
 from newsdrop.model import SiteConfig
 from newsdrop.ports import Ports
 from newsdrop.rendering import pages, theme, urls
-from newsdrop.rendering.writer import SiteWriter
+from newsdrop.rendering.writer import SiteWriter, invalidation_paths
 from newsdrop.stages.common import Outcome, process_batch, site_config
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,17 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     response = process_batch(event, batch.handle)
     batch.finish()
     counts = batch.writer.counts
+    # One invalidation per batch, of exactly the objects whose content changed.
+    invalidate = invalidation_paths(counts.changed_keys)
+    if invalidate:
+        ports.cdn.invalidate(invalidate)
     return Outcome(
         response=response,
-        counts={"pages_written": counts.written, "pages_deleted": counts.deleted, "pages_unchanged": counts.unchanged},
+        counts={
+            "pages_written": counts.written,
+            "pages_deleted": counts.deleted,
+            "pages_unchanged": counts.unchanged,
+            "invalidation_paths": len(invalidate),
+        },
         changed_keys=list(counts.changed_keys),
     )
