@@ -23,7 +23,7 @@ SAM_ENV := AWS_DEFAULT_REGION=$(REGION) AWS_REGION=$(REGION) SAM_CLI_TELEMETRY=0
 # folder of a real one (not a pyenv shim) first. Expanded only when sam-build runs.
 PY312_DIR = $(shell dirname "$$(scripts/find-python.sh --3.12)")
 
-.PHONY: help install install-sam install-browser lint template sam-build unit integration e2e test \
+.PHONY: soak load help install install-sam install-browser lint template sam-build unit integration e2e test \
         run bench bench-quick format clean distclean
 
 help: ## list the targets
@@ -98,3 +98,9 @@ clean: ## remove build output and caches (keeps the venvs)
 
 distclean: clean ## clean, and remove the venvs too
 	rm -rf $(VENV) $(SAM_VENV)
+
+soak: install ## the convergence property test with many more examples (slow)
+	NEWSDROP_CONVERGENCE_EXAMPLES=$${EXAMPLES:-300} $(PYTEST) tests/integration/test_convergence.py
+
+load: install ## 2,000 uploads from 8 concurrent clients through the local stack; writes bench/results/load.json
+	$(PYTHON) -m bench.load --posts 2000 --clients 8 --concurrency 2

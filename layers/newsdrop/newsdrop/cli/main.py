@@ -58,6 +58,7 @@ def _dev(args: argparse.Namespace) -> int:
         s3_port=args.s3_port,
         site_port=args.site_port,
         retry_after=args.retry_after,
+        concurrency=args.concurrency,
     )
     logging.getLogger("newsdrop").setLevel(logging.WARNING)  # rejections and failures
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
@@ -157,6 +158,7 @@ def parser() -> argparse.ArgumentParser:
         default=5,
         help="seconds before a failed record is retried (AWS: the visibility timeout)",
     )
+    dev.add_argument("--concurrency", type=int, default=1, help="concurrent invocations per function (default 1)")
     _stack_options(dev, endpoint=False)
     dev.set_defaults(run=_dev)
 

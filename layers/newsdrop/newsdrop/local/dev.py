@@ -72,6 +72,7 @@ class DevStack:
     site_port: int = 8080
     retry_after: int = LOCAL_RETRY_AFTER
     wait_seconds: int = 1
+    concurrency: int = 1  # pollers per function: Lambda runs several batches of one function at once
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -107,9 +108,10 @@ class DevStack:
         self.site_port = self.site.port
         self.site.start()
         for logical in self.stack.functions:
-            thread = threading.Thread(target=self._poll, args=(logical,), name=f"poller-{logical}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            for n in range(self.concurrency):
+                thread = threading.Thread(target=self._poll, args=(logical,), name=f"{logical}-{n}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def _poll(self, logical: str) -> None:
         assert self.pump is not None
