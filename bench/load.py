@@ -19,6 +19,7 @@ import boto3
 
 from newsdrop.local.dev import DevStack, project_root, queue_status
 from newsdrop.local.inprocess import InProcessPipeline
+from newsdrop.search import differences
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIG = b"title: Load test\nurl: https://load.example\ntimezone: Asia/Shanghai\nlang: zh-CN\n"
@@ -124,7 +125,7 @@ def run_load(posts: int = 2000, clients: int = 8, concurrency: int = 2, churn: f
         fresh.upload(key, body)
     fresh.drain()
     expected = {k: b.body for k, b in fresh.site.objects.items()}
-    mismatched = sorted(k for k in set(expected) | set(site) if expected.get(k) != site.get(k))
+    mismatched = differences(site, expected)
     return LoadResult(
         posts=posts,
         clients=clients,

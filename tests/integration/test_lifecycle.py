@@ -39,7 +39,6 @@ ONLY_RATE_V1 = (
     "tags/banks/index.html",
     "2021/12/07/index.html",
     "sitemaps/2021-12-07.xml",
-    "search/posts/2021-12-07.json",
 )
 RATE_V2 = post(
     "Rate cut postponed", "2022-01-03 16:00:00", categories=["Economy"], tags=["policy"], body="Not this time."

@@ -103,6 +103,22 @@ class ConfigRecord:
     config: SiteConfig
 
 
+@dataclass(frozen=True, slots=True)
+class SearchState:
+    """Which search document currently stands for a post, and what the index still owes it.
+
+    `pending` is set while the manifest may not yet list `segment` or the `retired` ids as
+    deleted; a retry redoes that step, which is idempotent.
+    """
+
+    doc: int | None = None
+    digest: str = ""
+    segment: str = ""
+    retired: tuple[int, ...] = ()
+    pending: bool = False
+    version: int = 0  # bumped by every swap, so a swap can be conditional on it
+
+
 class Catalog(Protocol):
     def get_post(self, key: str) -> PostRecord | None: ...
 
@@ -120,6 +136,14 @@ class Catalog(Protocol):
         """The source key of the live post that holds `url`, if any."""
 
     def get_config(self) -> ConfigRecord | None: ...
+
+    def allocate_ids(self, count: int) -> int:
+        """Reserve `count` consecutive search document ids (atomically); returns the first."""
+
+    def search_state(self, key: str) -> SearchState | None: ...
+
+    def swap_search_state(self, key: str, expected: SearchState | None, new: SearchState) -> bool:
+        """Replace the state only if it is still `expected`; False when someone else changed it."""
 
     def put_config(self, record: ConfigRecord) -> bool:
         """Store the site configuration if its sequencer is newer; False when stale or repeated."""

@@ -29,6 +29,7 @@ from newsdrop.ports import (
     Head,
     PostRecord,
     PreconditionFailed,
+    SearchState,
     TooLarge,
 )
 
@@ -296,6 +297,54 @@ class DynamoCatalog:
         if item is None:
             return None
         return ConfigRecord(sequencer=item["seq"], config=SiteConfig.from_json(json.loads(item["config"])))
+
+    def allocate_ids(self, count: int) -> int:
+        response = client("dynamodb").update_item(
+            TableName=self.table,
+            Key=_item({"pk": "SEARCH", "sk": "COUNTER"}),
+            UpdateExpression="ADD next_id :n",
+            ExpressionAttributeValues=_item({":n": count}),
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(_plain(response["Attributes"])["next_id"]) - count
+
+    def search_state(self, key: str) -> SearchState | None:
+        item = self._get(f"SEARCH#{key}", "STATE")
+        if item is None:
+            return None
+        return SearchState(
+            doc=None if item.get("doc") is None else int(item["doc"]),
+            digest=item.get("digest", ""),
+            segment=item.get("segment", ""),
+            retired=tuple(int(i) for i in item.get("retired", [])),
+            pending=bool(item.get("pending", False)),
+            version=int(item.get("version", 0)),
+        )
+
+    def swap_search_state(self, key: str, expected: SearchState | None, new: SearchState) -> bool:
+        values = {
+            "pk": f"SEARCH#{key}",
+            "sk": "STATE",
+            "doc": new.doc,
+            "digest": new.digest,
+            "segment": new.segment,
+            "retired": list(new.retired),
+            "pending": new.pending,
+            "version": new.version,
+        }
+        args: dict[str, Any] = {"TableName": self.table}
+        if expected is None:
+            args["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            args["ConditionExpression"] = "version = :v"
+            args["ExpressionAttributeValues"] = _item({":v": expected.version})
+        try:
+            client("dynamodb").put_item(Item=_item(values), **args)
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def put_config(self, record: ConfigRecord) -> bool:
         try:

@@ -19,6 +19,7 @@ from newsdrop.ports import (
     Head,
     PostRecord,
     PreconditionFailed,
+    SearchState,
     TooLarge,
 )
 
@@ -90,6 +91,8 @@ class MemoryCatalog:
     lists: dict[str, dict[str, Entry]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     config: ConfigRecord | None = None
+    search: dict[str, SearchState] = field(default_factory=dict)
+    next_id: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get_post(self, key: str) -> PostRecord | None:
@@ -128,6 +131,22 @@ class MemoryCatalog:
 
     def get_config(self) -> ConfigRecord | None:
         return self.config
+
+    def allocate_ids(self, count: int) -> int:
+        with self._lock:
+            first = self.next_id
+            self.next_id += count
+            return first
+
+    def search_state(self, key: str) -> SearchState | None:
+        return self.search.get(key)
+
+    def swap_search_state(self, key: str, expected: SearchState | None, new: SearchState) -> bool:
+        with self._lock:
+            if self.search.get(key) != expected:
+                return False
+            self.search[key] = new
+            return True
 
     def put_config(self, record: ConfigRecord) -> bool:
         with self._lock:

@@ -315,10 +315,16 @@ class Pump:
         return len(messages)
 
     def drain(self, *, max_rounds: int = 100_000) -> None:
-        """Run every function until all their queues are empty (in-flight messages included)."""
-        order = sorted(self.stack.functions, key=lambda f: f != "ParseFunction")
+        """Run every function until all their queues are empty (in-flight messages included).
+
+        Each queue is emptied in turn, parse first, like `newsdrop build` does, so that both
+        run the same batches and write the same bytes."""
+        order = sorted(self.stack.functions, key=lambda f: (f != "ParseFunction", f != "RenderFunction", f))
         for _ in range(max_rounds):
-            moved = sum(self.step(logical) for logical in order)
+            moved = 0
+            for logical in order:
+                while (count := self.step(logical)) > 0:
+                    moved += count
             if moved == 0 and not self.pending():
                 return
         raise RuntimeError("queues did not drain")

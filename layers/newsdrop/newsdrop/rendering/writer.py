@@ -71,13 +71,15 @@ class SiteWriter:
 
     def derive(
         self, key: str, compute: Callable[[], bytes | Keep | None], *, extra: dict[str, str] | None = None
-    ) -> None:
-        """Make `key` hold compute()'s result (None: absent). compute must read its inputs when called."""
+    ) -> bool:
+        """Make `key` hold compute()'s result (None: absent). compute must read its inputs when called.
+
+        Returns False when compute chose to keep the object as it is."""
         for _ in range(MAX_ATTEMPTS):
             head = self.store.head(key)
             body = compute()
             if isinstance(body, Keep):
-                return
+                return False
             if body is None:
                 if head is not None:
                     try:
@@ -87,12 +89,12 @@ class SiteWriter:
                         continue
                     self.counts.deleted += 1
                     self.counts.changed_keys.append(key)
-                return
+                return True
             digest = hashlib.sha256(body).hexdigest()
             metadata = {DIGEST: digest, **(extra or {})}
             if head is not None and all(head.metadata.get(k) == v for k, v in metadata.items()):
                 self.counts.unchanged += 1
-                return
+                return True
             try:
                 self.store.put(
                     key,
@@ -108,8 +110,13 @@ class SiteWriter:
                 continue
             self.counts.written += 1
             self.counts.changed_keys.append(key)
-            return
+            return True
         raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
+
+    def remove(self, key: str) -> None:
+        """Delete an object nothing refers to any more (unconditionally)."""
+        self.store.delete(key)
+        self.counts.deleted += 1
 
     def put_immutable(self, key: str, body: bytes) -> None:
         """Content-addressed objects: the key names the content, so an existing one is already right."""

@@ -1,58 +1,242 @@
-// Client-side search over the site's search index (no server). The query comes from the
+// Client-side search over the site's search index, with no server (see newsdrop/search.py: the
+// tokenizer, the token hash and the postings format here mirror it). The query comes from the
 // address (/search/?q=...), so a search can be linked and bookmarked.
 (function () {
   "use strict";
   var script = document.currentScript;
-  var manifestUrl = script.getAttribute("data-index");
+  var root = script.getAttribute("data-root") || "/";
   var input = document.getElementById("q");
   var results = document.getElementById("results");
   var status = document.getElementById("status");
-  var posts = null;
+  var PAGE = 20;
+  var MAX_WORD = 20;
+  var files = {};
+  var manifest = null;
+  var generation = 0;
 
-  function load() {
-    if (posts) return Promise.resolve(posts);
-    return fetch(manifestUrl).then(function (r) { return r.json(); }).then(function (manifest) {
-      return Promise.all(manifest.shards.map(function (s) {
-        return fetch(s.url).then(function (r) { return r.json(); });
-      }));
-    }).then(function (shards) {
-      posts = [].concat.apply([], shards.map(function (s) { return s.posts; }));
-      return posts;
+  function isCJK(code) {
+    return (code >= 0x3400 && code <= 0x9fff) || (code >= 0xf900 && code <= 0xfaff) ||
+      (code >= 0x3040 && code <= 0x30ff) || (code >= 0xac00 && code <= 0xd7af) ||
+      (code >= 0x20000 && code <= 0x2ffff);
+  }
+  var WORD = /[\p{L}\p{N}]/u;
+  function normalise(text) { return text.normalize("NFKC").toLowerCase(); }
+
+  function runs(text) {
+    var out = [], kind = "", current = "";
+    for (var ch of text + " ") {
+      var code = ch.codePointAt(0);
+      var now = isCJK(code) ? "cjk" : WORD.test(ch) ? "word" : "";
+      if (now !== kind) {
+        if (kind) out.push([kind, current]);
+        kind = now; current = "";
+      }
+      current += ch;
+    }
+    return out;
+  }
+
+  function queryTokens(query) {
+    var tokens = [];
+    runs(normalise(query)).forEach(function (run) {
+      var chars = Array.from(run[1]);
+      if (run[0] === "cjk") {
+        if (chars.length === 1) tokens.push(chars[0]);
+        for (var i = 0; i + 1 < chars.length; i++) tokens.push(chars[i] + chars[i + 1]);
+      } else {
+        tokens.push(chars.slice(0, MAX_WORD).join(""));
+      }
+    });
+    return Array.from(new Set(tokens));
+  }
+
+  function tokenHash(token) {
+    var value = 0x811c9dc5;
+    for (var ch of token) value = Math.imul(value ^ ch.codePointAt(0), 0x01000193) >>> 0;
+    return value;
+  }
+
+  function decode(text) {
+    var postings = new Map(), doc = 0;
+    if (!text) return postings;
+    text.split(",").forEach(function (part) {
+      var pair = part.split(":");
+      doc += parseInt(pair[0], 36);
+      postings.set(doc, pair.length > 1 ? parseInt(pair[1], 36) : 1);
+    });
+    return postings;
+  }
+
+  function fetchJSON(path, fresh) {
+    if (!fresh && files[path]) return files[path];
+    var request = fetch(root + path, fresh ? { cache: "no-cache" } : {}).then(function (response) {
+      if (!response.ok) throw new Error(response.status + " " + path);
+      return response.json();
+    });
+    request.catch(function () { delete files[path]; });
+    files[path] = request;
+    return request;
+  }
+
+  function loadManifest(fresh) {
+    if (manifest && !fresh) return manifest;
+    manifest = fetchJSON("search/manifest.json", true);
+    return manifest;
+  }
+
+  // Postings of every token, from the two compacted levels (one shard per token) and every segment.
+  function postingsFor(tokens, m) {
+    var wanted = [];
+    tokens.forEach(function (token) {
+      [["base", m.base], ["l1", m.l1]].forEach(function (pair) {
+        var level = pair[1];
+        if (level.gen) wanted.push("search/" + pair[0] + "/" + level.gen + "/" + (tokenHash(token) % level.shards) + ".json");
+      });
+    });
+    wanted = wanted.concat(m.segments);
+    wanted = Array.from(new Set(wanted));
+    return Promise.all(wanted.map(function (path) { return fetchJSON(path, false); })).then(function (loaded) {
+      var tables = loaded.map(function (file) { return file.t; });
+      return tokens.map(function (token) {
+        var merged = new Map();
+        tables.forEach(function (table) {
+          if (Object.prototype.hasOwnProperty.call(table, token)) {
+            decode(table[token]).forEach(function (weight, doc) { merged.set(doc, weight); });
+          }
+        });
+        return merged;
+      });
     });
   }
 
-  function show(query) {
-    var q = query.trim().toLowerCase();
+  function candidates(query) {
+    var tokens = queryTokens(query);
+    if (!tokens.length) return Promise.resolve([]);
+    var attempt = function (fresh) {
+      return loadManifest(fresh).then(function (m) {
+        return postingsFor(tokens, m).then(function (lists) {
+          var deleted = new Set(m.deleted);
+          lists.sort(function (a, b) { return a.size - b.size; });
+          var scored = [];
+          lists[0].forEach(function (weight, doc) {
+            if (deleted.has(doc)) return;
+            var score = weight;
+            for (var i = 1; i < lists.length; i++) {
+              var other = lists[i].get(doc);
+              if (other === undefined) return;
+              score += other;
+            }
+            scored.push([doc, score]);
+          });
+          scored.sort(function (a, b) { return b[1] - a[1] || b[0] - a[0]; });
+          return scored.map(function (pair) { return pair[0]; });
+        });
+      });
+    };
+    // A 404 means the index was compacted after this page loaded its manifest: reload it once.
+    return attempt(false).catch(function () { files = {}; return attempt(true); });
+  }
+
+  function terms(query) {
+    return normalise(query).split(/\s+/).filter(function (t) { return t.length > 0; });
+  }
+
+  function contains(doc, wanted) {
+    var haystack = normalise(doc.t + " " + doc.x);
+    return wanted.every(function (term) { return haystack.indexOf(term) >= 0; });
+  }
+
+  function highlight(parent, text, wanted) {
+    var lower = text.toLowerCase(), at = 0;
+    while (at < text.length) {
+      var next = -1, length = 0;
+      wanted.forEach(function (term) {
+        var found = lower.indexOf(term, at);
+        if (found >= 0 && (next < 0 || found < next)) { next = found; length = term.length; }
+      });
+      if (next < 0) break;
+      parent.appendChild(document.createTextNode(text.slice(at, next)));
+      var mark = document.createElement("mark");
+      mark.textContent = text.slice(next, next + length);
+      parent.appendChild(mark);
+      at = next + length;
+    }
+    parent.appendChild(document.createTextNode(text.slice(at)));
+  }
+
+  function snippet(text, wanted) {
+    var lower = text.toLowerCase(), first = -1;
+    wanted.forEach(function (term) {
+      var found = lower.indexOf(term);
+      if (found >= 0 && (first < 0 || found < first)) first = found;
+    });
+    var start = Math.max(0, first - 40);
+    var piece = text.slice(start, start + 140);
+    return (start > 0 ? "…" : "") + piece + (start + 140 < text.length ? "…" : "");
+  }
+
+  function show(doc, wanted) {
+    var li = document.createElement("li");
+    var a = document.createElement("a");
+    a.className = "title";
+    a.href = doc.u;
+    highlight(a, doc.t, wanted);
+    var time = document.createElement("time");
+    time.setAttribute("datetime", doc.d);
+    time.textContent = doc.d.slice(0, 16).replace("T", " ");
+    var p = document.createElement("p");
+    p.className = "excerpt";
+    highlight(p, snippet(doc.x, wanted), wanted);
+    li.appendChild(a);
+    li.appendChild(time);
+    li.appendChild(p);
+    results.appendChild(li);
+  }
+
+  function search(query) {
+    var mine = ++generation;
+    var wanted = terms(query);
     results.textContent = "";
-    if (!q) { status.textContent = ""; return; }
-    load().then(function (all) {
-      var found = all.filter(function (p) {
-        return p.title.toLowerCase().indexOf(q) >= 0 || p.tags.join(" ").toLowerCase().indexOf(q) >= 0;
-      });
-      found.sort(function (a, b) { return a.date < b.date ? 1 : -1; });
-      status.textContent = found.length + " 条结果";
-      found.slice(0, 100).forEach(function (p) {
-        var li = document.createElement("li");
-        var a = document.createElement("a");
-        a.className = "title";
-        a.href = p.url;
-        a.textContent = p.title;
-        var time = document.createElement("time");
-        time.textContent = p.date.slice(0, 16).replace("T", " ");
-        li.appendChild(a);
-        li.appendChild(time);
-        results.appendChild(li);
-      });
+    if (!wanted.length) { status.textContent = ""; return Promise.resolve(); }
+    status.textContent = "搜索中…";
+    return candidates(query).then(function (ids) {
+      var shown = 0, offset = 0;
+      function more() {
+        var page = ids.slice(offset, offset + PAGE);
+        offset += page.length;
+        return Promise.all(page.map(function (id) { return fetchJSON("search/doc/" + id + ".json", false).catch(function () { return null; }); }))
+          .then(function (docs) {
+            if (mine !== generation) return;
+            docs.forEach(function (doc) {
+              // The index finds every post holding all the query's tokens; show those holding the text itself.
+              if (doc && contains(doc, wanted)) { show(doc, wanted); shown++; }
+            });
+            if (shown < PAGE && offset < ids.length && offset < 5 * PAGE) return more();
+            status.textContent = shown ? shown + (offset < ids.length ? "+" : "") + " 条结果" : "没有找到结果";
+          });
+      }
+      return more();
+    }).catch(function (error) {
+      if (mine === generation) status.textContent = "搜索暂时不可用（" + error.message + "）";
     });
   }
 
+  var timer = null;
   var initial = new URLSearchParams(location.search).get("q") || "";
   input.value = initial;
-  show(initial);
+  search(initial);
   input.addEventListener("input", function () {
     var url = new URL(location.href);
     url.searchParams.set("q", input.value);
     history.replaceState(null, "", url);
-    show(input.value);
+    generation++;  // results of an earlier query must not land after this one
+    results.textContent = "";
+    status.textContent = input.value.trim() ? "搜索中…" : "";
+    clearTimeout(timer);
+    timer = setTimeout(function () { search(input.value); }, 120);
+  });
+  document.getElementById("search-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    search(input.value);
   });
 })();
