@@ -33,11 +33,12 @@ def upload(stack: DevStack, key: str, text: str) -> None:
 def test_sample_site_is_served_like_cloudfront(dev_stack: DevStack) -> None:
     status, body = dev_stack.wait_for("/", lambda s, b: s == 200 and "欢迎使用 newsdrop" in b)
     assert '<html lang="zh-CN">' in body
+    dev_stack.wait_for("/markets/", lambda s, b: s == 200 and "北向资金" in b)
     status, headers, body = dev_stack.get("/markets/")
-    assert status == 200 and "北向资金" in body
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
+    dev_stack.wait_for("/no/such/page.html", lambda s, b: s == 404 and "找不到页面" in b)
     status, headers, body = dev_stack.get("/no/such/page.html")
     assert status == 404 and "404" in body and headers["Content-Type"].startswith("text/html")
     status, headers, _ = dev_stack.get("/feed.xml")

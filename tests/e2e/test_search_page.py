@@ -45,7 +45,7 @@ def results(page: Any, *, expect_text: str = "结果") -> list[str]:
 
 
 def test_queries_typed_into_the_search_page(built: tuple[InProcessPipeline, str], browser: Any) -> None:
-    pipeline, site = built
+    _pipeline, site = built
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -7,6 +7,8 @@ every line is structured and carries the correlation data.
 
 from __future__ import annotations
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,6 +24,8 @@ copy_config_to_registered_loggers(source_logger=logger, include={"newsdrop"})
 
 def record_outcome(outcome: Outcome) -> None:
     """Publish a stage's counts as CloudWatch metrics (EMF, written with the logs)."""
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        return  # disabled metrics are never flushed: adding them would only accumulate
     for name, value in outcome.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     failures = len(outcome.response.get("batchItemFailures", []))

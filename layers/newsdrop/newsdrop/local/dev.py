@@ -72,6 +72,7 @@ class DevStack:
     site_port: int = 8080
     retry_after: int = LOCAL_RETRY_AFTER
     wait_seconds: int = 1
+    idle_pause: float = 0.1
     concurrency: int = 1  # pollers per function: Lambda runs several batches of one function at once
 
     def __post_init__(self) -> None:
@@ -89,11 +90,9 @@ class DevStack:
         return f"http://{self.host}:{self.site_port}/"
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         use_local_credentials()
         moto_patches.install()
-        self.moto = ThreadedMotoServer(ip_address=self.host, port=self.s3_port, verbose=False)
+        self.moto = moto_patches.serialised_server(self.host, self.s3_port)
         self.moto.start()
         if self.s3_port == 0:
             self.s3_port = int(self.moto.get_host_and_port()[1])
@@ -117,7 +116,9 @@ class DevStack:
         assert self.pump is not None
         while not self._stop.is_set():
             try:
-                self.pump.step(logical, wait=self.wait_seconds)
+                # Short polling with a pause: a long poll would hold the serialised moto server.
+                if self.pump.step(logical, wait=0) == 0:
+                    self._stop.wait(self.idle_pause)
             except Exception:  # a poller must outlive any one failure, as Lambda's pollers do
                 if self._stop.is_set():
                     return

@@ -11,6 +11,9 @@
    transaction.
 
 Both patches apply to moto running in this process (mock_aws or ThreadedMotoServer).
+And `serialised_server`: moto's backends are not thread-safe (a DynamoDB query iterating a
+table while another request writes it fails), so the local stack's server handles one
+request at a time; moto's work is pure Python under the GIL, so this costs little.
 """
 
 from __future__ import annotations
@@ -144,3 +147,27 @@ def _patch_transactions() -> None:
                 )
 
     ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def serialised_server(host: str, port: int) -> Any:
+    """A ThreadedMotoServer whose requests run one at a time."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    lock = threading.Lock()
+
+    class Serialised(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+
+            def locked(environ: Any, start_response: Any) -> Any:
+                with lock:
+                    # Read the whole answer inside the lock: the body is produced lazily.
+                    return list(app(environ, start_response))
+
+            self._server = make_server(self._ip_address, self._port, locked, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return Serialised(ip_address=host, port=port, verbose=False)
