@@ -30,8 +30,7 @@ from newsdrop.stages.common import Outcome, process_batch
 
 log = logging.getLogger(__name__)
 
-MAX_SEGMENTS = 6  # every query reads every segment: keep the log short
-L1_SHARDS = 32
+MAX_SEGMENTS = 3  # every query reads every segment: keep the log short
 MIN_BASE_MERGE = 256  # the first level folds into the base at this size, or a quarter of the base
 MAX_ROUNDS = 5
 
@@ -210,9 +209,11 @@ class Compactor:
 
     def fold_log(self, seen: Manifest) -> None:
         segments = sorted(seen.segments)
-        merged = search.merge(
-            self.read_level("l1", seen.l1).values(), self.read_segments(segments), set(seen.deleted), L1_SHARDS
-        )
+        level_shards = self.read_level("l1", seen.l1)
+        logged = self.read_segments(segments)
+        postings = sum(p.count(",") + 1 for shard in level_shards.values() for p in shard.values())
+        postings += sum(p.count(",") + 1 for segment in logged for p in segment["t"].values())
+        merged = search.merge(level_shards.values(), logged, set(seen.deleted), search.shard_count(postings))
         level = self.write_level("l1", merged, f"{seen.l1.gen}|{','.join(segments)}|{len(seen.deleted)}")
 
         def compute() -> bytes | Keep:

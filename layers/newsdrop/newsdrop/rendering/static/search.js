@@ -8,7 +8,7 @@
   var input = document.getElementById("q");
   var results = document.getElementById("results");
   var status = document.getElementById("status");
-  var PAGE = 20;
+  var PAGE = 10;  // documents fetched per round: one screen of results
   var MAX_WORD = 20;
   var files = {};
   var manifest = null;
