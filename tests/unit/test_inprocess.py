@@ -204,7 +204,7 @@ def test_delete_then_reupload_restores_the_post() -> None:
     assert_healthy(p)
     assert "news/2021/12/08/alpha.html" in site(p)
     fresh = run((A, post("Alpha")))
-    assert site(p) == site(fresh)
+    assert differences(site(p), site(fresh)) == []
 
 
 def test_out_of_order_delivery_keeps_the_newest_change() -> None:
@@ -277,7 +277,7 @@ def test_changed_post_leaves_no_stale_page_listing_feed_or_sitemap(
         assert mentioning(p, "/" + old_page) == set()
     assert mentioning(p, *gone) == set()
     fresh = run((B, post("Bystander", date="2021-12-07 09:00:00 +0800", tags="keeptag")), (A, after))
-    assert objects == site(fresh)
+    assert differences(objects, site(fresh)) == []
 
 
 # --- history independence
