@@ -102,3 +102,43 @@ def test_poison_message_ends_in_the_dlq_and_the_rest_publish(dev_stack: DevStack
     messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
     assert [m["Body"] for m in messages] == [poison]
     assert int(messages[0]["Attributes"]["ApproximateReceiveCount"]) >= 5
+
+
+def test_publish_status_and_redrive_commands(dev_stack: DevStack, tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "site" / "_posts"
+    folder.mkdir(parents=True)
+    (folder / "2024-06-03-cli.md").write_text(post("命令行发布 from the CLI", "正文。", date="2024-06-03"))
+    (folder / "2024-06-03-bad.md").write_text("---\ntitle: \n---\nno title\n")
+    env = {"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e"}
+    cli = [sys.executable, "-m", "newsdrop.cli.main"]
+    done = subprocess.run(
+        [*cli, "publish", str(tmp_path / "site"), "--endpoint", dev_stack.endpoint],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    )  # fmt: skip
+    assert "published 2 files" in done.stderr
+    dev_stack.wait_for("/e2e/2024/06/03/cli.html", lambda s, b: s == 200 and "from the CLI" in b)
+
+    deadline = time.monotonic() + 30
+    while True:
+        status = subprocess.run(
+            [*cli, "status", "--endpoint", dev_stack.endpoint],
+            capture_output=True, text=True, env={**env, "COLUMNS": "200"}, timeout=60, check=True,
+        )  # fmt: skip
+        if "2024-06-03-bad.md" in status.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "RenderFunction" in status.stdout and "dead letters" in status.stdout
+    assert "_posts/2024-06-03-bad.md: title is missing or empty" in status.stdout
+
+    redrive = subprocess.run(
+        [*cli, "redrive", "--endpoint", dev_stack.endpoint],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert "ParseFunction:" in redrive.stdout

@@ -1,0 +1,134 @@
+"""A repeated event writes nothing new, and a batch invalidates exactly what changed on the CDN."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from newsdrop import envelopes, events
+from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
+from newsdrop.ports import BusEvent, Ports
+from newsdrop.stages import index, parse, render
+
+POST = '---\ntitle: "重复事件 Repeat"\ndate: 2024-05-20 10:00:00\ncategories: news\ntags: [a]\n---\n正文。\n'
+
+
+@dataclass
+class CountingStore(MemoryStore):
+    writes: int = 0
+
+    def put(self, key: str, body: bytes, **kwargs: Any) -> None:
+        self.writes += 1
+        super().put(key, body, **kwargs)
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        self.writes += 1
+        super().delete(key, if_match=if_match)
+
+
+@dataclass
+class CountingCatalog(MemoryCatalog):
+    writes: int = 0
+
+    def commit(self, record: Any) -> Any:
+        result = super().commit(record)
+        self.writes += result.status == "applied"
+        return result
+
+    def swap_search_state(self, key: str, expected: Any, new: Any) -> bool:
+        self.writes += 1
+        return super().swap_search_state(key, expected, new)
+
+    def allocate_ids(self, count: int) -> int:
+        self.writes += 1
+        return super().allocate_ids(count)
+
+
+@dataclass
+class RecordingCdn:
+    batches: list[list[str]] = field(default_factory=list)
+
+    def invalidate(self, paths: Sequence[str]) -> None:
+        self.batches.append(list(paths))
+
+
+def stores(ports: Ports) -> Mapping[str, CountingStore]:
+    return {"site": ports.site, "artifacts": ports.artifacts}  # type: ignore[dict-item]
+
+
+def run_all(ports: Ports, notification: dict[str, Any]) -> list[BusEvent]:
+    bus = ports.bus
+    assert isinstance(bus, MemoryBus)
+    start = len(bus.published)
+    parse.run(envelopes.sqs_event([notification], queue="parse"), ports)
+    emitted = bus.published[start:]
+    bodies = [envelopes.bus_envelope(e) for e in emitted if e.detail_type != events.POST_REJECTED]
+    if bodies:
+        render.run(envelopes.sqs_event(bodies, queue="render"), ports)
+        index.run(envelopes.sqs_event(bodies, queue="index"), ports)
+    return emitted
+
+
+def make_ports() -> Ports:
+    return Ports(
+        source=CountingStore(),
+        site=CountingStore(),
+        artifacts=CountingStore(),
+        catalog=CountingCatalog(),
+        bus=MemoryBus(),
+        cdn=RecordingCdn(),
+    )
+
+
+def test_a_repeated_event_writes_nothing_new() -> None:
+    ports = make_ports()
+    key = "_posts/2024-05-20-repeat.md"
+    ports.source.put(key, POST.encode(), content_type="text/markdown")
+    note = envelopes.s3_notification("newsdrop-source", key, sequencer=envelopes.next_sequencer(), removed=False)
+    run_all(ports, note)
+    site, artifacts, catalog = ports.site, ports.artifacts, ports.catalog
+    assert isinstance(site, CountingStore) and isinstance(artifacts, CountingStore)
+    assert isinstance(catalog, CountingCatalog)
+    first = (site.writes, artifacts.writes, catalog.writes)
+    assert first[0] > 5 and first[2] >= 1
+    snapshot = {k: b.body for k, b in site.objects.items()}
+
+    # WHEN the same S3 event arrives again (at-least-once delivery), and its publishing event too
+    emitted = run_all(ports, json.loads(json.dumps(note)))
+
+    # THEN the event is re-emitted (the first attempt might have died before emitting it) but no
+    # S3 object and no catalog item is written again
+    assert [e.detail_type for e in emitted] == [events.POST_UPSERTED]
+    assert (site.writes, artifacts.writes, catalog.writes) == first
+    assert {k: b.body for k, b in site.objects.items()} == snapshot
+
+
+def test_each_batch_invalidates_exactly_the_changed_paths_once() -> None:
+    ports = make_ports()
+    cdn = ports.cdn
+    assert isinstance(cdn, RecordingCdn)
+    key = "_posts/2024-05-20-repeat.md"
+    ports.source.put(key, POST.encode(), content_type="text/markdown")
+    note = envelopes.s3_notification("newsdrop-source", key, sequencer=envelopes.next_sequencer(), removed=False)
+    run_all(ports, note)
+    # one invalidation from render, one from index (the manifest), never a wildcard
+    assert len(cdn.batches) == 2
+    render_paths, index_paths = cdn.batches
+    assert "/news/2024/05/20/repeat.html" in render_paths and "/index.html" in render_paths
+    assert index_paths == ["/search/manifest.json"]
+    assert not any("*" in p for batch in cdn.batches for p in batch)
+    assert not any(p.startswith("/assets/") for batch in cdn.batches for p in batch)
+
+    # A repeated event changes nothing, so nothing is invalidated.
+    run_all(ports, json.loads(json.dumps(note)))
+    assert len(cdn.batches) == 2
+
+    # An update invalidates the pages that changed, not the unchanged static files.
+    ports.source.put(key, POST.replace("Repeat", "Again").encode(), content_type="text/markdown")
+    update = envelopes.s3_notification("newsdrop-source", key, sequencer=envelopes.next_sequencer(), removed=False)
+    run_all(ports, update)
+    changed = cdn.batches[2]
+    assert "/news/2024/05/20/repeat.html" in changed
+    assert "/404.html" not in changed and "/robots.txt" not in changed
