@@ -7,6 +7,8 @@ SHELL := bash
 
 VENV      ?= .venv
 SAM_VENV  ?= .venv-sam
+CHECKOV_VENV ?= .venv-checkov
+LOCK_VENV ?= .venv-lock
 PYTHON    := $(VENV)/bin/python
 PYTEST    := $(PYTHON) -m pytest
 SAM       := $(SAM_VENV)/bin/sam
@@ -19,11 +21,15 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # phoning home (telemetry) and botocore from probing the EC2 metadata service.
 SAM_ENV := AWS_DEFAULT_REGION=$(REGION) AWS_REGION=$(REGION) SAM_CLI_TELEMETRY=0 AWS_EC2_METADATA_DISABLED=true
 
+# `make lock`: every file of every pinned version hashed, no machine-specific index or find-links.
+PIP_COMPILE := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+
 # `sam build` without Docker needs a python3.12 (the functions' runtime) on PATH: put the
 # folder of a real one (not a pyenv shim) first. Expanded only when sam-build runs.
 PY312_DIR = $(shell dirname "$$(scripts/find-python.sh --3.12)")
 
-.PHONY: soak load help install install-sam install-browser lint template sam-build unit integration e2e test \
+.PHONY: soak load help install install-sam install-checkov install-browser lint template security sam-build unit \
+        integration e2e test lock \
         run bench bench-quick format clean distclean
 
 help: ## list the targets
@@ -33,12 +39,15 @@ help: ## list the targets
 
 install: $(VENV)/.installed ## .venv with the project (editable) and dev tools; gives .venv/bin/newsdrop
 
-$(VENV)/.installed: pyproject.toml scripts/install-venv.sh scripts/find-python.sh
+$(VENV)/.installed: pyproject.toml requirements-dev.txt scripts/install-venv.sh scripts/find-python.sh
 	scripts/install-venv.sh $(VENV)
 	touch $@
 
 install-sam: ## .venv-sam with the AWS SAM CLI (its own venv: its boto3 pins clash with moto's)
 	scripts/install-sam.sh $(SAM_VENV)
+
+install-checkov: ## .venv-checkov with checkov (its own venv: its pins clash with moto's and cfn-lint's)
+	scripts/install-checkov.sh $(CHECKOV_VENV)
 
 install-browser: ## Debian's chromium for the browser tests (never a Playwright download)
 	@if [ -x /usr/bin/chromium ]; then \
@@ -59,6 +68,11 @@ template: install install-sam ## sam validate (offline) + cfn-lint on template.y
 	$(SAM_ENV) $(SAM) validate --region $(REGION) --template template.yaml
 	$(VENV)/bin/cfn-lint template.yaml
 
+security: install install-checkov ## checkov on template.yaml (skips justified inline), bandit on layers/ and functions/
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(VENV)/bin/bandit --quiet --configfile pyproject.toml --recursive --severity-level low --confidence-level low \
+	    layers/newsdrop/newsdrop functions
+
 sam-build: install-sam ## sam build without Docker (into .aws-sam/build)
 	PATH="$(PY312_DIR):$$PATH" $(SAM_ENV) $(SAM) build --template template.yaml \
 	    --build-dir $(SAM_BUILD_DIR) --cache-dir .aws-sam/cache --cached
@@ -73,7 +87,7 @@ integration: install ## integration tests (moto)
 e2e: install install-browser ## end-to-end tests (local stack, headless chromium)
 	$(PYTEST) tests/e2e || [ $$? -eq 5 ]
 
-test: install install-sam install-browser lint template sam-build ## everything: setup, lint, template, build, all tests
+test: install install-sam install-checkov install-browser lint template security sam-build ## everything: setup, lint, template, security, build, all tests
 	$(PYTEST) tests
 
 # ------------------------------------------------------------------------------ use
@@ -93,11 +107,19 @@ format: install ## rewrite code with ruff (format + autofix)
 
 clean: ## remove build output and caches (keeps the venvs)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/work
-	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -path ./.git -prune -o \
+	find . -path ./$(VENV) -prune -o -path ./$(SAM_VENV) -prune -o -path ./$(CHECKOV_VENV) -prune \
+	    -o -path ./$(LOCK_VENV) -prune -o -path ./.git -prune -o \
 	    -name __pycache__ -type d -print0 | xargs -0 rm -rf
 
 distclean: clean ## clean, and remove the venvs too
-	rm -rf $(VENV) $(SAM_VENV)
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(LOCK_VENV)
+
+# Maintainers only (needs PyPI): recompile the hashed pins after changing a version in pyproject.toml.
+lock: ## recompile layers/newsdrop/requirements.txt and requirements-dev.txt with hashes (pip-tools)
+	[ -x $(LOCK_VENV)/bin/pip-compile ] || { "$$(scripts/find-python.sh --3.12)" -m venv $(LOCK_VENV) && \
+	    $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2; }
+	cd layers/newsdrop && ../../$(LOCK_VENV)/bin/pip-compile $(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(LOCK_VENV)/bin/pip-compile $(PIP_COMPILE) --extra dev --output-file requirements-dev.txt pyproject.toml requirements-dev.in
 
 soak: install ## the convergence property test with many more examples (slow)
 	NEWSDROP_CONVERGENCE_EXAMPLES=$${EXAMPLES:-300} $(PYTEST) tests/integration/test_convergence.py

@@ -113,7 +113,7 @@ def cold_queries(pipeline: InProcessPipeline) -> list[dict[str, Any]]:
                 def record(response: Any, fetched: list[tuple[str, int, int]] = fetched) -> None:
                     try:
                         body = response.body()
-                    except Exception:  # noqa: BLE001 - redirects and aborted requests have no body
+                    except Exception:
                         return
                     fetched.append((response.url, len(body), len(gzip.compress(body, 6))))
 
@@ -123,8 +123,9 @@ def cold_queries(pipeline: InProcessPipeline) -> list[dict[str, Any]]:
                 expect(page.locator("#status")).to_contain_text("结果", timeout=30_000)
                 elapsed = time.monotonic() - started
                 shown = page.locator("#results a").count()
-                search_files = [f for f in fetched if "/search/" in f[0] and not f[0].endswith("/search/")
-                                and "?q=" not in f[0]]
+                search_files = [
+                    f for f in fetched if "/search/" in f[0] and not f[0].endswith("/search/") and "?q=" not in f[0]
+                ]
                 script = [f for f in fetched if "/assets/search." in f[0]]
                 counted = search_files + script
                 rows.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -131,3 +132,90 @@ def test_excerpt_is_bounded() -> None:
     assert markup.excerpt("short") == "short"
     exact = "x" * markup.EXCERPT_CHARS
     assert markup.excerpt(exact) == exact
+
+
+# --- nesting depth: refused before nh3 sees it (html5ever's tree building is quadratic in depth)
+
+
+@pytest.mark.parametrize("depth", [1, 50, markup.MAX_HTML_DEPTH])
+def test_nesting_up_to_the_limit_is_kept(depth: int) -> None:
+    html = markup.render_markdown("<div>" * depth + "deep" + "</div>" * depth)
+    assert html.count("<div>") == depth
+    assert "deep" in html
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "<div>",  # plain nesting
+        "<span>",  # unclosed inline elements
+        "<b>",  # unclosed formatting elements
+        "<li><ul>",  # nested lists
+        "<table><td>",  # nested tables
+        "<b><div></b>",  # misnested: the browser keeps each div open inside a reopened <b>
+        "<a><div></a>",
+        "<div><b>x</div>",  # formatting elements reopened after each block
+    ],
+)
+def test_nesting_past_the_limit_is_refused(unit: str) -> None:
+    depth = markup.MAX_HTML_DEPTH + 1
+    with pytest.raises(markup.TooDeep, match="nests deeper than 100 elements"):
+        markup.render_markdown("<div>" + unit * depth + "x")
+
+
+def test_the_limit_applies_to_trusted_html_too() -> None:
+    with pytest.raises(markup.TooDeep):
+        markup.render_markdown("<div>" * 101, trusted=True)
+
+
+@pytest.mark.parametrize("unit", ["<div>", "<span>", "<b><div></b>", "<li><ul>", "<p><span>"])
+def test_pathological_nesting_fails_fast(unit: str) -> None:
+    # 100,000 nested elements would take nh3 minutes; the gauge stops at the 101st open element.
+    source = "<div>" + unit * 100_000
+    started = time.monotonic()
+    with pytest.raises(markup.TooDeep):
+        markup.check_depth(source)
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "<p>one<p>two" * 200,  # unclosed paragraphs are siblings, not nesting
+        "<ul>" + "<li>item" * 500 + "</ul>",
+        "<table>" + "<tr><td>a<td>b" * 300 + "</table>",
+        '<p><span style="color:red">x</p>' * 300,  # a block end closes the spans it holds
+        "</div>" * 500 + "<br><img src=https://a.com/x.png>" * 500,  # stray end tags and void elements
+    ],
+)
+def test_long_but_shallow_html_is_accepted(source: str) -> None:
+    markup.check_depth(source)
+    assert markup.render_markdown(source)
+
+
+def test_trusted_html_is_published_as_written() -> None:
+    source = '<div onclick="go()"><script src="/x.js"></script><iframe src="https://a.com/v"></iframe></div>'
+    trusted = markup.render_markdown(source, trusted=True)
+    assert "<script" in trusted and "onclick" in trusted and "<iframe" in trusted
+    untrusted = markup.render_markdown(source)
+    assert "<script" not in untrusted and "onclick" not in untrusted and "<iframe" not in untrusted
+
+
+@pytest.mark.parametrize(
+    "style",
+    [
+        "width: expression(alert(1))",
+        "width: expr/**/ession(alert(1))",
+        "width: \\65xpression(alert(1))",
+        "color: red; background-color: url(javascript:alert(1))",
+        "border: 1px solid; color: JavaScript:alert(1)",
+    ],
+)
+def test_style_values_that_run_or_load_something_are_dropped(style: str) -> None:
+    html = markup.sanitise(f'<div style="{style}">x</div>')
+    assert html == "<div>x</div>"
+
+
+def test_feed_styles_keep_their_values() -> None:
+    source = '<img src="https://a.com/x.jpg" style="border:#d1d1d1 1px solid;padding:3px;margin:5px 0;">'
+    assert 'style="border:#d1d1d1 1px solid;padding:3px;margin:5px 0"' in markup.sanitise(source)

@@ -399,6 +399,36 @@ def test_body_script_is_removed_from_the_post() -> None:
     assert "alert(1)" not in post.text
 
 
+def test_body_nested_too_deep_is_rejected_with_the_limit() -> None:
+    data = source("title: T\ncategories: news", "<div>" * 100_000 + "x")
+    started = time.monotonic()
+    reason = rejection(data, max_bytes=1_000_000)
+    assert time.monotonic() - started < 2.0
+    assert reason == "body HTML nests deeper than 100 elements"
+
+
+def test_trust_html_publishes_the_body_unsanitised() -> None:
+    body = '<div onclick="go()">x</div><script src="/widget.js"></script>'
+    trusted = read("title: T", body=body, config=SiteConfig(timezone="Asia/Shanghai", trust_html=True))
+    assert '<script src="/widget.js"></script>' in trusted.body_html
+    assert 'onclick="go()"' in trusted.body_html
+    untrusted = read("title: T", body=body)
+    assert "<script" not in untrusted.body_html and "onclick" not in untrusted.body_html
+
+
+def test_trust_html_is_off_unless_config_says_true() -> None:
+    assert SiteConfig().trust_html is False
+    assert posts.read_config(b"title: x\n", max_bytes=LIMIT).trust_html is False
+    assert posts.read_config(b"trust_html: true\n", max_bytes=LIMIT).trust_html is True
+    assert posts.read_config(b"trust_html: false\n", max_bytes=LIMIT).trust_html is False
+
+
+@pytest.mark.parametrize("value", ["yes please", "1", "'true'", "[true]"])
+def test_trust_html_must_be_a_boolean(value: str) -> None:
+    with pytest.raises(Rejected, match="trust_html must be true or false"):
+        posts.read_config(f"trust_html: {value}\n".encode(), max_bytes=LIMIT)
+
+
 def test_is_post_key() -> None:
     assert posts.is_post_key("_posts/2021-12-08-a.md")
     assert posts.is_post_key("_posts/2021/2021-12-08-a.MARKDOWN")

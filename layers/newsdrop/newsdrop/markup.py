@@ -10,11 +10,13 @@ from __future__ import annotations
 import html
 import re
 from functools import cache
+from html.parser import HTMLParser
 
 import nh3
 from markdown_it import MarkdownIt
 
 EXCERPT_CHARS = 160
+MAX_HTML_DEPTH = 100  # nested elements in a post's body
 
 ALLOWED_TAGS = frozenset(
     {
@@ -47,6 +49,10 @@ ALLOWED_STYLES = frozenset(
     }
 )  # fmt: skip
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# nh3 keeps an allowed property's value as written: refuse values that load or run something
+# (old IE's expression(), url(), script URLs), also when hidden by CSS comments or escapes.
+_STYLE_TRICKS = ("expression(", "url(", "javascript:", "vbscript:", "behavior:", "-moz-binding", "@import", "\\")
+_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.S)
 _SPACE = re.compile(r"\s+")
 
 
@@ -66,12 +72,86 @@ def sanitise(fragment: str) -> str:
         filter_style_properties=set(ALLOWED_STYLES),
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
+        attribute_filter=_filter_attribute,
     )
 
 
-def render_markdown(source: str) -> str:
-    """Markdown with raw HTML to sanitised HTML."""
-    return sanitise(_markdown().render(source))
+def _filter_attribute(tag: str, name: str, value: str) -> str | None:
+    if name == "style":
+        squeezed = _SPACE.sub("", _CSS_COMMENT.sub("", value)).lower()
+        if any(trick in squeezed for trick in _STYLE_TRICKS):
+            return None
+    return value
+
+
+class TooDeep(ValueError):
+    """HTML that nests more elements than the limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body HTML nests deeper than {limit} elements")
+        self.limit = limit
+
+
+# Elements a browser never opens (no end tag), ones a new sibling closes (`<p>a<p>b`), and the formatting
+# elements a browser reopens after a misnested end tag (`<b><div></b>` keeps the div inside a new <b>).
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source",
+     "track", "wbr"}
+)  # fmt: skip
+_SIBLING_CLOSES = frozenset({"p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rp", "rt"})
+_FORMATTING = frozenset(
+    {"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"}
+)  # fmt: skip
+
+
+class _DepthGauge(HTMLParser):
+    """Tracks the open elements the way a browser would, erring towards deeper; raises `TooDeep` past the limit.
+
+    Runs on the raw HTML before nh3 sees it: html5ever's tree building is quadratic in nesting depth
+    (100,000 nested divs take minutes), so pathological input must be refused first. The stack never
+    grows past the limit, so the cost is linear in the input and bounded in memory.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(convert_charrefs=False)
+        self.limit = limit
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _VOID:
+            return
+        if tag in _SIBLING_CLOSES and tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag)]
+        self.open.append(tag)
+        if len(self.open) > self.limit:
+            raise TooDeep(self.limit)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self.open:
+            return  # a stray end tag: browsers ignore it
+        at = len(self.open) - 1 - self.open[::-1].index(tag)
+        if tag in _FORMATTING:
+            del self.open[at]  # the elements inside stay open (the adoption agency moves them)
+        else:
+            # Closing a block closes what it holds, but formatting elements are reopened after it.
+            self.open[at:] = [name for name in self.open[at + 1 :] if name in _FORMATTING]
+
+
+def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH) -> None:
+    """Raise `TooDeep` when `fragment` nests more than `limit` elements; stops at the first element past it."""
+    gauge = _DepthGauge(limit)
+    gauge.feed(fragment)
+    gauge.close()
+
+
+def render_markdown(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML_DEPTH) -> str:
+    """Markdown with raw HTML to HTML: sanitised, unless the site trusts its authors' HTML.
+
+    Raises `TooDeep` when the HTML nests more than `max_depth` elements (trusted or not).
+    """
+    rendered = _markdown().render(source)
+    check_depth(rendered, max_depth)
+    return rendered if trusted else sanitise(rendered)
 
 
 def plain_text(fragment: str) -> str:

@@ -29,6 +29,8 @@ class SiteConfig:
     page_size: int = 50
     home_per_tag: int = 5
     feed_size: int = 20
+    # Publish post bodies' HTML as written, unsanitised: only for sites whose authors are all trusted.
+    trust_html: bool = False
 
     @property
     def tz(self) -> ZoneInfo:

@@ -91,7 +91,7 @@ def load_yaml(text: str, *, what: str) -> Any:
                     raise Rejected(f"{what} nests deeper than {MAX_YAML_DEPTH} levels")
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader  # nosec B506
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a value YAML recognised but cannot build
         raise Rejected(f"{what} holds a value that cannot be read: {exc}") from exc
     except yaml.YAMLError as exc:
@@ -231,7 +231,10 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
     except paths.PathError as exc:
         raise Rejected(str(exc)) from exc
 
-    body_html = markup.render_markdown(parsed.content)
+    try:
+        body_html = markup.render_markdown(parsed.content, trusted=config.trust_html)
+    except markup.TooDeep as exc:
+        raise Rejected(str(exc)) from exc
     text_only = markup.plain_text(body_html)
     return Post(
         key=key,
@@ -271,6 +274,10 @@ def read_config(body: bytes, *, max_bytes: int) -> SiteConfig:
             if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 500:
                 raise Rejected(f"_config.yml: {name} must be a whole number from 1 to 500")
             values[name] = number
+    if "trust_html" in data:
+        if not isinstance(data["trust_html"], bool):
+            raise Rejected("_config.yml: trust_html must be true or false")
+        values["trust_html"] = data["trust_html"]
     config = SiteConfig(**{**defaults.to_json(), **values})
     try:
         config.tz  # noqa: B018 - validates the zone name now, not at render time

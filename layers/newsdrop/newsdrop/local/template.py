@@ -39,7 +39,8 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 
 def load(path: Path) -> dict[str, Any]:
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    text = path.read_text(encoding="utf-8")
+    data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass  # nosec B506
     if not isinstance(data, dict) or "Resources" not in data:
         raise ValueError(f"{path} is not a CloudFormation template")
     return data
