@@ -1,0 +1,101 @@
+"""Bulk builds: `newsdrop build`, Hugo and Jekyll on the same synthesized posts, one process each.
+
+Every run starts from an empty output folder and no cache (Jekyll's disk cache is off;
+Hugo keeps none for content), and is measured with bench.procs (wall, CPU, peak RSS).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import corpus, paths, procs
+
+TIMEOUT_S = 1200.0
+Command = Callable[[Path], list[str | Path]]
+
+
+@dataclass(frozen=True)
+class Tools:
+    hugo: Path | None
+    jekyll: Path | None
+
+
+def tool_env() -> dict[str, str]:
+    """UTF-8 everywhere (Jekyll reads the posts with the locale's encoding); Python may cache bytecode."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", JEKYLL_ENV="production")
+    env["PYTHONPYCACHEPREFIX"] = str(paths.WORK / "pycache" / "tools")
+    return env
+
+
+def newsdrop_command(source: corpus.Corpus) -> Command:
+    return lambda out: [paths.NEWSDROP, "build", source.root, "--out", out]
+
+
+def hugo_command(binary: Path, source: corpus.Corpus) -> Command:
+    site = corpus.hugo_site(source)
+    return lambda out: [binary, "--source", site, "--destination", out, "--quiet"]
+
+
+def jekyll_command(binary: Path, source: corpus.Corpus) -> Command:
+    site = corpus.jekyll_site(source)
+    return lambda out: [binary, "build", "--source", site, "--destination", out, "--quiet", "--disable-disk-cache"]
+
+
+def count_files(root: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(root))
+
+
+def measure(tool: str, size: int, command: Command, repeats: int, *, keep_output: bool = True) -> dict[str, Any]:
+    """Run `command` `repeats` times into a fresh folder; the median wall time and the largest peak RSS."""
+    out = paths.WORK / "out" / f"{tool}-{size}"
+    runs: list[procs.Measured] = []
+    for attempt in range(repeats):
+        shutil.rmtree(out, ignore_errors=True)
+        log = paths.WORK / "logs" / f"bulk-{tool}-{size}-{attempt}.log"
+        run = procs.run_measured(command(out), log=log, env=tool_env(), timeout=TIMEOUT_S, cwd=paths.WORK)
+        runs.append(run)
+        print(
+            f"  {tool:<8} {size:>7} posts: {run.wall_s:7.2f} s, {run.peak_rss_bytes / 2**20:7.0f} MiB"
+            + ("" if run.ok else f"  FAILED (exit {run.returncode}, see {log})"),
+            flush=True,
+        )
+        if not run.ok:
+            print(procs.tail(log), flush=True)
+            break
+    files = count_files(out) if out.is_dir() else 0
+    if not keep_output:
+        shutil.rmtree(out, ignore_errors=True)
+    return summarise(runs, files)
+
+
+def summarise(runs: Sequence[procs.Measured], files: int) -> dict[str, Any]:
+    ok = [r for r in runs if r.ok]
+    return {
+        "ok": len(ok) == len(runs) and bool(runs),
+        "wall_s": round(statistics.median(r.wall_s for r in ok), 4) if ok else None,
+        "cpu_s": round(statistics.median(r.cpu_s for r in ok), 4) if ok else None,
+        "peak_rss_bytes": max(r.peak_rss_bytes for r in ok) if ok else None,
+        "files_written": files,
+        "runs": [r.to_json() for r in runs],
+    }
+
+
+def run_size(source: corpus.Corpus, tools: Tools, repeats: int, *, jekyll: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {"newsdrop": measure("newsdrop", source.size, newsdrop_command(source), repeats)}
+    if tools.hugo is not None:
+        results["hugo"] = measure("hugo", source.size, hugo_command(tools.hugo, source), repeats)
+    if tools.jekyll is not None and jekyll:
+        results["jekyll"] = measure("jekyll", source.size, jekyll_command(tools.jekyll, source), repeats)
+    return results
+
+
+def hugo_only(source: corpus.Corpus, binary: Path) -> dict[str, Any]:
+    """A Hugo full build at a size where only Hugo is measured (its output is large: not kept)."""
+    return measure("hugo", source.size, hugo_command(binary, source), 1, keep_output=False)

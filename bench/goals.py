@@ -1,0 +1,214 @@
+"""Issue 6's goals, evaluated on one run's results: met or not, and by how much. Never asserted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+LAYER_LIMIT_BYTES = 10_000_000  # "a layer under 10 MB"
+IMPORT_LIMIT_MS = 150.0
+BULK_INVOCATIONS_PER_POST = 0.5  # "well under one"
+
+
+@dataclass(frozen=True)
+class Goal:
+    id: str
+    text: str
+    value: str
+    met: bool | None  # None: not measured in this run
+    margin: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "goal": self.text, "value": self.value, "met": self.met, "margin": self.margin}
+
+
+def _get(data: Any, *keys: Any) -> Any:
+    for key in keys:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and isinstance(key, int) and -len(data) <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+def _by_size(rows: list[dict[str, Any]] | None) -> dict[int, dict[str, Any]]:
+    return {int(r["size"]): r for r in rows or []}
+
+
+def _median(row: dict[str, Any] | None) -> float | None:
+    value = _get(row, "latency", "median_s")
+    return float(value) if value is not None else None
+
+
+def _unmeasured(goal_id: str, text: str, why: str) -> Goal:
+    return Goal(goal_id, text, "not measured", None, why)
+
+
+def at_least(goal_id: str, text: str, value: float | None, target: float, unit: str = "x") -> Goal:
+    if value is None:
+        return _unmeasured(goal_id, text, "not measured in this run")
+    met = value >= target
+    how = f"{value / target:.2f} of the target" if not met else f"{value / target:.1f}x the minimum"
+    return Goal(goal_id, text, f"{value:.2f}{unit}", met, f"needs >= {target:g}{unit}: {how}")
+
+
+def at_most(goal_id: str, text: str, value: float | None, target: float, unit: str = "") -> Goal:
+    if value is None:
+        return _unmeasured(goal_id, text, "not measured in this run")
+    met = value <= target
+    how = f"{value / target:.2f}x the limit" if not met else f"{(1 - value / target) * 100:.0f}% under the limit"
+    return Goal(goal_id, text, f"{value:.3g}{unit}", met, f"needs <= {target:g}{unit}: {how}")
+
+
+def speedups(results: dict[str, Any]) -> list[Goal]:
+    hugo = _get(results, "bulk", "10000", "hugo", "wall_s")
+    goals = []
+    for label, key in (("local adapters", "local_adapters"), ("local stack (moto)", "local_stack")):
+        median = _median(_by_size(_get(results, "incremental", key)).get(10_000))
+        value = hugo / median if hugo and median else None
+        goals.append(
+            at_least(
+                f"publish-10k-vs-hugo-{key}",
+                f"one post into 10,000: >= 40x faster than Hugo's full rebuild ({label})",
+                value,
+                40,
+            )
+        )
+    return goals
+
+
+def flatness(results: dict[str, Any]) -> Goal:
+    rows = _by_size(_get(results, "incremental", "local_adapters"))
+    big, small = _median(rows.get(100_000)), _median(rows.get(10_000))
+    value = big / small if big and small else None
+    return at_most("flat-100k-vs-10k", "100,000 / 10,000 publish latency ratio <= 1.5 (local adapters)", value, 1.5)
+
+
+def same_requests(results: dict[str, Any]) -> Goal:
+    """Compares what most publishes did at each size and stack (CloudFront aside: the local stack has none)."""
+    text = "the same AWS request count for one publish at every size"
+    seen: dict[str, dict[str, int]] = {}
+    outliers = []
+    for key in ("local_adapters", "local_stack"):
+        for row in _get(results, "incremental", key) or []:
+            name = f"{key}@{row['size']}"
+            seen[name] = {k: v for k, v in row["requests"].items() if not k.startswith("cloudfront")}
+            if row.get("publishes_differing"):
+                outliers.append(f"{row['publishes_differing']}/{_get(row, 'latency', 'n')} at {name}")
+    if not seen:
+        return _unmeasured("same-requests", text, "no incremental run")
+    first = next(iter(seen.values()))
+    differing = [name for name, counts in seen.items() if counts != first]
+    detail = (
+        "usual publish identical everywhere" if not differing else f"usual publish differs at {', '.join(differing)}"
+    )
+    if outliers:
+        detail += f"; publishes doing more than usual: {', '.join(outliers)}"
+    requests = sum(v for k, v in first.items() if "." not in k and "[" not in k)
+    return Goal("same-requests", text, f"{requests} requests, {len(seen)} sizes/stacks", not differing, detail)
+
+
+def bulk(results: dict[str, Any]) -> list[Goal]:
+    row = _get(results, "bulk", "10000") or {}
+    newsdrop = _get(row, "newsdrop", "wall_s")
+    hugo = _get(row, "hugo", "wall_s")
+    jekyll = _get(row, "jekyll", "wall_s")
+    memory_nd = _get(row, "newsdrop", "peak_rss_bytes")
+    memory_hugo = _get(row, "hugo", "peak_rss_bytes")
+    return [
+        at_most(
+            "bulk-10k-vs-hugo",
+            "bulk 10,000: at most 2x Hugo's wall time",
+            newsdrop / hugo if newsdrop and hugo else None,
+            2,
+            "x",
+        ),
+        at_least(
+            "bulk-10k-vs-jekyll",
+            "bulk 10,000: at least 10x faster than Jekyll",
+            jekyll / newsdrop if newsdrop and jekyll else None,
+            10,
+        ),
+        at_most(
+            "bulk-10k-memory",
+            "bulk 10,000: peak memory below Hugo's (newsdrop / Hugo)",
+            memory_nd / memory_hugo if memory_nd and memory_hugo else None,
+            1,
+            "x",
+        ),
+    ]
+
+
+def single_publish(results: dict[str, Any]) -> list[Goal]:
+    stacks = ("local_adapters", "local_stack", "local_stack_flow")
+    rows = [r for key in stacks for r in _get(results, "incremental", key) or []]
+    usual_puts = max((r["requests"].get("s3:PutObject", 0) for r in rows), default=None)
+    puts = max((r.get("requests_max", r["requests"]).get("s3:PutObject", 0) for r in rows), default=None)
+    invocations = max((max(r.get("invocations_max", r["invocations"]).values(), default=0) for r in rows), default=None)
+    per_post = [
+        v
+        for r in rows
+        for v in (_get(r, "base_load", "invocations_per_post") or {}).values()
+        if _get(r, "base_load", "batch_size") in (None, 10) or _get(r, "base_load", "method") == "flow"
+    ]
+    return [
+        at_most(
+            "publish-objects",
+            f"a single publish writes at most 12 S3 objects (the most any publish wrote; usually {usual_puts})",
+            puts,
+            12,
+            " PUTs",
+        ),
+        at_most(
+            "publish-invocations", "a single publish invokes each function at most once", invocations, 1, " invocations"
+        ),
+        at_most(
+            "bulk-invocations",
+            f"in bulk, invocations per post well under one (<= {BULK_INVOCATIONS_PER_POST})",
+            max(per_post) if per_post else None,
+            BULK_INVOCATIONS_PER_POST,
+        ),
+    ]
+
+
+def cold_start(results: dict[str, Any]) -> list[Goal]:
+    imports = _get(results, "cold_start", "imports") or {}
+    slowest = max(imports.items(), key=lambda kv: kv[1]["median_ms"], default=None)
+    layer = _get(results, "cold_start", "sizes", "layer", "bytes")
+    return [
+        at_most(
+            "handler-import",
+            f"each handler imports in < {IMPORT_LIMIT_MS:g} ms (slowest: {slowest[0] if slowest else '-'})",
+            slowest[1]["median_ms"] if slowest else None,
+            IMPORT_LIMIT_MS,
+            " ms",
+        ),
+        at_most(
+            "layer-size",
+            "layer under 10 MB (unzipped file bytes)",
+            layer / 1e6 if layer else None,
+            LAYER_LIMIT_BYTES / 1e6,
+            " MB",
+        ),
+    ]
+
+
+CHECKS: list[Callable[[dict[str, Any]], Goal | list[Goal]]] = [
+    speedups,
+    flatness,
+    same_requests,
+    bulk,
+    single_publish,
+    cold_start,
+]
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    goals: list[Goal] = []
+    for check in CHECKS:
+        found = check(results)
+        goals.extend(found if isinstance(found, list) else [found])
+    return [g.to_json() for g in goals]

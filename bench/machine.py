@@ -1,0 +1,102 @@
+"""The date, machine and tool versions a result was measured with."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bench import paths
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _output(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False, cwd=paths.ROOT)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return (done.stdout or done.stderr).strip()
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return ""
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: other work on the machine skews every timing."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+def package_digest(root: Path = paths.LAYER_SOURCE) -> str:
+    """A digest of the newsdrop package's source under root: tells one version of the code from another."""
+    digest = hashlib.sha256()
+    for path in sorted((root / "newsdrop").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def snapshot_package() -> Path:
+    """Copy the package and make every child process import the copy (PYTHONPATH comes before the
+    editable install), so that the whole run measures one version even while the source is edited."""
+    root = paths.WORK / "snapshot"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(paths.LAYER_SOURCE / "newsdrop", root / "newsdrop", ignore=shutil.ignore_patterns("__pycache__"))
+    os.environ["BENCH_PACKAGE_ROOT"] = str(root)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    return root
+
+
+def describe() -> dict[str, Any]:
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "nproc": nproc,
+        "cpu_model": _cpu_model(),
+        "memory_bytes": _memory_bytes(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": load_average(),
+        "git_commit": _output(["git", "rev-parse", "--short", "HEAD"]),
+        "git_dirty": bool(_output(["git", "status", "--porcelain", "--untracked-files=no"])),
+        "package_digest_source": package_digest(),
+        "versions": {
+            "newsdrop": _package_version("newsdrop"),
+            "moto": _package_version("moto"),
+            "hugo": _package_version("hugo"),
+            "jekyll": _output([str(paths.JEKYLL), "--version"]) if paths.JEKYLL.exists() else "",
+        },
+    }
