@@ -7,6 +7,8 @@ SHELL := bash
 
 VENV      ?= .venv
 SAM_VENV  ?= .venv-sam
+SAM_CLI_VERSION ?= 1.170.0
+CHECKOV_VERSION ?= 3.3.30
 CHECKOV_VENV ?= .venv-checkov
 LOCK_VENV ?= .venv-lock
 PYTHON    := $(VENV)/bin/python
@@ -44,10 +46,10 @@ $(VENV)/.installed: pyproject.toml requirements-dev.txt scripts/install-venv.sh 
 	touch $@
 
 install-sam: ## .venv-sam with the AWS SAM CLI (its own venv: its boto3 pins clash with moto's)
-	scripts/install-sam.sh $(SAM_VENV)
+	scripts/install-tool.sh $(SAM_VENV) aws-sam-cli $(SAM_CLI_VERSION) sam
 
 install-checkov: ## .venv-checkov with checkov (its own venv: its pins clash with moto's and cfn-lint's)
-	scripts/install-checkov.sh $(CHECKOV_VENV)
+	scripts/install-tool.sh $(CHECKOV_VENV) checkov $(CHECKOV_VERSION) checkov
 
 install-browser: ## Debian's chromium for the browser tests (never a Playwright download)
 	@if [ -x /usr/bin/chromium ]; then \

@@ -69,11 +69,17 @@ def delete(key: str) -> None:
 
 def bucket_objects(bucket: str) -> dict[str, bytes]:
     """Every object of a bucket: key -> body."""
+    return {key: body for key, (body, _, _) in served_objects(bucket).items()}
+
+
+def served_objects(bucket: str) -> dict[str, tuple[bytes, str, str]]:
+    """Every object of a bucket: key -> (body, Content-Type, Cache-Control)."""
     client = s3()
-    found: dict[str, bytes] = {}
+    found = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
-            found[item["Key"]] = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            obj = client.get_object(Bucket=bucket, Key=item["Key"])
+            found[item["Key"]] = (obj["Body"].read(), obj["ContentType"], obj.get("CacheControl", ""))
     return found
 
 

@@ -9,16 +9,7 @@ import boto3
 
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.local.sources import source_files
-
-
-def site_objects(bucket: str) -> dict[str, tuple[bytes, str, str]]:
-    s3 = boto3.client("s3")
-    found = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            obj = s3.get_object(Bucket=bucket, Key=item["Key"])
-            found[item["Key"]] = (obj["Body"].read(), obj["ContentType"], obj.get("CacheControl", ""))
-    return found
+from tests.integration.sitecheck import served_objects
 
 
 def test_corpus_build_matches_moto_pipeline(corpus: Path, moto_stack: Any) -> None:
@@ -36,7 +27,7 @@ def test_corpus_build_matches_moto_pipeline(corpus: Path, moto_stack: Any) -> No
     moto_stack.drain()
 
     # THEN the site bucket holds the same keys with the same bytes and headers
-    actual = site_objects("newsdrop-site")
+    actual = served_objects("newsdrop-site")
     assert sorted(actual) == sorted(expected)
     different = [k for k in expected if actual[k] != expected[k]]
     assert different == []

@@ -29,6 +29,7 @@ from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.ports import Ports
 from newsdrop.search import LAYOUT, differences
 from newsdrop.stages import index, parse, render
+from tests.integration.sitecheck import served_objects
 from tests.support.chaos import CaptureBus, FaultPlan, Interleaver, faulty_ports
 
 EXAMPLES = int(os.environ.get("NEWSDROP_CONVERGENCE_EXAMPLES", "12"))
@@ -109,16 +110,6 @@ def deliver(data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus) 
     bus.delivered.clear()
 
 
-def site_objects(bucket: str) -> dict[str, tuple[bytes, str, str]]:
-    s3 = boto3.client("s3")
-    found = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            obj = s3.get_object(Bucket=bucket, Key=item["Key"])
-            found[item["Key"]] = (obj["Body"].read(), obj["ContentType"], obj.get("CacheControl", ""))
-    return found
-
-
 @pytest.mark.slow
 @settings(
     max_examples=EXAMPLES,
@@ -181,7 +172,7 @@ def test_any_history_converges_to_a_fresh_build(operations: list[tuple[str, int 
         for key in KEYS:
             with contextlib.suppress(s3.exceptions.NoSuchKey):
                 final[key] = s3.get_object(Bucket=names.source_bucket, Key=key)["Body"].read()
-        actual = site_objects(names.site_bucket)
+        actual = served_objects(names.site_bucket)
     aws.client.cache_clear()
 
     fresh = InProcessPipeline()

@@ -63,8 +63,9 @@ class Interleaver:
             thread.start()
         with self.cond:
             while True:
+                # Generous: a loaded machine is slow, and a worker left running would race unscheduled.
                 self.cond.wait_for(
-                    lambda: self.granted is None and len(self.waiting) + len(self.done) == len(jobs), timeout=60
+                    lambda: self.granted is None and len(self.waiting) + len(self.done) == len(jobs), timeout=900
                 )
                 if len(self.done) == len(jobs):
                     break
@@ -74,7 +75,9 @@ class Interleaver:
                 self.granted = candidates[self.choose(len(candidates))]
                 self.cond.notify_all()
         for thread in threads:
-            thread.join(timeout=60)
+            thread.join(timeout=900)
+            if thread.is_alive():
+                raise RuntimeError("a worker did not finish")
         return results
 
 
