@@ -8,7 +8,9 @@
    transaction (to roll back), so every catalog commit costs time proportional to
    the catalog size. The replacement checks every condition first and writes only
    when all hold: the same all-or-nothing outcome, in time proportional to the
-   transaction.
+   transaction. And a Query on the table itself sorts every item of the table before
+   keeping the queried partition; the patch hands it the partition alone, as DynamoDB
+   reads it (same results, same order).
 
 Both patches apply to moto running in this process (mock_aws or ThreadedMotoServer).
 And `serialised_server`: moto's backends are not thread-safe (a DynamoDB query iterating a
@@ -79,7 +81,27 @@ def install() -> None:
 
         s3_models.S3Backend.delete_object = delete_object  # type: ignore[method-assign]
         _patch_transactions()
+        _patch_queries()
         _done = True
+
+
+def _patch_queries() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        partition = list(self.items[hash_key].values()) if hash_key in self.items else []
+        self.all_items = lambda: partition  # shadows the method for this one call
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query  # type: ignore[method-assign]
 
 
 def _patch_transactions() -> None:
