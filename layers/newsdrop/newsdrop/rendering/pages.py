@@ -183,7 +183,3 @@ def static_pages(config: SiteConfig) -> dict[str, bytes]:
         "search/index.html": theme.render("search.html", config),
         "robots.txt": theme.render("robots.txt", config),
     }
-
-
-def post_site_key(url: str) -> str:
-    return paths.key_for_url(url)
