@@ -58,8 +58,7 @@ def test_upload_update_delete_reach_the_site(dev_stack: DevStack) -> None:
     dev_stack.s3().delete_object(Bucket="newsdrop-source", Key=KEY)
     dev_stack.wait_for(URL, lambda s, b: s == 404)
     dev_stack.wait_for("/", lambda s, b: URL not in b)
-    _, _, feed = dev_stack.get("/feed.xml")
-    assert URL not in feed
+    dev_stack.wait_for("/feed.xml", lambda s, b: s == 200 and URL not in b)
 
 
 def test_home_and_post_in_chromium(dev_stack: DevStack, browser: Any) -> None:

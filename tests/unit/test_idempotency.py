@@ -132,3 +132,19 @@ def test_each_batch_invalidates_exactly_the_changed_paths_once() -> None:
     changed = cdn.batches[2]
     assert "/news/2024/05/20/repeat.html" in changed
     assert "/404.html" not in changed and "/robots.txt" not in changed
+
+
+def test_a_batch_holding_a_removal_before_the_upsert_of_one_post_renders_its_page() -> None:
+    # A delete's event names no URL (the post had none); the later upsert in the same batch does.
+    ports = make_ports()
+    key = "_posts/2024-05-20-repeat.md"
+    ports.source.put(key, POST.encode(), content_type="text/markdown")
+    note = envelopes.s3_notification("newsdrop-source", key, sequencer=envelopes.next_sequencer(), removed=False)
+    parse.run(envelopes.sqs_event([note], queue="parse"), ports)
+    bus = ports.bus
+    assert isinstance(bus, MemoryBus)
+    upserted = bus.published[-1]
+    removed = BusEvent(events.POST_REMOVED, {"key": key, "sequencer": "0", "url": "", "previous_url": "", "lists": []})
+    bodies = [envelopes.bus_envelope(removed), envelopes.bus_envelope(upserted)]
+    render.run(envelopes.sqs_event(bodies, queue="render"), ports)
+    assert "news/2024/05/20/repeat.html" in ports.site.list_keys("news/")

@@ -33,7 +33,7 @@ class RenderBatch:
     config: SiteConfig
     writer: SiteWriter
     lists: set[str] = field(default_factory=set)
-    rendered: set[str] = field(default_factory=set)
+    rendered: set[tuple[str, str]] = field(default_factory=set)
     configured: bool = False
 
     def handle(self, record: SQSRecord) -> None:
@@ -41,18 +41,20 @@ class RenderBatch:
         if event.detail_type == events.SITE_CONFIGURED:
             self.configured = True
             return
-        if event.key not in self.rendered:
-            self.render_post(event)
-            self.rendered.add(event.key)
+        self.render_post(event)
         self.lists.update(event.lists)
 
     def render_post(self, event: events.PublishingEvent) -> None:
-        # The event names the URLs involved; what each one shows is decided by the catalog now.
+        # The event names the URLs involved; what each one shows is decided by the catalog now,
+        # so each URL is derived once per batch, whichever of the post's events named it.
         for url in dict.fromkeys(u for u in (event.url, event.previous_url) if u):
+            if (event.key, url) in self.rendered:
+                continue
             self.writer.derive(
                 paths.key_for_url(url),
                 pages.post_page(url, event.key, self.ports.catalog, self.ports.artifacts, self.config),
             )
+            self.rendered.add((event.key, url))
 
     def finish(self) -> None:
         catalog, config, derive = self.ports.catalog, self.config, self.writer.derive
