@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 import newsdrop
 from newsdrop.envelopes import REGION
 from newsdrop.local import moto_patches
 from newsdrop.local.siteserver import SiteServer, security_headers
 from newsdrop.local.sources import source_files
-from newsdrop.local.stack import Names, Pump, Stack, describe, provision, queue_url
+from newsdrop.local.stack import Names, Pump, Stack, client, describe, provision, queue_url
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +42,6 @@ def project_root(start: Path | None = None) -> Path:
     raise FileNotFoundError("template.yaml not found: run newsdrop from the project folder")
 
 
-def client(service: str, endpoint: str | None) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint)  # type: ignore[call-overload]
-
-
 def use_local_credentials() -> None:
     # moto accepts any credentials; never let a developer's real profile near the local stack.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -57,7 +51,7 @@ def use_local_credentials() -> None:
 
 
 def upload(files: Iterable[tuple[str, Path]], bucket: str, endpoint: str | None) -> Iterator[str]:
-    s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
+    s3 = client("s3", endpoint)
     for key, path in files:
         s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
         yield key

@@ -110,7 +110,8 @@ class Stack:
         return str(target["Fn::GetAtt"][0])
 
 
-def _client(service: str, endpoint: str | None) -> Any:
+def client(service: str, endpoint: str | None) -> Any:
+    """A boto3 client for the local stack (or AWS when endpoint is None)."""
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint)  # type: ignore[call-overload]
 
 
@@ -176,7 +177,7 @@ def describe(root: Path, names: Names) -> Stack:
 
 def queue_url(stack: Stack, logical: str, endpoint: str | None = None) -> str:
     if logical not in stack.queue_urls:
-        sqs = _client("sqs", endpoint)
+        sqs = client("sqs", endpoint)
         stack.queue_urls[logical] = sqs.get_queue_url(QueueName=stack.resolver.physical[logical])["QueueUrl"]
     return stack.queue_urls[logical]
 
@@ -185,7 +186,7 @@ def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
     """Create the template's resources on moto (or any AWS-compatible endpoint)."""
     stack = describe(root, names)
     resolver = stack.resolver
-    s3, sqs, events, ddb = (_client(s, endpoint) for s in ("s3", "sqs", "events", "dynamodb"))
+    s3, sqs, events, ddb = (client(s, endpoint) for s in ("s3", "sqs", "events", "dynamodb"))
     for logical, spec in stack.of_type("AWS::S3::Bucket").items():
         props = resolver.resolve(spec.get("Properties", {}))
         name = resolver.physical[logical]
@@ -246,7 +247,7 @@ class Pump:
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.sqs = _client("sqs", self.endpoint)
+        self.sqs = client("sqs", self.endpoint)
         env: dict[str, str] = {}
         for spec in self.stack.functions.values():
             env.update(spec.environment)
