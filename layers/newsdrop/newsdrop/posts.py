@@ -27,6 +27,9 @@ MAX_LABEL_CHARS = 100
 
 POSTS_PREFIX = "_posts/"
 CONFIG_KEY = "_config.yml"
+TEMPLATES_PREFIX = "_templates/"  # overrides of the theme's templates (Jinja), by name
+MAX_TEMPLATE_BYTES = 64 * 1024
+MAX_TEMPLATES_BYTES = 256 * 1024  # all overrides together: they live in the catalog's settings item
 POST_SUFFIXES = (".md", ".markdown", ".html")
 _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
 # Front matter opens the file; a byte-order mark or blank lines before it are forgiven (feeds emit both).
@@ -48,6 +51,33 @@ def is_post_key(key: str) -> bool:
 
 def is_config_key(key: str) -> bool:
     return key == CONFIG_KEY
+
+
+def is_site_key(key: str) -> bool:
+    """Keys that change the site settings: `_config.yml` and template overrides."""
+    return is_config_key(key) or key.startswith(TEMPLATES_PREFIX)
+
+
+def template_name(key: str) -> str:
+    return key.removeprefix(TEMPLATES_PREFIX)
+
+
+def read_template(key: str, body: bytes) -> str:
+    """A template override: one of the theme's template names, valid Jinja, within the size limit."""
+    from newsdrop.rendering import theme  # Jinja only when a template is uploaded, not on every cold start
+
+    name = template_name(key)
+    if name not in theme.template_names():
+        known = ", ".join(sorted(theme.template_names()))
+        raise Rejected(f"{name!r} is not a template of the theme; overrides may replace: {known}")
+    if len(body) > MAX_TEMPLATE_BYTES:
+        raise Rejected(f"template is {len(body)} bytes; the limit is {MAX_TEMPLATE_BYTES}")
+    source = decode_text(body, what="template")
+    try:
+        theme.check_template(name, source)
+    except theme.TemplateProblem as exc:
+        raise Rejected(f"template {name} cannot be used: {exc}") from exc
+    return source
 
 
 class SafeYAML(YAMLHandler):
@@ -210,14 +240,26 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
         problems.append(exc.reason)
         categories, tags = [], []
 
+    published = meta.get("published", True)
+    if not isinstance(published, bool):
+        problems.append(f"published must be true or false, not {str(published)[:40]!r}")
+    expires: dt.datetime | None = None
+    raw_expires = meta.get("expires")
+    if raw_expires is not None and str(raw_expires).strip():
+        try:
+            expires = _parse_date(raw_expires, config.tz)
+        except Rejected as exc:
+            problems.append("expires: " + exc.reason)
+
     if problems or when is None:
         raise Rejected("; ".join(problems))
 
     explicit = meta.get("permalink")
-    template = str(explicit) if isinstance(explicit, str) and explicit.strip() else paths.JEKYLL_DEFAULT_PERMALINK
+    explicit_template = isinstance(explicit, str) and bool(explicit.strip())
+    template = str(explicit) if explicit_template else paths.site_permalink(config.permalink)
     explicit_slug = meta.get("slug")
     try:
-        if template is not paths.JEKYLL_DEFAULT_PERMALINK:
+        if explicit_template:
             paths.normalise_url(template)  # refuse "http://..." and "//host/..." before placeholders are filled
         filled = paths.jekyll_permalink(
             template,
@@ -247,6 +289,8 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
         body_html=body_html,
         text=text_only,
         excerpt=markup.excerpt(text_only),
+        published=bool(published),
+        expires=expires.isoformat() if expires is not None else "",
     )
 
 
@@ -268,12 +312,23 @@ def read_config(body: bytes, *, max_bytes: int) -> SiteConfig:
             if isinstance(data[name], dict | list):
                 raise Rejected(f"_config.yml: {name} must be a plain value")
             values[name] = str(data[name]).strip()
-    for name in ("page_size", "home_per_tag", "feed_size"):
+    for name, lowest in (("page_size", 1), ("home_per_tag", 1), ("feed_size", 1), ("front_page_days", 0)):
         if name in data:
             number = data[name]
-            if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 500:
-                raise Rejected(f"_config.yml: {name} must be a whole number from 1 to 500")
+            if not isinstance(number, int) or isinstance(number, bool) or not lowest <= number <= 500:
+                raise Rejected(f"_config.yml: {name} must be a whole number from {lowest} to 500")
             values[name] = number
+    if data.get("permalink") is not None:
+        permalink = data["permalink"]
+        if not isinstance(permalink, str):
+            raise Rejected("_config.yml: permalink must be a template or a style name (date, pretty, ordinal, none)")
+        template = paths.site_permalink(permalink)
+        try:
+            paths.normalise_url(template)  # no "http://..." or "//host/..."
+        except paths.PathError as exc:
+            raise Rejected(f"_config.yml: {exc}") from exc
+        # Jekyll reads "year/:title" as "/year/:title": its URLs always start at the root.
+        values["permalink"] = template if template.startswith("/") else "/" + template
     if "trust_html" in data:
         if not isinstance(data["trust_html"], bool):
             raise Rejected("_config.yml: trust_html must be true or false")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
 import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from newsdrop import catalog as catalog_plan
 from newsdrop.model import Entry
@@ -19,6 +22,7 @@ from newsdrop.ports import (
     Head,
     PostRecord,
     PreconditionFailed,
+    RefreshJob,
     SearchState,
     TooLarge,
 )
@@ -76,6 +80,10 @@ class MemoryStore:
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
 
+    def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
+        keys = self.list_keys(prefix)
+        return keys[bisect.bisect_right(keys, after) :][:limit]
+
     def write_to(self, root: Path) -> int:
         """Write every object under root (for `newsdrop build --out`); returns the count."""
         for key, blob in self.objects.items():
@@ -93,17 +101,20 @@ class MemoryCatalog:
     config: ConfigRecord | None = None
     search: dict[str, SearchState] = field(default_factory=dict)
     next_id: int = 0
+    jobs: dict[int, RefreshJob] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get_post(self, key: str) -> PostRecord | None:
         return self.posts.get(key)
 
-    def commit(self, record: PostRecord) -> CommitResult:
+    def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
         with self._lock:
             stored = self.posts.get(record.key)
             if stored is not None and stored.sequencer >= record.sequencer:
                 status: CommitStatus = "duplicate" if stored.sequencer == record.sequencer else "stale"
                 return CommitResult(status, current=stored)
+            if generation is not None and generation != (self.config.generation if self.config else 0):
+                return CommitResult("config_changed", current=stored)
             record = catalog_plan.finalise(record, stored)
             change = catalog_plan.plan(record, stored)
             owner = self.urls.get(change.claim_key)
@@ -119,7 +130,7 @@ class MemoryCatalog:
                 del self.urls[change.release_key]
             if change.claim_key:
                 self.urls[change.claim_key] = record.key
-            return CommitResult("applied", current=record)
+            return CommitResult("applied", current=record, previous=stored)
 
     def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:
         listing = self.lists.get(list_id, {})
@@ -150,25 +161,60 @@ class MemoryCatalog:
 
     def put_config(self, record: ConfigRecord) -> bool:
         with self._lock:
-            if self.config is not None and self.config.sequencer >= record.sequencer:
+            if record.generation != (self.config.generation if self.config else 0) + 1:
                 return False
             self.config = record
             return True
 
+    def refresh_job(self) -> RefreshJob | None:
+        return self.jobs[max(self.jobs)] if self.jobs else None
+
+    def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
+        with self._lock:
+            job = self.jobs.get(generation, RefreshJob(generation))
+            self.jobs[generation] = replace(
+                job,
+                listed=job.listed + listed,
+                refreshed=job.refreshed + refreshed,
+                complete=job.complete or complete,
+            )
+
+
+@dataclass
+class MemoryScheduler:
+    """One-time schedules held in memory; `due` hands over those whose time has come, as they fire."""
+
+    schedules: dict[str, tuple[dt.datetime, dict[str, Any]]] = field(default_factory=dict)
+
+    def schedule(self, name: str, at: dt.datetime, detail: dict[str, Any]) -> None:
+        self.schedules[name] = (at, dict(detail))
+
+    def cancel(self, name: str) -> None:
+        self.schedules.pop(name, None)
+
+    def due(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """The details of every schedule due at `now`, in time order; they are deleted, as
+        EventBridge Scheduler deletes a one-time schedule after it runs."""
+        fired = sorted((at, name) for name, (at, _) in self.schedules.items() if at <= now)
+        return [self.schedules.pop(name)[1] for _, name in fired]
+
 
 @dataclass
 class MemoryBus:
-    """Routes each published event to the subscribers whose detail types match, like the bus rules."""
+    """Routes each published event to the subscribers whose rule matches, like the bus rules:
+    by detail type, and by the event's lane when the rule names one."""
 
-    routes: list[tuple[frozenset[str], Callable[[BusEvent], None]]] = field(default_factory=list)
+    routes: list[tuple[frozenset[str], str | None, Callable[[BusEvent], None]]] = field(default_factory=list)
     published: list[BusEvent] = field(default_factory=list)
 
-    def subscribe(self, detail_types: Sequence[str], deliver: Callable[[BusEvent], None]) -> None:
-        self.routes.append((frozenset(detail_types), deliver))
+    def subscribe(
+        self, detail_types: Sequence[str], deliver: Callable[[BusEvent], None], *, lane: str | None = None
+    ) -> None:
+        self.routes.append((frozenset(detail_types), lane, deliver))
 
     def publish(self, events: Sequence[BusEvent]) -> None:
         for event in events:
             self.published.append(event)
-            for types, deliver in self.routes:
-                if event.detail_type in types:
+            for types, lane, deliver in self.routes:
+                if event.detail_type in types and (lane is None or event.detail.get("lane") == lane):
                     deliver(replace(event))
