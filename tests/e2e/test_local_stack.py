@@ -130,6 +130,8 @@ def test_publish_status_and_redrive_commands(dev_stack: DevStack, tmp_path: Any)
             break
         time.sleep(0.5)
     assert "RenderFunction" in status.stdout and "dead letters" in status.stdout
+    # The sample site's _config.yml started a site-wide refresh when the stack came up.
+    assert "site-wide refresh (settings generation 1)" in status.stdout
     assert "_posts/2024-06-03-bad.md: title is missing or empty" in status.stdout
 
     redrive = subprocess.run(

@@ -43,7 +43,7 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
     old_lists = list(previous.lists) if previous and previous.live else []
     touched = list(dict.fromkeys([*old_lists, *record.lists]))
     previous_url = previous.url if previous and previous.live else ""
-    aliases = list(previous.aliases) if previous else []
+    aliases = [*(previous.aliases if previous else ()), *record.aliases]  # the record's own: `redirect_from`
     if previous_url and record.url and url_claim(previous_url) != url_claim(record.url):
         aliases.append(previous_url)
     if record.url:

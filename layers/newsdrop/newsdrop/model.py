@@ -74,6 +74,7 @@ class Post:
     excerpt: str = ""
     published: bool = True  # front matter `published: false` makes it a draft
     expires: str = ""  # ISO 8601: when it leaves the front pages (front matter `expires:`), if set
+    redirect_from: list[str] = field(default_factory=list)  # earlier URLs that redirect here
 
     @property
     def when(self) -> dt.datetime:

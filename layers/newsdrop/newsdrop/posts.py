@@ -251,6 +251,12 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
         except Rejected as exc:
             problems.append("expires: " + exc.reason)
 
+    try:
+        redirect_from = _redirect_from(meta.get("redirect_from"))
+    except Rejected as exc:
+        problems.append(exc.reason)
+        redirect_from = []
+
     if problems or when is None:
         raise Rejected("; ".join(problems))
 
@@ -272,6 +278,20 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
         paths.post_key(url)
     except paths.PathError as exc:
         raise Rejected(str(exc)) from exc
+    if name and text[: opening.end()].lstrip("\ufeff"):
+        # Jekyll needs `---` on the very first line: with blank lines before it, it reads no front
+        # matter and publishes the file at the default URL without categories. Links to that URL
+        # exist, so it redirects here.
+        jekyll_url = paths.normalise_url(
+            paths.jekyll_permalink(
+                paths.site_permalink(config.permalink),
+                when=_parse_date(name.group(1), config.tz),
+                slug=slug,
+                categories=[],
+            )
+        )
+        redirect_from.append(jekyll_url)
+    redirect_from = [u for u in dict.fromkeys(redirect_from) if paths.key_for_url(u) != paths.key_for_url(url)]
 
     try:
         body_html = markup.render_markdown(parsed.content, trusted=config.trust_html)
@@ -291,7 +311,31 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
         excerpt=markup.excerpt(text_only),
         published=bool(published),
         expires=expires.isoformat() if expires is not None else "",
+        redirect_from=redirect_from,
     )
+
+
+MAX_REDIRECTS = 20
+
+
+def _redirect_from(raw: Any) -> list[str]:
+    """Front matter `redirect_from:` (as the jekyll-redirect-from plugin reads it): earlier URLs of the post."""
+    if raw is None:
+        return []
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise Rejected("redirect_from must be a URL path or a list of them")
+    if len(items) > MAX_REDIRECTS:
+        raise Rejected(f"redirect_from lists {len(items)} URLs; at most {MAX_REDIRECTS} allowed")
+    urls = []
+    for item in items:
+        try:
+            url = paths.normalise_url(item)
+            paths.post_key(url)
+        except paths.PathError as exc:
+            raise Rejected(f"redirect_from: {exc}") from exc
+        urls.append(url)
+    return urls
 
 
 def read_config(body: bytes, *, max_bytes: int) -> SiteConfig:

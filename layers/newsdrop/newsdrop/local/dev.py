@@ -19,12 +19,14 @@ from typing import Any
 
 import newsdrop
 from newsdrop import clock
+from newsdrop.adapters.aws import DynamoCatalog
 from newsdrop.envelopes import REGION
 from newsdrop.local import moto_patches
 from newsdrop.local.scheduler import ScheduleRunner
 from newsdrop.local.siteserver import SiteServer, security_headers
 from newsdrop.local.sources import source_files
 from newsdrop.local.stack import Names, Pump, Stack, client, describe, provision, queue_url
+from newsdrop.ports import RefreshJob
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +194,12 @@ def queue_status(root: Path, names: Names, endpoint: str) -> list[QueueStatus]:
     return rows
 
 
+def refresh_progress(names: Names, endpoint: str) -> RefreshJob | None:
+    """The latest site-wide refresh, from the catalog table."""
+    os.environ["AWS_ENDPOINT_URL"] = endpoint  # the catalog adapter reads the endpoint from boto3's settings
+    return DynamoCatalog(names.table).refresh_job()
+
+
 def rejections(names: Names, endpoint: str, limit: int = 10) -> list[dict[str, Any]]:
     """The latest rejection reports (key and reason), newest first."""
     s3 = client("s3", endpoint)
@@ -237,4 +245,13 @@ def _move(sqs: Any, source: str, target: str) -> int:
             count += 1
 
 
-__all__ = ["DevStack", "project_root", "queue_status", "redrive", "rejections", "source_files", "upload"]
+__all__ = [
+    "DevStack",
+    "project_root",
+    "queue_status",
+    "redrive",
+    "refresh_progress",
+    "rejections",
+    "source_files",
+    "upload",
+]

@@ -171,6 +171,7 @@ class ParseBatch:
             entry=Entry.of(post),
             state=STATES[phase],
             due=due.isoformat() if due is not None else "",
+            aliases=tuple(post.redirect_from),
         )
         return self.commit(record, lane)
 
