@@ -117,17 +117,17 @@ class DevStack:
                     thread.start()
                     self._threads.append(thread)
         thread = threading.Thread(
-            target=self._poll, args=("schedules", self.schedules.run_due), name="schedules", daemon=True
+            target=self._poll, args=("schedules", self.schedules.run_due, 1.0), name="schedules", daemon=True
         )
         thread.start()
         self._threads.append(thread)
 
-    def _poll(self, name: str, step: Callable[[], int]) -> None:
+    def _poll(self, name: str, step: Callable[[], int], pause: float | None = None) -> None:
         while not self._stop.is_set():
             try:
                 # Short polling with a pause: a long poll would hold the serialised moto server.
                 if step() == 0:
-                    self._stop.wait(self.idle_pause)
+                    self._stop.wait(self.idle_pause if pause is None else pause)
             except Exception:  # a poller must outlive any one failure, as Lambda's pollers do
                 if self._stop.is_set():
                     return

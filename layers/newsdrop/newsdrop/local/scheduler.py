@@ -42,15 +42,23 @@ class ScheduleRunner:
         self.scheduler = client("scheduler", self.endpoint)
         self.events = client("events", self.endpoint)
         self.groups = [self.stack.resolver.physical[g] for g in self.stack.of_type("AWS::Scheduler::ScheduleGroup")]
+        self._known: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
 
     def pending(self) -> list[dict[str, Any]]:
-        """Every schedule of the stack's groups, in full."""
+        """Every schedule of the stack's groups, in full (one LIST a group; a GET only for new or changed ones)."""
         found = []
+        seen: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         for group in self.groups:
-            names = []
             for page in self.scheduler.get_paginator("list_schedules").paginate(GroupName=group):
-                names += [item["Name"] for item in page.get("Schedules", [])]
-            found += [self.scheduler.get_schedule(Name=name, GroupName=group) for name in names]
+                for item in page.get("Schedules", []):
+                    name = (group, item["Name"])
+                    known = self._known.get(name)
+                    if known is None or known[0] != item.get("LastModificationDate"):
+                        full = self.scheduler.get_schedule(Name=item["Name"], GroupName=group)
+                        known = (item.get("LastModificationDate"), full)
+                    seen[name] = known
+                    found.append(known[1])
+        self._known = seen
         return found
 
     def run_due(self) -> int:
