@@ -151,7 +151,7 @@ def check_template(name: str, source: str) -> None:
         raise TemplateProblem(_describe(exc)) from exc
     request = json.dumps({"name": name, "source": source})
     try:
-        child = subprocess.run(
+        child = subprocess.run(  # nosec B603 - this interpreter running a module of this package, no shell
             [sys.executable, "-m", "newsdrop.rendering.samples"],
             input=request,
             capture_output=True,
