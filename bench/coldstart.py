@@ -7,7 +7,8 @@ function's built folder, the built layer's python/, then what the python3.12 run
 importable, so a module missing from the layer fails here as it would on Lambda.
 
 Two figures per handler:
-- `median_ms`, as deployed (the goal's figure): `-B` and no bytecode cache, because Lambda's
+- `median_ms`, as deployed (the goal's figure; `median_cpu_ms` is its CPU time, which other load
+  on the machine inflates much less): `-B` and no bytecode cache, because Lambda's
   /opt and /var/task are read-only; a module whose .pyc the layer does not ship is compiled on
   every import, as on every Lambda cold start;
 - `median_ms_bytecode_cached`: the same imports with a scratch PYTHONPYCACHEPREFIX warmed by a
@@ -43,11 +44,12 @@ LAYER = "NewsdropLayer"
 RUNS = 5
 # What the Lambda python3.12 runtime provides besides the standard library (its boto3 and what boto3 needs).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+# Wall time, and the process's CPU time, which other work on the machine inflates much less.
 IMPORT_CODE = """import sys, time
 sys.path[:0] = {path!r}
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 import app
-print(time.perf_counter() - start)
+print(time.perf_counter() - start, time.process_time() - cpu)
 """
 MODES = ("deployed", "bytecode_cached")
 # Where a handler's import time goes: each step imported after the previous ones in one interpreter
@@ -63,9 +65,9 @@ BREAKDOWN = {
 BREAKDOWN_CODE = """import sys, time
 sys.path[:0] = {path!r}
 for step in {steps!r}:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     exec(step)
-    print(time.perf_counter() - start)
+    print(time.perf_counter() - start, time.process_time() - cpu)
 """
 
 
@@ -205,7 +207,10 @@ def lambda_env(name: str, pycache: Path | None) -> dict[str, str]:
     return env
 
 
-def _import_once(tree: Tree, name: str, runtime: Path, mode: str, *, importtime: bool = False) -> tuple[float, str]:
+def _import_once(
+    tree: Tree, name: str, runtime: Path, mode: str, *, importtime: bool = False
+) -> tuple[tuple[float, float], str]:
+    """(wall ms, CPU ms) of `import app`, and stderr (the -X importtime log)."""
     path = [str(tree.functions[name]), str(tree.layer / "python"), str(runtime)]
     pycache = paths.WORK / "pycache" / tree.label / name if mode == "bytecode_cached" else None
     flags = ["-S", "-B"] if mode == "deployed" else ["-S"]
@@ -219,7 +224,8 @@ def _import_once(tree: Tree, name: str, runtime: Path, mode: str, *, importtime:
     done = subprocess.run(cmd, env=lambda_env(name, pycache), capture_output=True, text=True, check=False, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"{tree.label} {name}: import app failed:\n{done.stderr[-3000:]}")
-    return float(done.stdout.strip().splitlines()[-1]), done.stderr
+    wall, cpu = (float(x) * 1000 for x in done.stdout.strip().splitlines()[-1].split())
+    return (wall, cpu), done.stderr
 
 
 def direct_imports(importtime_log: str, limit: int = 8) -> list[dict[str, Any]]:
@@ -248,7 +254,7 @@ def import_times(trees: list[Tree], runtime: Path, runs: int = RUNS) -> dict[str
     """Per tree and handler: both modes' medians; the trees' samples alternate, so load hits them alike."""
     results: dict[str, dict[str, Any]] = {tree.label: {} for tree in trees}
     for name in FUNCTIONS:
-        samples: dict[tuple[str, str], list[float]] = {}
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for tree in trees:
             shutil.rmtree(paths.WORK / "pycache" / tree.label / name, ignore_errors=True)
             for mode in MODES:  # warm-up: the file cache, and the scratch bytecode of bytecode_cached
@@ -257,37 +263,45 @@ def import_times(trees: list[Tree], runtime: Path, runs: int = RUNS) -> dict[str
         for _ in range(runs):
             for mode in MODES:
                 for tree in trees:
-                    samples[tree.label, mode].append(_import_once(tree, name, runtime, mode)[0] * 1000)
+                    samples[tree.label, mode].append(_import_once(tree, name, runtime, mode)[0])
         for tree in trees:
             _, log = _import_once(tree, name, runtime, "deployed", importtime=True)
             deployed, cached = samples[tree.label, "deployed"], samples[tree.label, "bytecode_cached"]
             results[tree.label][name] = {
-                "median_ms": round(statistics.median(deployed), 1),
-                "samples_ms": [round(s, 1) for s in deployed],
-                "median_ms_bytecode_cached": round(statistics.median(cached), 1),
-                "samples_ms_bytecode_cached": [round(s, 1) for s in cached],
+                "median_ms": _median(deployed, 0),
+                "samples_ms": [round(s[0], 1) for s in deployed],
+                "median_cpu_ms": _median(deployed, 1),
+                "median_ms_bytecode_cached": _median(cached, 0),
+                "median_cpu_ms_bytecode_cached": _median(cached, 1),
+                "samples_ms_bytecode_cached": [round(s[0], 1) for s in cached],
                 "direct_imports": direct_imports(log),
             }
     return results
 
 
-def breakdown(tree: Tree, runtime: Path, runs: int = RUNS) -> dict[str, dict[str, float]]:
-    """Median ms each step of BREAKDOWN adds to a handler's import, as deployed."""
+def _median(samples: list[tuple[float, float]], which: int) -> float:
+    return round(statistics.median(s[which] for s in samples), 1)
+
+
+def breakdown(tree: Tree, runtime: Path, runs: int = RUNS) -> dict[str, dict[str, dict[str, float]]]:
+    """What each step of BREAKDOWN adds to a handler's import, as deployed: median wall and CPU ms."""
     results = {}
     for name in FUNCTIONS:
         steps = [step if isinstance(step, str) else step[name] for step in BREAKDOWN.values()]
         path = [str(tree.functions[name]), str(tree.layer / "python"), str(runtime)]
         code = BREAKDOWN_CODE.format(path=path, steps=steps)
-        samples: list[list[float]] = []
+        samples: list[list[tuple[float, float]]] = []
         for _ in range(runs + 1):  # the first warms the file cache
             done = subprocess.run(
                 [str(paths.PYTHON), "-S", "-B", "-c", code], env=lambda_env(name, None), capture_output=True, text=True
             )
             if done.returncode != 0:
                 raise RuntimeError(f"{name}: breakdown failed:\n{done.stderr[-3000:]}")
-            samples.append([float(x) * 1000 for x in done.stdout.split()])
+            lines = done.stdout.splitlines()
+            samples.append([(float(wall) * 1000, float(cpu) * 1000) for wall, cpu in (x.split() for x in lines)])
         results[name] = {
-            step: round(statistics.median(s[i] for s in samples[1:]), 1) for i, step in enumerate(BREAKDOWN)
+            step: {"ms": _median([s[i] for s in samples[1:]], 0), "cpu_ms": _median([s[i] for s in samples[1:]], 1)}
+            for i, step in enumerate(BREAKDOWN)
         }
     return results
 
