@@ -39,7 +39,7 @@ from typing import Any
 
 from bench import goals, machine, paths, report
 
-FUNCTIONS = {"parse": "ParseFunction", "render": "RenderFunction", "index": "IndexFunction"}
+FUNCTIONS = {"parse": "ParseFunction", "render": "RenderFunction", "index": "IndexFunction", "fanout": "FanoutFunction"}
 LAYER = "NewsdropLayer"
 RUNS = 5
 # What the Lambda python3.12 runtime provides besides the standard library (its boto3 and what boto3 needs).

@@ -28,7 +28,12 @@ NEVER = {"aws_xray_sdk", "moto", "newsdrop.local", "newsdrop.cli", "rich", "pyte
 # Each stage's own libraries stay out of the other stages' cold starts.
 PARSE_ONLY = {"markdown_it", "nh3", "frontmatter", "yaml"}
 RENDER_ONLY = {"jinja2"}
-NOT_IMPORTED = {"parse": NEVER | RENDER_ONLY, "render": NEVER | PARSE_ONLY, "index": NEVER | PARSE_ONLY | RENDER_ONLY}
+NOT_IMPORTED = {
+    "parse": NEVER | RENDER_ONLY,
+    "render": NEVER | PARSE_ONLY,
+    "index": NEVER | PARSE_ONLY | RENDER_ONLY,
+    "fanout": NEVER | PARSE_ONLY | RENDER_ONLY,  # it lists keys and puts events, nothing more
+}
 
 # Runs in the fresh interpreter: imports the handler, then reports every loaded module and
 # each module that had to be compiled from source (no usable .pyc).

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from newsdrop import posts
+from newsdrop import posts, source_keys
 from newsdrop.model import Post, SiteConfig
 from newsdrop.posts import Rejected, read_post
 from newsdrop.rendering.pages import post_body
@@ -430,11 +430,11 @@ def test_trust_html_must_be_a_boolean(value: str) -> None:
 
 
 def test_is_post_key() -> None:
-    assert posts.is_post_key("_posts/2021-12-08-a.md")
-    assert posts.is_post_key("_posts/2021/2021-12-08-a.MARKDOWN")
-    assert not posts.is_post_key("_posts/.hidden.md")
-    assert not posts.is_post_key("_drafts/2021-12-08-a.md")
-    assert not posts.is_post_key("_posts/image.png")
+    assert source_keys.is_post_key("_posts/2021-12-08-a.md")
+    assert source_keys.is_post_key("_posts/2021/2021-12-08-a.MARKDOWN")
+    assert not source_keys.is_post_key("_posts/.hidden.md")
+    assert not source_keys.is_post_key("_drafts/2021-12-08-a.md")
+    assert not source_keys.is_post_key("_posts/image.png")
 
 
 # --- lifecycle and migration fields

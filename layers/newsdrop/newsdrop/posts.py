@@ -17,6 +17,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from newsdrop import markup, paths
 from newsdrop.model import Post, SiteConfig
+from newsdrop.source_keys import template_name
 
 MAX_FRONT_MATTER_BYTES = 64 * 1024
 MAX_YAML_ALIASES = 10
@@ -25,12 +26,8 @@ MAX_TITLE_CHARS = 300
 MAX_LABELS = 20  # categories, and tags, per post
 MAX_LABEL_CHARS = 100
 
-POSTS_PREFIX = "_posts/"
-CONFIG_KEY = "_config.yml"
-TEMPLATES_PREFIX = "_templates/"  # overrides of the theme's templates (Jinja), by name
 MAX_TEMPLATE_BYTES = 64 * 1024
 MAX_TEMPLATES_BYTES = 256 * 1024  # all overrides together: they live in the catalog's settings item
-POST_SUFFIXES = (".md", ".markdown", ".html")
 _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
 # Front matter opens the file; a byte-order mark or blank lines before it are forgiven (feeds emit both).
 _FRONT_MATTER = re.compile(r"\A\ufeff?(?:[ \t]*\r?\n)*(?=---[ \t]*\r?\n)")
@@ -43,23 +40,6 @@ class Rejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def is_post_key(key: str) -> bool:
-    return key.startswith(POSTS_PREFIX) and key.lower().endswith(POST_SUFFIXES) and "/." not in key
-
-
-def is_config_key(key: str) -> bool:
-    return key == CONFIG_KEY
-
-
-def is_site_key(key: str) -> bool:
-    """Keys that change the site settings: `_config.yml` and template overrides."""
-    return is_config_key(key) or key.startswith(TEMPLATES_PREFIX)
-
-
-def template_name(key: str) -> str:
-    return key.removeprefix(TEMPLATES_PREFIX)
 
 
 def read_template(key: str, body: bytes) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsdrop import posts
+from newsdrop import source_keys
 from newsdrop.local.sources import source_files
 
 # Folders of a Jekyll site that hold what newsdrop renders its own way.
@@ -33,26 +33,32 @@ class JekyllSite:
     def read(cls, root: Path) -> JekyllSite:
         if not root.is_dir():
             raise ValueError(f"{root} is not a folder")
-        if not (root / posts.POSTS_PREFIX.rstrip("/")).is_dir():
+        if not (root / source_keys.POSTS_PREFIX.rstrip("/")).is_dir():
             raise ValueError(f"{root} has no _posts/ folder: not a Jekyll site")
         return cls(root)
 
     def files(self) -> list[tuple[str, Path]]:
         """`_config.yml` first (its time zone and permalink decide every post's URL), then the posts."""
         return [
-            (key, path) for key, path in source_files(self.root) if key == posts.CONFIG_KEY or posts.is_post_key(key)
+            (key, path)
+            for key, path in source_files(self.root)
+            if key == source_keys.CONFIG_KEY or source_keys.is_post_key(key)
         ]
 
     @property
     def post_count(self) -> int:
-        return sum(1 for key, _ in self.files() if key != posts.CONFIG_KEY)
+        return sum(1 for key, _ in self.files() if key != source_keys.CONFIG_KEY)
 
     def notes(self) -> list[str]:
         found = [f"{name}/ not imported ({why})" for name, why in LEFT_BEHIND.items() if (self.root / name).is_dir()]
         # Jekyll also reads <category>/_posts/ folders; those posts would need their category written in.
         nested = sorted(p.parent.relative_to(self.root).as_posix() for p in self.root.glob("*/_posts"))
         found += [f"{folder}/ not imported: move its posts to _posts/ with their category" for folder in nested]
-        skipped = [key for key, _ in source_files(self.root) if key != posts.CONFIG_KEY and not posts.is_post_key(key)]
+        skipped = [
+            key
+            for key, _ in source_files(self.root)
+            if key != source_keys.CONFIG_KEY and not source_keys.is_post_key(key)
+        ]
         if skipped:
             found.append(f"{len(skipped)} files in _posts/ are not posts (.md, .markdown, .html) and were skipped")
         return found

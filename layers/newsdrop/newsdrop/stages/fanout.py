@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from newsdrop import events, posts
+from newsdrop import events, source_keys
 from newsdrop.ports import BusEvent, Ports
 from newsdrop.stages.common import Outcome, process_batch, site_settings
 
@@ -37,8 +37,8 @@ class FanoutBatch:
             log.info("older fan-out stopped", extra={"generation": message.generation, "current": current})
             self.counts["superseded"] += 1
             return
-        listed = self.ports.source.list_page(posts.POSTS_PREFIX, after=message.after, limit=PAGE)
-        keys = [key for key in listed if posts.is_post_key(key)]
+        listed = self.ports.source.list_page(source_keys.POSTS_PREFIX, after=message.after, limit=PAGE)
+        keys = [key for key in listed if source_keys.is_post_key(key)]
         for start in range(0, len(keys), events.MAX_REFRESH_KEYS):
             self.emitted.append(
                 events.refresh_requested(message.generation, keys[start : start + events.MAX_REFRESH_KEYS])

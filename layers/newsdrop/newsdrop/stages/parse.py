@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from newsdrop import events, lifecycle, model, posts
+from newsdrop import events, lifecycle, model, posts, source_keys
 from newsdrop.events import Lane
 from newsdrop.lifecycle import Phase
 from newsdrop.model import Entry, Post, SiteConfig
@@ -101,10 +101,10 @@ class ParseBatch:
     # ------------------------------------------------------------------ source changes
 
     def apply(self, change: events.SourceChange) -> None:
-        if posts.is_site_key(change.key):
+        if source_keys.is_site_key(change.key):
             self.apply_site(change)
             return
-        if not posts.is_post_key(change.key):
+        if not source_keys.is_post_key(change.key):
             log.info("ignored: not a post", extra={"key": change.key, "sequencer": change.sequencer})
             self.counts["skipped"] += 1
             return
@@ -261,7 +261,7 @@ class ParseBatch:
     def refresh(self, message: events.Refresh) -> None:
         """Re-read posts under the current settings; one already read under them is left alone."""
         for key in message.keys:
-            if not posts.is_post_key(key):
+            if not source_keys.is_post_key(key):
                 continue
             stored = self.ports.catalog.get_post(key)
             # No record: its upload's event is on its way, or it was rejected (and stays so until
@@ -311,11 +311,11 @@ class ParseBatch:
                 blob = self.ports.source.get(change.key, max_bytes=self.ports.max_post_bytes)
             except TooLarge as exc:
                 raise posts.Rejected(f"{change.key} is {exc.size} bytes; the limit is {exc.limit}") from exc
-        if posts.is_config_key(change.key):
+        if source_keys.is_config_key(change.key):
             fresh = SiteConfig() if blob is None else posts.read_config(blob.body, max_bytes=self.ports.max_post_bytes)
             return fresh.with_templates(current.templates)
         templates = dict(current.templates)
-        name = posts.template_name(change.key)
+        name = source_keys.template_name(change.key)
         if blob is None:
             templates.pop(name, None)
         else:
