@@ -136,8 +136,11 @@ class DevStack:
 
     def stop(self) -> None:
         self._stop.set()
+        # One deadline for all pollers (they are daemon threads): each finishes the batch it holds,
+        # and a batch that takes longer is abandoned, as Lambda abandons one at shutdown.
+        deadline = time.monotonic() + self.wait_seconds + 5
         for thread in self._threads:
-            thread.join(timeout=self.wait_seconds + 5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.site.stop()
         self.moto.stop()
         clock.install(None)
