@@ -6,8 +6,10 @@ import argparse
 import datetime as dt
 import logging
 import shutil
+import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +72,14 @@ def _dev(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         clock=ManualClock(args.now, running=True) if args.now else None,
     )
-    logging.getLogger("newsdrop").setLevel(logging.WARNING)  # rejections and failures
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    # The local stack publishes no metrics (there is no CloudWatch); Powertools would say so per batch.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    # Ctrl-C and `kill` stop the stack cleanly, even when started from a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack.start()
+    logging.getLogger("newsdrop").setLevel(logging.WARNING)  # rejections and failures (the handlers set INFO)
     try:
         if args.posts:
             files = list(source_files(Path(args.posts)))
