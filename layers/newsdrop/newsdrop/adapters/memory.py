@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from newsdrop import catalog as catalog_plan
+from newsdrop.adapters.sortedmap import SortedKeyMap
 from newsdrop.model import Entry
 from newsdrop.ports import (
     Blob,
@@ -30,9 +31,12 @@ from newsdrop.ports import (
 
 @dataclass
 class MemoryStore:
-    """An object store with S3's ETag conditions (an ETag is the MD5 of the body, as on S3 with SSE-S3)."""
+    """An object store with S3's ETag conditions (an ETag is the MD5 of the body, as on S3 with SSE-S3).
 
-    objects: dict[str, Blob] = field(default_factory=dict)
+    Its keys are kept sorted, so a LIST costs in proportion to the keys it returns, as on S3.
+    """
+
+    objects: SortedKeyMap[Blob] = field(default_factory=SortedKeyMap)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
@@ -78,7 +82,7 @@ class MemoryStore:
             self.objects.pop(key, None)
 
     def list_keys(self, prefix: str) -> list[str]:
-        return sorted(k for k in self.objects if k.startswith(prefix))
+        return self.objects.with_prefix(prefix)
 
     def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
         keys = self.list_keys(prefix)
@@ -96,7 +100,8 @@ class MemoryStore:
 @dataclass
 class MemoryCatalog:
     posts: dict[str, PostRecord] = field(default_factory=dict)
-    lists: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    # Each list's entries by sort key, kept sorted: a newest-n read costs n, as a DynamoDB Query.
+    lists: dict[str, SortedKeyMap[Entry]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     config: ConfigRecord | None = None
     search: dict[str, SearchState] = field(default_factory=dict)
@@ -122,10 +127,11 @@ class MemoryCatalog:
                 return CommitResult("url_taken", current=stored, url_owner=owner or "")
             self.posts[record.key] = record
             for list_id, sort in change.delete:
-                self.lists.get(list_id, {}).pop(sort, None)
+                if (listing := self.lists.get(list_id)) is not None:
+                    listing.pop(sort, None)
             assert record.entry is not None or not change.put
             for list_id, sort in change.put:
-                self.lists.setdefault(list_id, {})[sort] = record.entry  # type: ignore[assignment]
+                self.lists.setdefault(list_id, SortedKeyMap())[sort] = record.entry  # type: ignore[assignment]
             if change.release_key and self.urls.get(change.release_key) == record.key:
                 del self.urls[change.release_key]
             if change.claim_key:
@@ -133,9 +139,8 @@ class MemoryCatalog:
             return CommitResult("applied", current=record, previous=stored)
 
     def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:
-        listing = self.lists.get(list_id, {})
-        ordered = [listing[s] for s in sorted(listing, reverse=True)]
-        return ordered if limit is None else ordered[:limit]
+        listing = self.lists.get(list_id)
+        return [] if listing is None else [listing[s] for s in listing.largest(limit)]
 
     def url_owner(self, url: str) -> str | None:
         return self.urls.get(catalog_plan.url_claim(url))

@@ -1,0 +1,99 @@
+"""A dict that also keeps its keys sorted, for the memory adapters' range reads.
+
+S3 lists the keys under a prefix and DynamoDB queries a partition in sort-key order, in time
+proportional to what they return. A plain dict makes the memory adapters scan and sort every
+key instead, which grows with the site. This map keeps a sorted list of its keys beside the
+dict (the stdlib's bisect: an insert or delete is a binary search and a memmove, microseconds
+at a million keys), so that a prefix or a "largest n" read costs O(log n + result).
+
+Order: Python compares strings by code point, which is the UTF-8 byte order that S3 lists in
+and DynamoDB sorts string keys by.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, MutableMapping, ValuesView
+from typing import TypeVar, overload
+
+V = TypeVar("V")
+T = TypeVar("T")
+
+_MAX_CHAR = 0x10FFFF
+
+
+class SortedKeyMap(MutableMapping[str, V]):
+    """A str-keyed mapping (iterated in insertion order, like dict) with sorted range reads."""
+
+    __slots__ = ("_items", "_keys")
+
+    def __init__(self, items: Mapping[str, V] | None = None) -> None:
+        self._items: dict[str, V] = dict(items or {})
+        self._keys: list[str] = sorted(self._items)
+
+    def __getitem__(self, key: str) -> V:
+        return self._items[key]
+
+    def __setitem__(self, key: str, value: V) -> None:
+        if key not in self._items:
+            self._keys.insert(bisect_left(self._keys, key), key)
+        self._items[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._items[key]
+        del self._keys[bisect_left(self._keys, key)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._items!r})"
+
+    # dict's own views and get: the mixins' versions would go through __getitem__ in Python.
+    def keys(self) -> KeysView[str]:
+        return self._items.keys()
+
+    def values(self) -> ValuesView[V]:
+        return self._items.values()
+
+    def items(self) -> ItemsView[str, V]:
+        return self._items.items()
+
+    @overload
+    def get(self, key: str, /) -> V | None: ...
+    @overload
+    def get(self, key: str, default: V | T, /) -> V | T: ...
+    def get(self, key: str, default: object = None, /) -> object:
+        return self._items.get(key, default)
+
+    def with_prefix(self, prefix: str) -> list[str]:
+        """The keys that start with prefix, in ascending order."""
+        start = bisect_left(self._keys, prefix)
+        bound = _successor(prefix)
+        end = len(self._keys) if bound is None else bisect_left(self._keys, bound, start)
+        return self._keys[start:end]
+
+    def largest(self, count: int | None = None) -> list[str]:
+        """The count largest keys (all with None), in descending order."""
+        if count is None:
+            return self._keys[::-1]
+        if count < 0:
+            raise ValueError(f"count must be at least 0, not {count}")
+        return self._keys[max(0, len(self._keys) - count) :][::-1]
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string above every string that starts with prefix; None when there is none.
+
+    The strings that start with prefix are exactly those in [prefix, successor): drop the
+    trailing U+10FFFF characters (no character follows them) and raise the last one left. A
+    prefix of only U+10FFFF (or empty) has no such bound: every string from it on matches.
+    """
+    stem = prefix.rstrip(chr(_MAX_CHAR))
+    return stem[:-1] + chr(ord(stem[-1]) + 1) if stem else None
