@@ -3,12 +3,15 @@ the memory adapters' range reads built on it (list_keys, entries) against the sa
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsdrop.adapters.memory import MemoryCatalog, MemoryStore
-from newsdrop.adapters.sortedmap import SortedKeyMap
+from newsdrop.adapters.sortedmap import SortedKeyMap, SortedKeys
 from newsdrop.model import Entry
 from newsdrop.ports import PostRecord, normalise_sequencer
 
@@ -60,6 +63,34 @@ def test_range_reads_equal_a_scan_and_sort(
         assert mapping.with_prefix(prefix) == naive_prefix(model, prefix), prefix
     for count in [*counts, None, len(model), len(model) + 1]:
         assert mapping.largest(count) == naive_largest(model, count)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    operations=OPERATIONS,
+    pages=st.lists(st.tuples(KEYS, KEYS, st.integers(-2, 8)), max_size=8),
+)
+def test_pages_equal_a_slice_of_the_listing(operations: list[tuple[str, str, int]], pages: list[Any]) -> None:
+    mapping, model = apply(operations)
+    for prefix, after, limit in pages:
+        listing = naive_prefix(model, prefix)
+        expected = listing[bisect_right(listing, after) :][:limit]
+        assert mapping.page(prefix, after=after, limit=limit) == expected, (prefix, after, limit)
+
+
+@given(operations=st.lists(st.tuples(st.booleans(), KEYS), max_size=40))
+def test_sorted_keys_add_and_discard_like_a_set(operations: list[tuple[bool, str]]) -> None:
+    keys = SortedKeys(["b", "a", "b"])
+    model = {"a", "b"}
+    for add, key in operations:
+        if add:
+            keys.add(key)
+            model.add(key)
+        else:
+            keys.discard(key)
+            model.discard(key)
+    assert list(keys) == sorted(model)
+    assert len(keys) == len(model)
 
 
 @given(keys=st.lists(st.text(), max_size=30))

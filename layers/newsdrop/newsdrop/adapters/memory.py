@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import hashlib
 import threading
@@ -85,8 +84,7 @@ class MemoryStore:
         return self.objects.with_prefix(prefix)
 
     def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
-        keys = self.list_keys(prefix)
-        return keys[bisect.bisect_right(keys, after) :][:limit]
+        return self.objects.page(prefix, after=after, limit=limit)
 
     def write_to(self, root: Path) -> int:
         """Write every object under root (for `newsdrop build --out`); returns the count."""

@@ -13,7 +13,7 @@ and DynamoDB sorts string keys by.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, MutableMapping, ValuesView
 from typing import TypeVar, overload
 
@@ -53,6 +53,13 @@ class SortedKeys:
         bound = _successor(prefix)
         end = len(self._keys) if bound is None else bisect_left(self._keys, bound, start)
         return self._keys[start:end]
+
+    def page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
+        """The first limit keys that start with prefix and sort after `after` (S3's StartAfter)."""
+        start = max(bisect_left(self._keys, prefix), bisect_right(self._keys, after))
+        bound = _successor(prefix)
+        end = len(self._keys) if bound is None else max(start, bisect_left(self._keys, bound, start))
+        return self._keys[start : min(end, start + limit)] if limit >= 0 else self._keys[start:end][:limit]
 
     def largest(self, count: int | None = None) -> list[str]:
         """The count largest keys (all with None), in descending order."""
@@ -116,6 +123,10 @@ class SortedKeyMap(MutableMapping[str, V]):
     def with_prefix(self, prefix: str) -> list[str]:
         """The keys that start with prefix, in ascending order."""
         return self._keys.with_prefix(prefix)
+
+    def page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
+        """The first limit keys that start with prefix and sort after `after` (S3's StartAfter)."""
+        return self._keys.page(prefix, after=after, limit=limit)
 
     def largest(self, count: int | None = None) -> list[str]:
         """The count largest keys (all with None), in descending order."""
