@@ -191,3 +191,61 @@ def test_list_pages_equal_moto(operations: list[tuple[str, str]], lists: list[An
                 S3Backend, "list_objects", lambda p=prefix, d=delimiter, m=max_keys: list_pages(s3, p, d, m)
             )
             assert patched == original
+
+
+def test_serialized_responses_equal_moto() -> None:
+    """The serializer's name cache gives the responses moto gives, over the shapes the stack uses."""
+    from moto import mock_aws
+    from moto.core.serialize import ResponseSerializer
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        s3 = boto3.client("s3", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        events = boto3.client("events", region_name=REGION)
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        item = {
+            "pk": {"S": "p"},
+            "sk": {"S": "s"},
+            "n": {"N": "12.5"},
+            "b": {"B": b"\x00\xff"},
+            "ss": {"SS": ["x", "y"]},
+            "ns": {"NS": ["1", "2"]},
+            "m": {"M": {"inner": {"L": [{"S": "a"}, {"BOOL": True}, {"NULL": True}]}}},
+        }
+        ddb.put_item(TableName="t", Item=item)
+        s3.create_bucket(Bucket="bucket-b")
+        for key in ["a/1", "a/2", "b&<>'\"/3", "é/4"]:
+            s3.put_object(Bucket="bucket-b", Key=key, Body=b"x", Metadata={"k": "v"}, ContentType="text/html")
+        queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+        events.create_event_bus(Name="bus")
+
+        reads: list[Callable[[], Any]] = [
+            lambda: ddb.query(
+                TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}
+            ),
+            lambda: ddb.get_item(TableName="t", Key={"pk": {"S": "p"}, "sk": {"S": "s"}}),
+            lambda: ddb.get_item(TableName="t", Key={"pk": {"S": "p"}, "sk": {"S": "missing"}}),
+            lambda: ddb.scan(TableName="t"),
+            lambda: ddb.describe_table(TableName="t")["Table"]["KeySchema"],
+            lambda: s3.list_objects_v2(Bucket="bucket-b"),
+            lambda: s3.list_objects_v2(Bucket="bucket-b", Prefix="a/", Delimiter="/"),
+            lambda: s3.list_objects_v2(Bucket="bucket-b", Delimiter="/"),
+            lambda: s3.head_object(Bucket="bucket-b", Key="a/1"),
+            lambda: s3.list_buckets()["Buckets"],
+            lambda: sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"]),
+            lambda: events.describe_event_bus(Name="bus"),
+        ]
+        for read in reads:
+            patched, original = both(ResponseSerializer, "get_value", read)
+            if isinstance(patched, dict):
+                patched, original = without_metadata(patched), without_metadata(original)
+            assert patched == original

@@ -1,4 +1,4 @@
-"""Two places where moto (5.2) is not AWS, mended for the local stack and the moto tests.
+"""Where moto (5.2) is not AWS, mended for the local stack and the moto tests.
 
 1. S3 -> EventBridge events: moto sends one constant `sequencer` and an unencoded key,
    and nothing when an object in a versioned bucket is deleted. AWS sends a per-key
@@ -8,11 +8,22 @@
    transaction (to roll back), so every catalog commit costs time proportional to
    the catalog size. The replacement checks every condition first and writes only
    when all hold: the same all-or-nothing outcome, in time proportional to the
-   transaction. And a Query on the table itself sorts every item of the table before
-   keeping the queried partition; the patch hands it the partition alone, as DynamoDB
-   reads it (same results, same order).
+   transaction.
 
-Both patches apply to moto running in this process (mock_aws or ThreadedMotoServer).
+And four costs that AWS does not have, each of which made a publish through the local stack
+slower than the site is large or than the response is long (measured: README, Benchmarks):
+3. Query (`_patch_queries`): moto sorts every item of the table, then the partition, to answer
+   a page; the patch hands it the items the page can reach, from sort keys kept in order.
+4. ListObjects with a prefix (`_patch_listing`): moto walks every key of the bucket; the patch
+   hands it the keys under the prefix, from key names kept in order.
+5. Timestamps (`_patch_timestamps`): moto's serializer parses every LastModified it writes
+   with dateutil; the patch reads the ISO and HTTP forms with the standard library.
+6. Serializer names (`_patch_serializer`): moto works out which attribute names each value of
+   a response may be stored under, for every value; the patch remembers them per shape.
+Each hands moto's own code a smaller input or a cached lookup, so its answers are unchanged;
+tests/integration/test_moto_patches.py compares them with moto's own, page by page.
+
+The patches apply to moto running in this process (mock_aws or ThreadedMotoServer).
 And `serialised_server`: moto's backends are not thread-safe (a DynamoDB query iterating a
 table while another request writes it fails), so the local stack's server handles one
 request at a time; moto's work is pure Python under the GIL, so this costs little.
@@ -87,6 +98,7 @@ def install() -> None:
         _patch_queries()
         _patch_listing()
         _patch_timestamps()
+        _patch_serializer()
         _done = True
 
 
@@ -290,6 +302,57 @@ def _patch_timestamps() -> None:
         return original(value)
 
     serialize.parse_to_aware_datetime = parse_to_aware_datetime  # type: ignore[attr-defined]
+
+
+def _patch_serializer() -> None:
+    """Moto's response serializer works out the same attribute names again for every value.
+
+    For each member of each structure in a response (each of the ten members of every DynamoDB
+    AttributeValue, each field of every listed S3 key), it builds a context object and asks six
+    alias providers which names the value may be stored under, then looks them up: most of the
+    time of a Query of a few hundred items. For a plain dict (what moto's DynamoDB and S3 list
+    responses are made of) those names depend only on the member's name and shape and the
+    shape's parent, so the patch computes them once per (name, shape, parent) and looks them up
+    as moto does. Objects other than plain dicts, a picker other than moto's two with the default
+    providers, and responses with value transformers go through moto's own code.
+    """
+    from moto.core import serialize
+    from moto.core.constants import MISSING
+    from moto.core.utils import get_value
+
+    original = serialize.ResponseSerializer.get_value
+    pickers = (serialize.AttributePicker, serialize.XFormedAttributePicker)
+    names: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    @functools.wraps(original)
+    def get_value_patched(self: Any, value: Any, key: str, shape: Any) -> Any:
+        picker = self._value_picker
+        if (
+            type(value) is not dict
+            or type(picker) not in pickers
+            or picker.alias_providers != serialize.DEFAULT_ALIAS_PROVIDERS
+            or picker.response_transformers
+        ):
+            return original(self, value, key, shape)
+        known = (type(picker), key, shape, getattr(shape, "parent", None))
+        possible = names.get(known)
+        if possible is None:
+            context = serialize.AttributePickerContext(
+                obj=value,
+                key=key,
+                shape=shape,
+                operation_model=self.operation_model,
+                service_model=self.operation_model.service_model,
+                key_path=".".join(self.path),
+            )
+            possible = names[known] = tuple(picker.get_possible_keys(context))
+        for name in possible:
+            found = get_value(value, name, MISSING)
+            if found is not MISSING:
+                return found
+        return None
+
+    serialize.ResponseSerializer.get_value = get_value_patched  # type: ignore[method-assign]
 
 
 def _patch_transactions() -> None:
