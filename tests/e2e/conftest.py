@@ -112,8 +112,10 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)  # newsdrop dev dumps every thread's stack
+        time.sleep(1)
         process.kill()
-        raise
+        raise AssertionError(f"newsdrop dev did not stop on SIGINT:\n{log.read_text()}") from None
     finally:
         handle.close()
     stack.output.append(log.read_text())

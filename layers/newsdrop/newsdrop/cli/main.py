@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import faulthandler
 import logging
 import shutil
 import signal
 import sys
-import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ def _dev(args: argparse.Namespace) -> int:
     # Ctrl-C and `kill` stop the stack cleanly, even when started from a shell that ignores SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints where each thread is, if it ever hangs
     stack.start()
     logging.getLogger("newsdrop").setLevel(logging.WARNING)  # rejections and failures (the handlers set INFO)
     try:
@@ -86,7 +88,10 @@ def _dev(args: argparse.Namespace) -> int:
             count = sum(1 for _ in upload(files, stack.names.source_bucket, stack.endpoint))
             print(f"uploaded {count} files from {args.posts}", flush=True)
         print(stack.banner(), flush=True)
-        threading.Event().wait()
+        # Wake now and then: a signal the kernel hands to another thread only sets a flag, which an
+        # unbounded wait in this (the main) thread would never get to read.
+        while True:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
     finally:
