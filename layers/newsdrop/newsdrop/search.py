@@ -124,10 +124,14 @@ def shard_of(token: str, shards: int) -> int:
     return (token_hash(token) * shards) >> 32
 
 
+def hash_range(shard: int, shards: int) -> tuple[int, int]:
+    """The first and the last token hash of a shard."""
+    return -(-(shard << 32) // shards), -(-((shard + 1) << 32) // shards) - 1
+
+
 def shard_range(shard: int, shards: int, other: int) -> range:
     """The shards of a run with `other` shards that hold tokens of `shard` (of `shards`)."""
-    low = -(-(shard << 32) // shards)  # the first hash in the shard
-    high = -(-((shard + 1) << 32) // shards) - 1  # the last
+    low, high = hash_range(shard, shards)
     return range((low * other) >> 32, ((high * other) >> 32) + 1)
 
 
@@ -194,6 +198,13 @@ def merge_postings(lists: list[str], drop: Callable[[int, int], bool] | None) ->
     list is copied, its first id rewritten as a distance."""
     if len(lists) == 1 and drop is None:
         return lists[0]
+    if len(lists) == 2 and drop is None:  # the usual case: one list from a newer run, one from an older
+        newer, older = lists if _first(lists[0]) > _first(lists[1]) else lists[::-1]
+        low = _last(newer)
+        head, comma, rest = older.partition(",")
+        value, colon, weight = head.partition(":")
+        if low > int(value, 36):
+            return newer + "," + _b36(low - int(value, 36)) + colon + weight + comma + rest
     ordered = sorted(((_first(text), text) for text in lists), reverse=True)
     highs = [high for high, _ in ordered]
     lows = [_last(text) for _, text in ordered[:-1]]
@@ -261,6 +272,7 @@ def table_postings(table: Mapping[str, str], *, short: bool | None = None) -> in
     return sum(text.count(",") + 1 for token, text in table.items() if short is None or is_short(token) == short)
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def is_short(token: str) -> bool:
     """Tokens only one-character CJK and one- or two-character Latin queries need: their long, dense
     lists are kept apart in larger runs, so that the others' shards stay small."""

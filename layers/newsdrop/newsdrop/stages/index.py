@@ -325,8 +325,11 @@ class TableCache:
         self.size = 0
         self.tables: OrderedDict[tuple[str, int], tuple[int, dict[tuple[int, bool], dict[str, str]]]] = OrderedDict()
 
-    def split(self, key: str, shards: int, load: Callable[[], bytes]) -> dict[tuple[int, bool], dict[str, str]]:
-        """The file's tokens by their shard among `shards`, and whether they are short."""
+    def split(
+        self, key: str, shards: int, within: int | None, load: Callable[[], bytes]
+    ) -> dict[tuple[int, bool], dict[str, str]]:
+        """The file's tokens by their shard among `shards` (all in shard `within`, when given), and
+        whether they are short."""
         found = self.tables.get((key, shards))
         if found is not None:
             self.tables.move_to_end((key, shards))
@@ -334,7 +337,8 @@ class TableCache:
         body = load()
         parts: dict[tuple[int, bool], dict[str, str]] = {}
         for token, encoded in json.loads(body)["t"].items():
-            parts.setdefault((search.shard_of(token, shards), search.is_short(token)), {})[token] = encoded
+            shard = search.shard_of(token, shards) if within is None else within
+            parts.setdefault((shard, search.is_short(token)), {})[token] = encoded
         self.tables[(key, shards)] = (len(body), parts)
         self.size += len(body)
         while self.size > self.limit and len(self.tables) > 1:
@@ -352,7 +356,7 @@ def cache_of(store: Any) -> TableCache:
     found = _CACHES.get(id(store))
     if found is not None and found[0]() is store:
         return found[1]
-    cache = TableCache(limit_bytes=32_000_000)  # as read; some times more once parsed
+    cache = TableCache(limit_bytes=4_000_000)  # as read; some times more once parsed
     key = id(store)
     with contextlib.suppress(TypeError):  # a store that cannot be referenced weakly is not cached for
         _CACHES[key] = (weakref.ref(store, lambda _: _CACHES.pop(key, None)), cache)
@@ -371,14 +375,19 @@ class Compactor:
         blob = self.ports.site.get(search.MANIFEST_KEY)
         return Manifest.from_bytes(blob.body if blob else None)
 
-    def split(self, key: str, shards: int) -> dict[tuple[int, bool], dict[str, str]]:
+    def split(self, run: Run, file: int, shards: int) -> dict[tuple[int, bool], dict[str, str]]:
+        """File `file` of `run`, its tokens by their shard among `shards`."""
+        key = run.key(file)
+
         def load() -> bytes:
             blob = self.ports.site.get(key)
             if blob is None:
                 raise RuntimeError(f"search index file {key} is missing")
             return blob.body
 
-        return cache_of(self.ports.site).split(key, shards, load)
+        low, high = search.hash_range(*((file, run.shards) if file < run.shards else (file - run.shards, run.short)))
+        within = (low * shards) >> 32 if (low * shards) >> 32 == (high * shards) >> 32 else None
+        return cache_of(self.ports.site).split(key, shards, within, load)
 
     def put(self, key: str, table: Mapping[str, str]) -> None:
         self.writer.put_immutable(key, search.dumps({"t": table}))
@@ -451,7 +460,7 @@ class Compactor:
             if run.short and short is not False:
                 files += [run.shards + k for k in search.shard_range(shard, count, run.short)]
             for file in files:
-                parts = self.split(run.key(file), count)
+                parts = self.split(run, file, count)
                 for family in (False, True) if short is None else (short,):
                     for token, encoded in parts.get((shard, family), {}).items():
                         lists.setdefault(token, []).append(encoded)

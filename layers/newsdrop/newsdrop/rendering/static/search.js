@@ -96,8 +96,12 @@
     return request;
   }
 
+  // Asked again (a conditional request, usually answered 304) when a search starts more than a
+  // couple of seconds after the last one, so a page left open finds what was published since.
+  var FRESH_MS = 2000, manifestAt = 0;
   function loadManifest(fresh) {
-    if (manifest && !fresh) return manifest;
+    if (manifest && !fresh && Date.now() - manifestAt < FRESH_MS) return manifest;
+    manifestAt = Date.now();
     manifest = fetchJSON("search/manifest.json", true);
     return manifest;
   }
