@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from newsdrop import search
 from newsdrop.local.inprocess import InProcessPipeline
+from newsdrop.rendering import writer
 from newsdrop.stages import index
 
 
@@ -91,6 +92,14 @@ def test_token_hash_is_fnv1a_over_code_points() -> None:
     # FNV-1a of "a": offset basis xor 0x61, times the FNV prime, mod 2^32 (a published test vector).
     assert search.token_hash("a") == 0xE40C292C
     assert search.token_hash("") == 0x811C9DC5
+
+
+def test_run_files_are_cached_for_good_the_manifest_and_documents_briefly() -> None:
+    # A run file's name is a digest of its content or of its inputs; a document is deleted with its
+    # post, and the manifest changes with every publish.
+    assert writer.cache_control("search/run/0123456789abcdef/0.json") == writer.IMMUTABLE
+    assert writer.cache_control(search.MANIFEST_KEY) == writer.SHORT_CACHE
+    assert writer.cache_control(search.doc_key(7)) == writer.SHORT_CACHE
 
 
 def _post(n: int, title: str, body: str) -> tuple[str, bytes]:

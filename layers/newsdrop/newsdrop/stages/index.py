@@ -287,7 +287,7 @@ def _job(manifest: Manifest, inputs: list[Run], level: int, tuning: Tuning) -> J
     shards, apart = tuning.shards(postings, short)
     names = sorted(r.id for r in inputs)
     # The output is a function of the inputs and the ids it leaves out: its name says which.
-    name = search.digest("job", names, since, dropped, shards, apart, level)
+    name = search.digest("job", search.VERSION, names, since, dropped, shards, apart, level)
     return Job(Run(name, shards, apart, level, postings, short, since, low, high), tuple(names))
 
 
@@ -436,7 +436,9 @@ class Compactor:
         """The log as a run at level 0 (one file), named by its content."""
         body = search.dumps({"t": table})
         postings, short = search.table_postings(table), search.table_postings(table, short=True)
-        run = Run(search.digest("log", body.decode()), 1, 0, 0, postings, short, since, min(ids), max(ids))
+        run = Run(
+            search.digest("log", search.VERSION, body.decode()), 1, 0, 0, postings, short, since, min(ids), max(ids)
+        )
         self.put(run.key(0), table)
         return run
 
