@@ -54,7 +54,7 @@ class Tuning:
     level0_postings: int = 2400  # level 0's capacity; level n holds fanout ** n times as much
     fanout: int = 6
     shard_postings: int = 2000  # a shard a query reads: a few kilobytes compressed
-    short_postings: int = 5000  # short tokens' lists are long and dense: larger shards cost as much
+    short_postings: int = 10000  # short tokens' lists are long and dense: larger shards cost as much
     steps_per_post: int = 2  # files compaction may write per post in the batch
     deletes_per_post: int = 4  # replaced files it may delete per post in the batch
     grace_s: int = 900  # a deleted id stays listed at least this long (longer than any invocation)
