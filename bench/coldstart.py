@@ -1,86 +1,150 @@
 """Cold start: each handler's import time in a fresh interpreter, and the deployment package sizes.
 
-Imports run the way Lambda loads a function: a new interpreter with the function's
-folder, then the layer, on sys.path, with Lambda's environment variables (so Powertools'
-Tracer is on, as in Lambda). The newsdrop package comes from the run's snapshot of layers/newsdrop (the code
-as it is now), its dependencies from the built layer (`sam build` output), boto3 from
-.venv (the Lambda runtime provides boto3). Bytecode goes to a scratch PYTHONPYCACHEPREFIX:
-the first import compiles it (a layer without .pyc files pays that on every cold start),
-the median is over the runs after that.
+Imports run the way Lambda loads a function from the deployed files: a new interpreter with
+no site-packages (`-S`) and Lambda's environment variables, with sys.path holding the
+function's built folder, the built layer's python/, then what the python3.12 runtime provides
+(boto3 and its dependencies, copied from .venv with their bytecode). Nothing else is
+importable, so a module missing from the layer fails here as it would on Lambda.
+
+Two figures per handler:
+- `median_ms`, as deployed (the goal's figure; `median_cpu_ms` is its CPU time, which other load
+  on the machine inflates much less): `-B` and no bytecode cache, because Lambda's
+  /opt and /var/task are read-only; a module whose .pyc the layer does not ship is compiled on
+  every import, as on every Lambda cold start;
+- `median_ms_bytecode_cached`: the same imports with a scratch PYTHONPYCACHEPREFIX warmed by a
+  first import, which is what the handlers would cost if every .pyc were at hand (this was
+  the bench's only figure before the layer shipped bytecode).
+Medians of `runs` samples after one warm-up; with a baseline, the two trees' samples alternate.
+
+`python -m bench.coldstart [--runs N] [--baseline DIR]` runs this section alone and writes
+bench/results/coldstart.json; DIR is another checkout of the project with its own
+`.aws-sam/build` (e.g. `git worktree add DIR main && make -C DIR sam-build`), measured side by side.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import io
 import os
 import shutil
 import statistics
 import subprocess
+import sys
+import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import paths
+from bench import goals, machine, paths, report
 
-FUNCTIONS = {"parse": "ParseFunction", "render": "RenderFunction", "index": "IndexFunction"}
+FUNCTIONS = {"parse": "ParseFunction", "render": "RenderFunction", "index": "IndexFunction", "fanout": "FanoutFunction"}
 LAYER = "NewsdropLayer"
 RUNS = 5
+# What the Lambda python3.12 runtime provides besides the standard library (its boto3 and what boto3 needs).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+# Wall time, and the process's CPU time, which other work on the machine inflates much less.
 IMPORT_CODE = """import sys, time
 sys.path[:0] = {path!r}
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 import app
-print(time.perf_counter() - start)
+print(time.perf_counter() - start, time.process_time() - cpu)
+"""
+MODES = ("deployed", "bytecode_cached")
+# Where a handler's import time goes: each step imported after the previous ones in one interpreter
+# (deployed mode), so a step's figure is what it adds. What the handlers import, named by hand.
+BREAKDOWN = {
+    "boto3": "import boto3, boto3.dynamodb.types, botocore.config, botocore.exceptions",
+    "powertools": "import aws_lambda_powertools.logging.utils, aws_lambda_powertools.metrics, "
+    "aws_lambda_powertools.utilities.batch, aws_lambda_powertools.utilities.data_classes.sqs_event, "
+    "aws_lambda_powertools.utilities.typing",
+    "libraries": {"parse": "import frontmatter, markdown_it, nh3, yaml", "render": "import jinja2", "index": ""},
+    "newsdrop": "import app",
+}
+BREAKDOWN_CODE = """import sys, time
+sys.path[:0] = {path!r}
+for step in {steps!r}:
+    start, cpu = time.perf_counter(), time.process_time()
+    exec(step)
+    print(time.perf_counter() - start, time.process_time() - cpu)
 """
 
 
-def ensure_sam_build() -> str:
-    """`make sam-build` when .aws-sam/build is missing; returns how the packages were obtained."""
-    if (paths.SAM_BUILD / LAYER).is_dir():
-        return "existing .aws-sam/build"
+@dataclass(frozen=True)
+class Tree:
+    """One version of the deployable code: the built function folders and the built layer."""
+
+    label: str
+    functions: dict[str, Path]
+    layer: Path  # holds python/
+
+
+def _built_tree(label: str, root: Path, layer: Path | None = None) -> Tree:
+    build = root / ".aws-sam" / "build"
+    functions = {}
+    for name, logical in FUNCTIONS.items():
+        built = build / logical
+        functions[name] = built if built.is_dir() else root / "functions" / name
+    return Tree(label, functions, layer or build / LAYER)
+
+
+def ensure_build() -> tuple[Tree, str]:
+    """`make sam-build` (cached, so quick when nothing changed): the measured code is the current code.
+
+    Without the SAM CLI, the layer is built by its own Makefile (what `sam build` runs) into
+    bench/work/layer, and the function folders are used as they are.
+    """
     log = paths.WORK / "logs" / "sam-build.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    print("bench: .aws-sam/build is missing; running `make sam-build`", flush=True)
     with log.open("wb") as out:
         done = subprocess.run(["make", "sam-build"], cwd=paths.ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode == 0 and (paths.SAM_BUILD / LAYER).is_dir():
-        return "make sam-build"
-    print(f"bench: make sam-build failed (see {log}); installing the layer requirements instead", flush=True)
-    return _pip_layer()
-
-
-def _pip_layer() -> str:
-    """The layer's contents without SAM: pip install its requirements next to the package."""
-    target = paths.WORK / "layer" / LAYER / "python"
-    shutil.rmtree(target.parent, ignore_errors=True)
+        return _built_tree("current", paths.ROOT), "make sam-build"
+    print(f"bench: make sam-build failed (see {log}); building the layer with its Makefile", flush=True)
+    target = paths.WORK / "layer" / LAYER
+    python312 = subprocess.run(
+        [str(paths.ROOT / "scripts" / "find-python.sh"), "--3.12"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     subprocess.run(
         [
-            str(paths.PYTHON),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--target",
-            str(target),
-            "-r",
-            str(paths.LAYER_SOURCE / "requirements.txt"),
+            "make",
+            "-C",
+            str(paths.LAYER_SOURCE),
+            "build-NewsdropLayer",
+            f"ARTIFACTS_DIR={target}",
+            f"PYTHON={python312}",
         ],
         check=True,
     )
-    shutil.copytree(paths.LAYER_SOURCE / "newsdrop", target / "newsdrop", ignore=shutil.ignore_patterns("__pycache__"))
-    return "pip install --target (no sam build)"
+    return Tree("current", {n: paths.FUNCTIONS / n for n in FUNCTIONS}, target), "layers/newsdrop/Makefile"
 
 
-def _layer_root() -> Path:
-    built = paths.SAM_BUILD / LAYER
-    return built if built.is_dir() else paths.WORK / "layer" / LAYER
+def runtime_packages() -> Path:
+    """A folder with the runtime's packages, copied from .venv with their bytecode (mtimes kept, so it stays valid)."""
+    target = paths.WORK / "runtime"
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "__pycache__").mkdir(parents=True)
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, f"{name} is not installed in .venv"
+        origin = Path(spec.origin)
+        if spec.submodule_search_locations:
+            shutil.copytree(origin.parent, target / name)
+        else:
+            shutil.copy2(origin, target / origin.name)
+            cached = Path(spec.cached or "")
+            if cached.is_file():
+                shutil.copy2(cached, target / "__pycache__" / cached.name)
+    return target
 
 
 def _files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return [p for p in root.rglob("*") if p.is_file()]
 
 
-def tree_bytes(root: Path) -> int:
-    return sum(p.stat().st_size for p in _files(root))
+def tree_bytes(root: Path, *, bytecode: bool = True) -> int:
+    return sum(p.stat().st_size for p in _files(root) if bytecode or "__pycache__" not in p.parts)
 
 
 def zipped_bytes(root: Path) -> int:
@@ -101,28 +165,26 @@ def largest_parts(python_dir: Path, limit: int = 6) -> list[dict[str, Any]]:
     return sorted(parts, key=lambda p: int(str(p["bytes"])), reverse=True)[:limit]
 
 
-def sizes() -> dict[str, Any]:
-    layer = _layer_root()
-    functions = {}
-    for name, logical in FUNCTIONS.items():
-        built = paths.SAM_BUILD / logical
-        root = built if built.is_dir() else paths.FUNCTIONS / name
-        functions[name] = {"bytes": tree_bytes(root), "zipped_bytes": zipped_bytes(root), "from": str(root)}
-    newest_source = max(p.stat().st_mtime for p in _files(paths.LAYER_SOURCE / "newsdrop"))
-    return {
-        "layer": {
-            "bytes": tree_bytes(layer),
-            "zipped_bytes": zipped_bytes(layer),
-            "from": str(layer),
-            "largest": largest_parts(layer / "python"),
-            "older_than_source": layer.stat().st_mtime < newest_source,
-        },
-        "functions": functions,
+def sizes(tree: Tree) -> dict[str, Any]:
+    """Every file the layer ships, bytecode included; `source_bytes` leaves the bytecode out."""
+    functions = {
+        name: {"bytes": tree_bytes(root), "zipped_bytes": zipped_bytes(root), "from": str(root)}
+        for name, root in tree.functions.items()
     }
+    layer = {
+        "bytes": tree_bytes(tree.layer),
+        "source_bytes": tree_bytes(tree.layer, bytecode=False),
+        "zipped_bytes": zipped_bytes(tree.layer),
+        "from": str(tree.layer),
+        "largest": largest_parts(tree.layer / "python"),
+    }
+    if (tree.layer / "python" / "newsdrop").is_dir():
+        layer["package_digest"] = machine.package_digest(tree.layer / "python")
+    return {"layer": layer, "functions": functions}
 
 
-def lambda_env(name: str) -> dict[str, str]:
-    drop = ("AWS_", "POWERTOOLS_", "PYTHONDONTWRITEBYTECODE")  # bytecode goes to the scratch prefix
+def lambda_env(name: str, pycache: Path | None) -> dict[str, str]:
+    drop = ("AWS_", "POWERTOOLS_", "PYTHON")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.update(
         AWS_LAMBDA_FUNCTION_NAME=FUNCTIONS[name],
@@ -139,24 +201,31 @@ def lambda_env(name: str) -> dict[str, str]:
         ARTIFACT_BUCKET="newsdrop-artifacts",
         CATALOG_TABLE="newsdrop-catalog",
         EVENT_BUS_NAME="newsdrop-publishing",
-        PYTHONPYCACHEPREFIX=str(paths.WORK / "pycache" / name),
     )
+    if pycache is not None:
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     return env
 
 
-def _import_path(name: str) -> list[str]:
-    return [str(paths.FUNCTIONS / name), str(paths.package_root()), str(_layer_root() / "python")]
-
-
-def _import_once(name: str, *, importtime: bool = False) -> tuple[float, str]:
+def _import_once(
+    tree: Tree, name: str, runtime: Path, mode: str, *, importtime: bool = False
+) -> tuple[tuple[float, float], str]:
+    """(wall ms, CPU ms) of `import app`, and stderr (the -X importtime log)."""
+    path = [str(tree.functions[name]), str(tree.layer / "python"), str(runtime)]
+    pycache = paths.WORK / "pycache" / tree.label / name if mode == "bytecode_cached" else None
+    flags = ["-S", "-B"] if mode == "deployed" else ["-S"]
     cmd = [
         str(paths.PYTHON),
+        *flags,
         *(["-X", "importtime"] if importtime else []),
         "-c",
-        IMPORT_CODE.format(path=_import_path(name)),
+        IMPORT_CODE.format(path=path),
     ]
-    done = subprocess.run(cmd, env=lambda_env(name), capture_output=True, text=True, check=True, timeout=120)
-    return float(done.stdout.strip().splitlines()[-1]), done.stderr
+    done = subprocess.run(cmd, env=lambda_env(name, pycache), capture_output=True, text=True, check=False, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"{tree.label} {name}: import app failed:\n{done.stderr[-3000:]}")
+    wall, cpu = (float(x) * 1000 for x in done.stdout.strip().splitlines()[-1].split())
+    return (wall, cpu), done.stderr
 
 
 def direct_imports(importtime_log: str, limit: int = 8) -> list[dict[str, Any]]:
@@ -181,22 +250,127 @@ def direct_imports(importtime_log: str, limit: int = 8) -> list[dict[str, Any]]:
     return sorted(children, key=lambda c: float(str(c["ms"])), reverse=True)[:limit]
 
 
-def import_times(runs: int = RUNS) -> dict[str, Any]:
+def import_times(trees: list[Tree], runtime: Path, runs: int = RUNS) -> dict[str, dict[str, Any]]:
+    """Per tree and handler: both modes' medians; the trees' samples alternate, so load hits them alike."""
+    results: dict[str, dict[str, Any]] = {tree.label: {} for tree in trees}
+    for name in FUNCTIONS:
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for tree in trees:
+            shutil.rmtree(paths.WORK / "pycache" / tree.label / name, ignore_errors=True)
+            for mode in MODES:  # warm-up: the file cache, and the scratch bytecode of bytecode_cached
+                samples[tree.label, mode] = []
+                _import_once(tree, name, runtime, mode)
+        for _ in range(runs):
+            for mode in MODES:
+                for tree in trees:
+                    samples[tree.label, mode].append(_import_once(tree, name, runtime, mode)[0])
+        for tree in trees:
+            _, log = _import_once(tree, name, runtime, "deployed", importtime=True)
+            deployed, cached = samples[tree.label, "deployed"], samples[tree.label, "bytecode_cached"]
+            results[tree.label][name] = {
+                "median_ms": _median(deployed, 0),
+                "samples_ms": [round(s[0], 1) for s in deployed],
+                "median_cpu_ms": _median(deployed, 1),
+                "median_ms_bytecode_cached": _median(cached, 0),
+                "median_cpu_ms_bytecode_cached": _median(cached, 1),
+                "samples_ms_bytecode_cached": [round(s[0], 1) for s in cached],
+                "direct_imports": direct_imports(log),
+            }
+    return results
+
+
+def _median(samples: list[tuple[float, float]], which: int) -> float:
+    return round(statistics.median(s[which] for s in samples), 1)
+
+
+def breakdown(tree: Tree, runtime: Path, runs: int = RUNS) -> dict[str, dict[str, dict[str, float]]]:
+    """What each step of BREAKDOWN adds to a handler's import, as deployed: median wall and CPU ms."""
     results = {}
     for name in FUNCTIONS:
-        shutil.rmtree(paths.WORK / "pycache" / name, ignore_errors=True)
-        first, _ = _import_once(name)
-        samples = [_import_once(name)[0] for _ in range(runs)]
-        _, log = _import_once(name, importtime=True)
+        steps = [step if isinstance(step, str) else step[name] for step in BREAKDOWN.values()]
+        path = [str(tree.functions[name]), str(tree.layer / "python"), str(runtime)]
+        code = BREAKDOWN_CODE.format(path=path, steps=steps)
+        samples: list[list[tuple[float, float]]] = []
+        for _ in range(runs + 1):  # the first warms the file cache
+            done = subprocess.run(
+                [str(paths.PYTHON), "-S", "-B", "-c", code], env=lambda_env(name, None), capture_output=True, text=True
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"{name}: breakdown failed:\n{done.stderr[-3000:]}")
+            lines = done.stdout.splitlines()
+            samples.append([(float(wall) * 1000, float(cpu) * 1000) for wall, cpu in (x.split() for x in lines)])
         results[name] = {
-            "median_ms": round(statistics.median(samples) * 1000, 1),
-            "samples_ms": [round(s * 1000, 1) for s in samples],
-            "first_import_ms_compiling": round(first * 1000, 1),
-            "direct_imports": direct_imports(log),
+            step: {"ms": _median([s[i] for s in samples[1:]], 0), "cpu_ms": _median([s[i] for s in samples[1:]], 1)}
+            for i, step in enumerate(BREAKDOWN)
         }
     return results
 
 
-def measure(runs: int = RUNS) -> dict[str, Any]:
-    obtained = ensure_sam_build()
-    return {"packages_from": obtained, "sizes": sizes(), "imports": import_times(runs)}
+def _runtime_versions(runtime: Path) -> dict[str, str]:
+    versions = "print(boto3.__version__, botocore.__version__)"
+    code = f"import sys; sys.path[:0] = sys.argv[1:]; import boto3, botocore; {versions}"
+    out = subprocess.run(
+        [str(paths.PYTHON), "-S", "-c", code, str(runtime)], capture_output=True, text=True, check=True
+    )
+    boto3_version, botocore_version = out.stdout.split()
+    return {"boto3": boto3_version, "botocore": botocore_version, "from": str(runtime)}
+
+
+def measure(runs: int = RUNS, baseline: Path | None = None) -> dict[str, Any]:
+    tree, obtained = ensure_build()
+    runtime = runtime_packages()
+    trees = [tree]
+    if baseline is not None:
+        trees.append(_built_tree("baseline", baseline))
+    imports = import_times(trees, runtime, runs)
+    result: dict[str, Any] = {
+        "packages_from": obtained,
+        "runtime_packages": _runtime_versions(runtime),
+        "sizes": sizes(tree),
+        "imports": imports["current"],
+        "breakdown_ms": breakdown(tree, runtime, runs),
+    }
+    snapshot = os.environ.get("BENCH_PACKAGE_ROOT")
+    if snapshot:  # a full run: did the layer hold the code the other sections measured?
+        result["layer_matches_snapshot"] = result["sizes"]["layer"].get("package_digest") == machine.package_digest(
+            Path(snapshot)
+        )
+    if baseline is not None:
+        result["baseline"] = {
+            "root": str(baseline),
+            "commit": _commit(baseline),
+            "sizes": sizes(trees[1]),
+            "imports": imports["baseline"],
+        }
+    return result
+
+
+def _commit(root: Path) -> str:
+    stamp = root / "COMMIT"  # a tree exported with `git archive` has no .git
+    if stamp.is_file():
+        return stamp.read_text().strip()[:12]
+    done = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=11, help="samples per handler and mode (default 11)")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout with its own .aws-sam/build, measured alongside"
+    )
+    parser.add_argument("--name", default="coldstart", help="results file name (default coldstart)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    results: dict[str, Any] = {"name": args.name, "mode": "cold-start only", "machine": machine.describe()}
+    results["cold_start"] = measure(args.runs, args.baseline)
+    results["goals"] = [g.to_json() for g in goals.cold_start(results)]
+    results["machine"]["load_average_at_end"] = machine.load_average()
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    out = report.write_json(results, args.name)
+    print(f"\nCold start\n{report.cold_table(results)}\n\n{report.goals_table(results)}\n\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,7 +18,7 @@ from typing import Any
 from newsdrop import catalog as catalog_plan
 from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
 from newsdrop.model import Entry
-from newsdrop.ports import Blob, BusEvent, CommitResult, ConfigRecord, Head, PostRecord, SearchState
+from newsdrop.ports import Blob, BusEvent, CommitResult, ConfigRecord, Head, PostRecord, RefreshJob, SearchState
 
 LIST_PAGE = 1000  # keys per ListObjectsV2 response
 PUT_EVENTS_MAX = 10  # entries per PutEvents call
@@ -76,6 +76,10 @@ class CountingStore(MemoryStore):
         self.meter.add("s3:ListObjectsV2", max(1, math.ceil(len(keys) / LIST_PAGE)))
         return keys
 
+    def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
+        self.meter.add("s3:ListObjectsV2")
+        return super().list_page(prefix, after=after, limit=limit)
+
 
 @dataclass
 class CountingCatalog(MemoryCatalog):
@@ -87,15 +91,16 @@ class CountingCatalog(MemoryCatalog):
         self.meter.add("dynamodb:GetItem")
         return super().get_post(key)
 
-    def commit(self, record: PostRecord) -> CommitResult:
+    def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
         # DynamoCatalog.commit: GetItem of the stored record, then one transaction unless stale.
         self.meter.add("dynamodb:GetItem")
         stored = self.posts.get(record.key)
         if stored is None or stored.sequencer < record.sequencer:
             change = catalog_plan.plan(catalog_plan.finalise(record, stored), stored)
             self.meter.add("dynamodb:TransactWriteItems")
-            self.meter.add("dynamodb:TransactWriteItems.items", transaction_items(change))
-        return super().commit(record)
+            # One more item when the commit checks the settings generation (a ConditionCheck).
+            self.meter.add("dynamodb:TransactWriteItems.items", transaction_items(change) + (generation is not None))
+        return super().commit(record, generation=generation)
 
     def entries(self, list_id: str, **options: Any) -> list[Entry]:
         self.meter.add("dynamodb:Query")
@@ -112,6 +117,14 @@ class CountingCatalog(MemoryCatalog):
     def put_config(self, record: ConfigRecord) -> bool:
         self.meter.add("dynamodb:PutItem")
         return super().put_config(record)
+
+    def refresh_job(self) -> RefreshJob | None:
+        self.meter.add("dynamodb:Query")
+        return super().refresh_job()
+
+    def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
+        self.meter.add("dynamodb:UpdateItem")
+        super().count_refresh(generation, listed=listed, refreshed=refreshed, complete=complete)
 
     # The search index's state (DynamoCatalog: an UpdateItem counter, GetItem, conditional PutItem).
     def allocate_ids(self, count: int) -> int:

@@ -49,7 +49,6 @@ def aws_env() -> None:
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION=REGION,
         POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_TRACE_DISABLED="true",
     )
 
 
@@ -150,7 +149,7 @@ def load_seeded(local: Local, source: corpus.Corpus) -> dict[str, Any]:
 
 # What seed_catalog copies (lists and urls follow from the commits). A field outside this set
 # is state the bench does not know how to seed: the run records it, and the seeded site may differ.
-SEEDED_CATALOG_FIELDS = frozenset({"posts", "lists", "urls", "config", "search", "next_id", "_lock"})
+SEEDED_CATALOG_FIELDS = frozenset({"posts", "lists", "urls", "config", "search", "next_id", "jobs", "_lock"})
 
 
 def _catalog_fields(memory: Any) -> set[str]:
@@ -169,6 +168,8 @@ def seed_catalog(memory: Any, catalog: Any) -> dict[str, int]:
         catalog.swap_search_state(key, None, state)
     if getattr(memory, "next_id", 0):
         catalog.allocate_ids(memory.next_id)
+    for job in getattr(memory, "jobs", {}).values():  # site-wide refresh progress
+        catalog.count_refresh(job.generation, listed=job.listed, refreshed=job.refreshed, complete=job.complete)
     return statuses
 
 

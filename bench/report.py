@@ -179,15 +179,24 @@ def requests_table(results: dict[str, Any]) -> str:
 
 def cold_table(results: dict[str, Any]) -> str:
     cold = results.get("cold_start") or {}
-    rows = [
-        [name, f"{data['median_ms']:.0f} ms", f"{data['first_import_ms_compiling']:.0f} ms"]
-        for name, data in (cold.get("imports") or {}).items()
-    ]
-    sizes = cold.get("sizes") or {}
-    layer = sizes.get("layer") or {}
-    if layer:
-        rows.append(["layer size", f"{layer['bytes'] / 1e6:.1f} MB", f"{layer['zipped_bytes'] / 1e6:.1f} MB zipped"])
-    return _table(["handler", "import (median)", "first import (compiling)"], rows)
+    versions = [("", cold), *([(" (baseline)", cold["baseline"])] if cold.get("baseline") else [])]
+    rows = []
+    for suffix, data in versions:
+        for name, row in (data.get("imports") or {}).items():
+            rows.append(
+                [
+                    f"{name}{suffix}",
+                    f"{row['median_ms']:.0f} ms",
+                    f"{row.get('median_cpu_ms', 0):.0f} ms",
+                    f"{row.get('median_ms_bytecode_cached', 0):.0f} ms",
+                ]
+            )
+        layer = (data.get("sizes") or {}).get("layer") or {}
+        if layer:
+            rows.append(
+                [f"layer{suffix}", f"{layer['bytes'] / 1e6:.1f} MB", "", f"{layer['zipped_bytes'] / 1e6:.1f} MB zipped"]
+            )
+    return _table(["handler", "import as deployed (median)", "its CPU time", "with bytecode cached"], rows)
 
 
 def _kb(value: float | None) -> str:

@@ -6,14 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from newsdrop.observability import logger, metrics, record_outcome, tracer
+from newsdrop.observability import logger, metrics, record_outcome
 from newsdrop.runtime import aws_ports
 from newsdrop.stages import index
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = index.run(event, aws_ports())
     record_outcome(outcome)

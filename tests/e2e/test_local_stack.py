@@ -130,6 +130,8 @@ def test_publish_status_and_redrive_commands(dev_stack: DevStack, tmp_path: Any)
             break
         time.sleep(0.5)
     assert "RenderFunction" in status.stdout and "dead letters" in status.stdout
+    # The sample site's _config.yml started a site-wide refresh when the stack came up.
+    assert "site-wide refresh (settings generation 1)" in status.stdout
     assert "_posts/2024-06-03-bad.md: title is missing or empty" in status.stdout
 
     redrive = subprocess.run(
@@ -141,3 +143,22 @@ def test_publish_status_and_redrive_commands(dev_stack: DevStack, tmp_path: Any)
         check=True,
     )
     assert "ParseFunction:" in redrive.stdout
+
+
+def test_a_post_dated_a_moment_ahead_is_published_by_the_stack_s_scheduler(dev_stack: DevStack) -> None:
+    """The local stack runs EventBridge Scheduler's one-time schedules on its (real-time) clock."""
+    import datetime as dt
+
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    text = POST.format(title="定时发布 scheduled", body="到点发布。", date=f"{soon:%Y-%m-%d}").replace(
+        " 10:00:00", f" {soon:%H:%M:%S} +0000"
+    )
+    day = soon.astimezone(dt.timezone(dt.timedelta(hours=8)))  # the sample site's time zone
+    url = f"/e2e/{day:%Y/%m/%d}/scheduled.html"
+    upload(dev_stack, f"_posts/{day:%Y-%m-%d}-scheduled.md", text)
+    time.sleep(3)
+    assert dev_stack.get(url)[0] == 404  # not before its time...
+    # ... and published by its schedule, which the scheduler runs to the minute (parse never asks
+    # for less than a minute ahead).
+    dev_stack.wait_for(url, lambda s, b: s == 200 and "定时发布 scheduled" in b, timeout=120)
+    dev_stack.wait_for("/", lambda s, b: "定时发布 scheduled" in b)

@@ -23,6 +23,7 @@ import yaml
 
 from newsdrop.cli.main import main
 from newsdrop.model import SiteConfig
+from tests.support.redirects import redirects
 
 pytestmark = pytest.mark.corpus
 
@@ -219,8 +220,12 @@ def test_every_valid_post_has_its_page(built: tuple[Path, int, str], expected: C
             wrong.append((post.url, shown))
     assert missing == []
     assert wrong == []
-    # And no other post pages: the broken post has none anywhere.
-    pages = {"/" + p.relative_to(out).as_posix() for p in out.rglob("*.html") if p.name != "index.html"}
+    # And no other post pages: the broken post has none anywhere. One post has a blank line before its
+    # front matter, so Jekyll published it without categories: that address redirects to its page.
+    html_files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.html")}
+    moved = redirects(html_files)
+    assert moved == {"2021/12/08/202112082206703990.html": "/emnews/2021/12/08/202112082206703990.html"}
+    pages = {"/" + key for key in html_files if not key.endswith("index.html") and key not in moved}
     assert {u for u in pages if POST_URL.match(u)} == {p.url for p in expected.valid}
 
 

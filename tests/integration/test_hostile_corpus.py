@@ -16,7 +16,7 @@ import frontmatter
 import pytest
 from markupsafe import escape
 
-from newsdrop import markup, paths, posts
+from newsdrop import markup, paths, posts, source_keys
 from newsdrop.cli.main import main
 from newsdrop.local.sources import source_files
 from tests.conftest import ROOT
@@ -134,7 +134,7 @@ def test_the_shared_corpus_is_safe_and_keeps_its_images_and_links(corpus: Path, 
     config = posts.read_config((corpus / "_config.yml").read_bytes(), max_bytes=LIMIT)
     checked_images = checked_links = 0
     for key, path in source_files(corpus):
-        if not posts.is_post_key(key):
+        if not source_keys.is_post_key(key):
             continue
         try:
             post = posts.read_post(key, path.read_bytes(), config, max_bytes=LIMIT)

@@ -74,6 +74,25 @@ def test_payloads_publish_then_remove_the_sample_post(moto_stack: Any) -> None:
     found = [json.loads(get(search.doc_key(doc)) or b"{}")["u"] for doc in search.search(get, "欢迎使用")]
     assert found == ["/" + POST_PAGE]
 
+    # parse-due: a schedule's event for a post that is already published changes nothing
+    before = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket="newsdrop-site").get("Contents", [])}
+    assert handlers["ParseFunction"](load_event("parse-due.json"), _context("ParseFunction")) == {
+        "batchItemFailures": []
+    }
+    moto_stack.drain()
+    after = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket="newsdrop-site").get("Contents", [])}
+    assert after == before
+
+    # fanout-configured: a settings change asks parse to read the post again, in the bulk lane
+    assert handlers["FanoutFunction"](load_event("fanout-configured.json"), _context("FanoutFunction")) == {
+        "batchItemFailures": []
+    }
+    sqs = boto3.client("sqs")
+    (message,) = sqs.receive_message(QueueUrl=moto_stack.stack.queue_urls["RefreshQueue"])["Messages"]
+    refresh = json.loads(message["Body"])
+    assert refresh["detail-type"] == "RefreshRequested"
+    assert refresh["detail"]["keys"] == [POST_KEY]
+
     # parse-delete then render-removed: the page is gone and the home page no longer links it
     s3.delete_object(Bucket="newsdrop-source", Key=POST_KEY)
     assert handlers["ParseFunction"](load_event("parse-delete.json"), _context("ParseFunction")) == {

@@ -32,6 +32,8 @@ OWN_LINKS = {
     "canonical": re.compile(r"\Ahttps?://[^\s\"<>]+\Z"),
 }
 _INVISIBLE = re.compile(r"[\s\x00-\x1f]")
+# A redirect page (a post's earlier URL) sends readers on to a path of this site, nowhere else.
+OWN_REFRESH = re.compile(r"\A0; url=/(?!/)[^\s\"'<>:]*\Z")
 
 
 class Audit(HTMLParser):
@@ -56,8 +58,8 @@ class Audit(HTMLParser):
             pass
         elif tag in FORBIDDEN_ELEMENTS or tag == "link":
             self.problems.append(f"<{tag}> element")
-        if tag == "meta" and "http-equiv" in values:
-            self.problems.append("<meta http-equiv>")
+        if tag == "meta" and "http-equiv" in values and not OWN_REFRESH.match(values.get("content", "")):
+            self.problems.append("<meta http-equiv>")  # only a redirect page's refresh to a path of this site
         for name, value in values.items():
             if name.startswith("on"):
                 self.problems.append(f"<{tag} {name}> event handler")

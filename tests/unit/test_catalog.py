@@ -268,7 +268,7 @@ def test_entries_are_ordered_by_instant_not_by_offset() -> None:
 def test_new_post_appears_on_all_its_listings() -> None:
     cat = MemoryCatalog()
     cat.commit(live(categories=("News",), tags=("t1", "红")))
-    assert all_list_ids(cat) == {model.ALL, "day:2021-12-08", "cat:news", "tag:t1", "tag:红"}
+    assert all_list_ids(cat) == {model.ALL, model.HOME, "day:2021-12-08", "cat:news", "tag:t1", "tag:红"}
     for list_id in all_list_ids(cat):
         assert keys_in(cat, list_id) == [KEY]
 
@@ -300,7 +300,7 @@ def test_tag_and_category_changes_move_entries() -> None:
     assert keys_in(cat, "cat:markets") == [KEY]
     assert keys_in(cat, "tag:b") == [KEY]
     assert keys_in(cat, "tag:c") == [KEY]
-    assert all_list_ids(cat) == {model.ALL, "day:2021-12-08", "cat:markets", "tag:b", "tag:c"}
+    assert all_list_ids(cat) == {model.ALL, model.HOME, "day:2021-12-08", "cat:markets", "tag:b", "tag:c"}
 
 
 def test_title_change_updates_the_entry_everywhere() -> None:
@@ -362,12 +362,24 @@ def test_final_state_does_not_depend_on_history() -> None:
 # --- site configuration
 
 
-def test_config_commits_only_when_newer() -> None:
+def test_settings_change_only_from_the_generation_they_were_read_at() -> None:
     cat = MemoryCatalog()
-    assert cat.put_config(ConfigRecord(seq(2), model.SiteConfig(title="two")))
-    assert not cat.put_config(ConfigRecord(seq(2), model.SiteConfig(title="again")))
-    assert not cat.put_config(ConfigRecord(seq(1), model.SiteConfig(title="one")))
+    assert not cat.put_config(ConfigRecord(2, model.SiteConfig(title="skips the first")))
+    assert cat.put_config(ConfigRecord(1, model.SiteConfig(title="one")))
+    assert not cat.put_config(ConfigRecord(1, model.SiteConfig(title="read the same generation, lost")))
+    assert cat.put_config(ConfigRecord(2, model.SiteConfig(title="two"), {"_config.yml": seq(9)}))
     stored = cat.get_config()
     assert stored is not None
-    assert stored.config.title == "two"
-    assert cat.put_config(ConfigRecord(seq(3), model.SiteConfig(title="three")))
+    assert (stored.generation, stored.config.title, dict(stored.sources)) == (2, "two", {"_config.yml": seq(9)})
+
+
+def test_a_post_read_under_older_settings_is_not_committed() -> None:
+    cat = MemoryCatalog()
+    assert cat.commit(live(n=1), generation=0).status == "applied"
+    assert cat.put_config(ConfigRecord(1, model.SiteConfig(title="new")))
+    result = cat.commit(live(n=2), generation=0)
+    assert result.status == "config_changed"
+    stored = cat.get_post(KEY)
+    assert stored is not None
+    assert stored.sequencer == seq(1)
+    assert cat.commit(live(n=2), generation=1).status == "applied"

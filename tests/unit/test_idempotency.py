@@ -32,8 +32,8 @@ class CountingStore(MemoryStore):
 class CountingCatalog(MemoryCatalog):
     writes: int = 0
 
-    def commit(self, record: Any) -> Any:
-        result = super().commit(record)
+    def commit(self, record: Any, *, generation: int | None = None) -> Any:
+        result = super().commit(record, generation=generation)
         self.writes += result.status == "applied"
         return result
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from newsdrop import posts
+from newsdrop import posts, source_keys
 from newsdrop.model import Post, SiteConfig
 from newsdrop.posts import Rejected, read_post
 from newsdrop.rendering.pages import post_body
@@ -430,8 +430,64 @@ def test_trust_html_must_be_a_boolean(value: str) -> None:
 
 
 def test_is_post_key() -> None:
-    assert posts.is_post_key("_posts/2021-12-08-a.md")
-    assert posts.is_post_key("_posts/2021/2021-12-08-a.MARKDOWN")
-    assert not posts.is_post_key("_posts/.hidden.md")
-    assert not posts.is_post_key("_drafts/2021-12-08-a.md")
-    assert not posts.is_post_key("_posts/image.png")
+    assert source_keys.is_post_key("_posts/2021-12-08-a.md")
+    assert source_keys.is_post_key("_posts/2021/2021-12-08-a.MARKDOWN")
+    assert not source_keys.is_post_key("_posts/.hidden.md")
+    assert not source_keys.is_post_key("_drafts/2021-12-08-a.md")
+    assert not source_keys.is_post_key("_posts/image.png")
+
+
+# --- lifecycle and migration fields
+
+
+def test_published_false_makes_a_draft_and_must_be_a_boolean() -> None:
+    assert read("title: T\npublished: false").published is False
+    assert read("title: T").published is True
+    assert "published must be true or false" in rejection(source("title: T\npublished: 'no'"))
+
+
+def test_expires_is_read_in_the_site_time_zone() -> None:
+    post = read("title: T\nexpires: 2021-12-09 18:00")
+    assert dt.datetime.fromisoformat(post.expires) == dt.datetime(2021, 12, 9, 18, tzinfo=SHANGHAI.tz)
+    assert "expires: date 'soon'" in rejection(source("title: T\nexpires: soon"))
+
+
+def test_redirect_from_is_read_like_jekyll_redirect_from_and_stays_inside_the_site() -> None:
+    assert read("title: T\nredirect_from: /old.html").redirect_from == ["/old.html"]
+    assert read("title: T\nredirect_from: [/a/b/, /b.html]").redirect_from == ["/a/b/", "/b.html"]
+    assert "redirect_from" in rejection(source("title: T\nredirect_from: https://evil.example/"))
+    assert "redirect_from" in rejection(source("title: T\nredirect_from: /feed.xml"))
+    assert "redirect_from" in rejection(source("title: T\nredirect_from: {a: 1}"))
+
+
+def test_a_post_jekyll_reads_without_front_matter_redirects_from_jekyll_s_url() -> None:
+    # Jekyll needs `---` on the first line: with a blank line first it publishes the file without
+    # its categories, at /:year/:month/:day/:title.html. newsdrop reads the front matter and keeps
+    # that address working as a redirect.
+    data = b"\n---\ntitle: T\ncategories: news\n---\nBody.\n"
+    post = read_post(KEY, data, SHANGHAI, max_bytes=LIMIT)
+    assert post.url == "/news/2021/12/08/hello.html"
+    assert post.redirect_from == ["/2021/12/08/hello.html"]
+    assert read_post(KEY, "\ufeff".encode() + data[1:], SHANGHAI, max_bytes=LIMIT).redirect_from == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "url"),
+    [
+        ("date", "/news/2021/12/08/hello.html"),
+        ("pretty", "/news/2021/12/08/hello/"),
+        ("ordinal", "/news/2021/342/hello.html"),
+        ("none", "/news/hello.html"),
+        ("/:year/:title/", "/2021/hello/"),
+        (":year/:month/:title.html", "/2021/12/hello.html"),
+    ],
+)
+def test_the_site_permalink_setting_shapes_every_post_url(setting: str, url: str) -> None:
+    config = posts.read_config(f"timezone: Asia/Shanghai\npermalink: {setting}\n".encode(), max_bytes=LIMIT)
+    assert read("title: T\ncategories: news", config=config).url == url
+
+
+@pytest.mark.parametrize("value", ["-1", "501", "three", "true"])
+def test_front_page_days_must_be_a_number_of_days(value: str) -> None:
+    with pytest.raises(Rejected, match="front_page_days"):
+        posts.read_config(f"front_page_days: {value}\n".encode(), max_bytes=LIMIT)

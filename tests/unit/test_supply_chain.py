@@ -62,6 +62,16 @@ def test_the_layer_pins_the_versions_pyproject_names() -> None:
     assert wanted == set(runtime)
 
 
+def test_the_layer_pins_nothing_the_lambda_runtime_provides() -> None:
+    # The python3.12 runtime provides boto3 and its dependencies; a second copy in the layer only
+    # adds megabytes (botocore alone is 21 MB). jmespath is the exception: aws-lambda-powertools
+    # requires it, so the hash-checked install needs its pin (60 KB).
+    layer = requirements(LAYER / "requirements.txt")
+    provided = {"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"}
+    assert provided & set(layer) == set()
+    assert "aws-xray-sdk" not in layer  # tracing's SDK: 200 ms of every cold start, and it needs botocore
+
+
 def test_dev_requirements_pin_pyproject_and_the_dev_tools() -> None:
     dev = requirements(ROOT / "requirements-dev.txt")
     for name, version in {**pyproject_pins(), **pyproject_pins("dev")}.items():

@@ -34,9 +34,19 @@ def plan(record: PostRecord, previous: PostRecord | None) -> Plan:
     return Plan(put=sorted(new), delete=sorted(old - new), claim_key=claim, release_key=release)
 
 
+MAX_ALIASES = 20  # earlier URLs that keep redirecting to a post; the oldest are dropped first
+
+
 def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
-    """Record what this change touches, so that a redelivered event can be rebuilt from the catalog alone."""
+    """Record what this change touches, so that a redelivered event can be rebuilt from the catalog
+    alone, and carry the post's earlier URLs forward (a published URL that changes keeps redirecting)."""
     old_lists = list(previous.lists) if previous and previous.live else []
     touched = list(dict.fromkeys([*old_lists, *record.lists]))
     previous_url = previous.url if previous and previous.live else ""
-    return replace(record, touched=touched, previous_url=previous_url)
+    aliases = [*(previous.aliases if previous else ()), *record.aliases]  # the record's own: `redirect_from`
+    if previous_url and record.url and url_claim(previous_url) != url_claim(record.url):
+        aliases.append(previous_url)
+    if record.url:
+        aliases = [a for a in aliases if url_claim(a) != url_claim(record.url)]
+    aliases = list(dict.fromkeys(aliases))[-MAX_ALIASES:]
+    return replace(record, touched=touched, previous_url=previous_url, aliases=tuple(aliases))

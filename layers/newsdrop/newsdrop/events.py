@@ -7,8 +7,9 @@ read those. Both arrive wrapped in SQS messages.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
@@ -20,6 +21,16 @@ POST_UPSERTED = "PostUpserted"
 POST_REMOVED = "PostRemoved"
 POST_REJECTED = "PostRejected"
 SITE_CONFIGURED = "SiteConfigured"
+# A one-time schedule's event: a post's phase changes now (scheduled -> published -> archived).
+POST_DUE = "PostDue"
+SCHEDULER_SOURCE = "newsdrop.scheduler"
+# The site-wide refresh after a settings change: parse re-reads a page of posts; fan-out goes on.
+REFRESH_REQUESTED = "RefreshRequested"
+FANOUT_CONTINUED = "FanoutContinued"
+FANOUT_SOURCE = "newsdrop.fanout"
+# Events of a site-wide refresh travel in a lane of their own, so they never delay a single publish.
+Lane = Literal["live", "bulk"]
+MAX_REFRESH_KEYS = 10
 
 
 class MalformedEvent(ValueError):
@@ -67,14 +78,16 @@ def _change(key: Any, sequencer: Any, removed: bool) -> SourceChange:
     return SourceChange(key=key, sequencer=normalise_sequencer(sequencer), removed=removed)
 
 
-def for_record(record: PostRecord) -> BusEvent:
+def for_record(record: PostRecord, lane: Lane = "live") -> BusEvent:
     """The event that announces a committed record; rebuilt the same way for a redelivery."""
     detail = {
         "key": record.key,
         "sequencer": record.sequencer,
-        "url": record.url,
+        "url": record.url if record.live else "",
         "previous_url": record.previous_url,
         "lists": list(record.touched),
+        "aliases": list(record.aliases),
+        "lane": lane,
     }
     return BusEvent(POST_UPSERTED if record.live else POST_REMOVED, detail)
 
@@ -83,8 +96,91 @@ def rejected(key: str, sequencer: str, reason: str) -> BusEvent:
     return BusEvent(POST_REJECTED, {"key": key, "sequencer": sequencer, "reason": reason})
 
 
-def site_configured(sequencer: str) -> BusEvent:
-    return BusEvent(SITE_CONFIGURED, {"sequencer": sequencer})
+def site_configured(generation: int) -> BusEvent:
+    return BusEvent(SITE_CONFIGURED, {"generation": generation, "lane": "live"})
+
+
+def refresh_requested(generation: int, keys: list[str]) -> BusEvent:
+    return BusEvent(REFRESH_REQUESTED, {"generation": generation, "keys": keys}, source=FANOUT_SOURCE)
+
+
+def fanout_continued(generation: int, after: str) -> BusEvent:
+    return BusEvent(FANOUT_CONTINUED, {"generation": generation, "after": after}, source=FANOUT_SOURCE)
+
+
+def due_detail(key: str, revision: str, at: dt.datetime) -> dict[str, Any]:
+    return {"key": key, "revision": revision, "at": at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A post's schedule fired: its phase may change at `at` (never earlier)."""
+
+    key: str
+    revision: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Re-read these posts under the current site settings (a site-wide refresh)."""
+
+    generation: int
+    keys: tuple[str, ...]
+
+
+ParseMessage = SourceChange | Due | Refresh
+
+
+def parse_messages(body: dict[str, Any]) -> list[ParseMessage]:
+    """What one message on a parse queue asks for: S3 changes, a schedule's event or a refresh."""
+    detail_type = body.get("detail-type")
+    if detail_type not in (POST_DUE, REFRESH_REQUESTED):
+        return list(source_changes(body))
+    detail = body.get("detail")
+    if not isinstance(detail, dict):
+        raise MalformedEvent(f"{detail_type} event without a detail")
+    try:
+        if detail_type == POST_DUE:
+            at = dt.datetime.fromisoformat(str(detail["at"]))
+            if at.tzinfo is None:
+                raise MalformedEvent("PostDue time without a time zone")
+            return [Due(key=_text(detail["key"]), revision=_text(detail["revision"]), at=at)]
+        keys = detail["keys"]
+        if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+            raise MalformedEvent("RefreshRequested keys must be a list of source keys")
+        if len(keys) > MAX_REFRESH_KEYS:
+            raise MalformedEvent(f"RefreshRequested names {len(keys)} keys; at most {MAX_REFRESH_KEYS}")
+        return [Refresh(generation=int(detail["generation"]), keys=tuple(keys))]
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, MalformedEvent):
+            raise
+        raise MalformedEvent(f"{detail_type} event is missing a field or has a bad one: {exc}") from exc
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise MalformedEvent("expected a non-empty string")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Fanout:
+    """Where a site-wide refresh stands: list the source posts after `after` for `generation`."""
+
+    generation: int
+    after: str
+
+
+def fanout_message(body: dict[str, Any]) -> Fanout:
+    detail_type = body.get("detail-type")
+    detail = body.get("detail")
+    if detail_type not in (SITE_CONFIGURED, FANOUT_CONTINUED) or not isinstance(detail, dict):
+        raise MalformedEvent(f"unexpected fan-out event {detail_type!r}")
+    try:
+        return Fanout(generation=int(detail["generation"]), after=str(detail.get("after", "")))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedEvent(f"fan-out event has no valid generation: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +190,7 @@ class PublishingEvent:
     url: str
     previous_url: str
     lists: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
 
 
 def publishing_event(body: dict[str, Any]) -> PublishingEvent:
@@ -103,12 +200,15 @@ def publishing_event(body: dict[str, Any]) -> PublishingEvent:
     if detail_type not in (POST_UPSERTED, POST_REMOVED, SITE_CONFIGURED) or not isinstance(detail, dict):
         raise MalformedEvent(f"unexpected publishing event {detail_type!r}")
     lists = detail.get("lists", [])
-    if not isinstance(lists, list) or not all(isinstance(x, str) for x in lists):
-        raise MalformedEvent("publishing event lists must be a list of strings")
+    aliases = detail.get("aliases", [])
+    for name, value in (("lists", lists), ("aliases", aliases)):
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise MalformedEvent(f"publishing event {name} must be a list of strings")
     return PublishingEvent(
         detail_type=str(detail_type),
         key=str(detail.get("key", "")),
         url=str(detail.get("url", "")),
         previous_url=str(detail.get("previous_url", "")),
         lists=tuple(lists),
+        aliases=tuple(aliases),
     )

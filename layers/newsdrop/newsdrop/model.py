@@ -7,7 +7,7 @@ between functions as catalog items, artifact objects and events.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,10 +31,20 @@ class SiteConfig:
     feed_size: int = 20
     # Publish post bodies' HTML as written, unsanitised: only for sites whose authors are all trusted.
     trust_html: bool = False
+    # Days a post stays on the home and section front pages before it moves to the date archives
+    # only (0: it stays until newer posts push it off).
+    front_page_days: int = 0
+    # Jekyll's site-wide `permalink:` (a template or a built-in style name); empty: Jekyll's default.
+    permalink: str = ""
+    # Template overrides uploaded under `_templates/`: (theme template name, Jinja source), sorted.
+    templates: tuple[tuple[str, str], ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def with_templates(self, templates: tuple[tuple[str, str], ...]) -> SiteConfig:
+        return replace(self, templates=templates)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,7 +52,10 @@ class SiteConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SiteConfig:
         names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if "templates" in values:  # JSON has no tuples
+            values["templates"] = tuple((str(name), str(source)) for name, source in values["templates"])
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,9 @@ class Post:
     body_html: str = ""
     text: str = ""  # the body as plain text, for excerpts and search
     excerpt: str = ""
+    published: bool = True  # front matter `published: false` makes it a draft
+    expires: str = ""  # ISO 8601: when it leaves the front pages (front matter `expires:`), if set
+    redirect_from: list[str] = field(default_factory=list)  # earlier URLs that redirect here
 
     @property
     def when(self) -> dt.datetime:
@@ -117,7 +133,8 @@ def sort_key(entry_date: str, key: str) -> str:
 
 # Listing identifiers. A post belongs to a fixed, small set of listings; render and
 # index turn each listing into the pages and files that show it.
-ALL = "all"
+ALL = "all"  # every published post: the feed
+HOME = "home"  # posts still on the front pages: the home page
 
 
 def category_list(name: str) -> str:
@@ -132,12 +149,14 @@ def day_list(when: dt.datetime) -> str:
     return f"day:{when:%Y-%m-%d}"
 
 
-def lists_of(post: Post) -> list[str]:
-    """Every listing the post appears on, in a stable order."""
-    when = post.when
+def lists_of(post: Post, *, front: bool = True) -> list[str]:
+    """Every listing the post appears on, in a stable order; off the front pages (home,
+    categories, tags) once it has expired."""
     # Month archives, sitemaps and search shards are per day and listed from the site
     # bucket, so no month listing is needed: a publish never reads a whole month.
-    ids = [ALL, day_list(when)]
-    ids += [category_list(c) for c in post.categories]
-    ids += [tag_list(t) for t in post.tags]
+    ids = [ALL, day_list(post.when)]
+    if front:
+        ids.append(HOME)
+        ids += [category_list(c) for c in post.categories]
+        ids += [tag_list(t) for t in post.tags]
     return list(dict.fromkeys(ids))

@@ -21,6 +21,20 @@ RESERVED_DIRS = frozenset({"assets", "search", "tags", "archive", "sitemaps", "c
 _ARCHIVE_PAGE = re.compile(r"\A\d{4}/\d{2}(?:/\d{2})?/index\.html\Z")
 
 JEKYLL_DEFAULT_PERMALINK = "/:categories/:year/:month/:day/:title:output_ext"
+# Jekyll's built-in permalink styles, which `_config.yml` may name instead of a template.
+JEKYLL_STYLES = {
+    "date": JEKYLL_DEFAULT_PERMALINK,
+    "pretty": "/:categories/:year/:month/:day/:title/",
+    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
+    "weekdate": "/:categories/:year/W:week/:short_day/:title:output_ext",
+    "none": "/:categories/:title:output_ext",
+}
+
+
+def site_permalink(setting: str) -> str:
+    """The permalink template `_config.yml`'s `permalink:` stands for (Jekyll's default when empty)."""
+    setting = setting.strip()
+    return JEKYLL_STYLES.get(setting, setting) or JEKYLL_DEFAULT_PERMALINK
 
 
 class PathError(ValueError):
@@ -69,6 +83,8 @@ def jekyll_permalink(
         "minute": f"{when:%M}",
         "second": f"{when:%S}",
         "y_day": f"{when:%j}",
+        "week": f"{when:%V}",
+        "short_day": f"{when:%a}",
         "title": title,
         "slug": title,
         "output_ext": ".html",

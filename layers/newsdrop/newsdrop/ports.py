@@ -6,10 +6,12 @@ adapters run `newsdrop build`. The stages never know which they have.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from newsdrop.clock import Clock, ProcessClock
 from newsdrop.model import Entry, SiteConfig
 
 
@@ -64,15 +66,42 @@ class ObjectStore(Protocol):
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under prefix, sorted."""
 
+    def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
+        """Up to `limit` keys under prefix that sort after `after`, sorted (one LIST request)."""
+
 
 def normalise_sequencer(sequencer: str) -> str:
     """S3 sequencers compare as hex strings of one width: pad, then compare."""
     return sequencer.strip().upper().rjust(32, "0")
 
 
+def revision(sequencer: str, generation: int, phase: int) -> str:
+    """The order of a post's catalog records: by source version (S3 sequencer), then by site settings
+    generation, then by lifecycle phase. As one string, so the catalogs compare it as they compare
+    sequencers: 32 hex digits first, so a newer upload outranks every later step of an older one."""
+    return f"{sequencer}.{generation:010d}.{phase}"
+
+
+def source_sequencer(rev: str) -> str:
+    """The S3 sequencer a record's revision starts with."""
+    return rev.split(".", 1)[0]
+
+
+def generation_of(rev: str) -> int:
+    parts = rev.split(".")
+    return int(parts[1]) if len(parts) > 1 else 0
+
+
+PostState = Literal["front", "archived", "scheduled", "draft", "deleted"]
+
+
 @dataclass(frozen=True, slots=True)
 class PostRecord:
-    """The catalog's state for one source key; a tombstone when `live` is false."""
+    """The catalog's state for one source key; on no public page when `live` is false.
+
+    `sequencer` is the record's revision (see `revision`). A record that is not live is a
+    draft or a scheduled post (with its artifact, to be published later) or a tombstone.
+    """
 
     key: str
     sequencer: str
@@ -85,9 +114,12 @@ class PostRecord:
     # What the change that produced this record touched, so a redelivered event can be re-emitted whole.
     touched: Sequence[str] = ()
     previous_url: str = ""
+    state: PostState = "front"
+    due: str = ""  # ISO 8601: when the post's phase next changes by itself (a schedule is set for it)
+    aliases: Sequence[str] = ()  # earlier URLs of the post, which redirect to its current one
 
 
-CommitStatus = Literal["applied", "duplicate", "stale", "url_taken"]
+CommitStatus = Literal["applied", "duplicate", "stale", "url_taken", "config_changed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +127,28 @@ class CommitResult:
     status: CommitStatus
     current: PostRecord | None = None
     url_owner: str = ""
+    previous: PostRecord | None = None  # the record an applied commit replaced
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigRecord:
-    sequencer: str
+    """The site settings: `_config.yml` and template overrides, with the sequencer applied per
+    source file. `generation` counts the changes, so every post record names the settings it was
+    derived from."""
+
+    generation: int
     config: SiteConfig
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshJob:
+    """Progress of the site-wide refresh that a settings change started."""
+
+    generation: int
+    listed: int = 0
+    refreshed: int = 0
+    complete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +170,13 @@ class SearchState:
 class Catalog(Protocol):
     def get_post(self, key: str) -> PostRecord | None: ...
 
-    def commit(self, record: PostRecord) -> CommitResult:
+    def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
         """Atomically replace the stored record by `record` if record.sequencer is newer than the stored one.
 
         Listing entries and the URL claim change in the same transaction; `current` in the
-        result is the stored record afterwards (with `touched` and `previous_url` filled in).
+        result is the stored record afterwards (with `touched`, `previous_url` and `aliases`
+        filled in). With `generation`, only while the site settings are still that generation
+        (status "config_changed" otherwise): a post is never committed as read under old settings.
         """
 
     def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:
@@ -146,7 +196,14 @@ class Catalog(Protocol):
         """Replace the state only if it is still `expected`; False when someone else changed it."""
 
     def put_config(self, record: ConfigRecord) -> bool:
-        """Store the site configuration if its sequencer is newer; False when stale or repeated."""
+        """Store the site settings if the stored ones are still generation `record.generation - 1`;
+        False when someone else changed them first."""
+
+    def refresh_job(self) -> RefreshJob | None:
+        """The latest site-wide refresh."""
+
+    def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
+        """Add to the progress of the refresh for `generation`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +230,24 @@ class NoCdn:
         return None
 
 
+class Scheduler(Protocol):
+    def schedule(self, name: str, at: dt.datetime, detail: dict[str, Any]) -> None:
+        """Create (or replace) a one-time schedule that publishes a PostDue event with `detail` at `at`."""
+
+    def cancel(self, name: str) -> None:
+        """Delete a schedule; one that is gone (it fired, or never existed) is fine."""
+
+
+class NoScheduler:
+    """For deployments without a scheduler: a post that needs one fails with a clear reason."""
+
+    def schedule(self, name: str, at: dt.datetime, detail: dict[str, Any]) -> None:
+        raise RuntimeError("no scheduler is configured (SCHEDULE_GROUP), so a post cannot be scheduled")
+
+    def cancel(self, name: str) -> None:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Ports:
     """Everything a stage may touch. Stages take only what they need from it."""
@@ -184,3 +259,5 @@ class Ports:
     bus: EventBus
     max_post_bytes: int = 1_000_000
     cdn: Cdn = field(default_factory=NoCdn)
+    clock: Clock = field(default_factory=ProcessClock)
+    scheduler: Scheduler = field(default_factory=NoScheduler)

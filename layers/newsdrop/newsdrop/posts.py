@@ -17,6 +17,7 @@ from frontmatter.default_handlers import YAMLHandler
 
 from newsdrop import markup, paths
 from newsdrop.model import Post, SiteConfig
+from newsdrop.source_keys import template_name
 
 MAX_FRONT_MATTER_BYTES = 64 * 1024
 MAX_YAML_ALIASES = 10
@@ -25,9 +26,8 @@ MAX_TITLE_CHARS = 300
 MAX_LABELS = 20  # categories, and tags, per post
 MAX_LABEL_CHARS = 100
 
-POSTS_PREFIX = "_posts/"
-CONFIG_KEY = "_config.yml"
-POST_SUFFIXES = (".md", ".markdown", ".html")
+MAX_TEMPLATE_BYTES = 64 * 1024
+MAX_TEMPLATES_BYTES = 256 * 1024  # all overrides together: they live in the catalog's settings item
 _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
 # Front matter opens the file; a byte-order mark or blank lines before it are forgiven (feeds emit both).
 _FRONT_MATTER = re.compile(r"\A\ufeff?(?:[ \t]*\r?\n)*(?=---[ \t]*\r?\n)")
@@ -42,12 +42,22 @@ class Rejected(Exception):
         self.reason = reason
 
 
-def is_post_key(key: str) -> bool:
-    return key.startswith(POSTS_PREFIX) and key.lower().endswith(POST_SUFFIXES) and "/." not in key
+def read_template(key: str, body: bytes) -> str:
+    """A template override: one of the theme's template names, valid Jinja, within the size limit."""
+    from newsdrop.rendering import theme  # Jinja only when a template is uploaded, not on every cold start
 
-
-def is_config_key(key: str) -> bool:
-    return key == CONFIG_KEY
+    name = template_name(key)
+    if name not in theme.template_names():
+        known = ", ".join(sorted(theme.template_names()))
+        raise Rejected(f"{name!r} is not a template of the theme; overrides may replace: {known}")
+    if len(body) > MAX_TEMPLATE_BYTES:
+        raise Rejected(f"template is {len(body)} bytes; the limit is {MAX_TEMPLATE_BYTES}")
+    source = decode_text(body, what="template")
+    try:
+        theme.check_template(name, source)
+    except theme.TemplateProblem as exc:
+        raise Rejected(f"template {name} cannot be used: {exc}") from exc
+    return source
 
 
 class SafeYAML(YAMLHandler):
@@ -210,14 +220,32 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
         problems.append(exc.reason)
         categories, tags = [], []
 
+    published = meta.get("published", True)
+    if not isinstance(published, bool):
+        problems.append(f"published must be true or false, not {str(published)[:40]!r}")
+    expires: dt.datetime | None = None
+    raw_expires = meta.get("expires")
+    if raw_expires is not None and str(raw_expires).strip():
+        try:
+            expires = _parse_date(raw_expires, config.tz)
+        except Rejected as exc:
+            problems.append("expires: " + exc.reason)
+
+    try:
+        redirect_from = _redirect_from(meta.get("redirect_from"))
+    except Rejected as exc:
+        problems.append(exc.reason)
+        redirect_from = []
+
     if problems or when is None:
         raise Rejected("; ".join(problems))
 
     explicit = meta.get("permalink")
-    template = str(explicit) if isinstance(explicit, str) and explicit.strip() else paths.JEKYLL_DEFAULT_PERMALINK
+    explicit_template = isinstance(explicit, str) and bool(explicit.strip())
+    template = str(explicit) if explicit_template else paths.site_permalink(config.permalink)
     explicit_slug = meta.get("slug")
     try:
-        if template is not paths.JEKYLL_DEFAULT_PERMALINK:
+        if explicit_template:
             paths.normalise_url(template)  # refuse "http://..." and "//host/..." before placeholders are filled
         filled = paths.jekyll_permalink(
             template,
@@ -230,6 +258,20 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
         paths.post_key(url)
     except paths.PathError as exc:
         raise Rejected(str(exc)) from exc
+    if name and text[: opening.end()].lstrip("\ufeff"):
+        # Jekyll needs `---` on the very first line: with blank lines before it, it reads no front
+        # matter and publishes the file at the default URL without categories. Links to that URL
+        # exist, so it redirects here.
+        jekyll_url = paths.normalise_url(
+            paths.jekyll_permalink(
+                paths.site_permalink(config.permalink),
+                when=_parse_date(name.group(1), config.tz),
+                slug=slug,
+                categories=[],
+            )
+        )
+        redirect_from.append(jekyll_url)
+    redirect_from = [u for u in dict.fromkeys(redirect_from) if paths.key_for_url(u) != paths.key_for_url(url)]
 
     try:
         body_html = markup.render_markdown(parsed.content, trusted=config.trust_html)
@@ -247,7 +289,33 @@ def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> P
         body_html=body_html,
         text=text_only,
         excerpt=markup.excerpt(text_only),
+        published=bool(published),
+        expires=expires.isoformat() if expires is not None else "",
+        redirect_from=redirect_from,
     )
+
+
+MAX_REDIRECTS = 20
+
+
+def _redirect_from(raw: Any) -> list[str]:
+    """Front matter `redirect_from:` (as the jekyll-redirect-from plugin reads it): earlier URLs of the post."""
+    if raw is None:
+        return []
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise Rejected("redirect_from must be a URL path or a list of them")
+    if len(items) > MAX_REDIRECTS:
+        raise Rejected(f"redirect_from lists {len(items)} URLs; at most {MAX_REDIRECTS} allowed")
+    urls = []
+    for item in items:
+        try:
+            url = paths.normalise_url(item)
+            paths.post_key(url)
+        except paths.PathError as exc:
+            raise Rejected(f"redirect_from: {exc}") from exc
+        urls.append(url)
+    return urls
 
 
 def read_config(body: bytes, *, max_bytes: int) -> SiteConfig:
@@ -268,12 +336,23 @@ def read_config(body: bytes, *, max_bytes: int) -> SiteConfig:
             if isinstance(data[name], dict | list):
                 raise Rejected(f"_config.yml: {name} must be a plain value")
             values[name] = str(data[name]).strip()
-    for name in ("page_size", "home_per_tag", "feed_size"):
+    for name, lowest in (("page_size", 1), ("home_per_tag", 1), ("feed_size", 1), ("front_page_days", 0)):
         if name in data:
             number = data[name]
-            if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= 500:
-                raise Rejected(f"_config.yml: {name} must be a whole number from 1 to 500")
+            if not isinstance(number, int) or isinstance(number, bool) or not lowest <= number <= 500:
+                raise Rejected(f"_config.yml: {name} must be a whole number from {lowest} to 500")
             values[name] = number
+    if data.get("permalink") is not None:
+        permalink = data["permalink"]
+        if not isinstance(permalink, str):
+            raise Rejected("_config.yml: permalink must be a template or a style name (date, pretty, ordinal, none)")
+        template = paths.site_permalink(permalink)
+        try:
+            paths.normalise_url(template)  # no "http://..." or "//host/..."
+        except paths.PathError as exc:
+            raise Rejected(f"_config.yml: {exc}") from exc
+        # Jekyll reads "year/:title" as "/year/:title": its URLs always start at the root.
+        values["permalink"] = template if template.startswith("/") else "/" + template
     if "trust_html" in data:
         if not isinstance(data["trust_html"], bool):
             raise Rejected("_config.yml: trust_html must be true or false")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from newsdrop.adapters.aws import CloudFrontCdn, DynamoCatalog, EventBridgeBus, S3Store
-from newsdrop.ports import NoCdn, Ports
+from newsdrop.adapters.aws import CloudFrontCdn, DynamoCatalog, EventBridgeBus, EventBridgeScheduler, S3Store
+from newsdrop.ports import NoCdn, NoScheduler, Ports, Scheduler
 from newsdrop.settings import settings
 
 
@@ -20,4 +20,14 @@ def aws_ports() -> Ports:
         bus=EventBridgeBus(config.event_bus),
         max_post_bytes=config.max_post_bytes,
         cdn=CloudFrontCdn(config.distribution_id) if config.distribution_id else NoCdn(),
+        scheduler=_scheduler(),
+    )
+
+
+def _scheduler() -> Scheduler:
+    config = settings()
+    if not config.schedule_group:
+        return NoScheduler()  # only Parse schedules; the other functions are not given a group
+    return EventBridgeScheduler(
+        config.schedule_group, config.event_bus_arn, config.scheduler_role_arn, config.schedule_dead_letter_arn
     )

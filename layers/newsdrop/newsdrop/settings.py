@@ -26,6 +26,12 @@ class Settings:
     event_bus: str
     max_post_bytes: int = 1_000_000
     distribution_id: str = ""
+    # Parse's one-time schedules (scheduled posts, front-page expiry): EventBridge Scheduler's
+    # group, the role it assumes to put events on the bus, the bus's ARN and a dead-letter queue.
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
+    event_bus_arn: str = ""
+    schedule_dead_letter_arn: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -50,7 +56,20 @@ class Settings:
             event_bus=need("EVENT_BUS_NAME"),
             max_post_bytes=max_post_bytes,
             distribution_id=env.get("DISTRIBUTION_ID", "").strip(),
+            **_scheduler(env),
         )
+
+
+def _scheduler(env: Mapping[str, str]) -> dict[str, str]:
+    values = {
+        "schedule_group": env.get("SCHEDULE_GROUP", "").strip(),
+        "scheduler_role_arn": env.get("SCHEDULER_ROLE_ARN", "").strip(),
+        "event_bus_arn": env.get("EVENT_BUS_ARN", "").strip(),
+        "schedule_dead_letter_arn": env.get("SCHEDULE_DLQ_ARN", "").strip(),
+    }
+    if values["schedule_group"] and not (values["scheduler_role_arn"] and values["event_bus_arn"]):
+        raise SettingsError("SCHEDULE_GROUP needs SCHEDULER_ROLE_ARN and EVENT_BUS_ARN")
+    return values
 
 
 @cache

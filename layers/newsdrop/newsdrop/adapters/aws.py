@@ -7,14 +7,18 @@ Lambda execution environment); the endpoint comes from boto3's own settings, so
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
 import boto3
+import botocore.utils
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -29,6 +33,7 @@ from newsdrop.ports import (
     Head,
     PostRecord,
     PreconditionFailed,
+    RefreshJob,
     SearchState,
     TooLarge,
 )
@@ -39,9 +44,43 @@ _CONDITION_FAILED = {"412", "PreconditionFailed", "ConditionalRequestConflict", 
 MAX_COMMIT_ATTEMPTS = 8
 
 
+_ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3}|\.\d{6})?Z")
+_HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
+
+
+def parse_timestamp(value: Any) -> dt.datetime:
+    """botocore's response timestamp parser, without dateutil for the two forms S3 sends.
+
+    Every key of a ListObjectsV2 page carries a LastModified (ISO 8601 in UTC), and HEAD and GET
+    a Last-Modified header (an HTTP date); botocore parses each with dateutil, about 75 µs a
+    value, most of the client's time for a listing of a few hundred keys. The standard library
+    reads both forms in well under a microsecond, to the same instant (in UTC); any other form
+    goes to botocore's own parser.
+    """
+    if isinstance(value, str) and (quick := quick_timestamp(value)) is not None:
+        return quick
+    parsed: dt.datetime = botocore.utils.parse_timestamp(value)
+    return parsed
+
+
+def quick_timestamp(value: str) -> dt.datetime | None:
+    """An ISO 8601 time in UTC or an HTTP date, read by the standard library; None for other forms."""
+    if _ISO_UTC.fullmatch(value):
+        return dt.datetime.fromisoformat(value)
+    if _HTTP_DATE.fullmatch(value):
+        return email.utils.parsedate_to_datetime(value)
+    return None
+
+
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    # boto3's default session, as boto3.client uses (moto swaps it per mock), with the parser above.
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    session._session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
+    return session.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
 def _code(exc: ClientError) -> str:
@@ -132,6 +171,13 @@ class S3Store:
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
 
+    def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        if after:
+            args["StartAfter"] = after
+        response = client("s3").list_objects_v2(**args)
+        return sorted(item["Key"] for item in response.get("Contents", []))
+
 
 _serialise = TypeSerializer().serialize
 _deserialise = TypeDeserializer().deserialize
@@ -177,6 +223,9 @@ class DynamoCatalog:
             entry=Entry.from_json(json.loads(item["entry"])) if item.get("entry") else None,
             touched=tuple(item.get("touched", [])),
             previous_url=item.get("previous_url", ""),
+            state=item.get("state", "front" if item["live"] else "deleted"),
+            due=item.get("due", ""),
+            aliases=tuple(item.get("aliases", [])),
         )
 
     def _post_item(self, record: PostRecord) -> dict[str, Any]:
@@ -193,10 +242,13 @@ class DynamoCatalog:
                 "entry": json.dumps(record.entry.to_json(), ensure_ascii=False) if record.entry else "",
                 "touched": list(record.touched),
                 "previous_url": record.previous_url,
+                "state": record.state,
+                "due": record.due,
+                "aliases": list(record.aliases),
             }
         )
 
-    def commit(self, record: PostRecord) -> CommitResult:
+    def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
         for _ in range(MAX_COMMIT_ATTEMPTS):
             stored = self.get_post(record.key)
             if stored is not None and stored.sequencer >= record.sequencer:
@@ -249,12 +301,24 @@ class DynamoCatalog:
                             }
                         }
                     )
+            if generation is not None:
+                # Last, so the indexes of the URL claim's reason above stay put.
+                check: dict[str, Any] = {"TableName": self.table, "Key": _item({"pk": "CONFIG", "sk": "SITE"})}
+                if generation == 0:
+                    check["ConditionExpression"] = "attribute_not_exists(pk)"
+                else:
+                    check["ConditionExpression"] = "gen = :gen"
+                    check["ExpressionAttributeValues"] = _item({":gen": generation})
+                items.append({"ConditionCheck": check})
             try:
                 client("dynamodb").transact_write_items(TransactItems=items)
             except ClientError as exc:
                 if _code(exc) != "TransactionCanceledException":
                     raise
                 reasons = exc.response.get("CancellationReasons") or []
+                settings_moved = len(reasons) == len(items) and reasons[-1].get("Code") == "ConditionalCheckFailed"
+                if generation is not None and settings_moved:
+                    return CommitResult("config_changed", current=stored)
                 url_failed = (
                     change.claim_key
                     and len(reasons) > 1
@@ -266,7 +330,7 @@ class DynamoCatalog:
                     if owner is not None and owner.get("owner") != record.key:
                         return CommitResult("url_taken", current=stored, url_owner=str(owner["owner"]))
                 continue  # someone else committed first: re-read and plan again
-            return CommitResult("applied", current=final)
+            return CommitResult("applied", current=final, previous=stored)
         raise RuntimeError(f"catalog commit for {record.key} kept conflicting after {MAX_COMMIT_ATTEMPTS} attempts")
 
     def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:
@@ -296,7 +360,11 @@ class DynamoCatalog:
         item = self._get("CONFIG", "SITE")
         if item is None:
             return None
-        return ConfigRecord(sequencer=item["seq"], config=SiteConfig.from_json(json.loads(item["config"])))
+        return ConfigRecord(
+            generation=int(item["gen"]),
+            config=SiteConfig.from_json(json.loads(item["config"])),
+            sources={str(k): str(v) for k, v in item.get("sources", {}).items()},
+        )
 
     def allocate_ids(self, count: int) -> int:
         response = client("dynamodb").update_item(
@@ -347,6 +415,13 @@ class DynamoCatalog:
         return True
 
     def put_config(self, record: ConfigRecord) -> bool:
+        if record.generation == 1:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "gen = :prev",
+                "ExpressionAttributeValues": _item({":prev": record.generation - 1}),
+            }
         try:
             client("dynamodb").put_item(
                 TableName=self.table,
@@ -354,18 +429,51 @@ class DynamoCatalog:
                     {
                         "pk": "CONFIG",
                         "sk": "SITE",
-                        "seq": record.sequencer,
+                        "gen": record.generation,
                         "config": json.dumps(record.config.to_json(), ensure_ascii=False),
+                        "sources": dict(record.sources),
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk) OR seq < :seq",
-                ExpressionAttributeValues=_item({":seq": record.sequencer}),
+                **condition,
             )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
+
+    def refresh_job(self) -> RefreshJob | None:
+        response = client("dynamodb").query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_item({":pk": "JOB#REFRESH"}),
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = response.get("Items", [])
+        if not items:
+            return None
+        item = _plain(items[0])
+        return RefreshJob(
+            generation=int(item["gen"]),
+            listed=int(item.get("listed", 0)),
+            refreshed=int(item.get("refreshed", 0)),
+            complete=bool(item.get("complete", False)),
+        )
+
+    def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
+        update = "SET gen = :gen ADD listed :listed, refreshed :refreshed"
+        values: dict[str, Any] = {":gen": generation, ":listed": listed, ":refreshed": refreshed}
+        if complete:
+            update = "SET gen = :gen, complete = :complete ADD listed :listed, refreshed :refreshed"
+            values[":complete"] = True
+        client("dynamodb").update_item(
+            TableName=self.table,
+            Key=_item({"pk": "JOB#REFRESH", "sk": f"{generation:010d}"}),
+            UpdateExpression=update,
+            ExpressionAttributeValues=_item(values),
+        )
 
 
 class EventBridgeBus:
@@ -408,3 +516,60 @@ class CloudFrontCdn:
                 DistributionId=self.distribution_id,
                 InvalidationBatch={"Paths": {"Quantity": len(chunk), "Items": chunk}, "CallerReference": reference},
             )
+
+
+class EventBridgeScheduler:
+    """One-time EventBridge Scheduler schedules that put a PostDue event on the publishing bus.
+
+    Each fires once and deletes itself (ActionAfterCompletion DELETE); a failed delivery is
+    retried by the scheduler and then kept in the events dead-letter queue.
+    """
+
+    DETAIL_TYPE = "PostDue"
+    SOURCE = "newsdrop.scheduler"
+
+    def __init__(self, group: str, bus_arn: str, role_arn: str, dead_letter_arn: str = "") -> None:
+        self.group = group
+        self.bus_arn = bus_arn
+        self.role_arn = role_arn
+        self.dead_letter_arn = dead_letter_arn
+
+    def schedule(self, name: str, at: dt.datetime, detail: dict[str, Any]) -> None:
+        target: dict[str, Any] = {
+            "Arn": self.bus_arn,
+            "RoleArn": self.role_arn,
+            "Input": json.dumps(detail, ensure_ascii=False),
+            "EventBridgeParameters": {"DetailType": self.DETAIL_TYPE, "Source": self.SOURCE},
+            "RetryPolicy": {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185},
+        }
+        if self.dead_letter_arn:
+            target["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
+        args: dict[str, Any] = {
+            "Name": name,
+            "GroupName": self.group,
+            # Whole seconds, rounded up: a schedule never fires before the moment it stands for.
+            "ScheduleExpression": f"at({_ceil_second(at):%Y-%m-%dT%H:%M:%S})",
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "Target": target,
+            "ActionAfterCompletion": "DELETE",
+        }
+        try:
+            client("scheduler").create_schedule(**args)
+        except ClientError as exc:
+            if _code(exc) != "ConflictException":
+                raise
+            client("scheduler").update_schedule(**args)  # a retried publish: same name, same schedule
+
+    def cancel(self, name: str) -> None:
+        try:
+            client("scheduler").delete_schedule(Name=name, GroupName=self.group)
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+
+
+def _ceil_second(at: dt.datetime) -> dt.datetime:
+    utc = at.astimezone(dt.UTC)
+    whole = utc.replace(microsecond=0)
+    return whole if whole == utc else whole + dt.timedelta(seconds=1)

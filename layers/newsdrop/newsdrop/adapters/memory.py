@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from newsdrop import catalog as catalog_plan
+from newsdrop.adapters.sortedmap import SortedKeyMap
 from newsdrop.model import Entry
 from newsdrop.ports import (
     Blob,
@@ -19,6 +22,7 @@ from newsdrop.ports import (
     Head,
     PostRecord,
     PreconditionFailed,
+    RefreshJob,
     SearchState,
     TooLarge,
 )
@@ -26,9 +30,12 @@ from newsdrop.ports import (
 
 @dataclass
 class MemoryStore:
-    """An object store with S3's ETag conditions (an ETag is the MD5 of the body, as on S3 with SSE-S3)."""
+    """An object store with S3's ETag conditions (an ETag is the MD5 of the body, as on S3 with SSE-S3).
 
-    objects: dict[str, Blob] = field(default_factory=dict)
+    Its keys are kept sorted, so a LIST costs in proportion to the keys it returns, as on S3.
+    """
+
+    objects: SortedKeyMap[Blob] = field(default_factory=SortedKeyMap)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
@@ -74,7 +81,10 @@ class MemoryStore:
             self.objects.pop(key, None)
 
     def list_keys(self, prefix: str) -> list[str]:
-        return sorted(k for k in self.objects if k.startswith(prefix))
+        return self.objects.with_prefix(prefix)
+
+    def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
+        return self.objects.page(prefix, after=after, limit=limit)
 
     def write_to(self, root: Path) -> int:
         """Write every object under root (for `newsdrop build --out`); returns the count."""
@@ -88,22 +98,26 @@ class MemoryStore:
 @dataclass
 class MemoryCatalog:
     posts: dict[str, PostRecord] = field(default_factory=dict)
-    lists: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    # Each list's entries by sort key, kept sorted: a newest-n read costs n, as a DynamoDB Query.
+    lists: dict[str, SortedKeyMap[Entry]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     config: ConfigRecord | None = None
     search: dict[str, SearchState] = field(default_factory=dict)
     next_id: int = 0
+    jobs: dict[int, RefreshJob] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get_post(self, key: str) -> PostRecord | None:
         return self.posts.get(key)
 
-    def commit(self, record: PostRecord) -> CommitResult:
+    def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
         with self._lock:
             stored = self.posts.get(record.key)
             if stored is not None and stored.sequencer >= record.sequencer:
                 status: CommitStatus = "duplicate" if stored.sequencer == record.sequencer else "stale"
                 return CommitResult(status, current=stored)
+            if generation is not None and generation != (self.config.generation if self.config else 0):
+                return CommitResult("config_changed", current=stored)
             record = catalog_plan.finalise(record, stored)
             change = catalog_plan.plan(record, stored)
             owner = self.urls.get(change.claim_key)
@@ -111,20 +125,20 @@ class MemoryCatalog:
                 return CommitResult("url_taken", current=stored, url_owner=owner or "")
             self.posts[record.key] = record
             for list_id, sort in change.delete:
-                self.lists.get(list_id, {}).pop(sort, None)
+                if (listing := self.lists.get(list_id)) is not None:
+                    listing.pop(sort, None)
             assert record.entry is not None or not change.put
             for list_id, sort in change.put:
-                self.lists.setdefault(list_id, {})[sort] = record.entry  # type: ignore[assignment]
+                self.lists.setdefault(list_id, SortedKeyMap())[sort] = record.entry  # type: ignore[assignment]
             if change.release_key and self.urls.get(change.release_key) == record.key:
                 del self.urls[change.release_key]
             if change.claim_key:
                 self.urls[change.claim_key] = record.key
-            return CommitResult("applied", current=record)
+            return CommitResult("applied", current=record, previous=stored)
 
     def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:
-        listing = self.lists.get(list_id, {})
-        ordered = [listing[s] for s in sorted(listing, reverse=True)]
-        return ordered if limit is None else ordered[:limit]
+        listing = self.lists.get(list_id)
+        return [] if listing is None else [listing[s] for s in listing.largest(limit)]
 
     def url_owner(self, url: str) -> str | None:
         return self.urls.get(catalog_plan.url_claim(url))
@@ -150,25 +164,60 @@ class MemoryCatalog:
 
     def put_config(self, record: ConfigRecord) -> bool:
         with self._lock:
-            if self.config is not None and self.config.sequencer >= record.sequencer:
+            if record.generation != (self.config.generation if self.config else 0) + 1:
                 return False
             self.config = record
             return True
 
+    def refresh_job(self) -> RefreshJob | None:
+        return self.jobs[max(self.jobs)] if self.jobs else None
+
+    def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
+        with self._lock:
+            job = self.jobs.get(generation, RefreshJob(generation))
+            self.jobs[generation] = replace(
+                job,
+                listed=job.listed + listed,
+                refreshed=job.refreshed + refreshed,
+                complete=job.complete or complete,
+            )
+
+
+@dataclass
+class MemoryScheduler:
+    """One-time schedules held in memory; `due` hands over those whose time has come, as they fire."""
+
+    schedules: dict[str, tuple[dt.datetime, dict[str, Any]]] = field(default_factory=dict)
+
+    def schedule(self, name: str, at: dt.datetime, detail: dict[str, Any]) -> None:
+        self.schedules[name] = (at, dict(detail))
+
+    def cancel(self, name: str) -> None:
+        self.schedules.pop(name, None)
+
+    def due(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """The details of every schedule due at `now`, in time order; they are deleted, as
+        EventBridge Scheduler deletes a one-time schedule after it runs."""
+        fired = sorted((at, name) for name, (at, _) in self.schedules.items() if at <= now)
+        return [self.schedules.pop(name)[1] for _, name in fired]
+
 
 @dataclass
 class MemoryBus:
-    """Routes each published event to the subscribers whose detail types match, like the bus rules."""
+    """Routes each published event to the subscribers whose rule matches, like the bus rules:
+    by detail type, and by the event's lane when the rule names one."""
 
-    routes: list[tuple[frozenset[str], Callable[[BusEvent], None]]] = field(default_factory=list)
+    routes: list[tuple[frozenset[str], str | None, Callable[[BusEvent], None]]] = field(default_factory=list)
     published: list[BusEvent] = field(default_factory=list)
 
-    def subscribe(self, detail_types: Sequence[str], deliver: Callable[[BusEvent], None]) -> None:
-        self.routes.append((frozenset(detail_types), deliver))
+    def subscribe(
+        self, detail_types: Sequence[str], deliver: Callable[[BusEvent], None], *, lane: str | None = None
+    ) -> None:
+        self.routes.append((frozenset(detail_types), lane, deliver))
 
     def publish(self, events: Sequence[BusEvent]) -> None:
         for event in events:
             self.published.append(event)
-            for types, deliver in self.routes:
-                if event.detail_type in types:
+            for types, lane, deliver in self.routes:
+                if event.detail_type in types and (lane is None or event.detail.get("lane") == lane):
                     deliver(replace(event))

@@ -1,12 +1,15 @@
-"""`newsdrop build | dev | publish | status | redrive`."""
+"""`newsdrop build | dev | publish | import | status | redrive`."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import shutil
+import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,15 @@ def _names(args: argparse.Namespace) -> Any:
     return Names(source_bucket=args.source_bucket, site_bucket=args.site_bucket)
 
 
+def _instant(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone offset (e.g. +08:00 or Z)")
+    return value
+
+
 def _dev(args: argparse.Namespace) -> int:
+    from newsdrop.clock import ManualClock
     from newsdrop.local.dev import DevStack, project_root, upload
 
     stack = DevStack(
@@ -59,10 +70,16 @@ def _dev(args: argparse.Namespace) -> int:
         site_port=args.site_port,
         retry_after=args.retry_after,
         concurrency=args.concurrency,
+        clock=ManualClock(args.now, running=True) if args.now else None,
     )
-    logging.getLogger("newsdrop").setLevel(logging.WARNING)  # rejections and failures
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    # The local stack publishes no metrics (there is no CloudWatch); Powertools would say so per batch.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    # Ctrl-C and `kill` stop the stack cleanly, even when started from a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     stack.start()
+    logging.getLogger("newsdrop").setLevel(logging.WARNING)  # rejections and failures (the handlers set INFO)
     try:
         if args.posts:
             files = list(source_files(Path(args.posts)))
@@ -97,11 +114,38 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from newsdrop.local.dev import upload, use_local_credentials
+    from newsdrop.local.jekyll import JekyllSite
+
+    try:
+        jekyll = JekyllSite.read(Path(args.dir))
+    except ValueError as exc:
+        print(f"newsdrop import: {exc}", file=sys.stderr)
+        return 2
+    if args.endpoint:
+        use_local_credentials()
+    files = jekyll.files()
+    with Progress(transient=False) as progress:
+        task = progress.add_task(f"importing into s3://{args.bucket}", total=len(files))
+        for _ in upload(files, args.bucket, args.endpoint):
+            progress.advance(task)
+    print(
+        f"imported {len(files)} files ({jekyll.post_count} posts) from {args.dir} to s3://{args.bucket}",
+        file=sys.stderr,
+    )
+    for note in jekyll.notes():
+        print(f"  note: {note}", file=sys.stderr)
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from newsdrop.local.dev import project_root, queue_status, rejections, use_local_credentials
+    from newsdrop.local.dev import project_root, queue_status, refresh_progress, rejections, use_local_credentials
 
     use_local_credentials()
     names = _names(args)
@@ -112,6 +156,14 @@ def _status(args: argparse.Namespace) -> int:
         table.add_row(row.function, str(row.waiting), str(row.in_flight), str(row.dead))
     console = Console()
     console.print(table)
+    job = refresh_progress(names, args.endpoint)
+    if job is not None:
+        state = "done" if job.complete and job.refreshed >= job.listed else "in progress"
+        listing = "" if job.complete else ", still listing posts"
+        console.print(
+            f"site-wide refresh (settings generation {job.generation}): "
+            f"{min(job.refreshed, job.listed)} of {job.listed} posts read again{listing}, {state}"
+        )
     reports = rejections(names, args.endpoint)
     console.print("last rejections:" if reports else "no rejections")
     for report in reports:
@@ -159,6 +211,12 @@ def parser() -> argparse.ArgumentParser:
         help="seconds before a failed record is retried (AWS: the visibility timeout)",
     )
     dev.add_argument("--concurrency", type=int, default=1, help="concurrent invocations per function (default 1)")
+    dev.add_argument(
+        "--now",
+        type=_instant,
+        default=None,
+        help="start the stack's clock at this time (ISO 8601, e.g. 2024-05-20T09:00+08:00); it runs from there",
+    )
     _stack_options(dev, endpoint=False)
     dev.set_defaults(run=_dev)
 
@@ -167,6 +225,14 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("--endpoint", default=None, help="endpoint URL (the local stack's); default: AWS")
     publish.add_argument("--bucket", default="newsdrop-source")
     publish.set_defaults(run=_publish)
+
+    migrate = commands.add_parser(
+        "import", help="upload a Jekyll site's _config.yml and _posts/ to the source bucket, with a progress bar"
+    )
+    migrate.add_argument("dir", help="the Jekyll site's folder (with _config.yml and _posts/)")
+    migrate.add_argument("--endpoint", default=None, help="endpoint URL (the local stack's); default: AWS")
+    migrate.add_argument("--bucket", default="newsdrop-source")
+    migrate.set_defaults(run=_import)
 
     status = commands.add_parser("status", help="queues, dead letters and the last rejections of the local stack")
     _stack_options(status)

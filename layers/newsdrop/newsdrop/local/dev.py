@@ -6,22 +6,27 @@ Everything runs in this process, so the local stack can mend moto where it is no
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import newsdrop
+from newsdrop import clock
+from newsdrop.adapters.aws import DynamoCatalog
 from newsdrop.envelopes import REGION
 from newsdrop.local import moto_patches
+from newsdrop.local.scheduler import ScheduleRunner
 from newsdrop.local.siteserver import SiteServer, security_headers
 from newsdrop.local.sources import source_files
 from newsdrop.local.stack import Names, Pump, Stack, client, describe, provision, queue_url
+from newsdrop.ports import RefreshJob
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,7 @@ class DevStack:
     wait_seconds: int = 1
     idle_pause: float = 0.1
     concurrency: int = 1  # pollers per function: Lambda runs several batches of one function at once
+    clock: clock.Clock | None = None  # the functions' and schedules' time (None: the system clock)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -100,31 +106,44 @@ class DevStack:
         )
         self.site_port = self.site.port
         self.site.start()
-        for logical in self.stack.functions:
-            for n in range(self.concurrency):
-                thread = threading.Thread(target=self._poll, args=(logical,), name=f"{logical}-{n}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
+        clock.install(self.clock)  # the functions run in this process and read the process clock
+        self.schedules = ScheduleRunner(self.stack, endpoint=self.endpoint)
+        for logical, spec in self.stack.functions.items():
+            for source in spec.sources:
+                for n in range(self.concurrency):
+                    name = f"{logical}-{source.queue}-{n}"
+                    step = functools.partial(self.pump.step_source, logical, source, wait=0)
+                    thread = threading.Thread(target=self._poll, args=(name, step), name=name, daemon=True)
+                    thread.start()
+                    self._threads.append(thread)
+        thread = threading.Thread(
+            target=self._poll, args=("schedules", self.schedules.run_due, 1.0), name="schedules", daemon=True
+        )
+        thread.start()
+        self._threads.append(thread)
 
-    def _poll(self, logical: str) -> None:
-        assert self.pump is not None
+    def _poll(self, name: str, step: Callable[[], int], pause: float | None = None) -> None:
         while not self._stop.is_set():
             try:
                 # Short polling with a pause: a long poll would hold the serialised moto server.
-                if self.pump.step(logical, wait=0) == 0:
-                    self._stop.wait(self.idle_pause)
+                if step() == 0:
+                    self._stop.wait(self.idle_pause if pause is None else pause)
             except Exception:  # a poller must outlive any one failure, as Lambda's pollers do
                 if self._stop.is_set():
                     return
-                log.exception("poller %s failed; retrying", logical)
+                log.exception("poller %s failed; retrying", name)
                 time.sleep(1)
 
     def stop(self) -> None:
         self._stop.set()
+        # One deadline for all pollers (they are daemon threads): each finishes the batch it holds,
+        # and a batch that takes longer is abandoned, as Lambda abandons one at shutdown.
+        deadline = time.monotonic() + self.wait_seconds + 5
         for thread in self._threads:
-            thread.join(timeout=self.wait_seconds + 5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.site.stop()
         self.moto.stop()
+        clock.install(None)
 
     def banner(self) -> str:
         n = self.names
@@ -166,13 +185,22 @@ def queue_status(root: Path, names: Names, endpoint: str) -> list[QueueStatus]:
 
     rows = []
     for logical, spec in sorted(stack.functions.items()):
-        waiting, in_flight = counts(spec.queue)
-        dlq = stack.dlq_of(spec.queue)
-        dead = sum(counts(dlq)) if dlq else 0
-        rows.append(QueueStatus(logical, waiting, in_flight, dead))
+        for source in spec.sources:
+            waiting, in_flight = counts(source.queue)
+            dlq = stack.dlq_of(source.queue)
+            dead = sum(counts(dlq)) if dlq else 0
+            rows.append(QueueStatus(f"{logical} ({source.queue})", waiting, in_flight, dead))
     if "EventsDLQ" in stack.resources:
         rows.append(QueueStatus("(EventBridge targets)", 0, 0, sum(counts("EventsDLQ"))))
+    if "ScheduleDLQ" in stack.resources:
+        rows.append(QueueStatus("(post schedules)", 0, 0, sum(counts("ScheduleDLQ"))))
     return rows
+
+
+def refresh_progress(names: Names, endpoint: str) -> RefreshJob | None:
+    """The latest site-wide refresh, from the catalog table."""
+    os.environ["AWS_ENDPOINT_URL"] = endpoint  # the catalog adapter reads the endpoint from boto3's settings
+    return DynamoCatalog(names.table).refresh_job()
 
 
 def rejections(names: Names, endpoint: str, limit: int = 10) -> list[dict[str, Any]]:
@@ -197,23 +225,36 @@ def redrive(root: Path, names: Names, endpoint: str | None) -> dict[str, int]:
     sqs = client("sqs", endpoint)
     moved: dict[str, int] = {}
     for logical, spec in stack.functions.items():
-        dlq = stack.dlq_of(spec.queue)
-        if not dlq:
-            continue
-        source, target = queue_url(stack, dlq, endpoint), queue_url(stack, spec.queue, endpoint)
-        count = 0
-        while True:
-            messages = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-                "Messages", []
+        for event_source in spec.sources:
+            dlq = stack.dlq_of(event_source.queue)
+            if not dlq:
+                continue
+            moved[logical] = moved.get(logical, 0) + _move(
+                sqs, queue_url(stack, dlq, endpoint), queue_url(stack, event_source.queue, endpoint)
             )
-            if not messages:
-                break
-            for message in messages:
-                sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
-                sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
-                count += 1
-        moved[logical] = count
     return moved
 
 
-__all__ = ["DevStack", "project_root", "queue_status", "redrive", "rejections", "source_files", "upload"]
+def _move(sqs: Any, source: str, target: str) -> int:
+    """Move every message of one queue to another; returns how many."""
+    count = 0
+    while True:
+        messages = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not messages:
+            return count
+        for message in messages:
+            sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
+            count += 1
+
+
+__all__ = [
+    "DevStack",
+    "project_root",
+    "queue_status",
+    "redrive",
+    "refresh_progress",
+    "rejections",
+    "source_files",
+    "upload",
+]

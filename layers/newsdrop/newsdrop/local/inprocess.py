@@ -14,15 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newsdrop import envelopes, events
-from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
+from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryScheduler, MemoryStore
+from newsdrop.clock import Clock, SystemClock
 from newsdrop.ports import BusEvent, Ports
-from newsdrop.stages import index, parse, render
+from newsdrop.stages import fanout, index, parse, render
 from newsdrop.stages.common import Outcome
 
 BATCH_SIZE = 10
 MAX_RECEIVES = 5
 SOURCE_BUCKET = "newsdrop-source"
 PUBLISHING = (events.POST_UPSERTED, events.POST_REMOVED, events.SITE_CONFIGURED)
+# Drained in this order, each until empty, again and again until all are: parse's events feed
+# the rest, and a site-wide refresh comes after the single publishes, as its lanes do on AWS.
+ORDER = ("parse", "fanout", "refresh", "render", "render-bulk", "index", "index-bulk")
 
 Stage = Callable[[dict[str, Any], Ports], Outcome]
 
@@ -45,6 +49,8 @@ class InProcessPipeline:
     max_post_bytes: int = 1_000_000
     rejections: list[tuple[str, str]] = field(default_factory=list)
     invocations: dict[str, int] = field(default_factory=dict)
+    clock: Clock = field(default_factory=SystemClock)
+    scheduler: MemoryScheduler = field(default_factory=MemoryScheduler)
 
     def __post_init__(self) -> None:
         self.ports = Ports(
@@ -54,14 +60,26 @@ class InProcessPipeline:
             catalog=self.catalog,
             bus=self.bus,
             max_post_bytes=self.max_post_bytes,
+            clock=self.clock,
+            scheduler=self.scheduler,
         )
         self.queues = {
             "parse": Queue("newsdrop-parse", parse.run),
+            "refresh": Queue("newsdrop-refresh", parse.run),
+            "fanout": Queue("newsdrop-fanout", fanout.run),
             "render": Queue("newsdrop-render", render.run),
+            "render-bulk": Queue("newsdrop-render-bulk", render.run),
             "index": Queue("newsdrop-index", index.run),
+            "index-bulk": Queue("newsdrop-index-bulk", index.run),
         }
-        self.bus.subscribe(PUBLISHING, self._to("render"))
-        self.bus.subscribe(PUBLISHING, self._to("index"))
+        # The template's rules, queue for queue.
+        self.bus.subscribe(PUBLISHING, self._to("render"), lane="live")
+        self.bus.subscribe(PUBLISHING, self._to("index"), lane="live")
+        self.bus.subscribe(PUBLISHING, self._to("render-bulk"), lane="bulk")
+        self.bus.subscribe(PUBLISHING, self._to("index-bulk"), lane="bulk")
+        self.bus.subscribe([events.SITE_CONFIGURED, events.FANOUT_CONTINUED], self._to("fanout"))
+        self.bus.subscribe([events.REFRESH_REQUESTED], self._to("refresh"))
+        self.bus.subscribe([events.POST_DUE], self._to("parse"))
         self.bus.subscribe([events.POST_REJECTED], self._rejected)
 
     def _to(self, name: str) -> Callable[[BusEvent], None]:
@@ -90,10 +108,17 @@ class InProcessPipeline:
     def drain(self) -> None:
         """Run batches until every queue is empty; parse first, as its events feed the others."""
         while any(q.messages for q in self.queues.values()):
-            for name in ("parse", "render", "index"):
+            for name in ORDER:
                 queue = self.queues[name]
                 while queue.messages:
                     self._run_batch(name, queue)
+
+    def run_schedules(self) -> int:
+        """Fire every schedule due by the clock (as EventBridge Scheduler would), then drain; returns how many."""
+        due = self.scheduler.due(self.clock.now())
+        self.bus.publish([BusEvent(events.POST_DUE, detail, source=events.SCHEDULER_SOURCE) for detail in due])
+        self.drain()
+        return len(due)
 
     def _run_batch(self, name: str, queue: Queue) -> None:
         taken = [queue.messages.popleft() for _ in range(min(BATCH_SIZE, len(queue.messages)))]

@@ -1,4 +1,4 @@
-"""Two places where moto (5.2) is not AWS, mended for the local stack and the moto tests.
+"""Where moto (5.2) is not AWS, mended for the local stack and the moto tests.
 
 1. S3 -> EventBridge events: moto sends one constant `sequencer` and an unencoded key,
    and nothing when an object in a versioned bucket is deleted. AWS sends a per-key
@@ -8,11 +8,22 @@
    transaction (to roll back), so every catalog commit costs time proportional to
    the catalog size. The replacement checks every condition first and writes only
    when all hold: the same all-or-nothing outcome, in time proportional to the
-   transaction. And a Query on the table itself sorts every item of the table before
-   keeping the queried partition; the patch hands it the partition alone, as DynamoDB
-   reads it (same results, same order).
+   transaction.
 
-Both patches apply to moto running in this process (mock_aws or ThreadedMotoServer).
+And four costs that AWS does not have, each of which made a publish through the local stack
+slower than the site is large or than the response is long (measured: README, Benchmarks):
+3. Query (`_patch_queries`): moto sorts every item of the table, then the partition, to answer
+   a page; the patch hands it the items the page can reach, from sort keys kept in order.
+4. ListObjects with a prefix (`_patch_listing`): moto walks every key of the bucket; the patch
+   hands it the keys under the prefix, from key names kept in order.
+5. Timestamps (`_patch_timestamps`): moto's serializer parses every LastModified it writes
+   with dateutil; the patch reads the ISO and HTTP forms with the standard library.
+6. Serializer names (`_patch_serializer`): moto works out which attribute names each value of
+   a response may be stored under, for every value; the patch remembers them per shape.
+Each hands moto's own code a smaller input or a cached lookup, so its answers are unchanged;
+tests/integration/test_moto_patches.py compares them with moto's own, page by page.
+
+The patches apply to moto running in this process (mock_aws or ThreadedMotoServer).
 And `serialised_server`: moto's backends are not thread-safe (a DynamoDB query iterating a
 table while another request writes it fails), so the local stack's server handles one
 request at a time; moto's work is pure Python under the GIL, so this costs little.
@@ -20,10 +31,13 @@ request at a time; moto's work is pure Python under the GIL, so this costs littl
 
 from __future__ import annotations
 
+import bisect
+import functools
 import threading
 from typing import Any
 
 from newsdrop import envelopes
+from newsdrop.adapters.sortedmap import SortedKeys
 
 _installed = threading.Lock()
 _done = False
@@ -82,26 +96,263 @@ def install() -> None:
         s3_models.S3Backend.delete_object = delete_object  # type: ignore[method-assign]
         _patch_transactions()
         _patch_queries()
+        _patch_listing()
+        _patch_timestamps()
+        _patch_serializer()
         _done = True
 
 
 def _patch_queries() -> None:
+    """A Query on the table reads only the items it can return, as DynamoDB does.
+
+    Moto's Table.query builds its candidates from `all_items()` (every item of the table, sorted),
+    then sorts them by sort key comparing DynamoType objects, then walks them to the page's end:
+    three passes over the table per request, whatever the Limit. The patch keeps each partition's
+    sort keys in order (a list maintained on put and delete, rebuilt if its length ever disagrees
+    with the partition) and hands moto's own query only the items the page can reach: from just
+    before the ExclusiveStartKey, Limit + 1 items in the query's direction (the extra item is how
+    moto tells that there is a next page), with a one-item margin on each side. Moto still does
+    the key comparison, the paging, the size limit and the filters itself, so its answer is the
+    same. With a sort-key condition or a legacy QueryFilter moto gets the whole partition.
+    """
+    from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
 
-    original = Table.query
+    original_query, original_put, original_delete = Table.query, Table.put_item, Table.delete_item
 
-    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-        if index_name or not self.range_key_attr:
-            return original(self, hash_key, *args, **kwargs)
-        partition = list(self.items[hash_key].values()) if hash_key in self.items else []
-        self.all_items = lambda: partition  # shadows the method for this one call
+    def order(table: Any, hash_key: Any) -> list[tuple[Any, Any]]:
+        """The partition's (sort value, sort key) pairs, ascending as moto compares them."""
+        partition = table.items.get(hash_key) or {}
+        orders: dict[Any, list[tuple[Any, Any]]] = table.__dict__.setdefault("_newsdrop_orders", {})
+        keys = orders.get(hash_key)
+        if keys is None or len(keys) != len(partition):
+            keys = orders[hash_key] = sorted((key.cast_value, key) for key in partition)
+        return keys
+
+    @functools.wraps(original_put)
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = original_put(self, *args, **kwargs)
+        keys = self.__dict__.get("_newsdrop_orders", {}).get(item.hash_key)
+        if keys is not None and item.range_key is not None:
+            entry = (item.range_key.cast_value, item.range_key)
+            at = bisect.bisect_left(keys, entry[:1])
+            if at == len(keys) or keys[at][0] != entry[0]:
+                keys.insert(at, entry)
+        return item
+
+    @functools.wraps(original_delete)
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        item = original_delete(self, hash_key, range_key)
+        keys = self.__dict__.get("_newsdrop_orders", {}).get(hash_key)
+        if item is not None and keys is not None and range_key is not None:
+            at = bisect.bisect_left(keys, (range_key.cast_value,))
+            if at < len(keys) and keys[at][0] == range_key.cast_value:
+                del keys[at]
+        return item
+
+    def reachable(
+        keys: list[tuple[Any, Any]], limit: int | None, start: Any, forward: bool, whole: bool
+    ) -> list[tuple[Any, Any]]:
+        if whole:
+            return keys
+        at = 0 if forward else len(keys)
+        if start is not None:
+            at = bisect.bisect_left(keys, (start,))  # the start key's place, whether it is still there or not
+        span = len(keys) if limit is None else limit + 1
+        if forward:
+            return keys[max(0, at - 1) : at + 2 + span]
+        return keys[max(0, at - span - 1) : at + 2]
+
+    @functools.wraps(original_query)
+    def query(
+        self: Any,
+        hash_key: Any,
+        range_comparison: Any,
+        range_objs: Any,
+        limit: Any,
+        exclusive_start_key: Any,
+        scan_index_forward: Any,
+        projection_expressions: Any,
+        index_name: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        def run() -> Any:
+            return original_query(
+                self,
+                hash_key,
+                range_comparison,
+                range_objs,
+                limit,
+                exclusive_start_key,
+                scan_index_forward,
+                projection_expressions,
+                index_name,
+                *args,
+                **kwargs,
+            )
+
+        if index_name or not self.range_key_attr or hash_key is None:
+            return run()
+        start = None
+        if exclusive_start_key:
+            if self.range_key_attr not in exclusive_start_key:
+                return run()
+            start = DynamoType(exclusive_start_key[self.range_key_attr]).cast_value
+        filtered = (
+            range_comparison
+            or kwargs.get("range_key_conditions")
+            or set(kwargs) - {"hash_key_conditions", "range_key_conditions"}
+        )
+        keys = reachable(order(self, hash_key), limit, start, scan_index_forward is not False, bool(filtered))
+        partition = self.items.get(hash_key) or {}
+        window = [partition[key] for _, key in keys]
+        self.all_items = lambda: window  # shadows the method for this one call
         try:
-            return original(self, hash_key, *args, **kwargs)
+            return run()
         finally:
             del self.all_items
 
     Table.query = query  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+
+
+def _patch_listing() -> None:
+    """A LIST with a prefix reads only the keys under it, as S3 does.
+
+    Moto's list_objects walks every key of the bucket (through its versioned key store, which
+    copies itself for the walk) and keeps those that start with the prefix. The patch keeps each
+    bucket's key names in a SortedKeys (maintained where the store adds and drops a name, rebuilt
+    if its size ever disagrees with the store's) and hands moto's own list_objects the keys under
+    the prefix alone; moto still does the delimiter, delete markers, order and paging itself.
+    """
+    from moto.s3 import models as s3_models
+    from moto.s3.utils import _VersionedKeyStore
+
+    original_list = s3_models.S3Backend.list_objects
+    original_set, original_setlist, original_pop = (
+        _VersionedKeyStore.__setitem__,
+        _VersionedKeyStore.setlist,
+        _VersionedKeyStore.pop,
+    )
+
+    def names(store: Any) -> SortedKeys:
+        index: SortedKeys | None = store.__dict__.get("_newsdrop_names")
+        if index is None or len(index) != dict.__len__(store):
+            index = store.__dict__["_newsdrop_names"] = SortedKeys(dict.keys(store))
+        return index
+
+    def added(store: Any, key: str) -> None:
+        if (index := store.__dict__.get("_newsdrop_names")) is not None:
+            index.add(key)
+
+    @functools.wraps(original_set)
+    def setitem(self: Any, key: str, value: Any) -> None:
+        original_set(self, key, value)
+        added(self, key)
+
+    @functools.wraps(original_setlist)
+    def setlist(self: Any, key: str, list_: Any) -> None:
+        original_setlist(self, key, list_)
+        added(self, key)
+
+    @functools.wraps(original_pop)
+    def pop(self: Any, key: str) -> None:
+        original_pop(self, key)
+        if (index := self.__dict__.get("_newsdrop_names")) is not None:
+            index.discard(key)
+
+    @functools.wraps(original_list)
+    def list_objects(self: Any, bucket: Any, prefix: str | None, *args: Any, **kwargs: Any) -> Any:
+        store = bucket.keys
+        if not prefix or not isinstance(store, _VersionedKeyStore):
+            return original_list(self, bucket, prefix, *args, **kwargs)
+        under = [(name, store[name]) for name in names(store).with_prefix(prefix)]
+        store.items = lambda: iter(under)  # type: ignore[method-assign]  # shadows the method for this one call
+        try:
+            return original_list(self, bucket, prefix, *args, **kwargs)
+        finally:
+            del store.items
+
+    _VersionedKeyStore.__setitem__ = setitem  # type: ignore[method-assign]
+    _VersionedKeyStore.setlist = setlist  # type: ignore[method-assign]
+    _VersionedKeyStore.pop = pop  # type: ignore[method-assign]
+    s3_models.S3Backend.list_objects = list_objects  # type: ignore[method-assign]
+
+
+def _patch_timestamps() -> None:
+    """Moto's serializer reads back every timestamp it writes with botocore's dateutil parser.
+
+    S3 keeps an object's LastModified as an ISO 8601 string, which the serializer parses (about
+    75 µs) to print it again, once per key of a listing: half the time of a ListObjectsV2 of a
+    few hundred keys. The forms S3 uses are read by the standard library instead (the same
+    instant, so the same text out); any other value goes to moto's own function.
+    """
+    from moto.core import serialize
+
+    from newsdrop.adapters.aws import quick_timestamp
+
+    original = serialize.parse_to_aware_datetime  # type: ignore[attr-defined]
+
+    @functools.wraps(original)
+    def parse_to_aware_datetime(value: Any) -> Any:
+        if isinstance(value, str) and (quick := quick_timestamp(value)) is not None:
+            return quick
+        return original(value)
+
+    serialize.parse_to_aware_datetime = parse_to_aware_datetime  # type: ignore[attr-defined]
+
+
+def _patch_serializer() -> None:
+    """Moto's response serializer works out the same attribute names again for every value.
+
+    For each member of each structure in a response (each of the ten members of every DynamoDB
+    AttributeValue, each field of every listed S3 key), it builds a context object and asks six
+    alias providers which names the value may be stored under, then looks them up: most of the
+    time of a Query of a few hundred items. For a plain dict (what moto's DynamoDB and S3 list
+    responses are made of) those names depend only on the member's name and shape and the
+    shape's parent, so the patch computes them once per (name, shape, parent) and looks them up
+    as moto does. Objects other than plain dicts, a picker other than moto's two with the default
+    providers, and responses with value transformers go through moto's own code.
+    """
+    from moto.core import serialize
+    from moto.core.constants import MISSING
+    from moto.core.utils import get_value
+
+    original = serialize.ResponseSerializer.get_value
+    pickers = (serialize.AttributePicker, serialize.XFormedAttributePicker)
+    names: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    @functools.wraps(original)
+    def get_value_patched(self: Any, value: Any, key: str, shape: Any) -> Any:
+        picker = self._value_picker
+        if (
+            type(value) is not dict
+            or type(picker) not in pickers
+            or picker.alias_providers != serialize.DEFAULT_ALIAS_PROVIDERS
+            or picker.response_transformers
+        ):
+            return original(self, value, key, shape)
+        known = (type(picker), key, shape, getattr(shape, "parent", None))
+        possible = names.get(known)
+        if possible is None:
+            context = serialize.AttributePickerContext(
+                obj=value,
+                key=key,
+                shape=shape,
+                operation_model=self.operation_model,
+                service_model=self.operation_model.service_model,
+                key_path=".".join(self.path),
+            )
+            possible = names[known] = tuple(picker.get_possible_keys(context))
+        for name in possible:
+            found = get_value(value, name, MISSING)
+            if found is not MISSING:
+                return found
+        return None
+
+    serialize.ResponseSerializer.get_value = get_value_patched  # type: ignore[method-assign]
 
 
 def _patch_transactions() -> None:

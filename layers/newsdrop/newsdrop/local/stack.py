@@ -64,14 +64,26 @@ class LambdaContext:
         return 30_000
 
 
+@dataclass(frozen=True)
+class EventSource:
+    """One SQS event source mapping of a function."""
+
+    queue: str  # logical id of the queue it consumes
+    batch_size: int
+
+
 @dataclass
 class FunctionSpec:
     logical_id: str
     code_uri: Path
     handler: str
-    queue: str  # logical id of the queue it consumes
-    batch_size: int
+    sources: list[EventSource]  # the live lane first
     environment: dict[str, str]
+
+    @property
+    def queue(self) -> str:
+        """The queue of its first event source (its live lane)."""
+        return self.sources[0].queue
 
     def load(self) -> Handler:
         module_name, _, attr = self.handler.rpartition(".")
@@ -152,6 +164,13 @@ def describe(root: Path, names: Names) -> Stack:
     for logical in stack.of_type("AWS::Events::Rule"):
         resolver.physical[logical] = f"{names.stack}-{logical}"
         resolver.arns[logical] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{names.stack}-{logical}"
+    for logical, spec in stack.of_type("AWS::Scheduler::ScheduleGroup").items():
+        name = resolver.resolve(spec["Properties"]["Name"])
+        resolver.physical[logical] = name
+        resolver.arns[logical] = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/{name}"
+    for logical in stack.of_type("AWS::IAM::Role"):
+        resolver.physical[logical] = f"{names.stack}-{logical}"
+        resolver.arns[logical] = f"arn:aws:iam::{ACCOUNT}:role/{names.stack}-{logical}"
 
     globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     for logical, spec in stack.of_type("AWS::Serverless::Function").items():
@@ -160,16 +179,17 @@ def describe(root: Path, names: Names) -> Stack:
             **resolver.resolve(globals_env),
             **resolver.resolve(props.get("Environment", {}).get("Variables", {})),
         }
-        for event in props.get("Events", {}).values():
-            if event.get("Type") != "SQS":
-                continue
-            queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+        sources = [
+            EventSource(event["Properties"]["Queue"]["Fn::GetAtt"][0], int(event["Properties"].get("BatchSize", 10)))
+            for event in props.get("Events", {}).values()
+            if event.get("Type") == "SQS"
+        ]
+        if sources:
             stack.functions[logical] = FunctionSpec(
                 logical_id=logical,
                 code_uri=root / props["CodeUri"],
                 handler=props["Handler"],
-                queue=queue,
-                batch_size=int(event["Properties"].get("BatchSize", 10)),
+                sources=sources,
                 environment={k: str(v) for k, v in env.items()},
             )
     return stack
@@ -186,7 +206,7 @@ def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
     """Create the template's resources on moto (or any AWS-compatible endpoint)."""
     stack = describe(root, names)
     resolver = stack.resolver
-    s3, sqs, events, ddb = (client(s, endpoint) for s in ("s3", "sqs", "events", "dynamodb"))
+    s3, sqs, events, ddb, scheduler = (client(s, endpoint) for s in ("s3", "sqs", "events", "dynamodb", "scheduler"))
     for logical, spec in stack.of_type("AWS::S3::Bucket").items():
         props = resolver.resolve(spec.get("Properties", {}))
         name = resolver.physical[logical]
@@ -231,7 +251,9 @@ def provision(root: Path, names: Names, endpoint: str | None = None) -> Stack:
         )
         targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", [])]
         events.put_targets(Rule=resolver.physical[logical], EventBusName=bus, Targets=targets)
-
+    for logical in stack.of_type("AWS::Scheduler::ScheduleGroup"):
+        scheduler.create_schedule_group(Name=resolver.physical[logical])
+    # IAM roles are not created: moto does not enforce them, and the functions run in this process.
     return stack
 
 
@@ -263,12 +285,15 @@ class Pump:
             self.handlers[logical] = spec.load()
 
     def step(self, logical: str, *, wait: int = 0) -> int:
-        """One receive + invoke; returns how many messages were received."""
-        spec = self.stack.functions[logical]
-        url = self.stack.queue_urls[spec.queue]
+        """One receive + invoke from each of the function's queues; returns how many messages were received."""
+        return sum(self.step_source(logical, source, wait=wait) for source in self.stack.functions[logical].sources)
+
+    def step_source(self, logical: str, source: EventSource, *, wait: int = 0) -> int:
+        """One receive + invoke from one queue; returns how many messages were received."""
+        url = self.stack.queue_urls[source.queue]
         response = self.sqs.receive_message(
             QueueUrl=url,
-            MaxNumberOfMessages=min(spec.batch_size, 10),
+            MaxNumberOfMessages=min(source.batch_size, 10),
             WaitTimeSeconds=wait,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
@@ -276,7 +301,7 @@ class Pump:
         messages = response.get("Messages", [])
         if not messages:
             return 0
-        arn = self.stack.resolver.arns[spec.queue]
+        arn = self.stack.resolver.arns[source.queue]
         records = [
             {
                 "messageId": m["MessageId"],
@@ -320,7 +345,8 @@ class Pump:
 
         Each queue is emptied in turn, parse first, like `newsdrop build` does, so that both
         run the same batches and write the same bytes."""
-        order = sorted(self.stack.functions, key=lambda f: (f != "ParseFunction", f != "RenderFunction", f))
+        first = ("ParseFunction", "FanoutFunction", "RenderFunction")
+        order = sorted(self.stack.functions, key=lambda f: (first.index(f) if f in first else len(first), f))
         for _ in range(max_rounds):
             moved = 0
             for logical in order:
@@ -332,9 +358,9 @@ class Pump:
 
     def pending(self) -> int:
         total = 0
-        for spec in self.stack.functions.values():
+        for source in (s for spec in self.stack.functions.values() for s in spec.sources):
             attrs = self.sqs.get_queue_attributes(
-                QueueUrl=self.stack.queue_urls[spec.queue],
+                QueueUrl=self.stack.queue_urls[source.queue],
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )["Attributes"]
             total += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])

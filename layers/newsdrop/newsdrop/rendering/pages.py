@@ -40,16 +40,21 @@ def post_body(post: Post, config: SiteConfig) -> bytes:
 
 
 def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, config: SiteConfig) -> Compute:
-    """The page at `url`, as long as the post `key` holds that URL; absent when nobody does."""
+    """The page at `url`, as long as the post `key` holds that URL; a redirect to the post's current
+    URL when `url` is one of its earlier ones that nobody holds now; absent otherwise."""
 
     def compute() -> bytes | Keep | None:
         owner = catalog.url_owner(url)
-        if owner is None:
-            return None
-        if owner != key:
+        if owner is not None and owner != key:
             return KEEP  # another post holds this URL now; its own event renders it
         record = catalog.get_post(key)
-        if record is None or not record.live or paths.key_for_url(record.url) != paths.key_for_url(url):
+        if record is None or not record.live:
+            return None if owner is None else KEEP
+        here = paths.key_for_url(url)
+        if owner is None:
+            moved = any(paths.key_for_url(alias) == here for alias in record.aliases)
+            return redirect_page(url, record.url, config) if moved else None
+        if paths.key_for_url(record.url) != here:
             return KEEP
         blob = artifacts.get(record.artifact)
         if blob is None:
@@ -57,6 +62,11 @@ def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, conf
         return post_body(Post.from_json(json.loads(blob.body)), config)
 
     return compute
+
+
+def redirect_page(url: str, target: str, config: SiteConfig) -> bytes:
+    """An earlier URL of a post: sends readers (meta refresh, no script) and crawlers (canonical) on."""
+    return theme.render("redirect.html", config, url=url, target=target)
 
 
 def _display_name(entries: list[Entry], list_id: str) -> str:
@@ -71,7 +81,7 @@ def _display_name(entries: list[Entry], list_id: str) -> str:
 
 def home_page(catalog: Catalog, config: SiteConfig) -> Compute:
     def compute() -> bytes:
-        recent = catalog.entries(model.ALL, limit=HOME_WINDOW)
+        recent = catalog.entries(model.HOME, limit=HOME_WINDOW)
         sections: dict[str, list[Entry]] = {}
         for entry in recent:  # newest first, so sections come in order of their latest post
             for tag in entry.tags:

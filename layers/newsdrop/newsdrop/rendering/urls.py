@@ -24,7 +24,7 @@ def tag_url(name: str) -> str:
 
 def list_url(list_id: str) -> str:
     kind, _, value = list_id.partition(":")
-    if list_id == model.ALL:
+    if list_id in (model.ALL, model.HOME):
         return "/"
     if kind == "cat":
         return category_url(value)

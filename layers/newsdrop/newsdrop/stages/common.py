@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from newsdrop.model import SiteConfig
-from newsdrop.ports import Catalog
+from newsdrop.ports import Catalog, ConfigRecord
 
 
 @dataclass
@@ -30,6 +30,11 @@ def process_batch(event: dict[str, Any], handle_record: Callable[[SQSRecord], No
     return dict(process_partial_response(event=event, record_handler=handle_record, processor=processor))
 
 
-def site_config(catalog: Catalog) -> SiteConfig:
+def site_settings(catalog: Catalog) -> ConfigRecord:
+    """The stored site settings; generation 0 (the defaults) before any `_config.yml` or template."""
     stored = catalog.get_config()
-    return stored.config if stored is not None else SiteConfig()
+    return stored if stored is not None else ConfigRecord(generation=0, config=SiteConfig())
+
+
+def site_config(catalog: Catalog) -> SiteConfig:
+    return site_settings(catalog).config

@@ -2,28 +2,55 @@
 
 For each S3 change it reads the object once, normalises it, commits the post to the
 catalog (only if the change's sequencer is newer than the stored one) and emits
-PostUpserted / PostRemoved, or PostRejected with the reason.
+PostUpserted / PostRemoved, or PostRejected with the reason. `_config.yml` and template
+overrides (`_templates/`) change the site settings and emit SiteConfigured.
+
+Two more messages arrive here: a post's one-time schedule firing (PostDue: a scheduled post
+is published, an expired one leaves the front pages) and a page of a site-wide refresh
+(RefreshRequested: re-read these posts under the current settings).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from newsdrop import events, model, posts
+from newsdrop import events, lifecycle, model, posts, source_keys
+from newsdrop.events import Lane
+from newsdrop.lifecycle import Phase
 from newsdrop.model import Entry, Post, SiteConfig
-from newsdrop.ports import BusEvent, ConfigRecord, Ports, PostRecord, TooLarge
-from newsdrop.stages.common import Outcome, process_batch, site_config
+from newsdrop.ports import (
+    BusEvent,
+    CommitStatus,
+    ConfigRecord,
+    Ports,
+    PostRecord,
+    PostState,
+    TooLarge,
+    generation_of,
+    revision,
+    source_sequencer,
+)
+from newsdrop.stages.common import Outcome, process_batch, site_settings
 
 log = logging.getLogger(__name__)
 
 REPORTS_PREFIX = "reports/rejected/"
 ARTIFACTS_PREFIX = "posts/"
+MAX_SETTINGS_RACES: Final = 5  # settings changing under one post this many times in a row is a fault
+MIN_SCHEDULE_LEAD: Final = dt.timedelta(seconds=60)  # EventBridge Scheduler runs schedules to the minute
+STATES: Final[dict[Phase, PostState]] = {
+    Phase.DRAFT: "draft",
+    Phase.SCHEDULED: "scheduled",
+    Phase.FRONT: "front",
+    Phase.ARCHIVED: "archived",
+}
 
 
 def report_key(source_key: str) -> str:
@@ -38,88 +65,156 @@ def artifact_key(post: Post) -> str:
     return f"{ARTIFACTS_PREFIX}{folder}/{hashlib.sha256(body).hexdigest()[:24]}.json"
 
 
+def schedule_name(key: str, rev: str) -> str:
+    """One schedule per post revision (EventBridge Scheduler names: at most 64 of [0-9A-Za-z-_.]).
+
+    A newer revision cancels its predecessor's schedule by name; one that slips through only
+    makes parse look at the post again, which changes nothing."""
+    return f"post-{hashlib.sha256(key.encode()).hexdigest()[:24]}-{hashlib.sha256(rev.encode()).hexdigest()[:16]}"
+
+
 @dataclass
 class ParseBatch:
     ports: Ports
-    config: SiteConfig
+    site: ConfigRecord
     emitted: list[BusEvent] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: {"published": 0, "removed": 0, "rejected": 0, "skipped": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"published": 0, "removed": 0, "rejected": 0, "skipped": 0, "refreshed": 0}
+    )
+
+    @property
+    def config(self) -> SiteConfig:
+        return self.site.config
+
+    def reload(self) -> None:
+        self.site = site_settings(self.ports.catalog)
 
     def handle(self, record: SQSRecord) -> None:
-        for change in events.source_changes(record.json_body):
-            self.apply(change)
+        for message in events.parse_messages(record.json_body):
+            if isinstance(message, events.SourceChange):
+                self.apply(message)
+            elif isinstance(message, events.Due):
+                self.due(message)
+            else:
+                self.refresh(message)
+
+    # ------------------------------------------------------------------ source changes
 
     def apply(self, change: events.SourceChange) -> None:
-        extra = {"key": change.key, "sequencer": change.sequencer}
-        if posts.is_config_key(change.key):
-            self.apply_config(change)
+        if source_keys.is_site_key(change.key):
+            self.apply_site(change)
             return
-        if not posts.is_post_key(change.key):
-            log.info("ignored: not a post", extra=extra)
+        if not source_keys.is_post_key(change.key):
+            log.info("ignored: not a post", extra={"key": change.key, "sequencer": change.sequencer})
             self.counts["skipped"] += 1
             return
         stored = self.ports.catalog.get_post(change.key)
-        if stored is not None and stored.sequencer >= change.sequencer:
+        if stored is not None and source_sequencer(stored.sequencer) >= change.sequencer:
             self.redelivered(stored, change)
             return
         if change.removed:
-            self.commit(PostRecord(key=change.key, sequencer=change.sequencer, live=False), stored)
+            self.remove(change.key, change.sequencer)
             return
+        self.read(change.key, change.sequencer, "live", stored)
+
+    def read(self, key: str, sequencer: str, lane: Lane, stored: PostRecord | None) -> None:
+        """Read the source object and publish it as version `sequencer`."""
         try:
-            blob = self.ports.source.get(change.key, max_bytes=self.ports.max_post_bytes)
+            blob = self.ports.source.get(key, max_bytes=self.ports.max_post_bytes)
         except TooLarge as exc:
-            self.reject(change, f"post is {exc.size} bytes; the limit is {exc.limit}")
+            self.reject(key, sequencer, f"post is {exc.size} bytes; the limit is {exc.limit}")
             return
         if blob is None:  # deleted since the event was sent: its removal event follows, or this is it
-            self.commit(PostRecord(key=change.key, sequencer=change.sequencer, live=False), stored)
+            if lane == "live":
+                self.remove(key, sequencer)
             return
-        try:
-            post = posts.read_post(change.key, blob.body, self.config, max_bytes=self.ports.max_post_bytes)
-        except posts.Rejected as exc:
-            self.reject(change, exc.reason)
-            return
+        for _ in range(MAX_SETTINGS_RACES):
+            try:
+                post = posts.read_post(key, blob.body, self.config, max_bytes=self.ports.max_post_bytes)
+            except posts.Rejected as exc:
+                self.reject(key, sequencer, exc.reason)
+                return
+            if self.place(post, sequencer, lane, stored=stored) != "config_changed":
+                return
+            self.reload()  # the settings changed under us: read the post again under the new ones
+            stored = self.ports.catalog.get_post(key)
+        raise RuntimeError(f"{key}: the site settings kept changing while it was published")
+
+    def place(
+        self, post: Post, sequencer: str, lane: Lane, *, stored: PostRecord | None, at: dt.datetime | None = None
+    ) -> CommitStatus:
+        """Commit the post in the phase it is in now (or at `at`, a schedule's time, if later)."""
+        now = self.ports.clock.now()
+        if at is not None and at > now:
+            now = at  # a schedule never fires early, but clocks differ: trust the schedule's time
+        phase = lifecycle.phase(post, self.config, now)
+        due = lifecycle.next_change(post, self.config, now)
+        rev = revision(sequencer, self.site.generation, phase)
         artifact = artifact_key(post)
-        body = json.dumps(post.to_json(), ensure_ascii=False, sort_keys=True).encode()
         if self.ports.artifacts.head(artifact) is None:
+            body = json.dumps(post.to_json(), ensure_ascii=False, sort_keys=True).encode()
             self.ports.artifacts.put(artifact, body, content_type="application/json")
-        entry = Entry.of(post)
+        if due is not None and (stored is None or stored.sequencer < rev):
+            # Before the commit, so a committed post never lacks its schedule; a schedule left
+            # by a commit that then loses only makes parse look at the post once more. The
+            # scheduler is not asked for a moment it may already have passed when it hears of it.
+            fire = max(due, now + MIN_SCHEDULE_LEAD)
+            self.ports.scheduler.schedule(schedule_name(post.key, rev), fire, events.due_detail(post.key, rev, due))
         record = PostRecord(
             key=post.key,
-            sequencer=change.sequencer,
-            live=True,
+            sequencer=rev,
+            live=phase.public,
             url=post.url,
             sort=model.sort_key(post.date, post.key),
             artifact=artifact,
-            lists=tuple(model.lists_of(post)),
-            entry=entry,
+            lists=tuple(lifecycle.lists(post, phase)),
+            entry=Entry.of(post),
+            state=STATES[phase],
+            due=due.isoformat() if due is not None else "",
+            aliases=tuple(post.redirect_from),
         )
-        if self.commit(record, stored) and stored is not None and stored.artifact and stored.artifact != artifact:
-            self.ports.artifacts.delete(stored.artifact)
+        return self.commit(record, lane)
 
-    def commit(self, record: PostRecord, stored: PostRecord | None) -> bool:
-        result = self.ports.catalog.commit(record)
+    def remove(self, key: str, sequencer: str) -> None:
+        # A tombstone depends on no setting: its upload-or-delete sequencer alone orders it.
+        record = PostRecord(
+            key=key, sequencer=revision(sequencer, self.site.generation, 0), live=False, state="deleted"
+        )
+        self.commit(record, "live")
+
+    def commit(self, record: PostRecord, lane: Lane) -> CommitStatus:
+        generation = self.site.generation if record.state != "deleted" else None
+        result = self.ports.catalog.commit(record, generation=generation)
         extra = {"key": record.key, "sequencer": record.sequencer}
+        if result.status == "config_changed":
+            return result.status
         if result.status == "url_taken":
-            self.reject(
-                events.SourceChange(record.key, record.sequencer, removed=False),
-                f"permalink {record.url} is already used by {result.url_owner}",
-            )
-            return False
+            self.reject(record.key, record.sequencer, f"permalink {record.url} is already used by {result.url_owner}")
+            return result.status
         if result.status == "stale":
             log.info("stale change ignored", extra=extra)
             self.counts["skipped"] += 1
-            return False
+            return result.status
         assert result.current is not None
-        self.emitted.append(events.for_record(result.current))
-        if result.status == "applied":
-            self.counts["published" if record.live else "removed"] += 1
-            if record.live:
-                self.ports.artifacts.delete(report_key(record.key))  # a fixed post is no longer rejected
-            log.info("published" if record.live else "removed", extra={**extra, "url": result.current.url})
-        return result.status == "applied"
+        if result.status == "duplicate":
+            if lane == "bulk":  # a refresh that changed nothing still re-renders (a template may have changed)
+                self.emitted.append(events.for_record(result.current, lane))
+            return result.status
+        self.emitted.append(events.for_record(result.current, lane))
+        replaced = result.previous
+        if replaced is not None:
+            if replaced.due:
+                self.ports.scheduler.cancel(schedule_name(record.key, replaced.sequencer))
+            if replaced.artifact and replaced.artifact != record.artifact:
+                self.ports.artifacts.delete(replaced.artifact)
+        self.counts["published" if record.live else "removed"] += 1
+        if record.state != "deleted":
+            self.ports.artifacts.delete(report_key(record.key))  # a fixed post is no longer rejected
+        log.info(record.state, extra={**extra, "url": result.current.url})
+        return result.status
 
     def redelivered(self, stored: PostRecord, change: events.SourceChange) -> None:
-        if stored.sequencer == change.sequencer:
+        if source_sequencer(stored.sequencer) == change.sequencer:
             # At-least-once delivery: the first attempt may have died before its event went out.
             # Re-emitting is safe because render and index are idempotent.
             self.emitted.append(events.for_record(stored))
@@ -128,43 +223,108 @@ class ParseBatch:
             log.info("stale change ignored", extra={"key": change.key, "sequencer": change.sequencer})
         self.counts["skipped"] += 1
 
-    def reject(self, change: events.SourceChange, reason: str) -> None:
-        report = {"key": change.key, "sequencer": change.sequencer, "reason": reason}
+    def reject(self, key: str, sequencer: str, reason: str) -> None:
+        report = {"key": key, "sequencer": sequencer, "reason": reason}
         self.ports.artifacts.put(
-            report_key(change.key),
+            report_key(key),
             json.dumps(report, ensure_ascii=False).encode(),
             content_type="application/json; charset=utf-8",
         )
-        self.emitted.append(events.rejected(change.key, change.sequencer, reason))
+        self.emitted.append(events.rejected(key, sequencer, reason))
         self.counts["rejected"] += 1
         # The source object stays where it is: a rejection never deletes or rewrites input.
-        log.warning("rejected", extra={"key": change.key, "sequencer": change.sequencer, "reason": reason})
+        log.warning("rejected", extra={"key": key, "sequencer": sequencer, "reason": reason})
 
-    def apply_config(self, change: events.SourceChange) -> None:
-        if change.removed:
-            config = model.SiteConfig()
-        else:
+    # ------------------------------------------------------------------ schedules and refreshes
+
+    def due(self, message: events.Due) -> None:
+        """A post's schedule fired: commit the phase it is in now."""
+        for _ in range(MAX_SETTINGS_RACES):
+            stored = self.ports.catalog.get_post(message.key)
+            if stored is None or stored.state == "deleted" or not stored.artifact:
+                log.info("schedule of a removed post ignored", extra={"key": message.key})
+                return
+            if generation_of(stored.sequencer) != self.site.generation:
+                # Read under older settings: read it again from its source (a refresh would too).
+                self.read(message.key, source_sequencer(stored.sequencer), "live", stored)
+                return
+            blob = self.ports.artifacts.get(stored.artifact)
+            if blob is None:
+                raise RuntimeError(f"artifact {stored.artifact} of {message.key} is missing")
+            post = Post.from_json(json.loads(blob.body))
+            at = message.at if stored.sequencer == message.revision else None
+            if self.place(post, source_sequencer(stored.sequencer), "live", stored=stored, at=at) != "config_changed":
+                return
+            self.reload()
+        raise RuntimeError(f"{message.key}: the site settings kept changing while its schedule ran")
+
+    def refresh(self, message: events.Refresh) -> None:
+        """Re-read posts under the current settings; one already read under them is left alone."""
+        for key in message.keys:
+            if not source_keys.is_post_key(key):
+                continue
+            stored = self.ports.catalog.get_post(key)
+            # No record: its upload's event is on its way, or it was rejected (and stays so until
+            # it is uploaded again). Deleted: a newer upload's event is on its way. Or already current.
+            if stored is None or stored.state == "deleted" or generation_of(stored.sequencer) >= self.site.generation:
+                continue
+            self.read(key, source_sequencer(stored.sequencer), "bulk", stored)
+        self.counts["refreshed"] += len(message.keys)
+        self.ports.catalog.count_refresh(message.generation, refreshed=len(message.keys))
+
+    # ------------------------------------------------------------------ site settings
+
+    def apply_site(self, change: events.SourceChange) -> None:
+        """`_config.yml` or a template override: a new generation of the site settings."""
+        for _ in range(MAX_SETTINGS_RACES):
+            stored = site_settings(self.ports.catalog)
+            applied = stored.sources.get(change.key, "")
+            if applied >= change.sequencer:
+                if applied == change.sequencer:  # redelivered: its event may not have gone out
+                    self.emitted.append(events.site_configured(stored.generation))
+                self.counts["skipped"] += 1
+                return
+            try:
+                config = self.site_change(change, stored.config)
+            except posts.Rejected as exc:
+                self.reject(change.key, change.sequencer, exc.reason)
+                return
+            record = ConfigRecord(
+                generation=stored.generation + 1,
+                config=config,
+                sources={**stored.sources, change.key: change.sequencer},
+            )
+            if self.ports.catalog.put_config(record):
+                self.site = record
+                self.emitted.append(events.site_configured(record.generation))
+                log.info(
+                    "site settings changed",
+                    extra={"key": change.key, "sequencer": change.sequencer, "generation": record.generation},
+                )
+                return
+        raise RuntimeError(f"{change.key}: the site settings kept changing under this change")
+
+    def site_change(self, change: events.SourceChange, current: SiteConfig) -> SiteConfig:
+        blob = None
+        if not change.removed:
             try:
                 blob = self.ports.source.get(change.key, max_bytes=self.ports.max_post_bytes)
             except TooLarge as exc:
-                self.reject(change, f"_config.yml is {exc.size} bytes; the limit is {exc.limit}")
-                return
-            if blob is None:
-                config = model.SiteConfig()
-            else:
-                try:
-                    config = posts.read_config(blob.body, max_bytes=self.ports.max_post_bytes)
-                except posts.Rejected as exc:
-                    self.reject(change, exc.reason)
-                    return
-        if self.ports.catalog.put_config(ConfigRecord(sequencer=change.sequencer, config=config)):
-            self.config = config
-            self.emitted.append(events.site_configured(change.sequencer))
-            log.info("site configuration changed", extra={"key": change.key, "sequencer": change.sequencer})
+                raise posts.Rejected(f"{change.key} is {exc.size} bytes; the limit is {exc.limit}") from exc
+        if source_keys.is_config_key(change.key):
+            fresh = SiteConfig() if blob is None else posts.read_config(blob.body, max_bytes=self.ports.max_post_bytes)
+            return fresh.with_templates(current.templates)
+        templates = dict(current.templates)
+        name = source_keys.template_name(change.key)
+        if blob is None:
+            templates.pop(name, None)
+        else:
+            templates[name] = posts.read_template(change.key, blob.body)
+        return current.with_templates(tuple(sorted(templates.items())))
 
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
-    batch = ParseBatch(ports=ports, config=site_config(ports.catalog))
+    batch = ParseBatch(ports=ports, site=site_settings(ports.catalog))
     response = process_batch(event, batch.handle)
     # One PutEvents call per ten events for the whole batch. If it fails, the whole batch is
     # retried: every record is then a duplicate whose event is re-emitted, so nothing is lost.

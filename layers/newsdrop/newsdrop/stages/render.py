@@ -47,7 +47,7 @@ class RenderBatch:
     def render_post(self, event: events.PublishingEvent) -> None:
         # The event names the URLs involved; what each one shows is decided by the catalog now,
         # so each URL is derived once per batch, whichever of the post's events named it.
-        for url in dict.fromkeys(u for u in (event.url, event.previous_url) if u):
+        for url in dict.fromkeys(u for u in (event.url, event.previous_url, *event.aliases) if u):
             if (event.key, url) in self.rendered:
                 continue
             self.writer.derive(
@@ -60,12 +60,13 @@ class RenderBatch:
         catalog, config, derive = self.ports.catalog, self.config, self.writer.derive
         lists = set(self.lists)
         if self.configured:
-            lists.add(model.ALL)
+            lists.update((model.ALL, model.HOME))
         months: set[str] = set()
         for list_id in sorted(lists):
             kind, _, value = list_id.partition(":")
-            if list_id == model.ALL:
+            if list_id == model.HOME:
                 derive("index.html", pages.home_page(catalog, config))
+            elif list_id == model.ALL:
                 derive("feed.xml", pages.feed(catalog, config))
             elif kind in ("cat", "tag"):
                 derive(paths.key_for_url(urls.list_url(list_id)), pages.listing_page(list_id, catalog, config))

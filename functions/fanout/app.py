@@ -1,0 +1,19 @@
+"""Fan-out function: SQS batch in, partial-batch response out. The work is in newsdrop.stages.fanout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from newsdrop.observability import logger, metrics, record_outcome
+from newsdrop.runtime import aws_ports
+from newsdrop.stages import fanout
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    outcome = fanout.run(event, aws_ports())
+    record_outcome(outcome)
+    return outcome.response

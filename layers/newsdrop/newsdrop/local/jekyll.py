@@ -1,0 +1,64 @@
+"""Reading a Jekyll site for `newsdrop import`: what moves to the source bucket, and what does not.
+
+newsdrop reads `_config.yml` and `_posts/` the way Jekyll does (front matter, the file-name date
+and slug, the site-wide `permalink:`, the time zone), so every post keeps its URL. Layouts,
+includes, Sass and plugins are Liquid and Ruby, which newsdrop's Jinja theme does not run: they
+stay behind, and `notes` says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsdrop import source_keys
+from newsdrop.local.sources import source_files
+
+# Folders of a Jekyll site that hold what newsdrop renders its own way.
+LEFT_BEHIND = {
+    "_layouts": "Liquid layouts: newsdrop renders with its theme; override its Jinja templates under _templates/",
+    "_includes": "Liquid includes: see _layouts",
+    "_sass": "Sass: the theme has its own stylesheet",
+    "_plugins": "Ruby plugins do not run",
+    "_drafts": "drafts: upload them to _posts/ with `published: false` instead",
+    "_data": "data files are not read",
+}
+
+
+@dataclass(frozen=True)
+class JekyllSite:
+    root: Path
+
+    @classmethod
+    def read(cls, root: Path) -> JekyllSite:
+        if not root.is_dir():
+            raise ValueError(f"{root} is not a folder")
+        if not (root / source_keys.POSTS_PREFIX.rstrip("/")).is_dir():
+            raise ValueError(f"{root} has no _posts/ folder: not a Jekyll site")
+        return cls(root)
+
+    def files(self) -> list[tuple[str, Path]]:
+        """`_config.yml` first (its time zone and permalink decide every post's URL), then the posts."""
+        return [
+            (key, path)
+            for key, path in source_files(self.root)
+            if key == source_keys.CONFIG_KEY or source_keys.is_post_key(key)
+        ]
+
+    @property
+    def post_count(self) -> int:
+        return sum(1 for key, _ in self.files() if key != source_keys.CONFIG_KEY)
+
+    def notes(self) -> list[str]:
+        found = [f"{name}/ not imported ({why})" for name, why in LEFT_BEHIND.items() if (self.root / name).is_dir()]
+        # Jekyll also reads <category>/_posts/ folders; those posts would need their category written in.
+        nested = sorted(p.parent.relative_to(self.root).as_posix() for p in self.root.glob("*/_posts"))
+        found += [f"{folder}/ not imported: move its posts to _posts/ with their category" for folder in nested]
+        skipped = [
+            key
+            for key, _ in source_files(self.root)
+            if key != source_keys.CONFIG_KEY and not source_keys.is_post_key(key)
+        ]
+        if skipped:
+            found.append(f"{len(skipped)} files in _posts/ are not posts (.md, .markdown, .html) and were skipped")
+        return found

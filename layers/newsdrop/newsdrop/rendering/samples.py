@@ -1,0 +1,78 @@
+"""Every kind of page, rendered once from a sample post: how a template override is tried out
+before it is accepted, through the same page functions the site is rendered with."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+
+from newsdrop import model
+from newsdrop.adapters.memory import MemoryCatalog, MemoryStore
+from newsdrop.model import Entry, Post, SiteConfig
+from newsdrop.ports import PostRecord
+from newsdrop.rendering import pages
+
+SAMPLE = Post(
+    key="_posts/2024-05-20-sample.md",
+    title="样例 Sample",
+    date="2024-05-20T10:00:00+08:00",
+    slug="sample",
+    url="/news/2024/05/20/sample.html",
+    categories=["news"],
+    tags=["样例"],
+    body_html="<p>正文 body</p>",
+    text="正文 body",
+    excerpt="正文 body",
+)
+
+
+def render_all(config: SiteConfig) -> None:
+    """Render each page kind with `config` (and its template overrides); raises what rendering raises."""
+    catalog = MemoryCatalog()
+    catalog.commit(
+        PostRecord(
+            key=SAMPLE.key,
+            sequencer="0" * 32,
+            live=True,
+            url=SAMPLE.url,
+            sort=model.sort_key(SAMPLE.date, SAMPLE.key),
+            lists=tuple(model.lists_of(SAMPLE)),
+            entry=Entry.of(SAMPLE),
+        )
+    )
+    site = MemoryStore()
+    day = SAMPLE.date[:10]
+    site.put(f"sitemaps/{day}.xml", b"", content_type="application/xml")
+    pages.post_body(SAMPLE, config)
+    for compute in (
+        pages.home_page(catalog, config),
+        pages.feed(catalog, config),
+        pages.listing_page(model.category_list("news"), catalog, config),
+        pages.day_page(day, catalog, config),
+        pages.day_sitemap(day, catalog, config),
+        pages.month_page(day[:7], site, config),
+        pages.sitemap_index(site, config),
+        pages.archive_page(site, config),
+    ):
+        compute()
+    pages.static_pages(config)
+    pages.redirect_page("/old.html", SAMPLE.url, config)
+
+
+MEMORY_LIMIT = 512 * 1024 * 1024  # the child's address space: a template cannot fill the function's memory
+
+
+def main() -> int:
+    """Child process of `theme.check_template`: the override on stdin, the problem (if any) on stdout."""
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    from newsdrop.rendering import theme
+
+    request = json.loads(sys.stdin.read())
+    problem = theme.trial_render(str(request["name"]), str(request["source"]))
+    print(problem)
+    return 1 if problem else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

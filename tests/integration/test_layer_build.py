@@ -1,0 +1,135 @@
+"""The built layer (`make sam-build`, layers/newsdrop/Makefile) is what Lambda can run, and runs lean.
+
+Each handler is imported in a fresh interpreter from its built folder, the built layer and
+the packages the Lambda runtime provides, and nothing else: a dependency missing from the
+layer (or pruned from it by the Makefile) fails here as it would on Lambda. Skipped when
+.aws-sam/build is absent or older than the package source (`make test` builds it first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.coldstart import FUNCTIONS, RUNTIME_PACKAGES
+from tests.conftest import ROOT
+
+BUILD = ROOT / ".aws-sam" / "build"
+LAYER = BUILD / "NewsdropLayer" / "python"
+SOURCE = ROOT / "layers" / "newsdrop"
+# Never needed to serve an event: tracing's SDK, the local stack and CLI, the test doubles.
+NEVER = {"aws_xray_sdk", "moto", "newsdrop.local", "newsdrop.cli", "rich", "pytest"}
+# Each stage's own libraries stay out of the other stages' cold starts.
+PARSE_ONLY = {"markdown_it", "nh3", "frontmatter", "yaml"}
+RENDER_ONLY = {"jinja2"}
+NOT_IMPORTED = {
+    "parse": NEVER | RENDER_ONLY,
+    "render": NEVER | PARSE_ONLY,
+    "index": NEVER | PARSE_ONLY | RENDER_ONLY,
+    "fanout": NEVER | PARSE_ONLY | RENDER_ONLY,  # it lists keys and puts events, nothing more
+}
+
+# Runs in the fresh interpreter: imports the handler, then reports every loaded module and
+# each module that had to be compiled from source (no usable .pyc).
+PROBE = """
+import importlib.machinery, json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+compiled = []
+original = importlib.machinery.SourceFileLoader.source_to_code
+def source_to_code(self, data, path, *args, **kwargs):
+    compiled.append(str(path))
+    return original(self, data, path, *args, **kwargs)
+importlib.machinery.SourceFileLoader.source_to_code = source_to_code
+import app
+print(json.dumps({"modules": sorted(sys.modules), "compiled": compiled}))
+"""
+
+
+def _digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((root / "newsdrop").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def layer() -> Path:
+    if not (LAYER / "newsdrop").is_dir():
+        pytest.skip(f"no built layer at {LAYER}: run `make sam-build`")
+    if _digest(LAYER) != _digest(SOURCE):
+        pytest.skip("the built layer is older than layers/newsdrop: run `make sam-build`")
+    if sys.version_info[:2] != (3, 12):
+        pytest.skip("the layer's bytecode is for Python 3.12 (the functions' runtime)")
+    return LAYER
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packages Lambda's python3.12 runtime provides, linked from this interpreter's installs."""
+    folder = tmp_path_factory.mktemp("runtime")
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        origin = Path(spec.origin)
+        source = origin.parent if spec.submodule_search_locations else origin
+        (folder / source.name).symlink_to(source)
+    return folder
+
+
+def test_the_layer_leaves_out_what_the_runtime_provides_and_the_tracing_sdk(layer: Path) -> None:
+    shipped = {p.name for p in layer.iterdir()}
+    assert shipped & {"boto3", "botocore", "s3transfer", "urllib3", "dateutil", "aws_xray_sdk"} == set()
+    assert {"newsdrop", "aws_lambda_powertools", "jinja2", "markdown_it", "nh3", "yaml", "frontmatter"} <= shipped
+
+
+def test_every_module_ships_bytecode_that_ignores_file_times(layer: Path) -> None:
+    # `sam package` dates every file 1980-01-01, so timestamp-checked .pyc files would never match
+    # on Lambda; unchecked-hash ones (PEP 552 flags = 1) are used as they are.
+    tag = sys.implementation.cache_tag
+    sources = [p for p in layer.rglob("*.py") if "__pycache__" not in p.parts]
+    assert len(sources) > 100
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        assert pyc.is_file(), f"no bytecode for {source.relative_to(layer)}"
+        header = pyc.read_bytes()[:8]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, pyc
+        assert int.from_bytes(header[4:8], "little") == 1, f"{pyc.relative_to(layer)} is not unchecked-hash"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_each_handler_imports_from_the_layer_alone_without_compiling(name: str, layer: Path, runtime: Path) -> None:
+    function = BUILD / FUNCTIONS[name]
+    path = [str(function), str(layer), str(runtime)]
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTIONS[name],
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_SERVICE_NAME": name,
+    }
+    done = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", PROBE, json.dumps(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.splitlines()[-1])
+    modules = set(report["modules"])
+    loaded = NOT_IMPORTED[name] & modules  # importing a submodule imports its package too
+    assert loaded == set(), f"{name} imports {sorted(loaded)}"
+    assert f"newsdrop.stages.{name}" in modules
+    from_layer = [p for p in report["compiled"] if Path(p).is_relative_to(layer)]
+    assert from_layer == [], f"compiled at import: {from_layer[:5]}"
+
+
+def test_sam_build_runs_the_layer_makefile() -> None:
+    makefile = (SOURCE / "Makefile").read_text()
+    assert "\nbuild-NewsdropLayer:" in makefile
+    assert "--require-hashes" in makefile and "--invalidation-mode unchecked-hash" in makefile
