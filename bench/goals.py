@@ -174,6 +174,24 @@ def single_publish(results: dict[str, Any]) -> list[Goal]:
     ]
 
 
+def search(results: dict[str, Any]) -> list[Goal]:
+    """The search issue's goals: a cold query on 10,000 posts, and recall (bench.search)."""
+    sizes = _get(results, "search", "sizes") or {}
+    cold = _get(sizes, "10000", "summary", "max_gzip_bytes")
+    recalls = [_get(entry, "summary", "min_recall") for entry in sizes.values()]
+    recall = min((r for r in recalls if r is not None), default=None)
+    return [
+        at_most(
+            "search-cold-query-10k",
+            "search: a cold query on 10,000 posts downloads under 60 KB, JavaScript included (gzip, the most)",
+            cold / 1000 if cold else None,
+            60,
+            " KB",
+        ),
+        at_least("search-recall", "search: recall 1.0 against a substring scan, every query", recall, 1.0, ""),
+    ]
+
+
 def cold_start(results: dict[str, Any]) -> list[Goal]:
     imports = _get(results, "cold_start", "imports") or {}
     slowest = max(imports.items(), key=lambda kv: kv[1]["median_ms"], default=None)
@@ -202,6 +220,7 @@ CHECKS: list[Callable[[dict[str, Any]], Goal | list[Goal]]] = [
     same_requests,
     bulk,
     single_publish,
+    search,
     cold_start,
 ]
 

@@ -199,6 +199,40 @@ def cold_table(results: dict[str, Any]) -> str:
     return _table(["handler", "import as deployed (median)", "its CPU time", "with bytecode cached"], rows)
 
 
+def _kb(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1000:.1f} KB"
+
+
+def search_table(results: dict[str, Any]) -> str:
+    rows = []
+    for size, entry in ((results.get("search") or {}).get("sizes") or {}).items():
+        summary, index, publish = entry["summary"], entry["index"], entry["per_publish"]
+        reads = publish["query_index_reads"]
+        rows.append(
+            [
+                f"{int(size):,}",
+                f"{index['bytes'] / 1e6:.1f} MB, {index['objects']:,} files",
+                f"{_kb(summary['median_gzip_bytes'])} / {_kb(summary['max_gzip_bytes'])}",
+                f"{summary['median_requests']} / {summary['max_requests']}",
+                f"{summary['min_recall']:.2f}",
+                f"{publish['new']['s3_puts']['mean']:.1f} / {publish['new']['s3_puts']['max']}",
+                f"{publish['new']['search_written']['mean']:.2f} + {publish['new']['search_deleted']['mean']:.2f}",
+                f"{reads['files']['max']}, {_kb(reads['gzip_bytes']['max'])}",
+            ]
+        )
+    headers = [
+        "posts",
+        "index",
+        "cold query gzip (median / max)",
+        "requests",
+        "recall",
+        "PUTs per publish (mean / max)",
+        "search files written + deleted",
+        "index files a query reads, at most",
+    ]
+    return _table(headers, rows)
+
+
 def goals_table(results: dict[str, Any]) -> str:
     mark = {True: "met", False: "MISSED", None: "n/a"}
     rows = [[mark[g["met"]], g["goal"], g["value"], g["margin"]] for g in results.get("goals", [])]
@@ -215,6 +249,7 @@ def print_tables(results: dict[str, Any]) -> None:
         ("Bulk build", bulk_table),
         ("One new post", incremental_table),
         ("AWS requests per publish", requests_table),
+        ("Search", search_table),
         ("Cold start", cold_table),
         ("Goals (issue 6)", goals_table),
     ):

@@ -2,7 +2,8 @@
 
 Measures, in one run on this machine: bulk builds (newsdrop, Hugo, Jekyll), one new post
 into published sites of growing size (local adapters and the local stack) against full
-rebuilds, the AWS requests per publish, and cold start. Writes bench/results/<name>.json
+rebuilds, the AWS requests per publish, the search index (bench.search: its size, cold queries
+in headless Chromium, recall, objects per publish), and cold start. Writes bench/results/<name>.json
 and <name>.png and prints a table. It reports; it never fails on a timing.
 """
 
@@ -33,6 +34,7 @@ class Plan:
     stack_flow_size: int  # 0: no base loaded through the event flow
     profile_publishes: int
     import_runs: int
+    search_sizes: tuple[int, ...]  # bench.search: index costs, cold queries in Chromium, recall
 
 
 FULL = Plan(
@@ -48,6 +50,7 @@ FULL = Plan(
     stack_flow_size=1_000,
     profile_publishes=5,
     import_runs=5,
+    search_sizes=(1_000, 10_000),
 )
 QUICK = Plan(
     mode="quick",
@@ -62,6 +65,7 @@ QUICK = Plan(
     stack_flow_size=0,
     profile_publishes=0,
     import_runs=3,
+    search_sizes=(1_000,),
 )
 CHILD_TIMEOUT_S = 3600.0
 
@@ -162,6 +166,12 @@ def run_incremental(plan: Plan, corpora: dict[int, corpus.Corpus]) -> dict[str, 
     return results
 
 
+def run_search(plan: Plan) -> dict[str, Any]:
+    log(f"search: index, cold queries in Chromium and recall at {', '.join(f'{s:,}' for s in plan.search_sizes)} posts")
+    data = child("bench.search", ["--sizes", *[str(s) for s in plan.search_sizes]], "search")
+    return data or {}
+
+
 def setup() -> bulk.Tools:
     found = bulk.Tools(hugo=tools.hugo_binary(), jekyll=tools.jekyll_binary())
     tools.ensure_module("matplotlib", tools.MATPLOTLIB_REQUIREMENT)
@@ -224,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     step(results, "bulk", name, lambda: run_bulk(plan, corpora, found))
     step(results, "rebuild_only", name, lambda: run_rebuild_only(plan, corpora, found))
     step(results, "incremental", name, lambda: run_incremental(plan, corpora))
+    step(results, "search", name, lambda: run_search(plan))
     log("cold start: handler imports and package sizes")
     step(results, "cold_start", name, lambda: coldstart.measure(plan.import_runs))
     results["goals"] = goals.evaluate(results)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
 
+from newsdrop import search
 from newsdrop.local import template as cfn
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.local.siteserver import SiteServer, security_headers
 from newsdrop.local.sources import source_files
+from newsdrop.stages import index
 from tests.conftest import ROOT, SAMPLES
 
 EXTRA = {
@@ -23,19 +26,31 @@ EXTRA = {
 }
 
 
-@pytest.fixture
-def built() -> Iterator[tuple[InProcessPipeline, str]]:
-    pipeline = InProcessPipeline()
-    for key, path in source_files(SAMPLES / "site"):
-        pipeline.upload(key, path.read_bytes())
-    for key, text in EXTRA.items():
-        pipeline.upload(key, text.encode())
-    pipeline.drain()
-    headers = security_headers(cfn.load(ROOT / "template.yaml"))
-    server = SiteServer(pipeline.site, "127.0.0.1", 0, headers)
-    server.start()
-    yield pipeline, f"http://127.0.0.1:{server.port}"
-    server.stop()
+# Small enough that the sample posts end up in runs of several levels, short tokens apart, with
+# a job under way: the browser reads the index the way it reads a large site's.
+TINY = index.Tuning(log_postings=40, level0_postings=60, fanout=2, shard_postings=40, short_postings=80)
+
+
+@pytest.fixture(params=["log", "runs"])
+def built(request: pytest.FixtureRequest) -> Iterator[tuple[InProcessPipeline, str]]:
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "runs":
+            patch.setattr(index, "TUNING", TINY)
+        pipeline = InProcessPipeline()
+        for key, path in source_files(SAMPLES / "site"):
+            pipeline.upload(key, path.read_bytes())
+            pipeline.drain()  # one post per batch: the log flushes, levels fill and merge
+        for key, text in EXTRA.items():
+            pipeline.upload(key, text.encode())
+        pipeline.drain()
+        if request.param == "runs":
+            manifest = search.read_index(lambda key: pipeline.site.objects[key].body)
+            assert len({r.level for r in manifest.runs}) >= 2 and any(r.short for r in manifest.runs)
+        headers = security_headers(cfn.load(ROOT / "template.yaml"))
+        server = SiteServer(pipeline.site, "127.0.0.1", 0, headers)
+        server.start()
+        yield pipeline, f"http://127.0.0.1:{server.port}"
+        server.stop()
 
 
 def results(page: Any, *, expect_text: str = "结果") -> list[str]:
@@ -60,8 +75,10 @@ def test_queries_typed_into_the_search_page(built: tuple[InProcessPipeline, str]
     for query, expected in [
         ("蔚", {"/markets/2024/05/23/nio.html"}),
         ("002594", {"/markets/2024/05/23/byd.html"}),
+        ("2594", {"/markets/2024/05/23/byd.html"}),  # the middle of a stock code
         ("600519", {"/markets/2024/05/20/northbound-flows.html"}),
         ("deliveries", {"/markets/2024/05/23/nio.html"}),
+        ("liver", {"/markets/2024/05/23/nio.html"}),  # the middle of a word
         ("滚动新闻", set()),  # a tag, not in any title or text
         ("央行 逆回购", {"/macro/2024/05/21/central-bank.html"}),
     ]:
@@ -102,3 +119,55 @@ def test_search_page_is_served_with_a_csp_and_no_inline_script(
     inline = page.evaluate("Array.from(document.scripts).filter(s => !s.src).length")
     assert inline == 0
     page.close()
+
+
+def test_pages_find_what_was_published_after_they_loaded_their_manifest(browser: Any) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index, "TUNING", replace(TINY, deletes_per_post=50))
+        pipeline = InProcessPipeline()
+        for key, path in source_files(SAMPLES / "site"):
+            pipeline.upload(key, path.read_bytes())
+            pipeline.drain()
+        server = SiteServer(pipeline.site, "127.0.0.1", 0, security_headers(cfn.load(ROOT / "template.yaml")))
+        server.start()
+        site = f"http://127.0.0.1:{server.port}"
+        try:
+            page = browser.new_page()
+            page.goto(f"{site}/search/?q={quote('央行')}")
+            assert results(page) == ["/macro/2024/05/21/central-bank.html"]
+            old = pipeline.site.objects[search.MANIFEST_KEY].body
+            before = set(pipeline.site.objects)
+            for n in range(12):
+                title = f"央行公开市场操作 {n}"
+                body = f'---\ntitle: "{title}"\ndate: 2024-05-24 10:{n:02d}:00\n---\n央行今日开展逆回购。\n'
+                pipeline.upload(f"_posts/2024-05-24-more-{n}.md", body.encode())
+                pipeline.drain()
+            assert before - set(pipeline.site.objects), "compaction deleted none of the files"
+
+            # A page left open asks for the manifest again when a new search starts.
+            page.wait_for_timeout(2100)
+            page.fill("#q", "央行公开")
+            assert len(results(page)) == 10  # the first screen of the twelve new posts
+
+            # A page given an old manifest (a stale cache) asks for files compaction deleted: on the
+            # 404 it reloads the manifest and searches again.
+            stale = browser.new_page()
+            served: list[str] = []
+
+            def old_manifest_once(route: Any) -> None:
+                if served:
+                    route.continue_()
+                else:
+                    served.append(route.request.url)
+                    route.fulfill(status=200, content_type="application/json", body=old)
+
+            stale.route("**/search/manifest.json", old_manifest_once)
+            statuses: list[int] = []
+            stale.on("response", lambda response: statuses.append(response.status))
+            stale.goto(f"{site}/search/?q={quote('央行公开')}")
+            assert len(results(stale)) == 10
+            assert served and 404 in statuses
+            page.close()
+            stale.close()
+        finally:
+            server.stop()

@@ -1,32 +1,47 @@
-"""Tokenisation, postings and query matching of the search index (newsdrop.search)."""
+"""Tokenisation, postings, sharding and query matching of the search index (newsdrop.search)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsdrop import search
 from newsdrop.local.inprocess import InProcessPipeline
+from newsdrop.rendering import writer
+from newsdrop.stages import index
 
 
-def test_cjk_text_is_indexed_as_unigrams_and_overlapping_bigrams() -> None:
+def test_cjk_text_is_indexed_as_characters_and_overlapping_bigrams() -> None:
     tokens = search.index_tokens("北向资金")
     assert set(tokens) == {"北", "向", "资", "金", "北向", "向资", "资金"}
 
 
-def test_latin_words_and_numbers_are_indexed_by_their_prefixes() -> None:
-    tokens = search.index_tokens("Earnings 002858")
-    assert {"ea", "earn", "earnings", "00", "0028", "002858"} <= set(tokens)
-    assert "e" not in tokens and "arn" not in tokens
+def test_latin_words_and_numbers_are_indexed_by_their_1_2_and_3_grams() -> None:
+    tokens = search.index_tokens("Bank 002858")
+    assert {"b", "ba", "ban", "ank", "an", "k", "002", "028", "285", "858", "58", "8"} <= set(tokens)
+    assert "bank" not in tokens and "0028" not in tokens  # longer queries are covered by 3-grams
+    assert tokens["0"] == 2 and tokens["00"] == 1
 
 
-def test_query_tokens_one_character_overlapping_and_mixed() -> None:
-    assert search.query_tokens("蔚") == ["蔚"]
-    assert search.query_tokens("新能源汽车") == ["新能", "能源", "源汽", "汽车"]
+def test_query_tokens_cover_the_query_with_the_fewest_grams() -> None:
+    assert search.query_tokens("蔚") == ["蔚"]  # one character
+    assert search.query_tokens("蔚来") == ["蔚来"]
+    assert search.query_tokens("新能源") == ["新能", "能源"]  # overlapping: the last bigram ends the query
+    assert search.query_tokens("北向资金") == ["北向", "资金"]
+    assert search.query_tokens("新能源汽车") == ["新能", "源汽", "汽车"]
+    assert search.query_tokens("2858") == ["285", "858"]  # the middle of 002858
+    assert search.query_tokens("002858") == ["002", "858"]
+    assert search.query_tokens("et") == ["et"] and search.query_tokens("x") == ["x"]
     assert search.query_tokens("蔚来ET7 汽车") == ["蔚来", "et7", "汽车"]
     assert search.query_tokens("  ,. ") == []
+
+
+def test_every_query_token_is_an_index_token_of_the_query() -> None:
+    for query in ["北向资金净流入", "databank", "600160", "蔚来ET7", "a", "涨"]:
+        assert set(search.query_tokens(query)) <= set(search.index_tokens(query)), query
 
 
 def test_fullwidth_and_case_are_folded() -> None:
@@ -34,11 +49,43 @@ def test_fullwidth_and_case_are_folded() -> None:
     assert search.index_tokens("ＡＢＣ") == search.index_tokens("abc")
 
 
-def test_postings_round_trip_with_weights() -> None:
+def test_postings_are_newest_first_with_distances_and_weights() -> None:
     postings = {0: 1, 5: 7, 6: 1, 1000: 35}
     encoded = search.encode_postings(postings)
+    assert encoded == "rs:z,rm,1:7,5"  # 1000 whole (base 36), then 994 below it, 1 below, 5 below
     assert search.decode_postings(encoded) == postings
-    assert encoded.split(",")[1] == "5:7"  # deltas in base 36, weight only when not 1
+
+
+@given(st.lists(st.dictionaries(st.integers(0, 3000), st.integers(1, 35), min_size=1), min_size=1, max_size=4))
+def test_merging_postings_is_their_union(lists: list[dict[int, int]]) -> None:
+    expected: dict[int, int] = {}
+    for postings in lists:
+        expected.update(postings)
+    for postings in lists:  # a document's weight is the same wherever it is listed
+        postings.update({doc: expected[doc] for doc in postings})
+    merged = search.merge_postings([search.encode_postings(p) for p in lists], None)
+    assert search.decode_postings(merged) == expected
+    assert merged == search.encode_postings(expected)  # the same text whichever way it was merged
+
+
+def test_merging_postings_drops_deleted_documents() -> None:
+    newer, older = search.encode_postings({90: 1, 80: 2}), search.encode_postings({10: 1, 5: 1})
+    deleted = {80, 5}
+
+    def drop(low: int, high: int) -> bool:
+        return any(low <= d <= high for d in deleted)
+
+    assert search.decode_postings(search.merge_postings([older, newer], drop)) == {90: 1, 10: 1}
+    assert search.merge_postings([newer, older], lambda low, high: False) == search.encode_postings(
+        {90: 1, 80: 2, 10: 1, 5: 1}
+    )
+
+
+@given(st.text(min_size=1, max_size=3), st.integers(1, 700), st.integers(1, 700))
+def test_a_shard_range_holds_every_token_of_the_shard(token: str, shards: int, other: int) -> None:
+    shard = search.shard_of(token, shards)
+    assert 0 <= shard < shards
+    assert search.shard_of(token, other) in search.shard_range(shard, shards, other)
 
 
 def test_token_hash_is_fnv1a_over_code_points() -> None:
@@ -47,20 +94,39 @@ def test_token_hash_is_fnv1a_over_code_points() -> None:
     assert search.token_hash("") == 0x811C9DC5
 
 
-def _site(posts: dict[str, tuple[str, str]]) -> InProcessPipeline:
+def test_run_files_are_cached_for_good_the_manifest_and_documents_briefly() -> None:
+    # A run file's name is a digest of its content or of its inputs; a document is deleted with its
+    # post, and the manifest changes with every publish.
+    assert writer.cache_control("search/run/0123456789abcdef/0.json") == writer.IMMUTABLE
+    assert writer.cache_control(search.MANIFEST_KEY) == writer.SHORT_CACHE
+    assert writer.cache_control(search.doc_key(7)) == writer.SHORT_CACHE
+
+
+def _post(n: int, title: str, body: str) -> tuple[str, bytes]:
+    text = f'---\ntitle: "{title}"\ndate: 2024-05-{1 + n % 28:02d} 10:00:00\n---\n{body}\n'
+    return f"_posts/2024-05-{1 + n % 28:02d}-p{n}.md", text.encode()
+
+
+def _site(posts: dict[str, tuple[str, str]], *, one_by_one: bool = False) -> InProcessPipeline:
     pipeline = InProcessPipeline()
     for n, (title, body) in enumerate(posts.values()):
-        text = f'---\ntitle: "{title}"\ndate: 2024-05-{1 + n % 28:02d} 10:00:00\n---\n{body}\n'
-        pipeline.upload(f"_posts/2024-05-{1 + n % 28:02d}-p{n}.md", text.encode())
+        pipeline.upload(*_post(n, title, body))
+        if one_by_one:
+            pipeline.drain()
     pipeline.drain()
     return pipeline
 
 
-def _found(pipeline: InProcessPipeline, query: str) -> list[str]:
+def _get(pipeline: InProcessPipeline) -> search.Get:
     def get(key: str) -> bytes | None:
         blob = pipeline.site.objects.get(key)
         return None if blob is None else blob.body
 
+    return get
+
+
+def _found(pipeline: InProcessPipeline, query: str) -> list[str]:
+    get = _get(pipeline)
     return [json.loads(get(search.doc_key(doc)) or b"{}")["t"] for doc in search.search(get, query)]
 
 
@@ -85,28 +151,85 @@ def test_deleted_and_updated_posts_leave_the_index() -> None:
     assert _found(pipeline, "央行") == ["央行降准"]
 
 
-CHARS = "北向资金净流入央行半导体蔚来汽车新能源股票代码abc0123 "
+def test_a_query_in_the_middle_of_a_word_or_number_is_found() -> None:
+    pipeline = _site({"a": ("Databank report", "stock 002858 up"), "b": ("Banking", "code 600160")})
+    assert set(_found(pipeline, "bank")) == {"Databank report", "Banking"}
+    assert _found(pipeline, "2858") == ["Databank report"]
+    assert _found(pipeline, "0016") == ["Banking"]
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
+# Small enough that a handful of posts flush the log, fill levels and run jobs over several batches.
+TINY = index.Tuning(
+    log_postings=12, level0_postings=20, fanout=2, shard_postings=8, short_postings=16, steps_per_post=2
+)
+CHARS = "北向资金净流入央行半导体蔚来汽车新能源股票代码abcab0123 "
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(
-    bodies=st.lists(st.text(alphabet=CHARS, min_size=1, max_size=40), min_size=1, max_size=8),
+    bodies=st.lists(st.text(alphabet=CHARS, min_size=1, max_size=40), min_size=1, max_size=10),
     data=st.data(),
 )
 def test_every_post_containing_the_query_is_found(bodies: list[str], data: st.DataObject) -> None:
-    # Recall, against a brute-force substring scan: any substring of any post is a query.
+    # Recall, against a brute-force substring scan: any substring of any post (the middle of a word
+    # or a number too) is a query, and the index is compacted as the posts arrive.
     posts = {str(n): (f"t{n}", body) for n, body in enumerate(bodies)}
     source = data.draw(st.sampled_from(bodies))
     start = data.draw(st.integers(0, len(source) - 1))
     query = source[start : start + data.draw(st.integers(1, 6))].strip()
     if not query or not search.query_tokens(query):
         return
-    words = query.split()
-    # A Latin word in the middle of a query is matched as a whole word or prefix, not an infix:
-    # keep queries whose words start at word boundaries, as a reader types them.
-    if not all(any(f" {w}" in f" {search.normalise(b)}" or not w.isascii() for b in bodies) for w in words):
-        return
-    pipeline = _site(posts)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index, "TUNING", TINY)
+        pipeline = _site(posts, one_by_one=data.draw(st.booleans()))
     expected = {f"t{n}" for n, body in enumerate(bodies) if search.normalise(query) in search.normalise(f"t{n} {body}")}
     found = set(_found(pipeline, query))
     assert expected <= found
+
+
+def _expected(pipeline: InProcessPipeline) -> dict[str, tuple[dict[str, object], dict[str, int]]]:
+    """URL -> (document, postings) of every live post, straight from the catalog: what the index must hold."""
+    found = {}
+    for record in pipeline.catalog.posts.values():
+        if record.live:
+            post = json.loads(pipeline.artifacts.objects[record.artifact].body)
+            document = search.Document(0, post["url"], post["title"], post["date"], post["text"])
+            found[post["url"]] = (document.to_json(), document.postings())
+    return found
+
+
+operation = st.tuples(st.integers(0, 7), st.one_of(st.none(), st.text(alphabet=CHARS, min_size=1, max_size=30)))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(steps=st.lists(st.tuples(st.lists(operation, min_size=1, max_size=6)), min_size=1, max_size=12))
+def test_compaction_keeps_the_index_equal_to_the_catalog(steps: list[tuple[list[tuple[int, str | None]]]]) -> None:
+    # Posts published, changed and deleted in batches of any size; after every batch the index holds
+    # exactly the live posts, every file the manifest names exists, and no invocation writes more
+    # than its budget: a document per post, the manifest, and `steps_per_post` files per post.
+    written: list[tuple[int, int]] = []
+
+    def counted(event: dict[str, object], ports: object) -> object:
+        outcome = run(event, ports)
+        written.append((len(event["Records"]), outcome.counts["index_objects_written"]))  # type: ignore[arg-type]
+        return outcome
+
+    run = index.run
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index, "TUNING", TINY)
+        pipeline = InProcessPipeline()
+        patch.setattr(pipeline.queues["index"], "stage", counted)
+        for (batch,) in steps:
+            for n, body in batch:
+                key, text = _post(n, f"t{n}", body or "")
+                if body is None:
+                    pipeline.delete(key)
+                else:
+                    pipeline.upload(key, text)
+            pipeline.drain()
+            get = _get(pipeline)
+            manifest = search.read_index(get)
+            for run_ in manifest.runs:
+                assert all(get(key) is not None for key in run_.file_keys())
+            assert search.logical_index(get) == _expected(pipeline)
+    assert written and all(n <= 1 + posts * (1 + TINY.steps_per_post) for posts, n in written)

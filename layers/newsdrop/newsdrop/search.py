@@ -1,44 +1,52 @@
-"""The client-side search index: tokens, postings, segments and compaction.
+"""The client-side search index: tokens, postings, runs and the manifest.
 
-Chinese text has no spaces, and any segmenter splits some names differently from the
-way a reader types them, so CJK text is indexed as overlapping character bigrams (and
-unigrams, for one-character queries): every substring of two or more characters
-contains the bigrams of the query. Latin words and numbers (stock codes) are indexed
-by their prefixes, so `0028` finds `002858` as the reader types.
+Tokens. Chinese text has no spaces, and any segmenter splits some names differently from
+the way a reader types them, so CJK text is indexed as its characters and overlapping
+character bigrams. Latin letters and digits are indexed as their 1-, 2- and 3-grams, so a
+query is found in the middle of a word or a number too (`2858` in `002858`). A query needs
+only enough of its grams to cover it (`北向资金`: 北向 + 资金), and every post containing the
+query as a substring holds all of them; the reader's browser then checks the text itself.
 
 Layout (all JSON, under `search/`):
-- `manifest.json`: the only mutable file, short-lived in caches. Names the base
-  generation, the live segments and the deleted document ids.
-- `base/<gen>/<shard>.json` and `l1/<gen>/<shard>.json`: compacted postings, sharded by
-  token hash (`{"t": {token: postings}}`); a query reads one shard per token and level.
-- `seg/<hash>.json`: one small segment per index batch (the log), read by every query
-  until compaction folds it into a new base generation.
+- `manifest.json`: the only mutable file, short-lived in caches. It names the runs, lists
+  the deleted document ids, and carries the log: the postings of the last few posts, so
+  that a publish writes the post's document and the manifest, nothing more.
+- `run/<id>/<shard>.json`: a run is an immutable set of postings, sharded by token hash
+  range (`{"t": {token: postings}}`); a query reads the one shard of each run that holds
+  its token. Every document's postings are in exactly one run (or the log).
 - `doc/<id>.json`: one document (URL, title, date, text for the snippet), fetched only
   for the results shown.
-The tokenizer, the hash and the postings format are mirrored in `static/search.js`.
+
+Runs are leveled (see stages/index.py for the policy): the log is flushed into a small run
+at level 0; when a level holds more than its capacity, a job merges it into the next level,
+a bounded number of shards per publish. A job's output stays invisible to readers until it
+is complete; then it replaces its inputs in the manifest. The tokenizer, the hash, the
+sharding and the postings format are mirrored in `static/search.js`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-MAX_WORD = 20  # longer Latin words are indexed (and queried) by their first 20 characters
-MIN_PREFIX = 2
 TITLE_WEIGHT = 5
 MAX_WEIGHT = 35  # one base-36 digit
 DOC_TEXT_CHARS = 20000  # the whole text of a news post, so a snippet can show any match
-MIN_SHARDS = 16
-MAX_SHARDS = 4096
-POSTINGS_PER_SHARD = 6000  # aim: a shard a query reads stays a few kilobytes compressed
+LATIN_GRAMS = 3  # Latin letters and digits: 1-, 2- and 3-grams
 
 PREFIX = "search/"
 MANIFEST_KEY = PREFIX + "manifest.json"
+RUN_PREFIX = PREFIX + "run/"
+DOC_PREFIX = PREFIX + "doc/"
+VERSION = 2
+
+Get = Callable[[str], bytes | None]
 
 
 def _is_cjk(ch: str) -> bool:
@@ -71,30 +79,38 @@ def _runs(text: str) -> Iterable[tuple[str, str]]:
             kind, start = now, i
 
 
+def _grams(run: str, sizes: Iterable[int]) -> Iterable[str]:
+    for n in sizes:
+        yield from (run[i : i + n] for i in range(len(run) - n + 1))
+
+
 def index_tokens(text: str) -> Counter[str]:
     """Every token a document is findable by, with how often it occurs."""
     counts: Counter[str] = Counter()
     for kind, run in _runs(normalise(text)):
-        if kind == "cjk":
-            counts.update(run)
-            counts.update(run[i : i + 2] for i in range(len(run) - 1))
-        else:
-            word = run[:MAX_WORD]
-            counts.update(word[:n] for n in range(min(MIN_PREFIX, len(word)), len(word) + 1))
+        counts.update(_grams(run, (1, 2) if kind == "cjk" else range(1, LATIN_GRAMS + 1)))
     return counts
 
 
+def _cover(run: str, n: int) -> list[str]:
+    """The fewest n-grams of `run` that together cover every character of it (the run itself if shorter)."""
+    if len(run) <= n:
+        return [run]
+    starts = list(range(0, len(run) - n + 1, n))
+    if starts[-1] != len(run) - n:
+        starts.append(len(run) - n)
+    return [run[i : i + n] for i in starts]
+
+
 def query_tokens(query: str) -> list[str]:
-    """The tokens every matching document must hold (a superset filter; the client verifies)."""
+    """Tokens every document containing the query holds (a superset filter: the browser verifies the text)."""
     tokens: list[str] = []
     for kind, run in _runs(normalise(query)):
-        if kind == "cjk":
-            tokens += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
-        else:
-            tokens.append(run[:MAX_WORD])
+        tokens += _cover(run, 2 if kind == "cjk" else LATIN_GRAMS)
     return list(dict.fromkeys(tokens))
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def token_hash(token: str) -> int:
     """FNV-1a (32 bit) over code points: cheap, and the same in JavaScript."""
     value = 0x811C9DC5
@@ -104,7 +120,19 @@ def token_hash(token: str) -> int:
 
 
 def shard_of(token: str, shards: int) -> int:
-    return token_hash(token) % shards
+    """Shards split the hash range evenly: a shard's tokens lie in few shards of a run sharded otherwise."""
+    return (token_hash(token) * shards) >> 32
+
+
+def hash_range(shard: int, shards: int) -> tuple[int, int]:
+    """The first and the last token hash of a shard."""
+    return -(-(shard << 32) // shards), -(-((shard + 1) << 32) // shards) - 1
+
+
+def shard_range(shard: int, shards: int, other: int) -> range:
+    """The shards of a run with `other` shards that hold tokens of `shard` (of `shards`)."""
+    low, high = hash_range(shard, shards)
+    return range((low * other) >> 32, ((high * other) >> 32) + 1)
 
 
 def weights(title: str, text: str) -> dict[str, int]:
@@ -116,42 +144,96 @@ def weights(title: str, text: str) -> dict[str, int]:
     return {token: min(n, MAX_WEIGHT) for token, n in result.items()}
 
 
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
 def _b36(value: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
         value, rest = divmod(value, 36)
-        out = digits[rest] + out
+        out = _DIGITS[rest] + out
         if value == 0:
             return out
 
 
+def _part(value: int, weight: int) -> str:
+    return _b36(value) + ("" if weight == 1 else ":" + _b36(weight))
+
+
 def encode_postings(postings: Mapping[int, int]) -> str:
-    """Sorted ids as base-36 deltas, each with `:weight` when the weight is not 1: "1z,3:5,a"."""
-    parts, previous = [], 0
-    for doc in sorted(postings):
-        weight = postings[doc]
-        parts.append(_b36(doc - previous) + ("" if weight == 1 else ":" + _b36(weight)))
+    """Ids newest first, in base 36: the first whole, then each as its distance below the previous
+    one; `:weight` when the weight is not 1. {12: 1, 9: 5, 2: 1} -> "c,3:5,7"."""
+    parts, previous = [], -1
+    for doc in sorted(postings, reverse=True):
+        parts.append(_part(doc if previous < 0 else previous - doc, postings[doc]))
         previous = doc
     return ",".join(parts)
 
 
 def decode_postings(text: str) -> dict[int, int]:
     postings: dict[int, int] = {}
-    doc = 0
+    doc = -1
     for part in filter(None, text.split(",")):
-        delta, _, weight = part.partition(":")
-        doc += int(delta, 36)
+        value, _, weight = part.partition(":")
+        doc = int(value, 36) if doc < 0 else doc - int(value, 36)
         postings[doc] = int(weight, 36) if weight else 1
     return postings
+
+
+def _first(text: str) -> int:
+    return int(text.partition(",")[0].partition(":")[0], 36)
+
+
+def _last(text: str) -> int:
+    parts = text.split(",")
+    return int(parts[0].partition(":")[0], 36) - sum(int(p.partition(":")[0], 36) for p in parts[1:])
+
+
+def merge_postings(lists: list[str], drop: Callable[[int, int], bool] | None) -> str:
+    """One postings list from several (a document in more than one keeps one entry), without the
+    documents for which drop(lowest, highest) says a deleted id may lie in that range.
+
+    Runs merge newer documents into older ones, so the lists usually cover disjoint id ranges:
+    then they are joined as text, and only the newer ones are read through; the oldest, longest
+    list is copied, its first id rewritten as a distance."""
+    if len(lists) == 1 and drop is None:
+        return lists[0]
+    if len(lists) == 2 and drop is None:  # the usual case: one list from a newer run, one from an older
+        newer, older = lists if _first(lists[0]) > _first(lists[1]) else lists[::-1]
+        low = _last(newer)
+        head, comma, rest = older.partition(",")
+        value, colon, weight = head.partition(":")
+        if low > int(value, 36):
+            return newer + "," + _b36(low - int(value, 36)) + colon + weight + comma + rest
+    ordered = sorted(((_first(text), text) for text in lists), reverse=True)
+    highs = [high for high, _ in ordered]
+    lows = [_last(text) for _, text in ordered[:-1]]
+    disjoint = all(lows[i] > highs[i + 1] for i in range(len(lows)))
+    if disjoint and (
+        drop is None or not (any(drop(lo, hi) for lo, hi in zip(lows, highs, strict=False)) or drop(0, highs[-1]))
+    ):
+        out = [ordered[0][1]]
+        for low, (_, text) in zip(lows, ordered[1:], strict=True):
+            head, comma, rest = text.partition(",")
+            value, colon, weight = head.partition(":")
+            out.append(_b36(low - int(value, 36)) + colon + weight + comma + rest)
+        return ",".join(out)
+    merged: dict[int, int] = {}
+    for _, text in ordered:
+        merged.update(decode_postings(text))
+    return encode_postings({doc: w for doc, w in merged.items() if drop is None or not drop(doc, doc)})
 
 
 def dumps(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
-def content_name(folder: str, body: bytes) -> str:
-    return f"{PREFIX}{folder}/{hashlib.sha256(body).hexdigest()[:20]}.json"
+def digest(*parts: Any) -> str:
+    return hashlib.sha256(dumps(parts)).hexdigest()[:16]
+
+
+def doc_key(doc_id: int) -> str:
+    return f"{DOC_PREFIX}{doc_id}.json"
 
 
 @dataclass(frozen=True)
@@ -169,49 +251,140 @@ class Document:
         return weights(self.title, self.text)
 
 
-def build_segment(documents: Iterable[Document]) -> bytes:
-    """One batch's postings: {"ids": [...], "t": {token: postings}}."""
+def table_of(documents: Mapping[int, Mapping[str, int]]) -> dict[str, str]:
+    """{token: postings} of these documents' {token: weight}."""
     table: dict[str, dict[int, int]] = {}
-    ids = []
-    for document in documents:
-        ids.append(document.id)
-        for token, weight in document.postings().items():
-            table.setdefault(token, {})[document.id] = weight
-    return dumps({"ids": sorted(ids), "t": {token: encode_postings(p) for token, p in table.items()}})
+    for doc, tokens in documents.items():
+        for token, weight in tokens.items():
+            table.setdefault(token, {})[doc] = weight
+    return {
+        token: _part(*next(iter(postings.items()))) if len(postings) == 1 else encode_postings(postings)
+        for token, postings in table.items()
+    }
 
 
-@dataclass
-class Level:
-    """A compacted, token-sharded level: files `search/<name>/<gen>/<shard>.json`."""
+def table_ids(table: Mapping[str, str]) -> set[int]:
+    return {doc for encoded in table.values() for doc in decode_postings(encoded)}
 
-    gen: str = ""
-    shards: int = MIN_SHARDS
-    docs: int = 0
 
-    def key(self, name: str, shard: int) -> str:
-        return f"{PREFIX}{name}/{self.gen}/{shard}.json"
+def table_postings(table: Mapping[str, str], *, short: bool | None = None) -> int:
+    """How many postings the table holds (of short tokens only, or of the others, if `short` says)."""
+    return sum(text.count(",") + 1 for token, text in table.items() if short is None or is_short(token) == short)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def is_short(token: str) -> bool:
+    """Tokens only one-character CJK and one- or two-character Latin queries need: their long, dense
+    lists are kept apart in larger runs, so that the others' shards stay small."""
+    return len(token) == 1 or (len(token) == 2 and not _is_cjk(token[0]))
+
+
+@dataclass(frozen=True)
+class Run:
+    """An immutable, token-sharded set of postings. Files `search/run/<id>/<n>.json` hold the tokens
+    of hash range n of `shards`; when `short` is not 0, short tokens are apart, in `<id>/s<n>.json`."""
+
+    id: str
+    shards: int
+    short: int
+    level: int
+    postings: int  # how many (token, document) pairs: the measure of a level's size
+    short_postings: int  # how many of them are of short tokens
+    since: int  # written without the ids deleted at or before this manifest clock
+    low: int  # the lowest and highest document id it may hold
+    high: int
+
+    @property
+    def files(self) -> int:
+        return self.shards + self.short
+
+    def key(self, n: int) -> str:
+        """File n: the shards, then the short tokens' shards."""
+        name = str(n) if n < self.shards else f"s{n - self.shards}"
+        return f"{RUN_PREFIX}{self.id}/{name}.json"
+
+    def file_keys(self) -> list[str]:
+        return [self.key(n) for n in range(self.files)]
+
+    def key_for(self, token: str) -> str:
+        if self.short and is_short(token):
+            return self.key(self.shards + shard_of(token, self.short))
+        return self.key(shard_of(token, self.shards))
 
     def to_json(self) -> dict[str, Any]:
-        return {"gen": self.gen, "shards": self.shards, "docs": self.docs}
+        return {
+            "id": self.id,
+            "s": self.shards,
+            "u": self.short,
+            "l": self.level,
+            "n": self.postings,
+            "m": self.short_postings,
+            "c": self.since,
+            "lo": self.low,
+            "hi": self.high,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Run:
+        return cls(data["id"], data["s"], data["u"], data["l"], data["n"], data["m"], data["c"], data["lo"], data["hi"])
+
+
+@dataclass(frozen=True)
+class Job:
+    """Merging `inputs` into `output`, one shard at a time; readers see the inputs until it is done."""
+
+    output: Run
+    inputs: tuple[str, ...]
+    done: int = 0  # output shards written: 0..done-1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"out": self.output.to_json(), "in": list(self.inputs), "done": self.done}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Job:
+        return cls(Run.from_json(data["out"]), tuple(data["in"]), data["done"])
+
+
+@dataclass(frozen=True)
+class Trash:
+    """A replaced run's files, deleted a few per publish, from `next` on."""
+
+    run: Run
+    next: int = 0
+
+    def to_json(self) -> list[Any]:
+        return [self.run.to_json(), self.next]
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """A deleted document id: the manifest clock and the time (seconds) it was deleted at."""
+
+    clock: int
+    at: int
 
 
 @dataclass
 class Manifest:
-    """What a query needs to find every file it reads: two compacted levels and the log."""
+    """What a query needs (the log, the runs, the deleted ids) and the compaction's own state."""
 
-    base: Level = field(default_factory=Level)
-    l1: Level = field(default_factory=Level)
-    segments: list[str] = field(default_factory=list)
-    deleted: list[int] = field(default_factory=list)
+    clock: int = 0
+    log: dict[str, str] = field(default_factory=dict)
+    runs: list[Run] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    trash: list[Trash] = field(default_factory=list)
+    deleted: dict[int, Deleted] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return dumps(
             {
-                "v": 1,
-                "base": self.base.to_json(),
-                "l1": self.l1.to_json(),
-                "segments": sorted(set(self.segments)),
-                "deleted": sorted(set(self.deleted)),
+                "v": VERSION,
+                "clock": self.clock,
+                "log": self.log,
+                "runs": [r.to_json() for r in sorted(self.runs, key=lambda r: (r.level, r.id))],
+                "jobs": [j.to_json() for j in sorted(self.jobs, key=lambda j: (j.output.level, j.output.id))],
+                "trash": [t.to_json() for t in self.trash],
+                "deleted": [[doc, d.clock, d.at] for doc, d in sorted(self.deleted.items())],
             }
         )
 
@@ -220,63 +393,40 @@ class Manifest:
         if not body:
             return cls()
         data = json.loads(body)
+        if data.get("v") != VERSION:
+            raise ValueError(f"search manifest version {data.get('v')} is not {VERSION}: rebuild the index")
         return cls(
-            base=Level(**data.get("base", {})),
-            l1=Level(**data.get("l1", {})),
-            segments=list(data.get("segments", [])),
-            deleted=list(data.get("deleted", [])),
+            clock=data["clock"],
+            log=dict(data["log"]),
+            runs=[Run.from_json(r) for r in data["runs"]],
+            jobs=[Job.from_json(j) for j in data["jobs"]],
+            trash=[Trash(Run.from_json(r), n) for r, n in data["trash"]],
+            deleted={doc: Deleted(clock, at) for doc, clock, at in data["deleted"]},
         )
 
 
-def doc_key(doc_id: int) -> str:
-    return f"{PREFIX}doc/{doc_id}.json"
-
-
-def merge(
-    shards_in: Iterable[Mapping[str, str]], segments: Iterable[Mapping[str, Any]], deleted: set[int], shards: int
-) -> dict[int, dict[str, str]]:
-    """Fold level shards and segments together, drop deleted ids, re-shard: shard -> {token: postings}."""
-    table: dict[str, dict[int, int]] = {}
-    for shard_tokens in shards_in:
-        for token, encoded in shard_tokens.items():
-            table.setdefault(token, {}).update(decode_postings(encoded))
-    for segment in segments:
-        for token, encoded in segment["t"].items():
-            table.setdefault(token, {}).update(decode_postings(encoded))
-    result: dict[int, dict[str, str]] = {n: {} for n in range(shards)}
-    for token, postings in table.items():
-        live = {doc: w for doc, w in postings.items() if doc not in deleted}
-        if live:
-            result[shard_of(token, shards)][token] = encode_postings(live)
-    return result
-
-
-def shard_count(total_postings: int) -> int:
-    count = MIN_SHARDS
-    while count < MAX_SHARDS and total_postings / count > POSTINGS_PER_SHARD:
-        count *= 2
-    return count
-
-
-def read_index(get: Any) -> Manifest:
+def read_index(get: Get) -> Manifest:
     """The manifest, through `get(key) -> bytes | None` (an object store, a folder, HTTP)."""
     return Manifest.from_bytes(get(MANIFEST_KEY))
 
 
-def search(get: Any, query: str) -> list[int]:
+def _table(get: Get, key: str) -> dict[str, str]:
+    body = get(key)
+    if body is None:
+        raise FileNotFoundError(key)
+    table: dict[str, str] = json.loads(body)["t"]
+    return table
+
+
+def search(get: Get, query: str) -> list[int]:
     """What the browser does (static/search.js), in Python: candidate ids, best first, for tests and the bench."""
     tokens = query_tokens(query)
     if not tokens:
         return []
     manifest = read_index(get)
-    tables: list[dict[str, str]] = []
-    paths = set(manifest.segments)
-    for name, level in (("base", manifest.base), ("l1", manifest.l1)):
-        if level.gen:
-            paths |= {level.key(name, shard_of(token, level.shards)) for token in tokens}
-    for path in sorted(paths):
-        tables.append(json.loads(get(path))["t"])
-    deleted = set(manifest.deleted)
+    tables = [manifest.log]
+    keys = {run.key_for(token) for run in manifest.runs for token in tokens}
+    tables += [_table(get, key) for key in sorted(keys)]
     lists = []
     for token in tokens:
         merged: dict[int, int] = {}
@@ -287,34 +437,39 @@ def search(get: Any, query: str) -> list[int]:
     lists.sort(key=len)
     scored = []
     for doc, weight in lists[0].items():
-        if doc in deleted or any(doc not in other for other in lists[1:]):
+        if doc in manifest.deleted or any(doc not in other for other in lists[1:]):
             continue
         scored.append((weight + sum(other[doc] for other in lists[1:]), doc))
     return [doc for _, doc in sorted(scored, key=lambda pair: (-pair[0], -pair[1]))]
 
 
-def live_postings(get: Any) -> dict[int, dict[str, int]]:
-    """Every live document id with its tokens and weights, read from every file the manifest names."""
+def files_read(get: Get, query: str) -> list[str]:
+    """The index files a query reads after the manifest (for the bench)."""
     manifest = read_index(get)
-    paths = list(manifest.segments)
-    for name, level in (("base", manifest.base), ("l1", manifest.l1)):
-        if level.gen:
-            paths += [level.key(name, shard) for shard in range(level.shards)]
-    deleted = set(manifest.deleted)
+    tokens = query_tokens(query)
+    return sorted({run.key_for(token) for run in manifest.runs for token in tokens})
+
+
+def live_postings(get: Get) -> dict[int, dict[str, int]]:
+    """Every live document id with its tokens and weights, read from the log and every run's files."""
+    manifest = read_index(get)
+    tables = [manifest.log] + [_table(get, key) for run in manifest.runs for key in run.file_keys()]
     documents: dict[int, dict[str, int]] = {}
-    for path in paths:
-        for token, encoded in json.loads(get(path))["t"].items():
+    for table in tables:
+        for token, encoded in table.items():
             for doc, weight in decode_postings(encoded).items():
-                if doc not in deleted:
+                if doc not in manifest.deleted:
                     documents.setdefault(doc, {})[token] = weight
     return documents
 
 
-def logical_index(get: Any) -> dict[str, tuple[dict[str, Any], dict[str, int]]]:
-    """URL -> (document, postings): the index's content with its layout (ids, segments) left out."""
+def logical_index(get: Get) -> dict[str, tuple[dict[str, Any], dict[str, int]]]:
+    """URL -> (document, postings): the index's content with its layout (ids, runs) left out."""
     result = {}
     for doc, postings in live_postings(get).items():
-        document = json.loads(get(doc_key(doc)))
+        document = json.loads(get(doc_key(doc)) or b"null")
+        if document is None:
+            raise ValueError(f"search document {doc} is indexed but missing")
         if document["u"] in result:
             raise ValueError(f"{document['u']} is indexed twice")
         result[document["u"]] = (document, postings)
@@ -323,9 +478,9 @@ def logical_index(get: Any) -> dict[str, tuple[dict[str, Any], dict[str, int]]]:
 
 # Comparing sites: every page, feed and sitemap is a pure function of the catalog, so two
 # sites of the same sources must match byte for byte. The search index is a log with
-# compaction: which segment holds a post, and its document id, depend on the batches that
-# built it; its content (each URL with its document, tokens and weights) must match.
-LAYOUT = ("search/seg/", "search/l1/", "search/base/", "search/doc/", MANIFEST_KEY)
+# compaction: which run holds a post, and its document id, depend on the batches that built
+# it; its content (each URL with its document, tokens and weights) must match.
+LAYOUT = (RUN_PREFIX, DOC_PREFIX, MANIFEST_KEY)
 
 
 def differences(actual: Mapping[str, bytes], expected: Mapping[str, bytes]) -> list[str]:

@@ -48,7 +48,7 @@ def content_type(key: str) -> str:
 
 
 def cache_control(key: str) -> str:
-    if key.startswith("assets/"):
+    if key.startswith(("assets/", "search/run/")):  # named by their content: a new name for new content
         return IMMUTABLE
     if key.startswith("search/"):
         return SHORT_CACHE

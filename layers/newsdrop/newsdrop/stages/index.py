@@ -1,21 +1,36 @@
 """Index: keeps the client-side search index in step with the catalog (see newsdrop.search).
 
-A batch writes one segment with the postings of its new or changed posts, one document
-file per post, and the manifest; the previous documents of changed or removed posts are
-listed as deleted. When the log grows, compaction folds it into the first level; when the
-first level grows to a quarter of the base, into a new base generation.
+A batch writes one document file per new or changed post and the manifest, whose log takes
+the posts' postings; the previous documents of changed or removed posts are listed as
+deleted. Everything else is compaction, and a batch does a bounded amount of it: at most
+`steps_per_post` files written per post in the batch (a single publish: the document, the
+manifest and two more), so no publish rewrites a large part of the index, whatever its size.
+
+Compaction (`plan`, a pure function of the manifest): when the log outgrows a few posts it is
+flushed into a run at level 0; when a level holds more postings than its capacity
+(`level0_postings * fanout ** level`), a job merges it into the next level's run, one output
+shard per step, and the output replaces its inputs once every shard is written. Levels grow
+geometrically, so a query reads one shard of about `shard_postings` postings per level.
 
 Which document stands for a post is recorded in the catalog (`SearchState`), changed only
-by a conditional swap. The swap is marked pending until the manifest has taken the new
-segment and the retired ids, so an invocation that dies in between leaves a debt that the
-retry (SQS redelivers the batch) pays: no document is lost, none is left showing twice.
+by a conditional swap. The swap is marked pending until the manifest holds the new postings
+and the retired ids, so an invocation that dies in between leaves a debt that the retry (SQS
+redelivers the batch) pays: no document is lost, none is left showing twice.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import functools
 import hashlib
 import json
 import logging
+import math
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,14 +40,37 @@ from newsdrop import events, search
 from newsdrop.model import Post
 from newsdrop.ports import Ports, SearchState
 from newsdrop.rendering.writer import KEEP, Keep, SiteWriter, invalidation_paths
-from newsdrop.search import Document, Level, Manifest
+from newsdrop.search import Deleted, Document, Job, Manifest, Run, Trash
 from newsdrop.stages.common import Outcome, process_batch
 
 log = logging.getLogger(__name__)
 
-MAX_SEGMENTS = 3  # every query reads every segment: keep the log short
-MIN_BASE_MERGE = 256  # the first level folds into the base at this size, or a quarter of the base
 MAX_ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class Tuning:
+    log_postings: int = 1200  # the manifest's log: about four posts, a few kilobytes compressed
+    level0_postings: int = 2400  # level 0's capacity; level n holds fanout ** n times as much
+    fanout: int = 6
+    shard_postings: int = 2000  # a shard a query reads: a few kilobytes compressed
+    short_postings: int = 10000  # short tokens' lists are long and dense: larger shards cost as much
+    steps_per_post: int = 2  # files compaction may write per post in the batch
+    deletes_per_post: int = 4  # replaced files it may delete per post in the batch
+    grace_s: int = 900  # a deleted id stays listed at least this long (longer than any invocation)
+
+    def capacity(self, level: int) -> int:
+        return int(self.level0_postings * self.fanout**level)
+
+    def shards(self, postings: int, short: int) -> tuple[int, int]:
+        """Shards for these postings, and apart for the short tokens' (0: none apart, in a small run)."""
+        if postings <= 2 * self.shard_postings:
+            return max(1, math.ceil(postings / self.shard_postings)), 0
+        long = postings - short
+        return max(1, math.ceil(long / self.shard_postings)), max(1, math.ceil(short / self.short_postings))
+
+
+TUNING = Tuning()
 
 
 @dataclass
@@ -48,7 +86,7 @@ class IndexBatch:
     ports: Ports
     writer: SiteWriter
     keys: set[str] = field(default_factory=set)
-    owed_segments: set[str] = field(default_factory=set)
+    owed_docs: dict[int, dict[str, int]] = field(default_factory=dict)
     owed_deleted: set[int] = field(default_factory=set)
     settled: list[tuple[str, SearchState]] = field(default_factory=list)
 
@@ -77,17 +115,16 @@ class IndexBatch:
             todo = self.round(todo)
         if todo:
             raise RuntimeError(f"search index: {len(todo)} posts kept changing under this batch")
-        if self.owed_segments or self.owed_deleted:
-            self.writer.derive(search.MANIFEST_KEY, self.amend(self.owed_segments, self.owed_deleted))
-            # A deleted post's text must not stay on the site; a reader still holding the old
-            # manifest skips a document it cannot fetch.
-            for doc in sorted(self.owed_deleted):
-                self.writer.remove(search.doc_key(doc))
+        posts = max(1, len(self.keys))
+        Compactor(self.ports, self.writer, TUNING, posts).commit(self.owed_docs, self.owed_deleted)
+        # A deleted post's text must not stay on the site; a reader still holding the old
+        # manifest skips a document it cannot fetch.
+        for doc in sorted(self.owed_deleted):
+            self.writer.remove(search.doc_key(doc))
         for key, state in self.settled:  # the manifest holds what they owed: clear the debt
             self.ports.catalog.swap_search_state(
                 key, state, replace(state, retired=(), pending=False, version=state.version + 1)
             )
-        Compactor(self.ports, self.writer).run()
 
     def round(self, keys: list[str]) -> list[str]:
         plans = [self.current(key) for key in keys]
@@ -101,7 +138,7 @@ class IndexBatch:
                 continue  # never indexed, nothing to remove
             if same and state is not None:
                 if state.pending:  # an earlier attempt died before the manifest took its changes
-                    self.owe(state)
+                    self.owe(state, plan.post)
                     self.settled.append((plan.key, state))
                 continue
             changed.append(plan)
@@ -112,14 +149,9 @@ class IndexBatch:
             for n, plan in enumerate(live)
             if plan.post is not None
         }
-        segment = ""
-        if documents:
-            # Files first: they are immutable and unreferenced until the manifest names them.
-            for document in documents.values():
-                self.writer.put_immutable(search.doc_key(document.id), search.dumps(document.to_json()))
-            body = search.build_segment(documents.values())
-            segment = search.content_name("seg", body)
-            self.writer.put_immutable(segment, body)
+        # Documents first: they are immutable and unreferenced until the manifest names them.
+        for document in documents.values():
+            self.writer.put_immutable(search.doc_key(document.id), search.dumps(document.to_json()))
         retry = []
         for plan in changed:
             placed = documents.get(plan.key)
@@ -130,13 +162,13 @@ class IndexBatch:
             new = SearchState(
                 doc=None if placed is None else placed.id,
                 digest=plan.digest,
-                segment=segment if placed is not None else "",
+                segment="",  # the postings go to the manifest's log
                 retired=retired,
                 pending=True,
                 version=0 if old is None else old.version + 1,
             )
             if self.ports.catalog.swap_search_state(plan.key, old, new):
-                self.owe(new)
+                self.owe(new, plan.post)
                 self.settled.append((plan.key, new))
             else:  # another batch changed this post meanwhile: ours must never show; look again
                 if placed is not None:
@@ -144,117 +176,302 @@ class IndexBatch:
                 retry.append(plan.key)
         return retry
 
-    def owe(self, state: SearchState) -> None:
-        if state.segment:
-            self.owed_segments.add(state.segment)
+    def owe(self, state: SearchState, post: Post | None) -> None:
+        """What the manifest must hold for `state`: its document's postings (the post has the state's
+        digest, so they are the same as when the document was written) and its retired ids."""
+        if state.doc is not None and post is not None:
+            self.owed_docs[state.doc] = search.weights(post.title, post.text)
         self.owed_deleted.update(state.retired)
 
-    def amend(self, segments: set[str], deleted: set[int]) -> Any:
-        site = self.ports.site
 
-        def compute() -> bytes:
-            current = site.get(search.MANIFEST_KEY)
-            manifest = Manifest.from_bytes(current.body if current else None)
-            manifest.segments = sorted(set(manifest.segments) | segments)
-            manifest.deleted = sorted(set(manifest.deleted) | deleted)
-            return manifest.to_bytes()
+# ----------------------------------------------------------------------------------- compaction
 
-        return compute
+
+@dataclass
+class Delta:
+    """What one invocation changes in the manifest; `apply` replays it on whatever manifest is current."""
+
+    add: Mapping[int, Mapping[str, int]]
+    delete: set[int]
+    now: int
+    deletes: int  # trash files this invocation may delete
+    flushed: Run | None = None
+    flushed_ids: frozenset[int] = frozenset()
+    progress: dict[str, tuple[int, int]] = field(default_factory=dict)  # job output id -> (done before, after)
+
+    @functools.cached_property
+    def add_table(self) -> dict[str, str]:
+        return search.table_of(self.add)
+
+
+def _documents(table: Mapping[str, str]) -> dict[int, dict[str, int]]:
+    documents: dict[int, dict[str, int]] = {}
+    for token, encoded in table.items():
+        for doc, weight in search.decode_postings(encoded).items():
+            documents.setdefault(doc, {})[token] = weight
+    return documents
+
+
+def _log(current: Mapping[str, str], delta: Delta, deleted: Mapping[int, Deleted]) -> dict[str, str]:
+    """The log without flushed or deleted documents, with the delta's new ones."""
+    log = dict(current)
+    if log:
+        documents = _documents(log)
+        kept = {doc: tokens for doc, tokens in documents.items() if doc not in delta.flushed_ids and doc not in deleted}
+        if len(kept) < len(documents):
+            log = search.table_of(kept)
+    added = {doc: tokens for doc, tokens in delta.add.items() if doc not in delta.flushed_ids and doc not in deleted}
+    table = delta.add_table if len(added) == len(delta.add) else search.table_of(added)
+    for token, encoded in table.items():
+        log[token] = search.merge_postings([log[token], encoded], None) if token in log else encoded
+    return log
+
+
+def apply(current: Manifest, delta: Delta, tuning: Tuning) -> tuple[Manifest, list[str]]:
+    """The manifest after `delta`, compacted by the policy; and the replaced files this invocation deletes."""
+    clock = current.clock + 1
+    deleted = dict(current.deleted)
+    for doc in delta.delete:
+        deleted.setdefault(doc, Deleted(clock, delta.now))
+    runs = list(current.runs)
+    if delta.flushed is not None and all(r.id != delta.flushed.id for r in runs):
+        runs.append(delta.flushed)
+    log = _log(current.log, delta, deleted)
+    manifest = Manifest(current.clock, log, runs, list(current.jobs), list(current.trash), deleted)
+    plan(manifest, tuning)  # the jobs this invocation worked on may start here, as they did when it planned
+    for n, job in enumerate(manifest.jobs):
+        before, after = delta.progress.get(job.output.id, (0, 0))
+        if job.done >= before:
+            manifest.jobs[n] = replace(job, done=max(job.done, after))
+    plan(manifest, tuning)
+    manifest.clock = clock
+    _purge(manifest, delta.now, tuning)
+    return manifest, _claim_trash(manifest, delta.deletes)
+
+
+def plan(manifest: Manifest, tuning: Tuning) -> None:
+    """The policy: finish complete jobs; then, deepest level first (so a full level moves down
+    before the one above merges into it), move down or merge every level over capacity."""
+    for job in [j for j in manifest.jobs if j.done >= j.output.files]:
+        manifest.jobs.remove(job)
+        replaced = [r for r in manifest.runs if r.id in job.inputs]
+        manifest.runs = [r for r in manifest.runs if r.id not in job.inputs] + [job.output]
+        manifest.trash += [Trash(r) for r in replaced]
+    busy = {name for job in manifest.jobs for name in job.inputs}
+    merging = {job.output.level for job in manifest.jobs}
+    deepest = max([r.level for r in manifest.runs] + [j.output.level for j in manifest.jobs], default=-1)
+    for level in range(deepest, -1, -1):
+        free = [r for r in manifest.runs if r.level == level and r.id not in busy]
+        if not free or level + 1 in merging or sum(r.postings for r in free) < tuning.capacity(level):
+            continue
+        if (
+            level == deepest
+            and len(free) == 1
+            and (free[0].shards, free[0].short) == tuning.shards(free[0].postings, free[0].short_postings)
+        ):
+            # Nothing below to merge with: the run itself becomes the next level, unchanged.
+            manifest.runs = [r for r in manifest.runs if r is not free[0]] + [replace(free[0], level=level + 1)]
+            continue
+        inputs = free + [r for r in manifest.runs if r.level == level + 1 and r.id not in busy]
+        manifest.jobs.append(_job(manifest, inputs, level + 1, tuning))
+        busy.update(r.id for r in inputs)
+        merging.add(level + 1)
+
+
+def _job(manifest: Manifest, inputs: list[Run], level: int, tuning: Tuning) -> Job:
+    postings = sum(r.postings for r in inputs)
+    short = sum(r.short_postings for r in inputs)
+    low, high = min(r.low for r in inputs), max(r.high for r in inputs)
+    since = manifest.clock
+    dropped = sorted(d for d, when in manifest.deleted.items() if when.clock <= since and low <= d <= high)
+    shards, apart = tuning.shards(postings, short)
+    names = sorted(r.id for r in inputs)
+    # The output is a function of the inputs and the ids it leaves out: its name says which.
+    name = search.digest("job", search.VERSION, names, since, dropped, shards, apart, level)
+    return Job(Run(name, shards, apart, level, postings, short, since, low, high), tuple(names))
+
+
+def _purge(manifest: Manifest, now: int, tuning: Tuning) -> None:
+    """Forget deleted ids no run may hold any more. The grace period covers an invocation that
+    read a post's state before the id was retired and adds its postings back afterwards."""
+    runs = manifest.runs + [j.output for j in manifest.jobs]
+
+    def held(doc: int, when: Deleted) -> bool:
+        return any(r.since < when.clock and r.low <= doc <= r.high for r in runs)
+
+    manifest.deleted = {
+        doc: when for doc, when in manifest.deleted.items() if now - when.at < tuning.grace_s or held(doc, when)
+    }
+
+
+def _claim_trash(manifest: Manifest, budget: int) -> list[str]:
+    claimed: list[str] = []
+    kept = []
+    for entry in manifest.trash:
+        take = max(0, min(budget - len(claimed), entry.run.files - entry.next))
+        claimed += [entry.run.key(n) for n in range(entry.next, entry.next + take)]
+        if entry.next + take < entry.run.files:
+            kept.append(replace(entry, next=entry.next + take))
+    manifest.trash = kept
+    return claimed
+
+
+class TableCache:
+    """Run files are immutable and named by their content or their inputs, so a parsed copy can be
+    kept for the next step (one input shard feeds several output shards) and the next batch."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit = limit_bytes
+        self.size = 0
+        self.tables: OrderedDict[tuple[str, int], tuple[int, dict[tuple[int, bool], dict[str, str]]]] = OrderedDict()
+
+    def split(
+        self, key: str, shards: int, within: int | None, load: Callable[[], bytes]
+    ) -> dict[tuple[int, bool], dict[str, str]]:
+        """The file's tokens by their shard among `shards` (all in shard `within`, when given), and
+        whether they are short."""
+        found = self.tables.get((key, shards))
+        if found is not None:
+            self.tables.move_to_end((key, shards))
+            return found[1]
+        body = load()
+        parts: dict[tuple[int, bool], dict[str, str]] = {}
+        for token, encoded in json.loads(body)["t"].items():
+            shard = search.shard_of(token, shards) if within is None else within
+            parts.setdefault((shard, search.is_short(token)), {})[token] = encoded
+        self.tables[(key, shards)] = (len(body), parts)
+        self.size += len(body)
+        while self.size > self.limit and len(self.tables) > 1:
+            _, (size, _) = self.tables.popitem(last=False)
+            self.size -= size
+        return parts
+
+
+_CACHES: dict[int, tuple[weakref.ref[Any], TableCache]] = {}
+
+
+def cache_of(store: Any) -> TableCache:
+    """One cache per object store, kept as long as the store: on Lambda, for the life of the execution
+    environment (newsdrop.runtime keeps its ports); in a build, for the build."""
+    found = _CACHES.get(id(store))
+    if found is not None and found[0]() is store:
+        return found[1]
+    cache = TableCache(limit_bytes=4_000_000)  # as read; some times more once parsed
+    key = id(store)
+    with contextlib.suppress(TypeError):  # a store that cannot be referenced weakly is not cached for
+        _CACHES[key] = (weakref.ref(store, lambda _: _CACHES.pop(key, None)), cache)
+    return cache
 
 
 @dataclass
 class Compactor:
     ports: Ports
     writer: SiteWriter
+    tuning: Tuning
+    posts: int  # in this batch: the budget is per post
+    written: list[str] = field(default_factory=list)
 
     def manifest(self) -> Manifest:
         blob = self.ports.site.get(search.MANIFEST_KEY)
         return Manifest.from_bytes(blob.body if blob else None)
 
-    def read_level(self, name: str, level: Level) -> dict[int, dict[str, str]]:
-        if not level.gen:
-            return {}
-        shards = {}
-        for shard in range(level.shards):
-            blob = self.ports.site.get(level.key(name, shard))
-            if blob is None:
-                raise RuntimeError(f"search index file {level.key(name, shard)} is missing")
-            shards[shard] = json.loads(blob.body)["t"]
-        return shards
+    def split(self, run: Run, file: int, shards: int) -> dict[tuple[int, bool], dict[str, str]]:
+        """File `file` of `run`, its tokens by their shard among `shards`."""
+        key = run.key(file)
 
-    def read_segments(self, keys: list[str]) -> list[dict[str, Any]]:
-        found = []
-        for key in keys:
+        def load() -> bytes:
             blob = self.ports.site.get(key)
             if blob is None:
-                raise RuntimeError(f"search segment {key} is missing")
-            found.append(json.loads(blob.body))
-        return found
+                raise RuntimeError(f"search index file {key} is missing")
+            return blob.body
 
-    def write_level(self, name: str, shards: dict[int, dict[str, str]], inputs: str) -> Level:
-        gen = hashlib.sha256(inputs.encode()).hexdigest()[:12]
-        docs = {doc for tokens in shards.values() for p in tokens.values() for doc in search.decode_postings(p)}
-        level = Level(gen=gen, shards=len(shards), docs=len(docs))
-        for shard, tokens in shards.items():
-            self.writer.put_immutable(level.key(name, shard), search.dumps({"t": tokens}))
-        return level
+        low, high = search.hash_range(*((file, run.shards) if file < run.shards else (file - run.shards, run.short)))
+        within = (low * shards) >> 32 if (low * shards) >> 32 == (high * shards) >> 32 else None
+        return cache_of(self.ports.site).split(key, shards, within, load)
 
-    def run(self) -> None:
-        manifest = self.manifest()
-        if len(manifest.segments) > MAX_SEGMENTS:
-            self.fold_log(manifest)
-            manifest = self.manifest()
-        if manifest.l1.docs >= max(MIN_BASE_MERGE, manifest.base.docs // 4):
-            self.fold_level(manifest)
+    def put(self, key: str, table: Mapping[str, str]) -> None:
+        self.writer.put_immutable(key, search.dumps({"t": table}))
+        self.written.append(key)
 
-    def fold_log(self, seen: Manifest) -> None:
-        segments = sorted(seen.segments)
-        level_shards = self.read_level("l1", seen.l1)
-        logged = self.read_segments(segments)
-        postings = sum(p.count(",") + 1 for shard in level_shards.values() for p in shard.values())
-        postings += sum(p.count(",") + 1 for segment in logged for p in segment["t"].values())
-        merged = search.merge(level_shards.values(), logged, set(seen.deleted), search.shard_count(postings))
-        level = self.write_level("l1", merged, f"{seen.l1.gen}|{','.join(segments)}|{len(seen.deleted)}")
+    def commit(self, add: Mapping[int, Mapping[str, int]], delete: set[int]) -> None:
+        """Write this batch's postings and deletions and a bounded amount of compaction: one manifest write."""
+        seen = self.manifest()
+        delta = Delta(add, set(delete), int(time.time()), self.tuning.deletes_per_post * self.posts)
+        steps = self.tuning.steps_per_post * self.posts
+        planned, _ = apply(seen, delta, self.tuning)
+        if search.table_postings(planned.log) > self.tuning.log_postings:
+            ids = search.table_ids(seen.log) | set(add)
+            run = self.flush(planned.log, seen.clock, ids)
+            delta.flushed, delta.flushed_ids = run, frozenset(ids)
+            steps -= 1
+            planned, _ = apply(seen, delta, self.tuning)
+        for job in sorted(planned.jobs, key=lambda j: j.output.level):  # small, often-read levels first
+            done = job.done
+            while steps > 0 and done < job.output.files:
+                self.step(planned, job, done)
+                done, steps = done + 1, steps - 1
+            if done > job.done:
+                delta.progress[job.output.id] = (job.done, done)
+        outcome: list[tuple[Manifest, list[str]]] = []
 
         def compute() -> bytes | Keep:
             now = self.manifest()
-            if now.l1.gen != seen.l1.gen:
-                return KEEP  # someone else compacted first: theirs stands
-            now.l1 = level
-            now.segments = [s for s in now.segments if s not in segments]
-            return now.to_bytes()
+            new, claimed = apply(now, delta, self.tuning)
+            outcome[:] = [(new, claimed)]
+            if replace(new, clock=now.clock).to_bytes() == now.to_bytes():
+                return KEEP  # nothing to change
+            return new.to_bytes()
 
-        if self.writer.derive(search.MANIFEST_KEY, compute):
-            self.remove([seen.l1.key("l1", n) for n in range(seen.l1.shards)] if seen.l1.gen else [])
-            self.remove(segments)
-
-    def remove(self, keys: list[str]) -> None:
-        """Files a newer manifest no longer names. A reader holding the old manifest gets a 404
-        and reloads the manifest (search.js does), so nothing is kept for it."""
-        for key in keys:
+        self.writer.derive(search.MANIFEST_KEY, compute)
+        if not outcome:
+            return
+        committed, claimed = outcome[0]
+        named = {key for r in committed.runs for key in r.file_keys()}
+        named |= {j.output.key(n) for j in committed.jobs for n in range(j.done)}
+        # Files of ours a concurrent invocation's manifest made useless, and replaced runs' files.
+        for key in [k for k in self.written if k not in named] + claimed:
             self.writer.remove(key)
 
-    def fold_level(self, seen: Manifest) -> None:
-        deleted = set(seen.deleted)
-        l1 = self.read_level("l1", seen.l1)
-        base = self.read_level("base", seen.base)
-        postings = sum(p.count(",") + 1 for shard in (*l1.values(), *base.values()) for p in shard.values())
-        merged = search.merge([*l1.values(), *base.values()], [], deleted, search.shard_count(postings))
-        level = self.write_level("base", merged, f"{seen.base.gen}|{seen.l1.gen}|{len(deleted)}")
+    def flush(self, table: Mapping[str, str], since: int, ids: set[int]) -> Run:
+        """The log as a run at level 0 (one file), named by its content."""
+        body = search.dumps({"t": table})
+        postings, short = search.table_postings(table), search.table_postings(table, short=True)
+        run = Run(
+            search.digest("log", search.VERSION, body.decode()), 1, 0, 0, postings, short, since, min(ids), max(ids)
+        )
+        self.put(run.key(0), table)
+        return run
 
-        def compute() -> bytes | Keep:
-            now = self.manifest()
-            if now.l1.gen != seen.l1.gen or now.base.gen != seen.base.gen:
-                return KEEP
-            now.base = level
-            now.l1 = Level()
-            now.deleted = sorted(set(now.deleted) - deleted)  # applied everywhere now
-            return now.to_bytes()
+    def step(self, manifest: Manifest, job: Job, n: int) -> None:
+        """Write file n of the job's output: its inputs' postings of the tokens that file holds."""
+        out = job.output
+        dropped = sorted(d for d, when in manifest.deleted.items() if when.clock <= out.since)
 
-        if self.writer.derive(search.MANIFEST_KEY, compute):
-            old = [seen.l1.key("l1", n) for n in range(seen.l1.shards)] if seen.l1.gen else []
-            old += [seen.base.key("base", n) for n in range(seen.base.shards)] if seen.base.gen else []
-            self.remove(old + [search.doc_key(doc) for doc in sorted(deleted)])
+        def drop(low: int, high: int) -> bool:
+            at = bisect.bisect_left(dropped, low)
+            return at < len(dropped) and dropped[at] <= high
+
+        # Which tokens: all of hash range `shard` of `count`, or only the short ones, or only the others.
+        short: bool | None = None if not out.short else n >= out.shards
+        shard, count = (n, out.shards) if n < out.shards else (n - out.shards, out.short)
+        lists: dict[str, list[str]] = {}
+        runs = {r.id: r for r in manifest.runs}
+        for name in job.inputs:
+            run = runs[name]
+            files = [] if short is True and run.short else list(search.shard_range(shard, count, run.shards))
+            if run.short and short is not False:
+                files += [run.shards + k for k in search.shard_range(shard, count, run.short)]
+            for file in files:
+                parts = self.split(run, file, count)
+                for family in (False, True) if short is None else (short,):
+                    for token, encoded in parts.get((shard, family), {}).items():
+                        lists.setdefault(token, []).append(encoded)
+        table = {}
+        for token, found in lists.items():
+            merged = search.merge_postings(found, drop if dropped else None)
+            if merged:
+                table[token] = merged
+        self.put(out.key(n), table)
 
 
 def _digest(post: Post) -> str:

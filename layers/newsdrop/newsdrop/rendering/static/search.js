@@ -1,6 +1,6 @@
 // Client-side search over the site's search index, with no server (see newsdrop/search.py: the
-// tokenizer, the token hash and the postings format here mirror it). The query comes from the
-// address (/search/?q=...), so a search can be linked and bookmarked.
+// tokenizer, the token hash, the sharding and the postings format here mirror it). The query comes
+// from the address (/search/?q=...), so a search can be linked and bookmarked.
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -9,7 +9,7 @@
   var results = document.getElementById("results");
   var status = document.getElementById("status");
   var PAGE = 10;  // documents fetched per round: one screen of results
-  var MAX_WORD = 20;
+  var GRAMS = 3;  // Latin letters and digits are indexed as 1-, 2- and 3-grams
   var files = {};
   var manifest = null;
   var generation = 0;
@@ -23,31 +23,39 @@
   function normalise(text) { return text.normalize("NFKC").toLowerCase(); }
 
   function runs(text) {
-    var out = [], kind = "", current = "";
+    var out = [], kind = "", current = [];
     for (var ch of text + " ") {
       var code = ch.codePointAt(0);
       var now = isCJK(code) ? "cjk" : WORD.test(ch) ? "word" : "";
       if (now !== kind) {
         if (kind) out.push([kind, current]);
-        kind = now; current = "";
+        kind = now; current = [];
       }
-      current += ch;
+      current.push(ch);
     }
     return out;
+  }
+
+  // The fewest n-grams of a run that cover every character of it (search.py: _cover).
+  function cover(chars, n) {
+    if (chars.length <= n) return [chars.join("")];
+    var starts = [];
+    for (var i = 0; i + n <= chars.length; i += n) starts.push(i);
+    if (starts[starts.length - 1] !== chars.length - n) starts.push(chars.length - n);
+    return starts.map(function (start) { return chars.slice(start, start + n).join(""); });
   }
 
   function queryTokens(query) {
     var tokens = [];
     runs(normalise(query)).forEach(function (run) {
-      var chars = Array.from(run[1]);
-      if (run[0] === "cjk") {
-        if (chars.length === 1) tokens.push(chars[0]);
-        for (var i = 0; i + 1 < chars.length; i++) tokens.push(chars[i] + chars[i + 1]);
-      } else {
-        tokens.push(chars.slice(0, MAX_WORD).join(""));
-      }
+      tokens = tokens.concat(cover(run[1], run[0] === "cjk" ? 2 : GRAMS));
     });
     return Array.from(new Set(tokens));
+  }
+
+  function isShort(token) {
+    var chars = Array.from(token);
+    return chars.length === 1 || (chars.length === 2 && !isCJK(chars[0].codePointAt(0)));
   }
 
   function tokenHash(token) {
@@ -56,12 +64,22 @@
     return value;
   }
 
+  // Shards split the 32-bit hash range evenly (hash * shards < 2^53: exact in a double).
+  function shardOf(token, shards) { return Math.floor(tokenHash(token) * shards / 4294967296); }
+
+  function fileFor(run, token) {
+    if (run.u && isShort(token)) return "search/run/" + run.id + "/s" + shardOf(token, run.u) + ".json";
+    return "search/run/" + run.id + "/" + shardOf(token, run.s) + ".json";
+  }
+
+  // Ids newest first: the first whole, then each as its distance below the previous one.
   function decode(text) {
-    var postings = new Map(), doc = 0;
+    var postings = new Map(), doc = -1;
     if (!text) return postings;
     text.split(",").forEach(function (part) {
       var pair = part.split(":");
-      doc += parseInt(pair[0], 36);
+      var value = parseInt(pair[0], 36);
+      doc = doc < 0 ? value : doc - value;
       postings.set(doc, pair.length > 1 ? parseInt(pair[1], 36) : 1);
     });
     return postings;
@@ -78,25 +96,25 @@
     return request;
   }
 
+  // Asked again (a conditional request, usually answered 304) when a search starts more than a
+  // couple of seconds after the last one, so a page left open finds what was published since.
+  var FRESH_MS = 2000, manifestAt = 0;
   function loadManifest(fresh) {
-    if (manifest && !fresh) return manifest;
+    if (manifest && !fresh && Date.now() - manifestAt < FRESH_MS) return manifest;
+    manifestAt = Date.now();
     manifest = fetchJSON("search/manifest.json", true);
     return manifest;
   }
 
-  // Postings of every token, from the two compacted levels (one shard per token) and every segment.
+  // Postings of every token: the manifest's log, and the one file of each run that holds the token.
   function postingsFor(tokens, m) {
     var wanted = [];
     tokens.forEach(function (token) {
-      [["base", m.base], ["l1", m.l1]].forEach(function (pair) {
-        var level = pair[1];
-        if (level.gen) wanted.push("search/" + pair[0] + "/" + level.gen + "/" + (tokenHash(token) % level.shards) + ".json");
-      });
+      m.runs.forEach(function (run) { wanted.push(fileFor(run, token)); });
     });
-    wanted = wanted.concat(m.segments);
     wanted = Array.from(new Set(wanted));
     return Promise.all(wanted.map(function (path) { return fetchJSON(path, false); })).then(function (loaded) {
-      var tables = loaded.map(function (file) { return file.t; });
+      var tables = [m.log].concat(loaded.map(function (file) { return file.t; }));
       return tokens.map(function (token) {
         var merged = new Map();
         tables.forEach(function (table) {
@@ -115,7 +133,7 @@
     var attempt = function (fresh) {
       return loadManifest(fresh).then(function (m) {
         return postingsFor(tokens, m).then(function (lists) {
-          var deleted = new Set(m.deleted);
+          var deleted = new Set(m.deleted.map(function (entry) { return entry[0]; }));
           lists.sort(function (a, b) { return a.size - b.size; });
           var scored = [];
           lists[0].forEach(function (weight, doc) {
