@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from newsdrop import paths, search
-from newsdrop.local.inprocess import InProcessPipeline
+from newsdrop.local.inprocess import BULK_BATCH_SIZES, InProcessPipeline
 from newsdrop.search import differences
 from tests.support.redirects import broken_redirects, redirects, without_redirects
 
@@ -345,6 +345,33 @@ def test_fresh_build_does_not_depend_on_upload_order() -> None:
     backward = InProcessPipeline()
     backward.publish_all(reversed(final_files()))
     assert_same_site(forward, backward)
+
+
+def test_a_build_in_large_batches_is_the_same_site_as_in_batches_of_ten() -> None:
+    # Enough posts over enough days that batches of ten flush the search log and merge its runs
+    # many times, and each batch touches listings another batch touches too.
+    files = [
+        (
+            f"_posts/2021-12-{1 + n % 9:02d}-post-{n}.md",
+            post(
+                f"Post {n} 第{n}号",
+                date=f"2021-12-{1 + n % 9:02d} {n % 24:02d}:00:00 +0800",
+                categories=("news", "markets", "news markets")[n % 3],
+                tags=("红 blue", "green", "")[n % 3],
+                body=f"北向资金 {n} 流入，代码 {600000 + n}。 Body text number {n}, repeated {n % 7} times.",
+            ),
+        )
+        for n in range(120)
+    ]
+    tens = InProcessPipeline()
+    tens.publish_all(files)
+    for sizes in (BULK_BATCH_SIZES, {"parse": 7, "render": 13, "index": 33}):
+        bulk = InProcessPipeline(batch_sizes=sizes)
+        bulk.publish_all(files)
+        assert_healthy(bulk)
+        assert sum(bulk.invocations.values()) < sum(tens.invocations.values())
+        assert_same_site(bulk, tens)
+    assert len(indexed(tens)) == 120
 
 
 # --- URL ownership

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -49,19 +50,16 @@ VERSION = 2
 Get = Callable[[str], bytes | None]
 
 
+# Hiragana and katakana, CJK ideographs (with extension A and the compatibility block), Hangul
+# syllables, and the supplementary ideograph planes.
+_CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
+# A run of CJK characters, or of letters and digits that are not CJK (`[^\W_]` is str.isalnum).
+_RUN = re.compile(f"([{_CJK}]+)|([^\\W_{_CJK}]+)")
+_IS_CJK = re.compile(f"[{_CJK}]")
+
+
 def _is_cjk(ch: str) -> bool:
-    code = ord(ch)
-    return (
-        0x3400 <= code <= 0x9FFF
-        or 0xF900 <= code <= 0xFAFF
-        or 0x3040 <= code <= 0x30FF
-        or 0xAC00 <= code <= 0xD7AF
-        or 0x20000 <= code <= 0x2FFFF
-    )
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() and not _is_cjk(ch)
+    return _IS_CJK.match(ch) is not None
 
 
 def normalise(text: str) -> str:
@@ -70,26 +68,19 @@ def normalise(text: str) -> str:
 
 def _runs(text: str) -> Iterable[tuple[str, str]]:
     """("cjk" | "word", run) for each maximal run of CJK characters or of letters and digits."""
-    kind, start = "", 0
-    for i, ch in enumerate(text + " "):
-        now = "cjk" if _is_cjk(ch) else "word" if _is_word(ch) else ""
-        if now != kind:
-            if kind:
-                yield kind, text[start:i]
-            kind, start = now, i
-
-
-def _grams(run: str, sizes: Iterable[int]) -> Iterable[str]:
-    for n in sizes:
-        yield from (run[i : i + n] for i in range(len(run) - n + 1))
+    for match in _RUN.finditer(text):
+        cjk = match.group(1)
+        yield ("cjk", cjk) if cjk is not None else ("word", match.group(2))
 
 
 def index_tokens(text: str) -> Counter[str]:
     """Every token a document is findable by, with how often it occurs."""
-    counts: Counter[str] = Counter()
+    grams: list[str] = []
     for kind, run in _runs(normalise(text)):
-        counts.update(_grams(run, (1, 2) if kind == "cjk" else range(1, LATIN_GRAMS + 1)))
-    return counts
+        grams += run
+        for n in range(2, (2 if kind == "cjk" else LATIN_GRAMS) + 1):
+            grams += [run[i : i + n] for i in range(len(run) - n + 1)]
+    return Counter(grams)  # counted in C, in one call
 
 
 def _cover(run: str, n: int) -> list[str]:
@@ -147,6 +138,7 @@ def weights(title: str, text: str) -> dict[str, int]:
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # ids and the distances between them repeat a great deal
 def _b36(value: int) -> str:
     out = ""
     while True:

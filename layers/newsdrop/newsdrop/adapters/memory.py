@@ -88,11 +88,12 @@ class MemoryStore:
 
     def write_to(self, root: Path) -> int:
         """Write every object under root (for `newsdrop build --out`); returns the count."""
-        for key, blob in self.objects.items():
-            path = root.joinpath(*key.split("/"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(blob.body)
-        return len(self.objects)
+        files = [(root.joinpath(*key.split("/")), blob.body) for key, blob in self.objects.items()]
+        for folder in sorted({path.parent for path, _ in files}):  # each folder once, not once a file
+            folder.mkdir(parents=True, exist_ok=True)
+        for path, body in files:
+            path.write_bytes(body)
+        return len(files)
 
 
 @dataclass

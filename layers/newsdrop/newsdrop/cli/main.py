@@ -18,13 +18,13 @@ from newsdrop.local.sources import source_files
 
 
 def _build(args: argparse.Namespace) -> int:
-    from newsdrop.local.inprocess import InProcessPipeline
+    from newsdrop.local.inprocess import BULK_BATCH_SIZES, InProcessPipeline
 
     src = Path(args.src)
     if not src.is_dir():
         print(f"newsdrop build: {src} is not a folder", file=sys.stderr)
         return 2
-    pipeline = InProcessPipeline()
+    pipeline = InProcessPipeline(batch_sizes=BULK_BATCH_SIZES)
     for key, path in source_files(src):
         pipeline.upload(key, path.read_bytes())
     pipeline.drain()

@@ -21,6 +21,12 @@ from newsdrop.stages import fanout, index, parse, render
 from newsdrop.stages.common import Outcome
 
 BATCH_SIZE = 10
+# `newsdrop build` has the whole site at hand: render and index take it a thousand posts a batch,
+# so listings, feed and sitemaps are rendered, and the search log flushed, once per thousand
+# posts rather than once per ten (the same site: tests/unit/test_inprocess.py). A thousand keeps
+# a 10,000-post build's memory near that of batches of ten; the whole site in one batch would
+# double it. Parse stays at ten: its work is per post.
+BULK_BATCH_SIZES = {"render": 1000, "render-bulk": 1000, "index": 1000, "index-bulk": 1000}
 MAX_RECEIVES = 5
 SOURCE_BUCKET = "newsdrop-source"
 PUBLISHING = (events.POST_UPSERTED, events.POST_REMOVED, events.SITE_CONFIGURED)
@@ -51,6 +57,7 @@ class InProcessPipeline:
     invocations: dict[str, int] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
     scheduler: MemoryScheduler = field(default_factory=MemoryScheduler)
+    batch_sizes: dict[str, int] = field(default_factory=dict)  # queue name -> batch size (else BATCH_SIZE)
 
     def __post_init__(self) -> None:
         self.ports = Ports(
@@ -121,7 +128,8 @@ class InProcessPipeline:
         return len(due)
 
     def _run_batch(self, name: str, queue: Queue) -> None:
-        taken = [queue.messages.popleft() for _ in range(min(BATCH_SIZE, len(queue.messages)))]
+        size = self.batch_sizes.get(name, BATCH_SIZE)
+        taken = [queue.messages.popleft() for _ in range(min(size, len(queue.messages)))]
         records = [
             envelopes.sqs_record(body, queue=queue.name, receive_count=count + 1, message_id=f"m{i}")
             for i, (body, count) in enumerate(taken)
