@@ -59,7 +59,12 @@ BREAKDOWN = {
     "powertools": "import aws_lambda_powertools.logging.utils, aws_lambda_powertools.metrics, "
     "aws_lambda_powertools.utilities.batch, aws_lambda_powertools.utilities.data_classes.sqs_event, "
     "aws_lambda_powertools.utilities.typing",
-    "libraries": {"parse": "import frontmatter, markdown_it, nh3, yaml", "render": "import jinja2", "index": ""},
+    "libraries": {
+        "parse": "import frontmatter, markdown_it, nh3, yaml",
+        "render": "import jinja2",
+        "index": "",
+        "fanout": "",
+    },
     "newsdrop": "import app",
 }
 BREAKDOWN_CODE = """import sys, time

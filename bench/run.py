@@ -203,6 +203,9 @@ Step = Callable[[], Any]
 
 
 def step(results: dict[str, Any], key: str, name: str, run: Step) -> None:
+    if key in results:  # --resume: measured by the run being resumed
+        log(f"{key}: kept from the run being resumed")
+        return
     started = time.perf_counter()
     results[key] = run()
     results.setdefault("durations_s", {})[key] = round(time.perf_counter() - started, 1)
@@ -213,6 +216,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="about a minute: 1,000 posts only, fewer repetitions")
     parser.add_argument("--name", help="results file name (default: the mode, full or quick)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the sections an interrupted run of the same name wrote, and run the rest",
+    )
     return parser.parse_args(argv)
 
 
@@ -230,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"name": name, "mode": plan.mode, "machine": machine.describe(), "plan": _plan_json(plan)}
     results["machine"]["package_snapshot"] = {"path": str(snapshot), "digest": machine.package_digest(snapshot)}
     results["notes"] = notes(plan)
+    if args.resume:
+        results = resumed(results, name)
     corpora = synthesize(plan)
     step(results, "bulk", name, lambda: run_bulk(plan, corpora, found))
     step(results, "rebuild_only", name, lambda: run_rebuild_only(plan, corpora, found))
@@ -247,6 +257,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nresults: {out}" + (f"\nchart:   {picture}" if picture else ""))
     print(f"took {results['total_s']:.0f} s; logs and profiles under {paths.WORK}")
     return 0
+
+
+def resumed(fresh: dict[str, Any], name: str) -> dict[str, Any]:
+    """The interrupted run's results, if it measured the same package with the same plan; its sections
+    are kept, and the machine's state at this start is recorded beside the original's."""
+    path = paths.RESULTS / f"{name}.json"
+    if not path.is_file():
+        return fresh
+    earlier: dict[str, Any] = json.loads(path.read_text())
+    same_package = earlier["machine"].get("package_digest_source") == fresh["machine"]["package_digest_source"]
+    if not same_package or earlier.get("plan") != json.loads(json.dumps(fresh["plan"])):
+        log(f"--resume: {path} measured another package or plan; starting afresh")
+        return fresh
+    kept = ("date", "load_average_at_start", "git_commit")
+    earlier["machine"]["resumed"] = {key: fresh["machine"][key] for key in kept}
+    earlier.pop("goals", None)
+    return earlier
 
 
 def _plan_json(plan: Plan) -> dict[str, Any]:

@@ -60,6 +60,19 @@ QUERIES = st.lists(
 )
 
 
+def create_table(ddb: Any) -> None:
+    """Table "t": string partition key pk, string sort key sk, as the catalog's."""
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def query_pages(ddb: Any, partition: str, limit: int | None, forward: bool) -> list[dict[str, Any]]:
     args: dict[str, Any] = {
         "TableName": "t",
@@ -86,15 +99,7 @@ def test_query_pages_equal_moto(operations: list[tuple[str, str, str]], queries:
 
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(ddb)
         for n, (op, partition, sort) in enumerate(operations):
             key = {"pk": {"S": partition}, "sk": {"S": sort}}
             if op == "put":
@@ -114,15 +119,7 @@ def test_query_with_a_sort_key_condition_equals_moto() -> None:
 
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(ddb)
         for sort in ["a1", "a2", "b1", "b2", "c"]:
             ddb.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": sort}})
 
@@ -203,15 +200,7 @@ def test_serialized_responses_equal_moto() -> None:
         s3 = boto3.client("s3", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
         events = boto3.client("events", region_name=REGION)
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(ddb)
         item = {
             "pk": {"S": "p"},
             "sk": {"S": "s"},

@@ -6,7 +6,6 @@ every message is through, the index holds exactly the live posts, and every file
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -19,6 +18,7 @@ from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.stages import index
 from newsdrop.stages.common import Outcome
 from tests.support.chaos import CaptureBus, FaultPlan, Interleaver, faulty_ports
+from tests.support.search import expected_index
 
 EXAMPLES = int(os.environ.get("NEWSDROP_SEARCH_EXAMPLES", "25"))
 TINY = index.Tuning(
@@ -31,16 +31,6 @@ BODIES = ["北向资金净流入", "央行逆回购 bank 002858", "半导体板�
 def post(n: int, v: int) -> bytes:
     head = f'---\ntitle: "p{n} v{v}"\ndate: 2024-05-0{n + 1} 10:00:00\n---\n'
     return f"{head}{BODIES[(n + v) % len(BODIES)]} {v}\n".encode()
-
-
-def expected(pipeline: InProcessPipeline) -> dict[str, Any]:
-    found = {}
-    for record in pipeline.catalog.posts.values():
-        if record.live:
-            data = json.loads(pipeline.artifacts.objects[record.artifact].body)
-            document = search.Document(0, data["url"], data["title"], data["date"], data["text"])
-            found[data["url"]] = (document.to_json(), document.postings())
-    return found
 
 
 operation = st.tuples(st.integers(0, len(KEYS) - 1), st.one_of(st.none(), st.integers(0, 3)))
@@ -85,7 +75,7 @@ def test_the_index_converges_under_concurrency_and_failures(
 
     for run in search.read_index(get).runs:
         assert all(get(key) is not None for key in run.file_keys()), run
-    assert search.logical_index(get) == expected(pipeline)
+    assert search.logical_index(get) == expected_index(pipeline)
 
 
 def deliver(data: Any, waiting: list[str], pipeline: InProcessPipeline) -> None:

@@ -12,6 +12,7 @@ from newsdrop import search
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.rendering import writer
 from newsdrop.stages import index
+from tests.support.search import expected_index
 
 
 def test_cjk_text_is_indexed_as_characters_and_overlapping_bigrams() -> None:
@@ -187,17 +188,6 @@ def test_every_post_containing_the_query_is_found(bodies: list[str], data: st.Da
     assert expected <= found
 
 
-def _expected(pipeline: InProcessPipeline) -> dict[str, tuple[dict[str, object], dict[str, int]]]:
-    """URL -> (document, postings) of every live post, straight from the catalog: what the index must hold."""
-    found = {}
-    for record in pipeline.catalog.posts.values():
-        if record.live:
-            post = json.loads(pipeline.artifacts.objects[record.artifact].body)
-            document = search.Document(0, post["url"], post["title"], post["date"], post["text"])
-            found[post["url"]] = (document.to_json(), document.postings())
-    return found
-
-
 operation = st.tuples(st.integers(0, 7), st.one_of(st.none(), st.text(alphabet=CHARS, min_size=1, max_size=30)))
 
 
@@ -231,5 +221,5 @@ def test_compaction_keeps_the_index_equal_to_the_catalog(steps: list[tuple[list[
             manifest = search.read_index(get)
             for run_ in manifest.runs:
                 assert all(get(key) is not None for key in run_.file_keys())
-            assert search.logical_index(get) == _expected(pipeline)
+            assert search.logical_index(get) == expected_index(pipeline)
     assert written and all(n <= 1 + posts * (1 + TINY.steps_per_post) for posts, n in written)

@@ -1,0 +1,19 @@
+"""What the search index must hold, straight from the catalog: every live post's document and postings."""
+
+from __future__ import annotations
+
+import json
+
+from newsdrop import search
+from newsdrop.local.inprocess import InProcessPipeline
+
+
+def expected_index(pipeline: InProcessPipeline) -> dict[str, tuple[dict[str, object], dict[str, int]]]:
+    """URL -> (document, postings) of every live post, as `search.logical_index` reads them from the site."""
+    found = {}
+    for record in pipeline.catalog.posts.values():
+        if record.live:
+            post = json.loads(pipeline.artifacts.objects[record.artifact].body)
+            document = search.Document(0, post["url"], post["title"], post["date"], post["text"])
+            found[post["url"]] = (document.to_json(), document.postings())
+    return found
