@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from newsdrop.clock import Clock, ProcessClock
-from newsdrop.model import Entry, SiteConfig
+from newsdrop.model import Entry, Post, SiteConfig
 
 
 class PreconditionFailed(Exception):
@@ -248,6 +248,12 @@ class NoScheduler:
         return None
 
 
+class PostReader(Protocol):
+    """Reads one `_posts/` file into a Post, or raises `posts.Rejected` (as `posts.read_post` does)."""
+
+    def __call__(self, key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> Post: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Ports:
     """Everything a stage may touch. Stages take only what they need from it."""
@@ -261,3 +267,4 @@ class Ports:
     cdn: Cdn = field(default_factory=NoCdn)
     clock: Clock = field(default_factory=ProcessClock)
     scheduler: Scheduler = field(default_factory=NoScheduler)
+    read_post: PostReader | None = None  # None: posts.read_post; `newsdrop build` reads posts ahead

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import faulthandler
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -25,9 +26,7 @@ def _build(args: argparse.Namespace) -> int:
         print(f"newsdrop build: {src} is not a folder", file=sys.stderr)
         return 2
     pipeline = InProcessPipeline(batch_sizes=BULK_BATCH_SIZES)
-    for key, path in source_files(src):
-        pipeline.upload(key, path.read_bytes())
-    pipeline.drain()
+    pipeline.publish_site(((key, path.read_bytes()) for key, path in source_files(src)), jobs=args.jobs)
     out = Path(args.out)
     if out.exists() and args.clean:
         shutil.rmtree(out)
@@ -44,6 +43,17 @@ def _build(args: argparse.Namespace) -> int:
 
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def _names(args: argparse.Namespace) -> Any:
@@ -202,6 +212,9 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--out", required=True, help="folder to write the site bucket's objects to")
     build.add_argument("--strict", action="store_true", help="exit 1 when any file was rejected")
     build.add_argument("--clean", action="store_true", help="empty OUT first")
+    build.add_argument(
+        "--jobs", type=_positive, default=_cpus(), help="processes reading posts (default: the CPUs this may use)"
+    )
     build.set_defaults(run=_build)
 
     dev = commands.add_parser("dev", help="run the local stack: moto, the functions, and the site over HTTP")

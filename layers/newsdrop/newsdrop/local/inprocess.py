@@ -7,18 +7,19 @@ render and index queues, and each queue is drained in SQS-sized batches.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from newsdrop import envelopes, events
+from newsdrop import envelopes, events, source_keys
 from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryScheduler, MemoryStore
 from newsdrop.clock import Clock, SystemClock
 from newsdrop.ports import BusEvent, Ports
 from newsdrop.stages import fanout, index, parse, render
-from newsdrop.stages.common import Outcome
+from newsdrop.stages.common import Outcome, site_settings
 
 BATCH_SIZE = 10
 # `newsdrop build` has the whole site at hand: render and index take it a thousand posts a batch,
@@ -148,6 +149,23 @@ class InProcessPipeline:
         for key, body in files:
             self.upload(key, body)
         self.drain()
+
+    def publish_site(self, files: Iterable[tuple[str, bytes]], *, jobs: int = 1) -> None:
+        """A whole site at once: its settings first, then its posts, read ahead in `jobs` processes."""
+        files = list(files)
+        self.publish_all((key, body) for key, body in files if source_keys.is_site_key(key))
+        for key, body in files:
+            if not source_keys.is_site_key(key):
+                self.upload(key, body)
+        if jobs > 1:
+            from newsdrop.local.readahead import ReadAhead
+
+            bodies = [(key, body) for key, body in files if source_keys.is_post_key(key)]
+            config = site_settings(self.catalog).config
+            ahead = ReadAhead.read(bodies, config, self.max_post_bytes, jobs)
+            self.ports = dataclasses.replace(self.ports, read_post=ahead)
+        self.drain()
+        self.ports = dataclasses.replace(self.ports, read_post=None)
 
     @property
     def dead_letters(self) -> dict[str, list[str]]:

@@ -128,9 +128,10 @@ class ParseBatch:
             if lane == "live":
                 self.remove(key, sequencer)
             return
+        read_post = self.ports.read_post or posts.read_post
         for _ in range(MAX_SETTINGS_RACES):
             try:
-                post = posts.read_post(key, blob.body, self.config, max_bytes=self.ports.max_post_bytes)
+                post = read_post(key, blob.body, self.config, max_bytes=self.ports.max_post_bytes)
             except posts.Rejected as exc:
                 self.reject(key, sequencer, exc.reason)
                 return

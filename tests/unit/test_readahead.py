@@ -1,0 +1,77 @@
+"""`newsdrop build` reads posts ahead in worker processes: the same site, the same rejections."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from newsdrop import posts
+from newsdrop.local.inprocess import BULK_BATCH_SIZES, InProcessPipeline
+from newsdrop.local.readahead import ReadAhead
+from newsdrop.model import SiteConfig
+from newsdrop.search import differences
+
+CONFIG = b"title: Read ahead\ntimezone: Asia/Shanghai\npermalink: /:year/:month/:title/\n"
+
+
+def post(n: int) -> bytes:
+    return (
+        f"---\ntitle: 第{n}号 post {n}\ndate: 2024-05-{1 + n % 20:02d} 09:{n % 60:02d}:00 +0800\n"
+        f"categories: {('news', 'markets')[n % 2]}\n---\n北向资金 {n}，代码 {600000 + n}。<b>Bold {n}</b>\n"
+    ).encode()
+
+
+def files() -> list[tuple[str, bytes]]:
+    found = [("_config.yml", CONFIG)]
+    found += [(f"_posts/2024-05-{1 + n % 20:02d}-post-{n}.md", post(n)) for n in range(150)]
+    found.append(("_posts/2024-05-03-broken.md", b"---\ntitle: [unclosed\n---\nbody\n"))
+    found.append(("_posts/2024-05-04-no-front-matter.md", b"just text\n"))
+    return found
+
+
+def build(jobs: int) -> InProcessPipeline:
+    pipeline = InProcessPipeline(batch_sizes=BULK_BATCH_SIZES)
+    pipeline.publish_site(files(), jobs=jobs)
+    return pipeline
+
+
+def test_a_build_read_ahead_in_processes_is_the_same_site_with_the_same_rejections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    alone = build(1)
+    read_here = []
+    original = posts.read_post
+    monkeypatch.setattr(posts, "read_post", lambda *a, **k: read_here.append(a[0]) or original(*a, **k))
+    ahead = build(2)
+    assert read_here == []  # every post was read in a worker process
+    assert ahead.dead_letters == {}
+    assert sorted(ahead.rejections) == sorted(alone.rejections)
+    assert {key for key, _ in ahead.rejections} == {"_posts/2024-05-03-broken.md", "_posts/2024-05-04-no-front-matter.md"}
+    site = {key: blob.body for key, blob in ahead.site.objects.items()}
+    assert differences(site, {key: blob.body for key, blob in alone.site.objects.items()}) == []
+    assert b"/2024/05/" in site["index.html"]  # the posts were read under the site's permalink setting
+    assert ahead.ports.read_post is None  # later uploads are read as on AWS
+
+
+def test_an_answer_is_used_only_for_the_same_bytes_and_settings_and_only_once() -> None:
+    key = "_posts/2024-05-01-a.md"
+    ahead = ReadAhead.read([(key, post(1))], SiteConfig(), 1_000_000, jobs=2)
+    first = ahead.answers[key][1]
+    assert ahead(key, post(1), SiteConfig(), max_bytes=1_000_000) is first
+    assert key not in ahead.answers  # a second read (a retry, a refresh) parses the file again
+    ahead = ReadAhead.read([(key, post(1))], SiteConfig(), 1_000_000, jobs=2)
+    assert ahead(key, post(2), SiteConfig(), max_bytes=1_000_000).title == "第2号 post 2"  # other bytes
+    ahead = ReadAhead.read([(key, post(1))], SiteConfig(), 1_000_000, jobs=2)
+    other = dataclasses.replace(SiteConfig(), timezone="UTC")
+    assert ahead(key, post(1), other, max_bytes=1_000_000) == posts.read_post(key, post(1), other, max_bytes=1_000_000)
+
+
+def test_a_rejection_read_ahead_is_raised_with_its_reason() -> None:
+    key = "_posts/2024-05-01-a.md"
+    ahead = ReadAhead.read([(key, b"no front matter\n")], SiteConfig(), 1_000_000, jobs=2)
+    with pytest.raises(posts.Rejected) as raised:
+        ahead(key, b"no front matter\n", SiteConfig(), max_bytes=1_000_000)
+    with pytest.raises(posts.Rejected) as direct:
+        posts.read_post(key, b"no front matter\n", SiteConfig(), max_bytes=1_000_000)
+    assert raised.value.reason == direct.value.reason
