@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import logging
 import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from newsdrop import posts
 from newsdrop.model import Post, SiteConfig
+
+log = logging.getLogger(__name__)
 
 CHUNK = 100  # posts a worker reads per task: large enough that sending them costs little
 
@@ -54,10 +57,17 @@ class ReadAhead:
         # Not fork: the caller may have threads (a lock held in one stays held in the child forever).
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
-        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [pool.submit(_read, chunk, config, max_bytes) for chunk in chunks]
-            for future in futures:
-                ahead.answers.update((key, (digest, answer)) for key, digest, answer in future.result())
+        if method == "forkserver":  # imported once in the server, not once per worker
+            context.set_forkserver_preload([__name__])
+        try:
+            with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                futures = [pool.submit(_read, chunk, config, max_bytes) for chunk in chunks]
+                for future in futures:
+                    ahead.answers.update((key, (digest, answer)) for key, digest, answer in future.result())
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            # A worker died (out of memory, or a caller's script started without a main guard):
+            # whatever was not read ahead is read by the parse stage itself.
+            log.warning("reading posts ahead stopped: %s", exc)
         return ahead
 
     def __call__(self, key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> Post:
