@@ -164,8 +164,10 @@ class InProcessPipeline:
             config = site_settings(self.catalog).config
             ahead = ReadAhead.read(bodies, config, self.max_post_bytes, jobs)
             self.ports = dataclasses.replace(self.ports, read_post=ahead)
-        self.drain()
-        self.ports = dataclasses.replace(self.ports, read_post=None)
+        try:
+            self.drain()
+        finally:  # later uploads are read as on AWS
+            self.ports = dataclasses.replace(self.ports, read_post=None)
 
     @property
     def dead_letters(self) -> dict[str, list[str]]:
