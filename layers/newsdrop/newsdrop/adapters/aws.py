@@ -24,6 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from newsdrop import catalog as catalog_plan
+from newsdrop import events
 from newsdrop.model import Entry, SiteConfig
 from newsdrop.ports import (
     Blob,
@@ -85,6 +86,13 @@ def client(service: str) -> Any:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _current(generation: int) -> dict[str, Any]:
+    """The condition that the stored site settings are `generation` (0: none stored yet)."""
+    if generation == 0:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {"ConditionExpression": "gen = :gen", "ExpressionAttributeValues": _item({":gen": generation})}
 
 
 class S3Store:
@@ -303,13 +311,8 @@ class DynamoCatalog:
                     )
             if generation is not None:
                 # Last, so the indexes of the URL claim's reason above stay put.
-                check: dict[str, Any] = {"TableName": self.table, "Key": _item({"pk": "CONFIG", "sk": "SITE"})}
-                if generation == 0:
-                    check["ConditionExpression"] = "attribute_not_exists(pk)"
-                else:
-                    check["ConditionExpression"] = "gen = :gen"
-                    check["ExpressionAttributeValues"] = _item({":gen": generation})
-                items.append({"ConditionCheck": check})
+                key = _item({"pk": "CONFIG", "sk": "SITE"})
+                items.append({"ConditionCheck": {"TableName": self.table, "Key": key, **_current(generation)}})
             try:
                 client("dynamodb").transact_write_items(TransactItems=items)
             except ClientError as exc:
@@ -415,13 +418,7 @@ class DynamoCatalog:
         return True
 
     def put_config(self, record: ConfigRecord) -> bool:
-        if record.generation == 1:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {
-                "ConditionExpression": "gen = :prev",
-                "ExpressionAttributeValues": _item({":prev": record.generation - 1}),
-            }
+        condition = _current(record.generation - 1)
         try:
             client("dynamodb").put_item(
                 TableName=self.table,
@@ -463,11 +460,12 @@ class DynamoCatalog:
         )
 
     def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
-        update = "SET gen = :gen ADD listed :listed, refreshed :refreshed"
         values: dict[str, Any] = {":gen": generation, ":listed": listed, ":refreshed": refreshed}
+        update = "SET gen = :gen"
         if complete:
-            update = "SET gen = :gen, complete = :complete ADD listed :listed, refreshed :refreshed"
             values[":complete"] = True
+            update += ", complete = :complete"
+        update += " ADD listed :listed, refreshed :refreshed"
         client("dynamodb").update_item(
             TableName=self.table,
             Key=_item({"pk": "JOB#REFRESH", "sk": f"{generation:010d}"}),
@@ -525,9 +523,6 @@ class EventBridgeScheduler:
     retried by the scheduler and then kept in the events dead-letter queue.
     """
 
-    DETAIL_TYPE = "PostDue"
-    SOURCE = "newsdrop.scheduler"
-
     def __init__(self, group: str, bus_arn: str, role_arn: str, dead_letter_arn: str = "") -> None:
         self.group = group
         self.bus_arn = bus_arn
@@ -539,7 +534,7 @@ class EventBridgeScheduler:
             "Arn": self.bus_arn,
             "RoleArn": self.role_arn,
             "Input": json.dumps(detail, ensure_ascii=False),
-            "EventBridgeParameters": {"DetailType": self.DETAIL_TYPE, "Source": self.SOURCE},
+            "EventBridgeParameters": {"DetailType": events.POST_DUE, "Source": events.SCHEDULER_SOURCE},
             "RetryPolicy": {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185},
         }
         if self.dead_letter_arn:

@@ -111,13 +111,18 @@ class MemoryCatalog:
     def get_post(self, key: str) -> PostRecord | None:
         return self.posts.get(key)
 
+    @property
+    def _generation(self) -> int:
+        """The stored settings' generation (0: none stored yet)."""
+        return self.config.generation if self.config else 0
+
     def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
         with self._lock:
             stored = self.posts.get(record.key)
             if stored is not None and stored.sequencer >= record.sequencer:
                 status: CommitStatus = "duplicate" if stored.sequencer == record.sequencer else "stale"
                 return CommitResult(status, current=stored)
-            if generation is not None and generation != (self.config.generation if self.config else 0):
+            if generation is not None and generation != self._generation:
                 return CommitResult("config_changed", current=stored)
             record = catalog_plan.finalise(record, stored)
             change = catalog_plan.plan(record, stored)
@@ -165,7 +170,7 @@ class MemoryCatalog:
 
     def put_config(self, record: ConfigRecord) -> bool:
         with self._lock:
-            if record.generation != (self.config.generation if self.config else 0) + 1:
+            if record.generation != self._generation + 1:
                 return False
             self.config = record
             return True

@@ -28,6 +28,7 @@ LEFT_BEHIND = {
 @dataclass(frozen=True)
 class JekyllSite:
     root: Path
+    found: list[tuple[str, Path]]  # every file `source_files` finds: `_config.yml`, then `_posts/`
 
     @classmethod
     def read(cls, root: Path) -> JekyllSite:
@@ -35,19 +36,17 @@ class JekyllSite:
             raise ValueError(f"{root} is not a folder")
         if not (root / source_keys.POSTS_PREFIX.rstrip("/")).is_dir():
             raise ValueError(f"{root} has no _posts/ folder: not a Jekyll site")
-        return cls(root)
+        return cls(root, list(source_files(root)))
 
     def files(self) -> list[tuple[str, Path]]:
         """`_config.yml` first (its time zone and permalink decide every post's URL), then the posts."""
         return [
-            (key, path)
-            for key, path in source_files(self.root)
-            if key == source_keys.CONFIG_KEY or source_keys.is_post_key(key)
+            (key, path) for key, path in self.found if source_keys.is_config_key(key) or source_keys.is_post_key(key)
         ]
 
     @property
     def post_count(self) -> int:
-        return sum(1 for key, _ in self.files() if key != source_keys.CONFIG_KEY)
+        return sum(1 for key, _ in self.found if source_keys.is_post_key(key))
 
     def notes(self) -> list[str]:
         found = [f"{name}/ not imported ({why})" for name, why in LEFT_BEHIND.items() if (self.root / name).is_dir()]
@@ -55,9 +54,7 @@ class JekyllSite:
         nested = sorted(p.parent.relative_to(self.root).as_posix() for p in self.root.glob("*/_posts"))
         found += [f"{folder}/ not imported: move its posts to _posts/ with their category" for folder in nested]
         skipped = [
-            key
-            for key, _ in source_files(self.root)
-            if key != source_keys.CONFIG_KEY and not source_keys.is_post_key(key)
+            key for key, _ in self.found if not source_keys.is_config_key(key) and not source_keys.is_post_key(key)
         ]
         if skipped:
             found.append(f"{len(skipped)} files in _posts/ are not posts (.md, .markdown, .html) and were skipped")

@@ -10,7 +10,6 @@ handed out once: a post read again (a retry, a refresh) is read by `posts.read_p
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import logging
 import multiprocessing
 from collections.abc import Sequence
@@ -24,20 +23,16 @@ log = logging.getLogger(__name__)
 CHUNK = 100  # posts a worker reads per task: large enough that sending them costs little
 
 
-def _digest(body: bytes) -> bytes:
-    return hashlib.blake2b(body, digest_size=16).digest()
-
-
-Answer = tuple[str, bytes, Post | str]  # key, digest of the body, the post or why it was rejected
+Answer = tuple[str, Post | str]  # key, and the post or why it was rejected
 
 
 def _read(files: Sequence[tuple[str, bytes]], config: SiteConfig, max_bytes: int) -> list[Answer]:
     answers: list[Answer] = []
     for key, body in files:
         try:
-            answers.append((key, _digest(body), posts.read_post(key, body, config, max_bytes=max_bytes)))
+            answers.append((key, posts.read_post(key, body, config, max_bytes=max_bytes)))
         except posts.Rejected as exc:
-            answers.append((key, _digest(body), exc.reason))
+            answers.append((key, exc.reason))
         except Exception:  # noqa: S112  # nosec B112 - the parse stage reads it again, and reports whatever it is
             continue
     return answers
@@ -47,12 +42,13 @@ def _read(files: Sequence[tuple[str, bytes]], config: SiteConfig, max_bytes: int
 class ReadAhead:
     config: SiteConfig
     max_bytes: int
-    answers: dict[str, tuple[bytes, Post | str]] = field(default_factory=dict)
+    answers: dict[str, tuple[bytes, Post | str]] = field(default_factory=dict)  # key -> (the body read, answer)
 
     @classmethod
     def read(cls, files: Sequence[tuple[str, bytes]], config: SiteConfig, max_bytes: int, jobs: int) -> ReadAhead:
         """Read `files` (key, body) under `config` in `jobs` worker processes."""
         ahead = cls(config, max_bytes)
+        bodies = dict(files)
         chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
         # Not fork: the caller may have threads (a lock held in one stays held in the child forever).
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
@@ -63,7 +59,7 @@ class ReadAhead:
             with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
                 futures = [pool.submit(_read, chunk, config, max_bytes) for chunk in chunks]
                 for future in futures:
-                    ahead.answers.update((key, (digest, answer)) for key, digest, answer in future.result())
+                    ahead.answers.update((key, (bodies[key], answer)) for key, answer in future.result())
         except concurrent.futures.process.BrokenProcessPool as exc:
             # A worker died (out of memory, or a caller's script started without a main guard):
             # whatever was not read ahead is read by the parse stage itself.
@@ -72,7 +68,7 @@ class ReadAhead:
 
     def __call__(self, key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> Post:
         found = self.answers.pop(key, None)
-        if found is None or config != self.config or max_bytes != self.max_bytes or found[0] != _digest(body):
+        if found is None or config != self.config or max_bytes != self.max_bytes or found[0] != body:
             return posts.read_post(key, body, config, max_bytes=max_bytes)
         answer = found[1]
         if isinstance(answer, str):

@@ -36,7 +36,6 @@ class ScheduleRunner:
     stack: Stack
     endpoint: str | None = None
     clock: Clock = field(default_factory=ProcessClock)
-    fired: int = 0
 
     def __post_init__(self) -> None:
         self.scheduler = client("scheduler", self.endpoint)
@@ -64,10 +63,10 @@ class ScheduleRunner:
     def run_due(self) -> int:
         """Run every schedule whose time has come, oldest first; returns how many ran."""
         now = self.clock.now()
-        due = sorted((schedule_time(s), s["Name"], s) for s in self.pending() if schedule_time(s) <= now)
+        timed = [(schedule_time(s), s["Name"], s) for s in self.pending()]
+        due = sorted((entry for entry in timed if entry[0] <= now), key=lambda entry: entry[:2])
         for _, _, schedule in due:
             self.invoke(schedule)
-        self.fired += len(due)
         return len(due)
 
     def invoke(self, schedule: dict[str, Any]) -> None:

@@ -80,11 +80,6 @@ class FunctionSpec:
     sources: list[EventSource]  # the live lane first
     environment: dict[str, str]
 
-    @property
-    def queue(self) -> str:
-        """The queue of its first event source (its live lane)."""
-        return self.sources[0].queue
-
     def load(self) -> Handler:
         module_name, _, attr = self.handler.rpartition(".")
         path = self.code_uri / f"{module_name.replace('.', '/')}.py"
