@@ -27,7 +27,6 @@ MAX_LABELS = 20  # categories, and tags, per post
 MAX_LABEL_CHARS = 100
 
 MAX_TEMPLATE_BYTES = 64 * 1024
-MAX_TEMPLATES_BYTES = 256 * 1024  # all overrides together: they live in the catalog's settings item
 _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
 # Front matter opens the file; a byte-order mark or blank lines before it are forgiven (feeds emit both).
 _FRONT_MATTER = re.compile(r"\A\ufeff?(?:[ \t]*\r?\n)*(?=---[ \t]*\r?\n)")

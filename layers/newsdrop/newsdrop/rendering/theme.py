@@ -146,7 +146,8 @@ def check_template(name: str, source: str) -> None:
     program, and one that loops without end or fills memory must cost a rejection, not the
     function that reads it."""
     try:
-        environment(((name, source),)).parse(source)
+        # Parsing needs no loader: the theme's own environment, not a new cached one per upload.
+        environment().parse(source)
     except TemplateError as exc:
         raise TemplateProblem(_describe(exc)) from exc
     request = json.dumps({"name": name, "source": source})

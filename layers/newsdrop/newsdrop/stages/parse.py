@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -58,11 +59,12 @@ def report_key(source_key: str) -> str:
     return REPORTS_PREFIX + hashlib.sha256(source_key.encode()).hexdigest()[:32] + ".json"
 
 
-def artifact_key(post: Post) -> str:
+def artifact_of(post: Post) -> tuple[str, bytes]:
+    """The post's artifact: its key and its body (the post as JSON)."""
     body = json.dumps(post.to_json(), ensure_ascii=False, sort_keys=True).encode()
     # Content-addressed per source key: concurrent parses of one key never overwrite each other's artifact.
     folder = hashlib.sha256(post.key.encode()).hexdigest()[:24]
-    return f"{ARTIFACTS_PREFIX}{folder}/{hashlib.sha256(body).hexdigest()[:24]}.json"
+    return f"{ARTIFACTS_PREFIX}{folder}/{hashlib.sha256(body).hexdigest()[:24]}.json", body
 
 
 def schedule_name(key: str, rev: str) -> str:
@@ -151,9 +153,8 @@ class ParseBatch:
         phase = lifecycle.phase(post, self.config, now)
         due = lifecycle.next_change(post, self.config, now)
         rev = revision(sequencer, self.site.generation, phase)
-        artifact = artifact_key(post)
+        artifact, body = artifact_of(post)
         if self.ports.artifacts.head(artifact) is None:
-            body = json.dumps(post.to_json(), ensure_ascii=False, sort_keys=True).encode()
             self.ports.artifacts.put(artifact, body, content_type="application/json")
         if due is not None and (stored is None or stored.sequencer < rev):
             # Before the commit, so a committed post never lacks its schedule; a schedule left
@@ -277,6 +278,7 @@ class ParseBatch:
 
     def apply_site(self, change: events.SourceChange) -> None:
         """`_config.yml` or a template override: a new generation of the site settings."""
+        change_to: Callable[[SiteConfig], SiteConfig] | None = None
         for _ in range(MAX_SETTINGS_RACES):
             stored = site_settings(self.ports.catalog)
             applied = stored.sources.get(change.key, "")
@@ -285,14 +287,15 @@ class ParseBatch:
                     self.emitted.append(events.site_configured(stored.generation))
                 self.counts["skipped"] += 1
                 return
-            try:
-                config = self.site_change(change, stored.config)
-            except posts.Rejected as exc:
-                self.reject(change.key, change.sequencer, exc.reason)
-                return
+            if change_to is None:  # read and checked once, however often the settings move under us
+                try:
+                    change_to = self.site_change(change)
+                except posts.Rejected as exc:
+                    self.reject(change.key, change.sequencer, exc.reason)
+                    return
             record = ConfigRecord(
                 generation=stored.generation + 1,
-                config=config,
+                config=change_to(stored.config),
                 sources={**stored.sources, change.key: change.sequencer},
             )
             if self.ports.catalog.put_config(record):
@@ -305,7 +308,8 @@ class ParseBatch:
                 return
         raise RuntimeError(f"{change.key}: the site settings kept changing under this change")
 
-    def site_change(self, change: events.SourceChange, current: SiteConfig) -> SiteConfig:
+    def site_change(self, change: events.SourceChange) -> Callable[[SiteConfig], SiteConfig]:
+        """Read and check the changed file; returns what it makes of whichever settings are current."""
         blob = None
         if not change.removed:
             try:
@@ -314,14 +318,19 @@ class ParseBatch:
                 raise posts.Rejected(f"{change.key} is {exc.size} bytes; the limit is {exc.limit}") from exc
         if source_keys.is_config_key(change.key):
             fresh = SiteConfig() if blob is None else posts.read_config(blob.body, max_bytes=self.ports.max_post_bytes)
-            return fresh.with_templates(current.templates)
-        templates = dict(current.templates)
+            return lambda current: fresh.with_templates(current.templates)
         name = source_keys.template_name(change.key)
-        if blob is None:
-            templates.pop(name, None)
-        else:
-            templates[name] = posts.read_template(change.key, blob.body)
-        return current.with_templates(tuple(sorted(templates.items())))
+        source = None if blob is None else posts.read_template(change.key, blob.body)
+
+        def with_template(current: SiteConfig) -> SiteConfig:
+            templates = dict(current.templates)
+            if source is None:
+                templates.pop(name, None)
+            else:
+                templates[name] = source
+            return current.with_templates(tuple(sorted(templates.items())))
+
+        return with_template
 
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
