@@ -152,9 +152,9 @@ def parse_messages(body: dict[str, Any]) -> list[ParseMessage]:
         if len(keys) > MAX_REFRESH_KEYS:
             raise MalformedEvent(f"RefreshRequested names {len(keys)} keys; at most {MAX_REFRESH_KEYS}")
         return [Refresh(generation=int(detail["generation"]), keys=tuple(keys))]
+    except MalformedEvent:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, MalformedEvent):
-            raise
         raise MalformedEvent(f"{detail_type} event is missing a field or has a bad one: {exc}") from exc
 
 

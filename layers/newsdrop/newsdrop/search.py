@@ -290,6 +290,10 @@ class Run:
     def files(self) -> int:
         return self.shards + self.short
 
+    def shard(self, n: int) -> tuple[int, int]:
+        """File n as (shard, shards of its kind): the shards, then the short tokens' shards."""
+        return (n, self.shards) if n < self.shards else (n - self.shards, self.short)
+
     def key(self, n: int) -> str:
         """File n: the shards, then the short tokens' shards."""
         name = str(n) if n < self.shards else f"s{n - self.shards}"

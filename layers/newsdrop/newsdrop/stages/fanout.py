@@ -43,12 +43,12 @@ class FanoutBatch:
             self.emitted.append(
                 events.refresh_requested(message.generation, keys[start : start + events.MAX_REFRESH_KEYS])
             )
+            self.counts["refresh_requests"] += 1
         more = len(listed) == PAGE
         if more:
             self.emitted.append(events.fanout_continued(message.generation, listed[-1]))
         self.ports.catalog.count_refresh(message.generation, listed=len(keys), complete=not more)
         self.counts["listed"] += len(keys)
-        self.counts["refresh_requests"] += -(-len(keys) // events.MAX_REFRESH_KEYS)
 
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:

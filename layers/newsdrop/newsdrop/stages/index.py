@@ -385,8 +385,9 @@ class Compactor:
                 raise RuntimeError(f"search index file {key} is missing")
             return blob.body
 
-        low, high = search.hash_range(*((file, run.shards) if file < run.shards else (file - run.shards, run.short)))
-        within = (low * shards) >> 32 if (low * shards) >> 32 == (high * shards) >> 32 else None
+        low, high = search.hash_range(*run.shard(file))
+        first, last = (low * shards) >> 32, (high * shards) >> 32
+        within = first if first == last else None
         return cache_of(self.ports.site).split(key, shards, within, load)
 
     def put(self, key: str, table: Mapping[str, str]) -> None:
@@ -453,7 +454,7 @@ class Compactor:
 
         # Which tokens: all of hash range `shard` of `count`, or only the short ones, or only the others.
         short: bool | None = None if not out.short else n >= out.shards
-        shard, count = (n, out.shards) if n < out.shards else (n - out.shards, out.short)
+        shard, count = out.shard(n)
         lists: dict[str, list[str]] = {}
         runs = {r.id: r for r in manifest.runs}
         for name in job.inputs:
