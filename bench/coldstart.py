@@ -54,7 +54,7 @@ print(time.perf_counter() - start, time.process_time() - cpu)
 MODES = ("deployed", "bytecode_cached")
 # Where a handler's import time goes: each step imported after the previous ones in one interpreter
 # (deployed mode), so a step's figure is what it adds. What the handlers import, named by hand.
-BREAKDOWN = {
+BREAKDOWN: dict[str, str | dict[str, str]] = {
     "boto3": "import boto3, boto3.dynamodb.types, botocore.config, botocore.exceptions",
     "powertools": "import aws_lambda_powertools.logging.utils, aws_lambda_powertools.metrics, "
     "aws_lambda_powertools.utilities.batch, aws_lambda_powertools.utilities.data_classes.sqs_event, "
@@ -85,13 +85,13 @@ class Tree:
     layer: Path  # holds python/
 
 
-def _built_tree(label: str, root: Path, layer: Path | None = None) -> Tree:
+def _built_tree(label: str, root: Path) -> Tree:
     build = root / ".aws-sam" / "build"
     functions = {}
     for name, logical in FUNCTIONS.items():
         built = build / logical
         functions[name] = built if built.is_dir() else root / "functions" / name
-    return Tree(label, functions, layer or build / LAYER)
+    return Tree(label, functions, build / LAYER)
 
 
 def ensure_build() -> tuple[Tree, str]:

@@ -32,11 +32,10 @@ VERSIONS = ("before", "after")
 def snapshot(version: str, revision: str | None) -> Path:
     """The newsdrop package of a git revision (None: the working tree) under bench/work/compare/."""
     root = paths.WORK / "compare" / version
+    if revision is None:
+        return machine.copy_package(root)
     shutil.rmtree(root, ignore_errors=True)
     package = "layers/newsdrop/newsdrop"
-    if revision is None:
-        shutil.copytree(paths.ROOT / package, root / "newsdrop", ignore=shutil.ignore_patterns("__pycache__"))
-        return root
     archive = subprocess.run(
         ["git", "archive", "--format=tar", revision, package], cwd=paths.ROOT, capture_output=True, check=True
     ).stdout
@@ -47,19 +46,12 @@ def snapshot(version: str, revision: str | None) -> Path:
     return root
 
 
-def use(root: Path) -> None:
-    """Make the next child processes import newsdrop from root (as bench.run does with its snapshot)."""
-    os.environ["BENCH_PACKAGE_ROOT"] = str(root)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
-
-
 def section(
     name: str, module: str, args: list[str], roots: dict[str, Path], saved_path: str
 ) -> dict[str, dict[str, Any] | None]:
     results: dict[str, dict[str, Any] | None] = {}
     for version in VERSIONS:
-        os.environ["PYTHONPATH"] = saved_path
-        use(roots[version])
+        machine.use_package(roots[version], saved_path)
         run.log(f"{name}: {version}")
         extra = ["--profile-dir", str(paths.WORK / "profiles" / f"compare-{version}")]
         results[version] = run.child(module, [*args, *extra], f"compare-{name}-{version}")

@@ -69,14 +69,25 @@ def package_digest(root: Path = paths.LAYER_SOURCE) -> str:
     return digest.hexdigest()[:16]
 
 
-def snapshot_package() -> Path:
-    """Copy the package and make every child process import the copy (PYTHONPATH comes before the
-    editable install), so that the whole run measures one version even while the source is edited."""
-    root = paths.WORK / "snapshot"
+def copy_package(root: Path) -> Path:
+    """The working tree's newsdrop package, copied to root/newsdrop (emptied first); returns root."""
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(paths.LAYER_SOURCE / "newsdrop", root / "newsdrop", ignore=shutil.ignore_patterns("__pycache__"))
-    os.environ["BENCH_PACKAGE_ROOT"] = str(root)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+    return root
+
+
+def use_package(root: Path, before: str | None = None) -> None:
+    """Make the next child processes import newsdrop from root: it goes in front of PYTHONPATH (which
+    comes before the editable install), in front of `before` if given, else of the current one."""
+    rest = os.environ.get("PYTHONPATH", "") if before is None else before
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), rest) if p)
+
+
+def snapshot_package() -> Path:
+    """Copy the package and make every child process import the copy, so that the whole run
+    measures one version even while the source is edited."""
+    root = copy_package(paths.WORK / "snapshot")
+    use_package(root)
     return root
 
 

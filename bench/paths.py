@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -30,8 +29,3 @@ SAM_BUILD = ROOT / ".aws-sam" / "build"
 
 def corpus_available() -> bool:
     return CORPUS_POSTS.is_dir() and SYNTH.is_file()
-
-
-def package_root() -> Path:
-    """Where newsdrop is imported from: the run's snapshot (see bench.run) or layers/newsdrop."""
-    return Path(os.environ.get("BENCH_PACKAGE_ROOT", str(LAYER_SOURCE)))

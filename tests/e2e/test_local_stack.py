@@ -149,7 +149,9 @@ def test_a_post_dated_a_moment_ahead_is_published_by_the_stack_s_scheduler(dev_s
     """The local stack runs EventBridge Scheduler's one-time schedules on its (real-time) clock."""
     import datetime as dt
 
-    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    # Far enough ahead that a slow upload or poll still reads it before its time; no later to
+    # publish, since a schedule fires no sooner than a minute after parse sets it.
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
     text = POST.format(title="定时发布 scheduled", body="到点发布。", date=f"{soon:%Y-%m-%d}").replace(
         " 10:00:00", f" {soon:%H:%M:%S} +0000"
     )

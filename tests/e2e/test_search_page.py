@@ -144,7 +144,8 @@ def test_pages_find_what_was_published_after_they_loaded_their_manifest(browser:
                 pipeline.drain()
             assert before - set(pipeline.site.objects), "compaction deleted none of the files"
 
-            # A page left open asks for the manifest again when a new search starts.
+            # A page left open asks for the manifest again when a new search starts more than
+            # FRESH_MS (2,000 ms, static/search.js) after it last read it.
             page.wait_for_timeout(2100)
             page.fill("#q", "央行公开")
             assert len(results(page)) == 10  # the first screen of the twelve new posts

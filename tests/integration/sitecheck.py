@@ -67,6 +67,17 @@ def delete(key: str) -> None:
     s3().delete_object(Bucket=SOURCE, Key=key)
 
 
+def apply(pump: Any, files: Mapping[str, bytes | None]) -> None:
+    """Upload (bytes) or delete (None) each key, let the stack settle, and check no function failed."""
+    for key, body in files.items():
+        if body is None:
+            delete(key)
+        else:
+            upload(key, body)
+    pump.drain()
+    assert pump.errors == []
+
+
 def bucket_objects(bucket: str) -> dict[str, bytes]:
     """Every object of a bucket: key -> body."""
     return {key: body for key, (body, _, _) in served_objects(bucket).items()}

@@ -20,6 +20,7 @@ from newsdrop.adapters.aws import S3Store
 from newsdrop.cli.main import main
 from newsdrop.local.siteserver import SiteServer, security_headers
 from tests.integration.sitecheck import SITE, rejections
+from tests.support.redirects import redirect_target
 
 JEKYLL = shutil.which("jekyll")
 # A page of the site Jekyll builds: the URL and source file of every post it published, one per line.
@@ -27,7 +28,6 @@ URL_LIST = (
     "---\nlayout: null\npermalink: /post-urls.txt\n---\n"
     "{% for post in site.posts %}{{ post.url }}\t{{ post.path }}\n{% endfor %}"
 )
-REFRESH = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]*)">')
 TITLE = re.compile(r'^title:\s*"(.*)"\s*$', re.M)
 
 
@@ -81,9 +81,9 @@ def test_every_jekyll_post_url_is_served_at_the_same_path(corpus: Path, tmp_path
             assert title is not None, path
             try:
                 page = fetch(base, url)
-                if moved := REFRESH.search(page):  # an old address of the post: one hop to it
+                if (moved := redirect_target(page.encode())) is not None:  # an old address: one hop to the post
                     redirected.append(url)
-                    page = fetch(base, unquote(html.unescape(moved.group(1))))
+                    page = fetch(base, moved)
             except urllib.error.HTTPError as exc:
                 missing.append(f"{url}: HTTP {exc.code}")
                 continue

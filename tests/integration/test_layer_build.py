@@ -8,7 +8,6 @@ layer (or pruned from it by the Makefile) fails here as it would on Lambda. Skip
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.coldstart import FUNCTIONS, RUNTIME_PACKAGES
+from bench.machine import package_digest
 from tests.conftest import ROOT
 
 BUILD = ROOT / ".aws-sam" / "build"
@@ -51,19 +51,11 @@ print(json.dumps({"modules": sorted(sys.modules), "compiled": compiled}))
 """
 
 
-def _digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted((root / "newsdrop").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
-    return digest.hexdigest()
-
-
 @pytest.fixture(scope="module")
 def layer() -> Path:
     if not (LAYER / "newsdrop").is_dir():
         pytest.skip(f"no built layer at {LAYER}: run `make sam-build`")
-    if _digest(LAYER) != _digest(SOURCE):
+    if package_digest(LAYER) != package_digest(SOURCE):
         pytest.skip("the built layer is older than layers/newsdrop: run `make sam-build`")
     if sys.version_info[:2] != (3, 12):
         pytest.skip("the layer's bytecode is for Python 3.12 (the functions' runtime)")

@@ -18,7 +18,7 @@ import pytest
 from newsdrop import clock, search
 from newsdrop.clock import ManualClock
 from newsdrop.local.scheduler import ScheduleRunner, schedule_time
-from tests.integration.sitecheck import delete, post, rejections, site, upload
+from tests.integration.sitecheck import apply, post, rejections, site
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 CONFIG = "title: Lifecycle\nurl: https://life.example\ntimezone: Asia/Shanghai\n"
@@ -48,14 +48,8 @@ class Desk:
         self.schedules = ScheduleRunner(pump.stack)
 
     def publish(self, files: dict[str, str | None]) -> None:
-        for key, body in files.items():
-            if body is None:
-                delete(key)
-            else:
-                upload(key, body.encode())
-        self.pump.drain()
+        apply(self.pump, {key: None if body is None else body.encode() for key, body in files.items()})
         assert rejections(self.pump) == []
-        assert self.pump.errors == []
 
     def wait_until(self, when: dt.datetime) -> int:
         """Move the clock to `when`, run the schedules due by then, and let the pipeline settle."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from newsdrop.adapters.aws import DynamoCatalog
 from newsdrop.local.stack import Names
-from tests.integration.sitecheck import delete, diff, local_build, post, rejections, site, upload
+from tests.integration.sitecheck import NO_DIFF, apply, diff, local_build, post, rejections, site, upload
 from tests.support.redirects import broken_redirects, redirects, without_redirects
 
 CONFIG = "title: Before\nurl: https://change.example\ntimezone: Asia/Shanghai\n"
@@ -24,13 +24,7 @@ def posts(n: int) -> dict[str, bytes]:
 
 
 def publish(pump: Any, files: dict[str, bytes | None]) -> dict[str, bytes]:
-    for key, body in files.items():
-        if body is None:
-            delete(key)
-        else:
-            upload(key, body)
-    pump.drain()
-    assert pump.errors == []
+    apply(pump, files)
     return site()
 
 
@@ -49,12 +43,7 @@ def test_a_new_title_reaches_every_page_through_a_finished_refresh(moto_stack: A
     assert rejections(moto_stack) == []
     assert [k for k, body in after.items() if k.endswith(".html") and b"Before" in body] == []
     assert all(b"After" in body for body in post_pages(after).values())
-    assert diff(after, local_build({**files, "_config.yml": new_config})) == {
-        "missing": [],
-        "extra": [],
-        "different": [],
-        "search": [],
-    }
+    assert diff(after, local_build({**files, "_config.yml": new_config})) == NO_DIFF
     job = DynamoCatalog(Names().table).refresh_job()
     assert job is not None
     assert (job.generation, job.listed, job.refreshed, job.complete) == (2, 25, 25, True)

@@ -17,12 +17,18 @@ from newsdrop import paths
 _REFRESH = re.compile(rb'<meta http-equiv="refresh" content="0; url=([^"]*)">')
 
 
+def redirect_target(body: bytes) -> str | None:
+    """The site path a redirect page sends readers to (None: not a redirect page)."""
+    match = _REFRESH.search(body)
+    return None if match is None else unquote(html.unescape(match.group(1).decode()))
+
+
 def redirects(objects: Mapping[str, bytes]) -> dict[str, str]:
     """Key of each redirect page -> the site path it sends readers to."""
     found = {}
     for key, body in objects.items():
-        if key.endswith(".html") and (match := _REFRESH.search(body)):
-            found[key] = unquote(html.unescape(match.group(1).decode()))
+        if key.endswith(".html") and (target := redirect_target(body)) is not None:
+            found[key] = target
     return found
 
 
