@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,22 +126,32 @@ def ensure_build() -> tuple[Tree, str]:
     return Tree("current", {n: paths.FUNCTIONS / n for n in FUNCTIONS}, target), "layers/newsdrop/Makefile"
 
 
-def runtime_packages() -> Path:
-    """A folder with the runtime's packages, copied from .venv with their bytecode (mtimes kept, so it stays valid)."""
-    target = paths.WORK / "runtime"
-    shutil.rmtree(target, ignore_errors=True)
-    (target / "__pycache__").mkdir(parents=True)
+def runtime_sources() -> Iterator[tuple[Path, Path | None]]:
+    """Where this interpreter has each package the runtime provides: (package folder or module
+    file, the module's cached bytecode if any)."""
     for name in RUNTIME_PACKAGES:
         spec = importlib.util.find_spec(name)
         assert spec is not None and spec.origin is not None, f"{name} is not installed in .venv"
         origin = Path(spec.origin)
         if spec.submodule_search_locations:
-            shutil.copytree(origin.parent, target / name)
+            yield origin.parent, None
         else:
-            shutil.copy2(origin, target / origin.name)
             cached = Path(spec.cached or "")
-            if cached.is_file():
-                shutil.copy2(cached, target / "__pycache__" / cached.name)
+            yield origin, cached if cached.is_file() else None
+
+
+def runtime_packages() -> Path:
+    """A folder with the runtime's packages, copied from .venv with their bytecode (mtimes kept, so it stays valid)."""
+    target = paths.WORK / "runtime"
+    shutil.rmtree(target, ignore_errors=True)
+    (target / "__pycache__").mkdir(parents=True)
+    for source, cached in runtime_sources():
+        if source.is_dir():
+            shutil.copytree(source, target / source.name)
+        else:
+            shutil.copy2(source, target / source.name)
+        if cached is not None:
+            shutil.copy2(cached, target / "__pycache__" / cached.name)
     return target
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.coldstart import FUNCTIONS, RUNTIME_PACKAGES
+from bench.coldstart import FUNCTIONS, runtime_sources
 from bench.machine import package_digest
 from tests.conftest import ROOT
 
@@ -66,11 +66,7 @@ def layer() -> Path:
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The packages Lambda's python3.12 runtime provides, linked from this interpreter's installs."""
     folder = tmp_path_factory.mktemp("runtime")
-    for name in RUNTIME_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin is not None, name
-        origin = Path(spec.origin)
-        source = origin.parent if spec.submodule_search_locations else origin
+    for source, _ in runtime_sources():
         (folder / source.name).symlink_to(source)
     return folder
 
