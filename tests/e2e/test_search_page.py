@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -31,26 +32,40 @@ EXTRA = {
 TINY = index.Tuning(log_postings=40, level0_postings=60, fanout=2, shard_postings=40, short_postings=80)
 
 
+def samples_one_at_a_time() -> InProcessPipeline:
+    """The sample site, one post per batch: the log flushes, levels fill and merge."""
+    pipeline = InProcessPipeline()
+    for key, path in source_files(SAMPLES / "site"):
+        pipeline.upload(key, path.read_bytes())
+        pipeline.drain()
+    return pipeline
+
+
+@contextmanager
+def serving(pipeline: InProcessPipeline) -> Iterator[str]:
+    """The site bucket served as CloudFront serves it, with the template's security headers; its URL."""
+    server = SiteServer(pipeline.site, "127.0.0.1", 0, security_headers(cfn.load(ROOT / "template.yaml")))
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
 @pytest.fixture(params=["log", "runs"])
 def built(request: pytest.FixtureRequest) -> Iterator[tuple[InProcessPipeline, str]]:
     with pytest.MonkeyPatch.context() as patch:
         if request.param == "runs":
             patch.setattr(index, "TUNING", TINY)
-        pipeline = InProcessPipeline()
-        for key, path in source_files(SAMPLES / "site"):
-            pipeline.upload(key, path.read_bytes())
-            pipeline.drain()  # one post per batch: the log flushes, levels fill and merge
+        pipeline = samples_one_at_a_time()
         for key, text in EXTRA.items():
             pipeline.upload(key, text.encode())
         pipeline.drain()
         if request.param == "runs":
             manifest = search.read_index(lambda key: pipeline.site.objects[key].body)
             assert len({r.level for r in manifest.runs}) >= 2 and any(r.short for r in manifest.runs)
-        headers = security_headers(cfn.load(ROOT / "template.yaml"))
-        server = SiteServer(pipeline.site, "127.0.0.1", 0, headers)
-        server.start()
-        yield pipeline, f"http://127.0.0.1:{server.port}"
-        server.stop()
+        with serving(pipeline) as site:
+            yield pipeline, site
 
 
 def results(page: Any, *, expect_text: str = "结果") -> list[str]:
@@ -124,14 +139,8 @@ def test_search_page_is_served_with_a_csp_and_no_inline_script(
 def test_pages_find_what_was_published_after_they_loaded_their_manifest(browser: Any) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(index, "TUNING", replace(TINY, deletes_per_post=50))
-        pipeline = InProcessPipeline()
-        for key, path in source_files(SAMPLES / "site"):
-            pipeline.upload(key, path.read_bytes())
-            pipeline.drain()
-        server = SiteServer(pipeline.site, "127.0.0.1", 0, security_headers(cfn.load(ROOT / "template.yaml")))
-        server.start()
-        site = f"http://127.0.0.1:{server.port}"
-        try:
+        pipeline = samples_one_at_a_time()
+        with serving(pipeline) as site:
             page = browser.new_page()
             page.goto(f"{site}/search/?q={quote('央行')}")
             assert results(page) == ["/macro/2024/05/21/central-bank.html"]
@@ -170,5 +179,3 @@ def test_pages_find_what_was_published_after_they_loaded_their_manifest(browser:
             assert served and 404 in statuses
             page.close()
             stale.close()
-        finally:
-            server.stop()
