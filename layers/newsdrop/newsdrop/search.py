@@ -181,6 +181,14 @@ def _last(text: str) -> int:
     return int(parts[0].partition(":")[0], 36) - sum(int(p.partition(":")[0], 36) for p in parts[1:])
 
 
+def _below(text: str, low: int) -> str:
+    """A list whose ids all lie below `low`, its first id written as its distance below `low`: the
+    rest of a list that `low` ends."""
+    head, comma, rest = text.partition(",")
+    value, colon, weight = head.partition(":")
+    return _b36(low - int(value, 36)) + colon + weight + comma + rest
+
+
 def merge_postings(lists: list[str], drop: Callable[[int, int], bool] | None) -> str:
     """One postings list from several (a document in more than one keeps one entry), without the
     documents for which drop(lowest, highest) says a deleted id may lie in that range.
@@ -193,10 +201,8 @@ def merge_postings(lists: list[str], drop: Callable[[int, int], bool] | None) ->
     if len(lists) == 2 and drop is None:  # the usual case: one list from a newer run, one from an older
         newer, older = lists if _first(lists[0]) > _first(lists[1]) else lists[::-1]
         low = _last(newer)
-        head, comma, rest = older.partition(",")
-        value, colon, weight = head.partition(":")
-        if low > int(value, 36):
-            return newer + "," + _b36(low - int(value, 36)) + colon + weight + comma + rest
+        if low > _first(older):
+            return newer + "," + _below(older, low)
     ordered = sorted(((_first(text), text) for text in lists), reverse=True)
     highs = [high for high, _ in ordered]
     lows = [_last(text) for _, text in ordered[:-1]]
@@ -206,9 +212,7 @@ def merge_postings(lists: list[str], drop: Callable[[int, int], bool] | None) ->
     ):
         out = [ordered[0][1]]
         for low, (_, text) in zip(lows, ordered[1:], strict=True):
-            head, comma, rest = text.partition(",")
-            value, colon, weight = head.partition(":")
-            out.append(_b36(low - int(value, 36)) + colon + weight + comma + rest)
+            out.append(_below(text, low))
         return ",".join(out)
     merged: dict[int, int] = {}
     for _, text in ordered:
