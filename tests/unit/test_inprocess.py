@@ -109,7 +109,10 @@ def test_upload_publishes_the_page_and_its_listings() -> None:
         assert key in objects, key
         assert url.encode() in objects[key], key
     assert url in indexed(p)
-    assert b"/2021/12/" in objects["2021/12/index.html"] or b"/2021/12/08/" in objects["2021/12/index.html"]
+    # The archive lists the day under its month, and the day page leads there.
+    archive = objects["archive/index.html"].decode()
+    assert 'href="/2021/12/08/"' in archive[archive.index('id="m2021-12"') :]
+    assert b'href="/archive/#m2021-12"' in objects["2021/12/08/index.html"]
     assert b"sitemaps/2021-12-08.xml" in objects["sitemap.xml"]
     for key in ("404.html", "robots.txt", "search/index.html", "archive/index.html"):
         assert key in objects, key

@@ -41,7 +41,7 @@ def test_an_override_that_runs_away_is_stopped_by_the_trial(monkeypatch: pytest.
     monkeypatch.setattr(theme, "TRIAL_SECONDS", 2)
     endless = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
     with pytest.raises(posts.Rejected, match="took more than 2 s"):
-        posts.read_template("_templates/month.html", endless.encode())
+        posts.read_template("_templates/archive.html", endless.encode())
 
 
 def test_an_oversized_override_is_rejected_before_it_is_read() -> None:

@@ -108,9 +108,15 @@ def listing_page(list_id: str, catalog: Catalog, config: SiteConfig) -> Compute:
         kind = list_id.partition(":")[0]
         name = _display_name(entries, list_id)
         heading = f"分类：{name}" if kind == "cat" else f"标签：{name}"
-        more = "/archive/" if len(entries) > config.page_size else None
+        more = urls.ARCHIVE_URL if len(entries) > config.page_size else None
         return theme.render(
-            "listing.html", config, heading=heading, note="", entries=entries[: config.page_size], more_url=more
+            "listing.html",
+            config,
+            heading=heading,
+            note="",
+            entries=entries[: config.page_size],
+            more_url=more,
+            more_anchor="",
         )
 
     return compute
@@ -128,7 +134,8 @@ def day_page(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
             heading=f"{when.year}年{when.month}月{when.day}日",
             note=f"{len(entries)} 篇",
             entries=entries,
-            more_url=urls.month_url(day[:7]),
+            more_url=urls.ARCHIVE_URL,
+            more_anchor=urls.month_anchor(day),
         )
 
     return compute
@@ -144,34 +151,23 @@ def day_sitemap(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
     return compute
 
 
-def month_page(month: str, site: ObjectStore, config: SiteConfig) -> Compute:
-    """The days of a month that have posts, from the daily sitemaps that exist."""
+def sitemap_index(days: Callable[[], list[str]], config: SiteConfig) -> Compute:
+    """Lists the daily sitemaps that exist (`days`: the days with posts, newest first)."""
 
-    def compute() -> bytes | None:
-        days = urls.days_with_posts(site.list_keys(urls.SITEMAPS_PREFIX + month))
-        if not days:
-            return None
-        year, mon = month.split("-")
-        items = [(f"{int(d[8:10])}日", urls.day_url(d)) for d in days]
-        return theme.render("month.html", config, heading=f"{year}年{int(mon)}月", days=items)
+    def compute() -> bytes:
+        return theme.render("sitemap_index.xml", config, sitemaps=["/" + urls.day_sitemap_key(d) for d in days()])
 
     return compute
 
 
-def sitemap_index(site: ObjectStore, config: SiteConfig) -> Compute:
-    """Lists the daily sitemaps that exist: one LIST request per thousand days of archive."""
+def archive_page(days: Callable[[], list[str]], config: SiteConfig) -> Compute:
+    """Every day that has posts, grouped by month: one page, so a new day or month changes it alone."""
 
     def compute() -> bytes:
-        keys = site.list_keys(urls.SITEMAPS_PREFIX)
-        return theme.render("sitemap_index.xml", config, sitemaps=["/" + k for k in sorted(keys, reverse=True)])
-
-    return compute
-
-
-def archive_page(site: ObjectStore, config: SiteConfig) -> Compute:
-    def compute() -> bytes:
-        months = sorted({d[:7] for d in urls.days_with_posts(site.list_keys(urls.SITEMAPS_PREFIX))}, reverse=True)
-        items = [(f"{m[:4]}年{int(m[5:7])}月", urls.month_url(m)) for m in months]
+        months: dict[str, list[tuple[str, str]]] = {}
+        for day in days():
+            months.setdefault(day[:7], []).append((f"{int(day[8:10])}日", urls.day_url(day)))
+        items = [(f"{m[:4]}年{int(m[5:7])}月", urls.month_anchor(m), listed) for m, listed in months.items()]
         return theme.render("archive.html", config, months=items)
 
     return compute

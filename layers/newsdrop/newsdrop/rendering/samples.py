@@ -8,7 +8,7 @@ import resource
 import sys
 
 from newsdrop import model
-from newsdrop.adapters.memory import MemoryCatalog, MemoryStore
+from newsdrop.adapters.memory import MemoryCatalog
 from newsdrop.model import Entry, Post, SiteConfig
 from newsdrop.ports import PostRecord
 from newsdrop.rendering import pages
@@ -41,9 +41,7 @@ def render_all(config: SiteConfig) -> None:
             entry=Entry.of(SAMPLE),
         )
     )
-    site = MemoryStore()
     day = SAMPLE.date[:10]
-    site.put(f"sitemaps/{day}.xml", b"", content_type="application/xml")
     pages.post_body(SAMPLE, config)
     for compute in (
         pages.home_page(catalog, config),
@@ -51,9 +49,8 @@ def render_all(config: SiteConfig) -> None:
         pages.listing_page(model.category_list("news"), catalog, config),
         pages.day_page(day, catalog, config),
         pages.day_sitemap(day, catalog, config),
-        pages.month_page(day[:7], site, config),
-        pages.sitemap_index(site, config),
-        pages.archive_page(site, config),
+        pages.sitemap_index(lambda: [day], config),
+        pages.archive_page(lambda: [day], config),
     ):
         compute()
     pages.static_pages(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from newsdrop import model, paths
+from newsdrop.ports import ObjectStore
 
 _YEARISH = re.compile(r"\A\d+\Z")
 
@@ -39,8 +40,12 @@ def day_url(date_iso: str) -> str:
     return "/" + date_iso[:10].replace("-", "/") + "/"
 
 
-def month_url(month: str) -> str:
-    return "/" + month.replace("-", "/") + "/"
+ARCHIVE_URL = "/archive/"
+
+
+def month_anchor(date_iso: str) -> str:
+    """A month's place on the archive page (the archive lists every day, grouped by month)."""
+    return "m" + date_iso[:7]
 
 
 SITEMAPS_PREFIX = "sitemaps/"
@@ -50,6 +55,8 @@ def day_sitemap_key(day: str) -> str:
     return f"{SITEMAPS_PREFIX}{day}.xml"
 
 
-def days_with_posts(keys: list[str]) -> list[str]:
-    """The days that have posts, from the keys of the daily sitemaps (one LIST request)."""
+def days_with_posts(site: ObjectStore) -> list[str]:
+    """The days that have posts, newest first, from the keys of the daily sitemaps: one LIST
+    request per thousand days of archive, so no page that lists days reads the catalog."""
+    keys = site.list_keys(SITEMAPS_PREFIX)
     return sorted((k.removeprefix(SITEMAPS_PREFIX).removesuffix(".xml") for k in keys), reverse=True)

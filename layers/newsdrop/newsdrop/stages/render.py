@@ -7,6 +7,7 @@ whatever the number of posts in it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -61,7 +62,7 @@ class RenderBatch:
         lists = set(self.lists)
         if self.configured:
             lists.update((model.ALL, model.HOME))
-        months: set[str] = set()
+        days = False
         for list_id in sorted(lists):
             kind, _, value = list_id.partition(":")
             if list_id == model.HOME:
@@ -71,16 +72,15 @@ class RenderBatch:
             elif kind in ("cat", "tag"):
                 derive(paths.key_for_url(urls.list_url(list_id)), pages.listing_page(list_id, catalog, config))
             elif kind == "day":
-                months.add(value[:7])
+                days = True
                 derive(paths.key_for_url(urls.list_url(list_id)), pages.day_page(value, catalog, config))
                 derive(urls.day_sitemap_key(value), pages.day_sitemap(value, catalog, config))
-        # Month pages, the sitemap index and the archive list what the daily sitemaps say,
-        # so they are derived after this batch's daily sitemaps are written.
-        for month in sorted(months):
-            derive(paths.key_for_url(urls.month_url(month)), pages.month_page(month, self.ports.site, config))
-        if months or self.configured:
-            derive("sitemap.xml", pages.sitemap_index(self.ports.site, config))
-            derive("archive/index.html", pages.archive_page(self.ports.site, config))
+        # The sitemap index and the archive list what the daily sitemaps say, so they are derived
+        # after this batch's daily sitemaps are written; they change only when a day opens or closes.
+        if days or self.configured:
+            listed = functools.cache(lambda: urls.days_with_posts(self.ports.site))  # one LIST for both
+            derive("sitemap.xml", pages.sitemap_index(listed, config))
+            derive("archive/index.html", pages.archive_page(listed, config))
         self.ensure_static()
 
     def ensure_static(self) -> None:
