@@ -145,8 +145,11 @@ def tag_list(name: str) -> str:
     return f"tag:{name}"
 
 
+DAY_PREFIX = "day:"
+
+
 def day_list(when: dt.datetime) -> str:
-    return f"day:{when:%Y-%m-%d}"
+    return f"{DAY_PREFIX}{when:%Y-%m-%d}"
 
 
 def lists_of(post: Post, *, front: bool = True) -> list[str]:

@@ -374,6 +374,7 @@ class Manifest:
     jobs: list[Job] = field(default_factory=list)
     trash: list[Trash] = field(default_factory=list)
     deleted: dict[int, Deleted] = field(default_factory=dict)
+    deferred: int = 0  # publishes in a row that left their share of compaction to the next
 
     def to_bytes(self) -> bytes:
         return dumps(
@@ -385,6 +386,7 @@ class Manifest:
                 "jobs": [j.to_json() for j in sorted(self.jobs, key=lambda j: (j.output.level, j.output.id))],
                 "trash": [t.to_json() for t in self.trash],
                 "deleted": [[doc, d.clock, d.at] for doc, d in sorted(self.deleted.items())],
+                "deferred": self.deferred,
             }
         )
 
@@ -402,6 +404,7 @@ class Manifest:
             jobs=[Job.from_json(j) for j in data["jobs"]],
             trash=[Trash(Run.from_json(r), n) for r, n in data["trash"]],
             deleted={doc: Deleted(clock, at) for doc, clock, at in data["deleted"]},
+            deferred=data.get("deferred", 0),
         )
 
 

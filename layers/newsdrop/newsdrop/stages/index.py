@@ -5,6 +5,8 @@ the posts' postings; the previous documents of changed or removed posts are list
 deleted. Everything else is compaction, and a batch does a bounded amount of it: at most
 `steps_per_post` files written per post in the batch (a single publish: the document, the
 manifest and two more), so no publish rewrites a large part of the index, whatever its size.
+A publish that opens or closes a day does none (up to `defer_max` such publishes in a row):
+render then rewrites the archive page and the sitemap index, which take compaction's share.
 
 Compaction (`plan`, a pure function of the manifest): when the log outgrows a few posts it is
 flushed into a run at level 0; when a level holds more postings than its capacity
@@ -36,7 +38,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from newsdrop import events, search
+from newsdrop import events, model, search
 from newsdrop.model import Post
 from newsdrop.ports import Ports, SearchState
 from newsdrop.rendering.writer import KEEP, Keep, SiteWriter, invalidation_paths
@@ -46,6 +48,9 @@ from newsdrop.stages.common import Outcome, process_batch
 log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 5
+# Up to this many posts, a batch is one or a few publishes, each of which must stay within its
+# object budget; a larger one is bulk work, whose average per post is what counts.
+OPENING_CHECK_MAX = 10
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Tuning:
     steps_per_post: int = 2  # files compaction may write per post in the batch
     deletes_per_post: int = 4  # replaced files it may delete per post in the batch
     grace_s: int = 900  # a deleted id stays listed at least this long (longer than any invocation)
+    defer_max: int = 3  # publishes in a row that may leave their compaction to the next (see Compactor)
 
     def capacity(self, level: int) -> int:
         return int(self.level0_postings * self.fanout**level)
@@ -86,6 +92,7 @@ class IndexBatch:
     ports: Ports
     writer: SiteWriter
     keys: set[str] = field(default_factory=set)
+    days: set[str] = field(default_factory=set)
     owed_docs: dict[int, dict[str, int]] = field(default_factory=dict)
     owed_deleted: set[int] = field(default_factory=set)
     settled: list[tuple[str, SearchState]] = field(default_factory=list)
@@ -94,6 +101,7 @@ class IndexBatch:
         event = events.publishing_event(record.json_body)
         if event.detail_type != events.SITE_CONFIGURED:
             self.keys.add(event.key)
+            self.days.update(list_id for list_id in event.lists if list_id.startswith(model.DAY_PREFIX))
 
     def current(self, key: str) -> Plan:
         state = self.ports.catalog.search_state(key)
@@ -116,7 +124,8 @@ class IndexBatch:
         if todo:
             raise RuntimeError(f"search index: {len(todo)} posts kept changing under this batch")
         posts = max(1, len(self.keys))
-        Compactor(self.ports, self.writer, TUNING, posts).commit(self.owed_docs, self.owed_deleted)
+        compactor = Compactor(self.ports, self.writer, TUNING, posts, min(posts, self.days_turning()))
+        compactor.commit(self.owed_docs, self.owed_deleted)
         # A deleted post's text must not stay on the site; a reader still holding the old
         # manifest skips a document it cannot fetch.
         for doc in sorted(self.owed_deleted):
@@ -125,6 +134,13 @@ class IndexBatch:
             self.ports.catalog.swap_search_state(
                 key, state, replace(state, retired=(), pending=False, version=state.version + 1)
             )
+
+    def days_turning(self) -> int:
+        """Days this batch opens or closes. Render then also rewrites the archive page and the
+        sitemap index, so compaction gives way to keep the publish within its object budget."""
+        if len(self.keys) > OPENING_CHECK_MAX:
+            return 0
+        return sum(1 for day in self.days if len(self.ports.catalog.entries(day, limit=2)) < 2)
 
     def round(self, keys: list[str]) -> list[str]:
         plans = [self.current(key) for key in keys]
@@ -195,6 +211,9 @@ class Delta:
     delete: set[int]
     now: int
     deletes: int  # trash files this invocation may delete
+    # True: this invocation left owed compaction to the next; False: it did its share; None: neither
+    # (it gave way with nothing owed, or changed nothing), so the count of deferrals stays as it is.
+    deferring: bool | None = False
     flushed: Run | None = None
     flushed_ids: frozenset[int] = frozenset()
     progress: dict[str, tuple[int, int]] = field(default_factory=dict)  # job output id -> (done before, after)
@@ -237,7 +256,8 @@ def apply(current: Manifest, delta: Delta, tuning: Tuning) -> tuple[Manifest, li
     if delta.flushed is not None and all(r.id != delta.flushed.id for r in runs):
         runs.append(delta.flushed)
     log = _log(current.log, delta, deleted)
-    manifest = Manifest(current.clock, log, runs, list(current.jobs), list(current.trash), deleted)
+    deferred = current.deferred if delta.deferring is None else current.deferred + 1 if delta.deferring else 0
+    manifest = Manifest(current.clock, log, runs, list(current.jobs), list(current.trash), deleted, deferred)
     plan(manifest, tuning)  # the jobs this invocation worked on may start here, as they did when it planned
     for n, job in enumerate(manifest.jobs):
         before, after = delta.progress.get(job.output.id, (0, 0))
@@ -369,6 +389,10 @@ class Compactor:
     writer: SiteWriter
     tuning: Tuning
     posts: int  # in this batch: the budget is per post
+    # Of them, posts whose share of the writes the archive pages take. They leave their compaction
+    # to later publishes, but only `defer_max` in a row: on a site where every post opens a day,
+    # compaction still runs, if at a slower pace.
+    giving_way: int = 0
     written: list[str] = field(default_factory=list)
 
     def manifest(self) -> Manifest:
@@ -397,10 +421,15 @@ class Compactor:
     def commit(self, add: Mapping[int, Mapping[str, int]], delete: set[int]) -> None:
         """Write this batch's postings and deletions and a bounded amount of compaction: one manifest write."""
         seen = self.manifest()
+        giving_way = self.giving_way if seen.deferred < self.tuning.defer_max else 0
         delta = Delta(add, set(delete), int(time.time()), self.tuning.deletes_per_post * self.posts)
-        steps = self.tuning.steps_per_post * self.posts
+        steps = self.tuning.steps_per_post * (self.posts - giving_way)
         planned, _ = apply(seen, delta, self.tuning)
-        if search.table_postings(planned.log) > self.tuning.log_postings:
+        if giving_way:
+            owed = bool(planned.jobs) or search.table_postings(planned.log) > self.tuning.log_postings
+            delta.deferring = True if owed and (add or delete) else None
+        # With no budget the log stays in the manifest, a post longer, for the next publish to flush.
+        if steps > 0 and search.table_postings(planned.log) > self.tuning.log_postings:
             ids = search.table_ids(seen.log) | set(add)
             run = self.flush(planned.log, seen.clock, ids)
             delta.flushed, delta.flushed_ids = run, frozenset(ids)
@@ -427,8 +456,11 @@ class Compactor:
         if not outcome:
             return
         committed, claimed = outcome[0]
-        named = {key for r in committed.runs for key in r.file_keys()}
-        named |= {j.output.key(n) for j in committed.jobs for n in range(j.done)}
+        # Only the runs this invocation wrote files of: naming every file of the index would cost
+        # a publish time in proportion to the index's size.
+        ours = {key.removeprefix(search.RUN_PREFIX).partition("/")[0] for key in self.written}
+        named = {key for r in committed.runs if r.id in ours for key in r.file_keys()}
+        named |= {j.output.key(n) for j in committed.jobs if j.output.id in ours for n in range(j.done)}
         # Files of ours a concurrent invocation's manifest made useless, and replaced runs' files.
         for key in [k for k in self.written if k not in named] + claimed:
             self.writer.remove(key)
