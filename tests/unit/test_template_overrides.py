@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 
 from newsdrop import posts
+from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.model import SiteConfig
 from newsdrop.rendering import pages, samples, theme
+from newsdrop.stages import parse
+from newsdrop.stages.common import site_settings
 
 GOOD = '{% extends "base.html" %}{% block content %}<h1 class="mine">{{ post.title }}</h1>{% endblock %}'
 
@@ -47,3 +52,22 @@ def test_an_override_that_runs_away_is_stopped_by_the_trial(monkeypatch: pytest.
 def test_an_oversized_override_is_rejected_before_it_is_read() -> None:
     with pytest.raises(posts.Rejected, match="the limit is"):
         posts.read_template("_templates/post.html", b"x" * (posts.MAX_TEMPLATE_BYTES + 1))
+
+
+def test_overrides_together_stay_within_the_settings_item() -> None:
+    # The settings (with every override) are one DynamoDB item of at most 400 KB: the override that
+    # would take them past the limit is rejected with its key and reason; the others stay in force.
+    pipeline = InProcessPipeline()
+    names = ["post.html", "home.html", "listing.html", "archive.html", "404.html", "search.html"]
+    for name in names:
+        own = (resources.files("newsdrop.rendering") / "templates" / name).read_text(encoding="utf-8")
+        padded = own + "{# " + "x" * (posts.MAX_TEMPLATE_BYTES - len(own.encode()) - 6) + " #}"
+        pipeline.upload(f"_templates/{name}", padded.encode())
+        pipeline.drain()
+    over = len(names) - 1  # five 64 KB overrides fit in the limit, six do not
+    assert 5 * posts.MAX_TEMPLATE_BYTES < parse.MAX_SETTINGS_BYTES < 6 * posts.MAX_TEMPLATE_BYTES
+    assert [key for key, _ in pipeline.rejections] == [f"_templates/{names[over]}"]
+    assert "the limit is" in pipeline.rejections[0][1]
+    config = site_settings(pipeline.catalog).config
+    assert [name for name, _ in config.templates] == sorted(names[:over])
+    assert parse.settings_bytes(config) <= parse.MAX_SETTINGS_BYTES

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 REPORTS_PREFIX = "reports/rejected/"
 ARTIFACTS_PREFIX = "posts/"
 MAX_SETTINGS_RACES: Final = 5  # settings changing under one post this many times in a row is a fault
+# The settings are one DynamoDB item, 400 KB at most: this leaves room for its other attributes.
+MAX_SETTINGS_BYTES: Final = 360 * 1024
 MIN_SCHEDULE_LEAD: Final = dt.timedelta(seconds=60)  # EventBridge Scheduler runs schedules to the minute
 STATES: Final[dict[Phase, PostState]] = {
     Phase.DRAFT: "draft",
@@ -293,9 +295,18 @@ class ParseBatch:
                 except posts.Rejected as exc:
                     self.reject(change.key, change.sequencer, exc.reason)
                     return
+            config = change_to(stored.config)
+            size = settings_bytes(config)
+            if size > MAX_SETTINGS_BYTES:
+                reason = (
+                    f"with {change.key} the site settings (_config.yml and every template override together) "
+                    f"would take {size} bytes; the limit is {MAX_SETTINGS_BYTES}: shrink or remove an override"
+                )
+                self.reject(change.key, change.sequencer, reason)
+                return
             record = ConfigRecord(
                 generation=stored.generation + 1,
-                config=change_to(stored.config),
+                config=config,
                 sources={**stored.sources, change.key: change.sequencer},
             )
             if self.ports.catalog.put_config(record):
@@ -331,6 +342,10 @@ class ParseBatch:
             return current.with_templates(tuple(sorted(templates.items())))
 
         return with_template
+
+
+def settings_bytes(config: SiteConfig) -> int:
+    return len(json.dumps(config.to_json(), ensure_ascii=False).encode())
 
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
