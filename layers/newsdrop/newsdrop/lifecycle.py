@@ -47,9 +47,8 @@ def phase(post: Post, config: SiteConfig, now: dt.datetime) -> Phase:
     return Phase.FRONT
 
 
-def next_change(post: Post, config: SiteConfig, now: dt.datetime) -> dt.datetime | None:
-    """The next instant at which the post's phase changes by itself, if any."""
-    current = phase(post, config, now)
+def next_change(post: Post, config: SiteConfig, current: Phase) -> dt.datetime | None:
+    """The next instant at which the post's phase (`current`, now) changes by itself, if any."""
     if current is Phase.SCHEDULED:
         return post.when
     if current is Phase.FRONT:

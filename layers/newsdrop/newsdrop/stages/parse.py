@@ -153,7 +153,7 @@ class ParseBatch:
         if at is not None and at > now:
             now = at  # a schedule never fires early, but clocks differ: trust the schedule's time
         phase = lifecycle.phase(post, self.config, now)
-        due = lifecycle.next_change(post, self.config, now)
+        due = lifecycle.next_change(post, self.config, phase)
         rev = revision(sequencer, self.site.generation, phase)
         artifact, body = artifact_of(post)
         if self.ports.artifacts.head(artifact) is None:
