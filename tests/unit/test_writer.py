@@ -299,3 +299,73 @@ def test_memory_store_conditions() -> None:
         store.put("absent", b"2", content_type="t", if_match=etag)
     store.put("k", b"2", content_type="t", if_match=etag)
     assert store.objects["k"].body == b"2"
+
+
+# ------------------------------------------------------------------ objects that share their reads
+
+
+def test_objects_derived_together_read_what_they_share_after_every_head() -> None:
+    order: list[str] = []
+    store = Spy()
+    original_head = store.head
+
+    def head(key: str) -> Head | None:
+        order.append(f"head {key}")
+        return original_head(key)
+
+    store.head = head  # type: ignore[method-assign]
+
+    def make() -> dict[str, writer.Compute]:
+        shared: dict[str, str] = {}
+
+        def read() -> str:
+            if not shared:
+                order.append("read")
+                shared["v"] = "days"
+            return shared["v"]
+
+        return {"a.xml": lambda: read().encode(), "b.html": lambda: read().encode()}
+
+    assert SiteWriter(store).derive_together(make) == {"a.xml": True, "b.html": True}
+    assert order == ["head a.xml", "head b.html", "read"]
+
+
+def test_a_lost_race_on_one_object_derived_together_retries_it_with_fresh_reads() -> None:
+    store = Spy()
+    state = {"days": "1"}
+
+    def concurrent_writer() -> None:  # another batch opens a day and writes the second object first
+        state["days"] = "1,2"
+        store.inner.put("b.html", b"1,2", content_type="text/html")
+
+    def make() -> dict[str, writer.Compute]:
+        seen = state["days"]  # one read per attempt, shared by both
+        return {"a.xml": lambda: seen.encode(), "b.html": lambda: seen.encode()}
+
+    store.before_write += [lambda: None, concurrent_writer]  # before a.xml's put, before b.html's put
+    w = SiteWriter(store)
+    w.derive_together(make)
+    assert body_of(store, "b.html") == b"1,2"  # not the older read's "1"
+    assert body_of(store, "a.xml") == b"1"  # written before the race: the other batch rewrites it
+    assert w.counts.retried == 1
+
+
+def test_a_fingerprinted_object_is_rendered_only_when_its_inputs_change() -> None:
+    store = Spy()
+    rendered: list[str] = []
+
+    def answer(inputs: str) -> writer.Compute:
+        def render() -> bytes:
+            rendered.append(inputs)
+            return f"page of {inputs}".encode()
+
+        return lambda: writer.Fingerprinted(inputs, render)
+
+    SiteWriter(store).derive("archive/index.html", answer("days-1"))
+    w = SiteWriter(store)
+    w.derive("archive/index.html", answer("days-1"))
+    assert rendered == ["days-1"] and w.counts.unchanged == 1
+    SiteWriter(store).derive("archive/index.html", answer("days-2"))
+    assert rendered == ["days-1", "days-2"]
+    assert body_of(store, "archive/index.html") == b"page of days-2"
+    assert store.inner.objects["archive/index.html"].metadata[writer.INPUTS] == "days-2"

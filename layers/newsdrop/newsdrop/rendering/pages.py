@@ -7,6 +7,8 @@ the catalog when called (after the writer has read the object's ETag), never bef
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
 from collections.abc import Callable
 
@@ -14,9 +16,7 @@ from newsdrop import model, paths
 from newsdrop.model import Entry, Post, SiteConfig
 from newsdrop.ports import Catalog, ObjectStore
 from newsdrop.rendering import theme, urls
-from newsdrop.rendering.writer import KEEP, Keep
-
-Compute = Callable[[], bytes | Keep | None]
+from newsdrop.rendering.writer import KEEP, Compute, Fingerprinted, Keep
 
 # How many recent posts the home page looks at to pick its per-tag sections: a fixed
 # read per publish, whatever the archive size.
@@ -151,26 +151,29 @@ def day_sitemap(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
     return compute
 
 
-def sitemap_index(days: Callable[[], list[str]], config: SiteConfig) -> Compute:
-    """Lists the daily sitemaps that exist (`days`: the days with posts, newest first)."""
+def day_indexes(site: ObjectStore, config: SiteConfig) -> dict[str, Compute]:
+    """The sitemap index and the archive page: both list the daily sitemaps that exist, read once
+    (one LIST per thousand days) for both. They change only when a day opens or closes, so each is
+    rendered only when the days (or the theme, or the settings) are not what it was made from."""
+    days = functools.cache(lambda: urls.days_with_posts(site))
 
-    def compute() -> bytes:
+    def inputs(kind: str) -> str:
+        return hashlib.sha256(json.dumps([kind, theme.stamp(config), days()]).encode()).hexdigest()[:32]
+
+    def sitemap_index() -> bytes:
         return theme.render("sitemap_index.xml", config, sitemaps=["/" + urls.day_sitemap_key(d) for d in days()])
 
-    return compute
-
-
-def archive_page(days: Callable[[], list[str]], config: SiteConfig) -> Compute:
-    """Every day that has posts, grouped by month: one page, so a new day or month changes it alone."""
-
-    def compute() -> bytes:
+    def archive_page() -> bytes:
         months: dict[str, list[tuple[str, str]]] = {}
-        for day in days():
+        for day in days():  # newest first
             months.setdefault(day[:7], []).append((f"{int(day[8:10])}日", urls.day_url(day)))
         items = [(f"{m[:4]}年{int(m[5:7])}月", urls.month_anchor(m), listed) for m, listed in months.items()]
         return theme.render("archive.html", config, months=items)
 
-    return compute
+    return {
+        "sitemap.xml": lambda: Fingerprinted(inputs("sitemap"), sitemap_index),
+        "archive/index.html": lambda: Fingerprinted(inputs("archive"), archive_page),
+    }
 
 
 def feed(catalog: Catalog, config: SiteConfig) -> Compute:

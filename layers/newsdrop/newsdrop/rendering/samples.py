@@ -8,10 +8,11 @@ import resource
 import sys
 
 from newsdrop import model
-from newsdrop.adapters.memory import MemoryCatalog
+from newsdrop.adapters.memory import MemoryCatalog, MemoryStore
 from newsdrop.model import Entry, Post, SiteConfig
 from newsdrop.ports import PostRecord
-from newsdrop.rendering import pages
+from newsdrop.rendering import pages, urls
+from newsdrop.rendering.writer import Fingerprinted
 
 SAMPLE = Post(
     key="_posts/2024-05-20-sample.md",
@@ -42,6 +43,8 @@ def render_all(config: SiteConfig) -> None:
         )
     )
     day = SAMPLE.date[:10]
+    site = MemoryStore()
+    site.put(urls.day_sitemap_key(day), b"", content_type="application/xml")
     pages.post_body(SAMPLE, config)
     for compute in (
         pages.home_page(catalog, config),
@@ -49,10 +52,11 @@ def render_all(config: SiteConfig) -> None:
         pages.listing_page(model.category_list("news"), catalog, config),
         pages.day_page(day, catalog, config),
         pages.day_sitemap(day, catalog, config),
-        pages.sitemap_index(lambda: [day], config),
-        pages.archive_page(lambda: [day], config),
+        *pages.day_indexes(site, config).values(),
     ):
-        compute()
+        answer = compute()
+        if isinstance(answer, Fingerprinted):
+            answer.render()
     pages.static_pages(config)
     pages.redirect_page("/old.html", SAMPLE.url, config)
 

@@ -14,7 +14,7 @@ import hashlib
 import json
 import subprocess  # nosec B404 - a trial render of a template override runs in a child process
 import sys
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -72,6 +72,13 @@ def fingerprint() -> str:
         for item in sorted((root / folder).iterdir(), key=lambda p: p.name):
             digest.update(item.name.encode() + b"\0" + item.read_bytes())
     return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def stamp(config: SiteConfig) -> str:
+    """Changes whenever the theme or the site settings (template overrides included) change."""
+    settings = hashlib.sha256(json.dumps(config.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+    return f"{fingerprint()}:{settings}"
 
 
 def _date(value: str, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -10,15 +10,16 @@ no aggregate page can keep a stale view, whatever the interleaving.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import quote
 
-from newsdrop.ports import ObjectStore, PreconditionFailed
+from newsdrop.ports import Head, ObjectStore, PreconditionFailed
 
 MAX_ATTEMPTS: Final = 8
 DIGEST: Final = "sha256"
+INPUTS: Final = "inputs"  # metadata: the digest of what a Fingerprinted object was made from
 
 HTML_CACHE = "public, max-age=60, s-maxage=300"
 SHORT_CACHE = "public, max-age=30, s-maxage=60"
@@ -64,54 +65,94 @@ class WriteCounts:
     changed_keys: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Fingerprinted:
+    """A compute's answer for content that is costly to render: a digest of everything the content
+    depends on (`inputs`), and how to render it. An object already made from the same inputs is kept
+    as it is, unrendered."""
+
+    inputs: str
+    render: Callable[[], bytes]
+
+
+Answer = bytes | Keep | None | Fingerprinted
+Compute = Callable[[], Answer]
+
+
 @dataclass
 class SiteWriter:
     store: ObjectStore
     counts: WriteCounts = field(default_factory=WriteCounts)
 
-    def derive(
-        self, key: str, compute: Callable[[], bytes | Keep | None], *, extra: dict[str, str] | None = None
-    ) -> bool:
+    def derive(self, key: str, compute: Compute, *, extra: dict[str, str] | None = None) -> bool:
         """Make `key` hold compute()'s result (None: absent). compute must read its inputs when called.
 
         Returns False when compute chose to keep the object as it is."""
+        return self.derive_together(lambda: {key: compute}, extra=extra)[key]
+
+    def derive_together(
+        self, make: Callable[[], Mapping[str, Compute]], *, extra: dict[str, str] | None = None
+    ) -> dict[str, bool]:
+        """derive() for objects whose computes share what they read: `make` returns fresh computes (and
+        a fresh shared cache) for each attempt, and every object's ETag is read before any of them
+        computes, so whatever they share is read after all of them."""
+        done: dict[str, bool] = {}
         for _ in range(MAX_ATTEMPTS):
-            head = self.store.head(key)
-            body = compute()
-            if isinstance(body, Keep):
-                return False
-            if body is None:
-                if head is not None:
-                    try:
-                        self.store.delete(key, if_match=head.etag)
-                    except PreconditionFailed:
-                        self.counts.retried += 1
-                        continue
-                    self.counts.deleted += 1
-                    self.counts.changed_keys.append(key)
-                return True
-            digest = hashlib.sha256(body).hexdigest()
-            metadata = {DIGEST: digest, **(extra or {})}
-            if head is not None and all(head.metadata.get(k) == v for k, v in metadata.items()):
+            computes = {key: compute for key, compute in make().items() if key not in done}
+            if not computes:
+                return done
+            heads = {key: self.store.head(key) for key in computes}
+            for key, compute in computes.items():
+                outcome = self._write(key, heads[key], compute(), extra or {})
+                if outcome is None:
+                    self.counts.retried += 1
+                else:
+                    done[key] = outcome
+        missing = sorted(key for key in make() if key not in done)
+        if missing:
+            raise RuntimeError(f"{', '.join(missing)}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
+        return done
+
+    def _write(self, key: str, head: Head | None, answer: Answer, extra: dict[str, str]) -> bool | None:
+        """Make `key` hold `answer`, if it is still as `head` found it: True when it does (or did
+        already), False when the answer is to keep it, None when another writer changed it meanwhile."""
+        if isinstance(answer, Keep):
+            return False
+        if answer is None:
+            if head is not None:
+                try:
+                    self.store.delete(key, if_match=head.etag)
+                except PreconditionFailed:
+                    return None
+                self.counts.deleted += 1
+                self.counts.changed_keys.append(key)
+            return True
+        if isinstance(answer, Fingerprinted):
+            if head is not None and head.metadata.get(INPUTS) == answer.inputs:
                 self.counts.unchanged += 1
                 return True
-            try:
-                self.store.put(
-                    key,
-                    body,
-                    content_type=content_type(key),
-                    cache_control=cache_control(key),
-                    metadata=metadata,
-                    if_match=head.etag if head is not None else None,
-                    if_none_match=head is None,
-                )
-            except PreconditionFailed:
-                self.counts.retried += 1
-                continue
-            self.counts.written += 1
-            self.counts.changed_keys.append(key)
+            extra = {**extra, INPUTS: answer.inputs}
+            answer = answer.render()
+        digest = hashlib.sha256(answer).hexdigest()
+        metadata = {DIGEST: digest, **extra}
+        if head is not None and all(head.metadata.get(k) == v for k, v in metadata.items()):
+            self.counts.unchanged += 1
             return True
-        raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
+        try:
+            self.store.put(
+                key,
+                answer,
+                content_type=content_type(key),
+                cache_control=cache_control(key),
+                metadata=metadata,
+                if_match=head.etag if head is not None else None,
+                if_none_match=head is None,
+            )
+        except PreconditionFailed:
+            return None
+        self.counts.written += 1
+        self.counts.changed_keys.append(key)
+        return True
 
     def remove(self, key: str) -> None:
         """Delete an object nothing refers to any more (unconditionally)."""

@@ -7,9 +7,6 @@ whatever the number of posts in it.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +17,7 @@ from newsdrop import events, model, paths
 from newsdrop.model import SiteConfig
 from newsdrop.ports import Ports
 from newsdrop.rendering import pages, theme, urls
-from newsdrop.rendering.writer import SiteWriter, invalidation_paths
+from newsdrop.rendering.writer import Compute, SiteWriter, invalidation_paths
 from newsdrop.stages.common import Outcome, process_batch, site_config
 
 log = logging.getLogger(__name__)
@@ -78,14 +75,12 @@ class RenderBatch:
         # The sitemap index and the archive list what the daily sitemaps say, so they are derived
         # after this batch's daily sitemaps are written; they change only when a day opens or closes.
         if days or self.configured:
-            listed = functools.cache(lambda: urls.days_with_posts(self.ports.site))  # one LIST for both
-            derive("sitemap.xml", pages.sitemap_index(listed, config))
-            derive("archive/index.html", pages.archive_page(listed, config))
+            self.writer.derive_together(lambda: pages.day_indexes(self.ports.site, config))
         self.ensure_static()
 
     def ensure_static(self) -> None:
         """Theme files and static pages, rewritten only when the theme or the settings change (one HEAD)."""
-        stamp = f"{theme.fingerprint()}:{config_digest(self.config)}"
+        stamp = theme.stamp(self.config)
         head = self.ports.site.head("404.html")
         if head is not None and head.metadata.get(THEME_STAMP) == stamp:
             return
@@ -99,12 +94,8 @@ class RenderBatch:
         self.writer.derive("404.html", _constant(body_404), extra={THEME_STAMP: stamp})
 
 
-def _constant(body: bytes) -> pages.Compute:
+def _constant(body: bytes) -> Compute:
     return lambda: body
-
-
-def config_digest(config: SiteConfig) -> str:
-    return hashlib.sha256(json.dumps(config.to_json(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
