@@ -57,6 +57,20 @@ def test_postings_are_newest_first_with_distances_and_weights() -> None:
     assert search.decode_postings(encoded) == postings
 
 
+@given(
+    st.dictionaries(
+        st.integers(0, 5000), st.dictionaries(st.sampled_from("abcdef北向"), st.integers(1, 35)), max_size=8
+    )
+)
+def test_a_table_holds_each_tokens_postings_as_encoded_alone(documents: dict[int, dict[str, int]]) -> None:
+    table = search.table_of(documents)
+    tokens = {token for weights in documents.values() for token in weights}
+    assert set(table) == tokens
+    for token in tokens:
+        postings = {doc: weights[token] for doc, weights in documents.items() if token in weights}
+        assert table[token] == search.encode_postings(postings)
+
+
 @given(st.lists(st.dictionaries(st.integers(0, 3000), st.integers(1, 35), min_size=1), min_size=1, max_size=4))
 def test_merging_postings_is_their_union(lists: list[dict[int, int]]) -> None:
     expected: dict[int, int] = {}

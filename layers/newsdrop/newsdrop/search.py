@@ -248,15 +248,26 @@ class Document:
 
 
 def table_of(documents: Mapping[int, Mapping[str, int]]) -> dict[str, str]:
-    """{token: postings} of these documents' {token: weight}."""
-    table: dict[str, dict[int, int]] = {}
-    for doc, tokens in documents.items():
-        for token, weight in tokens.items():
-            table.setdefault(token, {})[doc] = weight
-    return {
-        token: _part(*next(iter(postings.items()))) if len(postings) == 1 else encode_postings(postings)
-        for token, postings in table.items()
-    }
+    """{token: postings} of these documents' {token: weight}, encoded as `encode_postings` does.
+
+    Documents are taken newest first, so each token's list grows in its encoded order and is
+    written as it grows: no per-token dictionary to sort afterwards (a build's batches hold a
+    quarter of a million postings)."""
+    parts: dict[str, list[str]] = {}
+    previous: dict[str, int] = {}
+    b36 = _b36
+    for doc in sorted(documents, reverse=True):
+        for token, weight in documents[doc].items():
+            last = previous.get(token)
+            previous[token] = doc
+            entry = b36(doc) if last is None else b36(last - doc)
+            if weight != 1:
+                entry += ":" + b36(weight)
+            if last is None:
+                parts[token] = [entry]
+            else:
+                parts[token].append(entry)
+    return {token: ",".join(entries) for token, entries in parts.items()}
 
 
 def table_ids(table: Mapping[str, str]) -> set[int]:
