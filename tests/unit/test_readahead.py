@@ -8,7 +8,7 @@ import pytest
 
 from newsdrop import posts
 from newsdrop.local.inprocess import BULK_BATCH_SIZES, InProcessPipeline
-from newsdrop.local.readahead import ReadAhead
+from newsdrop.local.readahead import CHUNK, ReadAhead
 from newsdrop.model import SiteConfig
 from newsdrop.search import differences
 
@@ -57,22 +57,47 @@ def test_a_build_read_ahead_in_processes_is_the_same_site_with_the_same_rejectio
 
 def test_an_answer_is_used_only_for_the_same_bytes_and_settings_and_only_once() -> None:
     key = "_posts/2024-05-01-a.md"
-    ahead = ReadAhead.read([(key, post(1))], SiteConfig(), 1_000_000, jobs=2)
-    first = ahead.answers[key][1]
-    assert ahead(key, post(1), SiteConfig(), max_bytes=1_000_000) is first
-    assert key not in ahead.answers  # a second read (a retry, a refresh) parses the file again
-    ahead = ReadAhead.read([(key, post(1))], SiteConfig(), 1_000_000, jobs=2)
-    assert ahead(key, post(2), SiteConfig(), max_bytes=1_000_000).title == "第2号 post 2"  # other bytes
-    ahead = ReadAhead.read([(key, post(1))], SiteConfig(), 1_000_000, jobs=2)
+    with ReadAhead.start([(key, post(1))], SiteConfig(), 1_000_000, jobs=2) as ahead:
+        first = ahead(key, post(1), SiteConfig(), max_bytes=1_000_000)
+        assert first == posts.read_post(key, post(1), SiteConfig(), max_bytes=1_000_000)
+        assert key not in ahead.answers  # a second read (a retry, a refresh) parses the file again
+    with ReadAhead.start([(key, post(1))], SiteConfig(), 1_000_000, jobs=2) as ahead:
+        assert ahead(key, post(2), SiteConfig(), max_bytes=1_000_000).title == "第2号 post 2"  # other bytes
     other = dataclasses.replace(SiteConfig(), timezone="UTC")
-    assert ahead(key, post(1), other, max_bytes=1_000_000) == posts.read_post(key, post(1), other, max_bytes=1_000_000)
+    with ReadAhead.start([(key, post(1))], SiteConfig(), 1_000_000, jobs=2) as ahead:
+        assert ahead(key, post(1), other, max_bytes=1_000_000) == posts.read_post(
+            key, post(1), other, max_bytes=1_000_000
+        )
 
 
 def test_a_rejection_read_ahead_is_raised_with_its_reason() -> None:
     key = "_posts/2024-05-01-a.md"
-    ahead = ReadAhead.read([(key, b"no front matter\n")], SiteConfig(), 1_000_000, jobs=2)
-    with pytest.raises(posts.Rejected) as raised:
+    with (
+        ReadAhead.start([(key, b"no front matter\n")], SiteConfig(), 1_000_000, jobs=2) as ahead,
+        pytest.raises(posts.Rejected) as raised,
+    ):
         ahead(key, b"no front matter\n", SiteConfig(), max_bytes=1_000_000)
     with pytest.raises(posts.Rejected) as direct:
         posts.read_post(key, b"no front matter\n", SiteConfig(), max_bytes=1_000_000)
     assert raised.value.reason == direct.value.reason
+
+
+def test_posts_are_taken_while_later_ones_are_still_being_read() -> None:
+    # The pipeline does not wait for every post to be read: the first chunk's posts are handed
+    # out while later chunks are still queued for the workers.
+    many = [(f"_posts/2024-05-01-p{n}.md", post(n)) for n in range(CHUNK * 6)]
+    with ReadAhead.start(many, SiteConfig(), 1_000_000, jobs=2) as ahead:
+        key, body = many[0]
+        assert ahead(key, body, SiteConfig(), max_bytes=1_000_000).title == "第0号 post 0"
+        assert many[-1][0] in ahead.reading  # the last chunk is not collected yet
+
+
+def test_a_worker_that_dies_leaves_the_rest_to_the_parse_stage() -> None:
+    many = [(f"_posts/2024-05-01-p{n}.md", post(n)) for n in range(CHUNK * 6)]  # far from read when killed
+    with ReadAhead.start(many, SiteConfig(), 1_000_000, jobs=2) as ahead:
+        assert ahead.pool is not None
+        for process in list(ahead.pool._processes.values()):
+            process.kill()
+        key, body = many[-1]
+        assert ahead(key, body, SiteConfig(), max_bytes=1_000_000).title == f"第{len(many) - 1}号 post {len(many) - 1}"
+        assert ahead.reading == {} and ahead.pool is None

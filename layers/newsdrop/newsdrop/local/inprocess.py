@@ -7,6 +7,7 @@ render and index queues, and each queue is drained in SQS-sized batches.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections import deque
@@ -157,17 +158,18 @@ class InProcessPipeline:
         for key, body in files:
             if not source_keys.is_site_key(key):
                 self.upload(key, body)
-        if jobs > 1:
-            from newsdrop.local.readahead import ReadAhead
+        with contextlib.ExitStack() as stack:
+            if jobs > 1:
+                from newsdrop.local.readahead import ReadAhead
 
-            bodies = [(key, body) for key, body in files if source_keys.is_post_key(key)]
-            config = site_settings(self.catalog).config
-            ahead = ReadAhead.read(bodies, config, self.max_post_bytes, jobs)
-            self.ports = dataclasses.replace(self.ports, read_post=ahead)
-        try:
-            self.drain()
-        finally:  # later uploads are read as on AWS
-            self.ports = dataclasses.replace(self.ports, read_post=None)
+                bodies = [(key, body) for key, body in files if source_keys.is_post_key(key)]
+                config = site_settings(self.catalog).config
+                ahead = stack.enter_context(ReadAhead.start(bodies, config, self.max_post_bytes, jobs))
+                self.ports = dataclasses.replace(self.ports, read_post=ahead)
+            try:
+                self.drain()
+            finally:  # later uploads are read as on AWS
+                self.ports = dataclasses.replace(self.ports, read_post=None)
 
     @property
     def dead_letters(self) -> dict[str, list[str]]:

@@ -1,10 +1,11 @@
 """Posts read ahead in worker processes, for `newsdrop build`.
 
 Reading a post (front matter, Markdown, sanitising) is most of a build's time, and it is a pure
-function of the file, the site settings and the size limit, so the build reads every post on
-all the machine's cores first; the parse stage, run as always, then takes each post from here
-(`Ports.read_post`). An answer is used only for the same bytes under the same settings, and is
-handed out once: a post read again (a retry, a refresh) is read by `posts.read_post` itself.
+function of the file, the site settings and the size limit, so the build reads posts on all the
+machine's cores while the pipeline runs; the parse stage, run as always, takes each post from here
+(`Ports.read_post`), waiting for it if its worker is still reading. An answer is used only for the
+same bytes under the same settings, and is handed out once: a post read again (a retry, a refresh)
+is read by `posts.read_post` itself, as is any post a worker could not read.
 """
 
 from __future__ import annotations
@@ -42,31 +43,58 @@ def _read(files: Sequence[tuple[str, bytes]], config: SiteConfig, max_bytes: int
 class ReadAhead:
     config: SiteConfig
     max_bytes: int
+    bodies: dict[str, bytes] = field(default_factory=dict)
     answers: dict[str, tuple[bytes, Post | str]] = field(default_factory=dict)  # key -> (the body read, answer)
+    reading: dict[str, concurrent.futures.Future[list[Answer]]] = field(default_factory=dict)  # key -> its task
+    pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     @classmethod
-    def read(cls, files: Sequence[tuple[str, bytes]], config: SiteConfig, max_bytes: int, jobs: int) -> ReadAhead:
-        """Read `files` (key, body) under `config` in `jobs` worker processes."""
-        ahead = cls(config, max_bytes)
-        bodies = dict(files)
-        chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+    def start(cls, files: Sequence[tuple[str, bytes]], config: SiteConfig, max_bytes: int, jobs: int) -> ReadAhead:
+        """Start reading `files` (key, body) under `config` in `jobs` worker processes, in order."""
+        ahead = cls(config, max_bytes, bodies=dict(files))
         # Not fork: the caller may have threads (a lock held in one stays held in the child forever).
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         if method == "forkserver":  # imported once in the server, not once per worker
             context.set_forkserver_preload([__name__])
-        try:
-            with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                futures = [pool.submit(_read, chunk, config, max_bytes) for chunk in chunks]
-                for future in futures:
-                    ahead.answers.update((key, (bodies[key], answer)) for key, answer in future.result())
-        except concurrent.futures.process.BrokenProcessPool as exc:
-            # A worker died (out of memory, or a caller's script started without a main guard):
-            # whatever was not read ahead is read by the parse stage itself.
-            log.warning("reading posts ahead stopped: %s", exc)
+        ahead.pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+        for i in range(0, len(files), CHUNK):
+            chunk = files[i : i + CHUNK]
+            future = ahead.pool.submit(_read, chunk, config, max_bytes)
+            ahead.reading.update((key, future) for key, _ in chunk)
         return ahead
 
+    def close(self) -> None:
+        """Stop the workers; answers not yet taken are dropped."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+        self.reading.clear()
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _collect(self, key: str) -> None:
+        """Wait for the task reading `key`, and keep everything it read."""
+        future = self.reading.get(key)
+        if future is None:
+            return
+        try:
+            answers = future.result()
+        except Exception as exc:  # a worker died (out of memory, killed): the parse stage reads the rest
+            log.warning("reading posts ahead stopped: %s", exc)
+            self.close()
+            return
+        for done, answer in answers:
+            self.answers[done] = (self.bodies[done], answer)
+        for done in [k for k, f in self.reading.items() if f is future]:
+            del self.reading[done]
+
     def __call__(self, key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> Post:
+        self._collect(key)
         found = self.answers.pop(key, None)
         if found is None or config != self.config or max_bytes != self.max_bytes or found[0] != body:
             return posts.read_post(key, body, config, max_bytes=max_bytes)
