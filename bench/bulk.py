@@ -58,6 +58,7 @@ def measure(tool: str, size: int, command: Command, repeats: int, *, keep_output
     runs: list[procs.Measured] = []
     for attempt in range(repeats):
         shutil.rmtree(out, ignore_errors=True)
+        os.sync()  # the deletion's disk work is done before the clock starts, not charged to this run
         log = paths.WORK / "logs" / f"bulk-{tool}-{size}-{attempt}.log"
         run = procs.run_measured(command(out), log=log, env=tool_env(), timeout=TIMEOUT_S, cwd=paths.WORK)
         runs.append(run)
