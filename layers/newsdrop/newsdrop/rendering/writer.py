@@ -97,10 +97,9 @@ class SiteWriter:
         a fresh shared cache) for each attempt, and every object's ETag is read before any of them
         computes, so whatever they share is read after all of them."""
         done: dict[str, bool] = {}
+        lost: list[str] = []
         for _ in range(MAX_ATTEMPTS):
             computes = {key: compute for key, compute in make().items() if key not in done}
-            if not computes:
-                return done
             heads = {key: self.store.head(key) for key in computes}
             for key, compute in computes.items():
                 outcome = self._write(key, heads[key], compute(), extra or {})
@@ -108,10 +107,10 @@ class SiteWriter:
                     self.counts.retried += 1
                 else:
                     done[key] = outcome
-        missing = sorted(key for key in make() if key not in done)
-        if missing:
-            raise RuntimeError(f"{', '.join(missing)}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
-        return done
+            lost = sorted(key for key in computes if key not in done)
+            if not lost:
+                return done
+        raise RuntimeError(f"{', '.join(lost)}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
 
     def _write(self, key: str, head: Head | None, answer: Answer, extra: dict[str, str]) -> bool | None:
         """Make `key` hold `answer`, if it is still as `head` found it: True when it does (or did
