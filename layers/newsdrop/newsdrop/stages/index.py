@@ -256,7 +256,9 @@ def apply(current: Manifest, delta: Delta, tuning: Tuning) -> tuple[Manifest, li
     if delta.flushed is not None and all(r.id != delta.flushed.id for r in runs):
         runs.append(delta.flushed)
     log = _log(current.log, delta, deleted)
-    deferred = current.deferred if delta.deferring is None else current.deferred + 1 if delta.deferring else 0
+    deferred = current.deferred  # the count of publishes in a row that left their compaction owed
+    if delta.deferring is not None:
+        deferred = deferred + 1 if delta.deferring else 0
     manifest = Manifest(current.clock, log, runs, list(current.jobs), list(current.trash), deleted, deferred)
     plan(manifest, tuning)  # the jobs this invocation worked on may start here, as they did when it planned
     for n, job in enumerate(manifest.jobs):
@@ -425,11 +427,12 @@ class Compactor:
         delta = Delta(add, set(delete), int(time.time()), self.tuning.deletes_per_post * self.posts)
         steps = self.tuning.steps_per_post * (self.posts - giving_way)
         planned, _ = apply(seen, delta, self.tuning)
+        log_full = search.table_postings(planned.log) > self.tuning.log_postings
         if giving_way:
-            owed = bool(planned.jobs) or search.table_postings(planned.log) > self.tuning.log_postings
+            owed = bool(planned.jobs) or log_full
             delta.deferring = True if owed and (add or delete) else None
         # With no budget the log stays in the manifest, a post longer, for the next publish to flush.
-        if steps > 0 and search.table_postings(planned.log) > self.tuning.log_postings:
+        if steps > 0 and log_full:
             ids = search.table_ids(seen.log) | set(add)
             run = self.flush(planned.log, seen.clock, ids)
             delta.flushed, delta.flushed_ids = run, frozenset(ids)
