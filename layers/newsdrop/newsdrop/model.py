@@ -7,6 +7,7 @@ between functions as catalog items, artifact objects and events.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +49,10 @@ class SiteConfig:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_text(self) -> str:
+        """As the catalog stores it (one DynamoDB attribute): its size is what the item's limit counts."""
+        return json.dumps(self.to_json(), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SiteConfig:

@@ -427,7 +427,7 @@ class DynamoCatalog:
                         "pk": "CONFIG",
                         "sk": "SITE",
                         "gen": record.generation,
-                        "config": json.dumps(record.config.to_json(), ensure_ascii=False),
+                        "config": record.config.to_text(),
                         "sources": dict(record.sources),
                     }
                 ),

@@ -345,7 +345,7 @@ class ParseBatch:
 
 
 def settings_bytes(config: SiteConfig) -> int:
-    return len(json.dumps(config.to_json(), ensure_ascii=False).encode())
+    return len(config.to_text().encode())
 
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
