@@ -18,7 +18,7 @@ from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.stages import index
 from newsdrop.stages.common import Outcome
 from tests.support.chaos import CaptureBus, FaultPlan, Interleaver, faulty_ports
-from tests.support.search import expected_index
+from tests.support.search import expected_index, site_get
 
 EXAMPLES = int(os.environ.get("NEWSDROP_SEARCH_EXAMPLES", "25"))
 TINY = index.Tuning(
@@ -69,10 +69,7 @@ def test_the_index_converges_under_concurrency_and_failures(
             rounds += 1
             assert rounds < 300, "delivery did not finish"
 
-    def get(key: str) -> bytes | None:
-        blob = pipeline.site.objects.get(key)
-        return None if blob is None else blob.body
-
+    get = site_get(pipeline)
     for run in search.read_index(get).runs:
         assert all(get(key) is not None for key in run.file_keys()), run
     assert search.logical_index(get) == expected_index(pipeline)

@@ -17,3 +17,13 @@ def expected_index(pipeline: InProcessPipeline) -> dict[str, tuple[dict[str, obj
             document = search.Document(0, post["url"], post["title"], post["date"], post["text"])
             found[post["url"]] = (document.to_json(), document.postings())
     return found
+
+
+def site_get(pipeline: InProcessPipeline) -> search.Get:
+    """The pipeline's site bucket as the search index reads it: key -> body, or None."""
+
+    def get(key: str) -> bytes | None:
+        blob = pipeline.site.objects.get(key)
+        return None if blob is None else blob.body
+
+    return get

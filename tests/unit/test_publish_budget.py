@@ -18,7 +18,7 @@ from newsdrop import search
 from newsdrop.adapters.memory import MemoryStore
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.stages import index
-from tests.support.search import expected_index
+from tests.support.search import expected_index, site_get
 
 BUDGET = 12
 # Small levels, so compaction runs in most publishes of a test-sized site.
@@ -81,7 +81,7 @@ def test_no_publish_writes_more_than_twelve_objects_on_a_busy_site() -> None:
     assert len(openers) >= 25
     assert any(key.startswith("2024/11/01/") for w in openers for key in w)
     assert sum(1 for w in writes if any(key.startswith("search/run/") for key in w)) >= 20
-    assert search.logical_index(lambda k: _body(pipeline, k)) == expected_index(pipeline)
+    assert search.logical_index(site_get(pipeline)) == expected_index(pipeline)
 
 
 def test_where_every_post_opens_a_day_compaction_still_runs() -> None:
@@ -93,12 +93,7 @@ def test_where_every_post_opens_a_day_compaction_still_runs() -> None:
     # Openers leave compaction to later publishes only `defer_max` in a row: the rest compact.
     compacting = [n for n, w in enumerate(writes) if any(key.startswith("search/run/") for key in w)]
     assert len(compacting) >= len(writes) // (BUSY.defer_max + 1) - 2
-    manifest = search.read_index(lambda k: _body(pipeline, k))
+    manifest = search.read_index(site_get(pipeline))
     assert manifest.deferred <= BUSY.defer_max
     assert search.table_postings(manifest.log) <= 2 * BUSY.log_postings
-    assert search.logical_index(lambda k: _body(pipeline, k)) == expected_index(pipeline)
-
-
-def _body(pipeline: InProcessPipeline, key: str) -> bytes | None:
-    blob = pipeline.site.objects.get(key)
-    return None if blob is None else blob.body
+    assert search.logical_index(site_get(pipeline)) == expected_index(pipeline)

@@ -12,7 +12,7 @@ from newsdrop import search
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.rendering import writer
 from newsdrop.stages import index
-from tests.support.search import expected_index
+from tests.support.search import expected_index, site_get
 
 
 def test_cjk_text_is_indexed_as_characters_and_overlapping_bigrams() -> None:
@@ -132,16 +132,8 @@ def _site(posts: dict[str, tuple[str, str]], *, one_by_one: bool = False) -> InP
     return pipeline
 
 
-def _get(pipeline: InProcessPipeline) -> search.Get:
-    def get(key: str) -> bytes | None:
-        blob = pipeline.site.objects.get(key)
-        return None if blob is None else blob.body
-
-    return get
-
-
 def _found(pipeline: InProcessPipeline, query: str) -> list[str]:
-    get = _get(pipeline)
+    get = site_get(pipeline)
     return [json.loads(get(search.doc_key(doc)) or b"{}")["t"] for doc in search.search(get, query)]
 
 
@@ -231,7 +223,7 @@ def test_compaction_keeps_the_index_equal_to_the_catalog(steps: list[tuple[list[
                 else:
                     pipeline.upload(key, text)
             pipeline.drain()
-            get = _get(pipeline)
+            get = site_get(pipeline)
             manifest = search.read_index(get)
             for run_ in manifest.runs:
                 assert all(get(key) is not None for key in run_.file_keys())
