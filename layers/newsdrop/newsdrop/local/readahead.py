@@ -45,7 +45,8 @@ class ReadAhead:
     max_bytes: int
     bodies: dict[str, bytes] = field(default_factory=dict)
     answers: dict[str, tuple[bytes, Post | str]] = field(default_factory=dict)  # key -> (the body read, answer)
-    reading: dict[str, concurrent.futures.Future[list[Answer]]] = field(default_factory=dict)  # key -> its task
+    # key -> the task reading it, and every key of that task's chunk
+    reading: dict[str, tuple[concurrent.futures.Future[list[Answer]], tuple[str, ...]]] = field(default_factory=dict)
     pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     @classmethod
@@ -61,7 +62,8 @@ class ReadAhead:
         for i in range(0, len(files), CHUNK):
             chunk = files[i : i + CHUNK]
             future = ahead.pool.submit(_read, chunk, config, max_bytes)
-            ahead.reading.update((key, future) for key, _ in chunk)
+            keys = tuple(key for key, _ in chunk)
+            ahead.reading.update((key, (future, keys)) for key in keys)
         return ahead
 
     def close(self) -> None:
@@ -79,9 +81,10 @@ class ReadAhead:
 
     def _collect(self, key: str) -> None:
         """Wait for the task reading `key`, and keep everything it read."""
-        future = self.reading.get(key)
-        if future is None:
+        found = self.reading.get(key)
+        if found is None:
             return
+        future, chunk = found
         try:
             answers = future.result()
         except Exception as exc:  # a worker died (out of memory, killed): the parse stage reads the rest
@@ -90,7 +93,7 @@ class ReadAhead:
             return
         for done, answer in answers:
             self.answers[done] = (self.bodies[done], answer)
-        for done in [k for k, f in self.reading.items() if f is future]:
+        for done in chunk:  # a post the worker could not read is left to the parse stage
             del self.reading[done]
 
     def __call__(self, key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> Post:
