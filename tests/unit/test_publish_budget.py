@@ -97,3 +97,23 @@ def test_where_every_post_opens_a_day_compaction_still_runs() -> None:
     assert manifest.deferred <= BUSY.defer_max
     assert search.table_postings(manifest.log) <= 2 * BUSY.log_postings
     assert search.logical_index(site_get(pipeline)) == expected_index(pipeline)
+
+
+def test_a_bulk_batch_writes_its_postings_once_straight_into_the_level_that_holds_them() -> None:
+    # Bulk work is measured by its average per post, not by a publish's budget: a large batch's log
+    # goes to the first level big enough for it, sharded, instead of down through every level above.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(index, "TUNING", BUSY)
+        pipeline = InProcessPipeline(site=RecordingStore(), batch_sizes={"index": 200})
+        site = pipeline.site
+        assert isinstance(site, RecordingStore)
+        pipeline.publish_all([_post(n, day) for n, day in enumerate(_days(200, per_day=10))])
+    assert pipeline.invocations["index"] == 1 and not pipeline.rejections
+    manifest = search.read_index(site_get(pipeline))
+    [run] = manifest.runs
+    assert run.level >= 2 and BUSY.capacity(run.level - 1) < run.postings <= BUSY.capacity(run.level)
+    assert (run.shards, run.short) == BUSY.shards(run.postings, run.short_postings) and run.files > 2
+    assert manifest.jobs == [] and search.table_postings(manifest.log) == 0
+    written = [key for key in site.written if key.startswith(search.RUN_PREFIX)]
+    assert sorted(written) == sorted(run.file_keys())  # each file once, and nothing rewritten
+    assert search.logical_index(site_get(pipeline)) == expected_index(pipeline)

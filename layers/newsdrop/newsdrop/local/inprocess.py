@@ -2,7 +2,9 @@
 
 Same handlers, same events, same batches of ten as on AWS: uploads become S3
 notifications on a parse queue, parse's events are routed by detail type to the
-render and index queues, and each queue is drained in SQS-sized batches.
+render and index queues, and each queue is drained in SQS-sized batches. A whole site
+(`publish_site`) may use more processes: workers read posts ahead, and index runs in a
+forked copy beside render, as the two are separate functions on AWS.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 from newsdrop import envelopes, events, source_keys
 from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryScheduler, MemoryStore
 from newsdrop.clock import Clock, SystemClock
-from newsdrop.ports import BusEvent, Ports
+from newsdrop.local.forked import Forked
+from newsdrop.ports import Blob, BusEvent, Ports, SearchState
 from newsdrop.stages import fanout, index, parse, render
 from newsdrop.stages.common import Outcome, site_settings
 
@@ -34,7 +37,10 @@ SOURCE_BUCKET = "newsdrop-source"
 PUBLISHING = (events.POST_UPSERTED, events.POST_REMOVED, events.SITE_CONFIGURED)
 # Drained in this order, each until empty, again and again until all are: parse's events feed
 # the rest, and a site-wide refresh comes after the single publishes, as its lanes do on AWS.
-ORDER = ("parse", "fanout", "refresh", "render", "render-bulk", "index", "index-bulk")
+FEEDING = ("parse", "fanout", "refresh")
+RENDERING = ("render", "render-bulk")
+INDEXING = ("index", "index-bulk")
+ORDER = FEEDING + RENDERING + INDEXING
 
 Stage = Callable[[dict[str, Any], Ports], Outcome]
 
@@ -45,6 +51,34 @@ class Queue:
     stage: Stage
     messages: deque[tuple[str, int]] = field(default_factory=deque)  # (body, receive count)
     dead: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Mark:
+    """What the pipeline held when index was forked off; each side names what it changed since."""
+
+    site: dict[str, Blob]
+    search: dict[str, SearchState]
+    next_id: int
+    published: int
+    dead: dict[str, int]
+
+    def site_changes(self, store: MemoryStore) -> dict[str, Blob | None]:
+        """Objects written (by identity: a put makes a new Blob) or deleted (None) since the mark."""
+        changed: dict[str, Blob | None] = {key: b for key, b in store.objects.items() if self.site.get(key) is not b}
+        changed.update((key, None) for key in self.site if key not in store.objects)
+        return changed
+
+
+@dataclass
+class Indexed:
+    """What index did in the forked process: all it writes is the site's objects and the catalog's search state."""
+
+    site: dict[str, Blob | None]
+    search: dict[str, SearchState]
+    next_id: int
+    invocations: dict[str, int]
+    dead: dict[str, list[str]]
 
 
 @dataclass
@@ -114,13 +148,78 @@ class InProcessPipeline:
         )
         self.queues["parse"].messages.append((json.dumps(note, ensure_ascii=False), 0))
 
-    def drain(self) -> None:
-        """Run batches until every queue is empty; parse first, as its events feed the others."""
+    def drain(self, *, beside: bool = False) -> None:
+        """Run batches until every queue is empty; parse first, as its events feed the others.
+        `beside`: index in a forked process while render runs here (see `_index_beside_render`)."""
         while any(q.messages for q in self.queues.values()):
             for name in ORDER:
-                queue = self.queues[name]
-                while queue.messages:
-                    self._run_batch(name, queue)
+                if beside and name == RENDERING[0]:
+                    self._index_beside_render()
+                self._drain_queues((name,))
+
+    def _drain_queues(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            queue = self.queues[name]
+            while queue.messages:
+                self._run_batch(name, queue)
+
+    def _index_beside_render(self) -> None:
+        """Drain the index queues in a forked process while this one drains the render queues,
+        then take index's writes. Render and index take the same events, as two functions on
+        AWS; render writes pages and reads the catalog, index writes the search index and the
+        catalog's search state, so running them side by side is running them one after the
+        other, on two cores. Where forking is not safe, or the child fails, the index queues keep
+        their messages and `drain` runs them here.
+        """
+        if any(self.queues[n].messages for n in FEEDING) or not all(
+            any(self.queues[n].messages for n in side) for side in (RENDERING, INDEXING)
+        ):
+            return
+        mark = Mark(
+            site=dict(self.site.objects.items()),
+            search=dict(self.catalog.search),
+            next_id=self.catalog.next_id,
+            published=len(self.bus.published),
+            dead={name: len(self.queues[name].dead) for name in INDEXING},
+        )
+        child = Forked.start(lambda: self._index_alone(mark))
+        if child is None:
+            return
+        self._drain_queues(RENDERING)
+        indexed = child.result()
+        if indexed is not None:
+            self._take(mark, indexed)
+
+    def _index_alone(self, mark: Mark) -> Indexed:
+        """In the forked process: drain the index queues; what changed, to send back."""
+        before = dict(self.invocations)
+        self._drain_queues(INDEXING)
+        if len(self.bus.published) != mark.published:  # nothing to route them to here: let the parent run index
+            raise RuntimeError("index published events; it must run in the build's own process")
+        return Indexed(
+            site=mark.site_changes(self.site),
+            search={key: s for key, s in self.catalog.search.items() if mark.search.get(key) is not s},
+            next_id=self.catalog.next_id,
+            invocations={name: self.invocations.get(name, 0) - before.get(name, 0) for name in INDEXING},
+            dead={name: self.queues[name].dead[mark.dead[name] :] for name in INDEXING},
+        )
+
+    def _take(self, mark: Mark, indexed: Indexed) -> None:
+        clash = sorted(mark.site_changes(self.site).keys() & indexed.site.keys())
+        if clash or self.catalog.next_id != mark.next_id or self.catalog.search != mark.search:
+            raise RuntimeError(f"render and index changed the same state side by side: {clash[:5]}")
+        for key, blob in indexed.site.items():
+            if blob is None:
+                self.site.objects.pop(key, None)
+            else:
+                self.site.objects[key] = blob
+        self.catalog.search.update(indexed.search)
+        self.catalog.next_id = indexed.next_id
+        for name in INDEXING:
+            self.queues[name].messages.clear()  # the child took every one of them, retries included
+            self.queues[name].dead += indexed.dead[name]
+            if indexed.invocations[name]:
+                self.invocations[name] = self.invocations.get(name, 0) + indexed.invocations[name]
 
     def run_schedules(self) -> int:
         """Fire every schedule due by the clock (as EventBridge Scheduler would), then drain; returns how many."""
@@ -152,7 +251,8 @@ class InProcessPipeline:
         self.drain()
 
     def publish_site(self, files: Iterable[tuple[str, bytes]], *, jobs: int = 1) -> None:
-        """A whole site at once: its settings first, then its posts, read ahead in `jobs` processes."""
+        """A whole site at once: its settings first, then its posts. With `jobs` over one, posts are
+        read ahead in `jobs` processes, and index runs beside render."""
         files = list(files)
         self.publish_all((key, body) for key, body in files if source_keys.is_site_key(key))
         for key, body in files:
@@ -167,9 +267,10 @@ class InProcessPipeline:
                 ahead = stack.enter_context(ReadAhead.start(bodies, config, self.max_post_bytes, jobs))
                 self.ports = dataclasses.replace(self.ports, read_post=ahead)
             try:
-                self.drain()
+                self._drain_queues(FEEDING)  # all the reading: the workers are stopped before any fork
             finally:  # later uploads are read as on AWS
                 self.ports = dataclasses.replace(self.ports, read_post=None)
+        self.drain(beside=jobs > 1)
 
     @property
     def dead_letters(self) -> dict[str, list[str]]:

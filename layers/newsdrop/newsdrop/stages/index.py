@@ -26,6 +26,7 @@ import bisect
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -434,9 +435,9 @@ class Compactor:
         # With no budget the log stays in the manifest, a post longer, for the next publish to flush.
         if steps > 0 and log_full:
             ids = search.table_ids(seen.log) | set(add)
-            run = self.flush(planned.log, seen.clock, ids)
+            run = self.flush(planned.log, seen.clock, ids, steps)
             delta.flushed, delta.flushed_ids = run, frozenset(ids)
-            steps -= 1
+            steps -= run.files
             planned, _ = apply(seen, delta, self.tuning)
         for job in sorted(planned.jobs, key=lambda j: j.output.level):  # small, often-read levels first
             done = job.done
@@ -468,14 +469,26 @@ class Compactor:
         for key in [k for k in self.written if k not in named] + claimed:
             self.writer.remove(key)
 
-    def flush(self, table: Mapping[str, str], since: int, ids: set[int]) -> Run:
-        """The log as a run at level 0 (one file), named by its content."""
+    def flush(self, table: Mapping[str, str], since: int, ids: set[int], budget: int) -> Run:
+        """The log as a run named by its content: one file at level 0. A log larger than level 0
+        holds (a bulk batch's) is written sharded, straight into the first level that holds it,
+        when the budget has the files: on its way down it would be rewritten once per level."""
         body = search.dumps({"t": table})
         postings, short = search.table_postings(table), search.table_postings(table, short=True)
-        run = Run(
-            search.digest("log", search.VERSION, body.decode()), 1, 0, 0, postings, short, since, min(ids), max(ids)
-        )
-        self.put(run.key(0), table)
+        shards, apart, level = 1, 0, 0
+        if postings > self.tuning.capacity(0) and sum(self.tuning.shards(postings, short)) <= budget:
+            shards, apart = self.tuning.shards(postings, short)
+            level = next(n for n in itertools.count(1) if self.tuning.capacity(n) >= postings)
+        name = search.digest("log", search.VERSION, body.decode(), shards, apart, level)
+        run = Run(name, shards, apart, level, postings, short, since, min(ids), max(ids))
+        if run.files == 1:
+            self.put(run.key(0), table)
+            return run
+        files: dict[str, dict[str, str]] = {key: {} for key in run.file_keys()}
+        for token, encoded in table.items():
+            files[run.key_for(token)][token] = encoded
+        for key, part in files.items():
+            self.put(key, part)
         return run
 
     def step(self, manifest: Manifest, job: Job, n: int) -> None:

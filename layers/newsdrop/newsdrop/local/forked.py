@@ -1,0 +1,85 @@
+"""Part of a build run in a forked copy of this process, its result taken back through a pipe.
+
+A forked child starts with everything the parent holds (a built site's catalog and objects)
+without copying or sending any of it, which no other start method gives. Forking is safe only
+where this process runs no other thread (one holding a lock would hold it forever in the child),
+so `start` declines otherwise and the caller does the work itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle  # nosec B403 - only ever loads what this program's own forked child wrote
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+SETTLE_S = 0.5  # how long a thread just joined may take to leave the process
+
+
+def _alone() -> bool:
+    """Whether this process runs one thread, counting those libraries started outside `threading`.
+    A thread `join` has returned for may still be leaving, so wait a moment for it."""
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        try:
+            threads = sum(1 for _ in Path("/proc/self/task").iterdir())
+        except OSError:
+            threads = threading.active_count()
+        if threads == 1 or time.monotonic() > deadline:
+            return threads == 1
+        time.sleep(0.005)
+
+
+@dataclass
+class Forked(Generic[T]):
+    pid: int
+    reading: int  # the pipe's read end
+
+    @classmethod
+    def start(cls, work: Callable[[], T]) -> Forked[T] | None:
+        """Run `work` in a forked child; None (nothing started) where forking is not safe here."""
+        if not hasattr(os, "fork") or not _alone():
+            return None
+        reading, writing = os.pipe()
+        for stream in (sys.stdout, sys.stderr):  # or the child would write the parent's buffered output again
+            stream.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the caller's code
+            os.close(reading)
+            code = 0
+            try:
+                payload = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(writing, "wb") as out:
+                    out.write(payload)
+            except BaseException:  # reported here; the parent sees the exit status and does the work itself
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stderr.flush()
+                os._exit(code)  # no atexit handlers, no cleanup of the parent's resources
+        os.close(writing)
+        return cls(pid, reading)
+
+    def result(self) -> T | None:
+        """Wait for the child; its result, or None when it failed (the reason is on stderr)."""
+        with os.fdopen(self.reading, "rb") as pipe:
+            payload = pipe.read()  # before waiting: a child with more to write than the pipe holds waits for this
+        _, status = os.waitpid(self.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0 or not payload:
+            log.warning("forked process %d failed (exit status %d)", self.pid, code)
+            return None
+        result: T = pickle.loads(payload)  # noqa: S301  # nosec B301 - written by our own child, just now
+        return result

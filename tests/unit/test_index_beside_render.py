@@ -1,0 +1,167 @@
+"""`newsdrop build` runs index in a forked process beside render: the same site as one process.
+
+Each build runs in a fresh process of its own, as `newsdrop build` does: a test process may hold
+threads other tests left (a fork there is declined, and the build runs index itself).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsdrop.local.forked import Forked
+from newsdrop.local.inprocess import BULK_BATCH_SIZES, INDEXING, InProcessPipeline, Stage
+from newsdrop.ports import Ports, SearchState
+from newsdrop.search import differences
+from newsdrop.stages.common import Outcome
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="index runs beside render only where processes fork")
+
+CONFIG = b"title: Side by side\ntimezone: Asia/Shanghai\n"
+
+
+def files() -> list[tuple[str, bytes]]:
+    found = [("_config.yml", CONFIG)]
+    for n in range(60):
+        day = 1 + n % 7
+        found.append(
+            (
+                f"_posts/2024-06-{day:02d}-p{n}.md",
+                f"---\ntitle: 第{n}号 快讯 {n}\ndate: 2024-06-{day:02d} 08:{n:02d}:00 +0800\n---\n"
+                f"沪深两市成交 {n} 亿元。Market note {n}.\n".encode(),
+            )
+        )
+    found.append(("_posts/2024-06-02-broken.md", b"---\ntitle: [unclosed\n---\nbody\n"))
+    return found
+
+
+def recording(stage: Stage, log: Path, *, fail_in_child: bool = False, also_write: str = "") -> Stage:
+    """The stage, noting the process that ran it (a forked child's memory is not the test's)."""
+    parent = os.getpid()
+
+    def run(event: dict[str, Any], ports: Ports) -> Outcome:
+        with log.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        if os.getpid() != parent:
+            if fail_in_child:
+                os._exit(3)
+            if also_write:
+                ports.site.put(also_write, b"index's", content_type="text/html")
+        return stage(event, ports)
+
+    return run
+
+
+@dataclass
+class Built:
+    """What a build left, sent back from its process."""
+
+    site: dict[str, bytes]
+    search: dict[str, SearchState]
+    next_id: int
+    invocations: dict[str, int]
+    dead_letters: dict[str, list[str]]
+    rejections: list[tuple[str, str]]
+    pid: int
+    ran_in: list[int]  # the processes the index batches ran in
+    error: str = ""
+
+
+def build(jobs: int, log: Path | None = None, **wrap: Any) -> Built:
+    pipeline = InProcessPipeline(batch_sizes=BULK_BATCH_SIZES)
+    settings, posts = files()[:1], files()[1:]
+    pipeline.publish_all(settings)  # on its own, so that what is recorded is the posts' indexing
+    if log is not None:
+        for name in INDEXING:
+            pipeline.queues[name].stage = recording(pipeline.queues[name].stage, log, **wrap)
+    error = ""
+    try:
+        pipeline.publish_site(posts, jobs=jobs)
+        # The site goes on as usual afterwards: a delete reaches the index kept in this process.
+        pipeline.delete("_posts/2024-06-01-p0.md")
+        pipeline.drain()
+    except RuntimeError as exc:
+        error = str(exc)
+    return Built(
+        site={key: blob.body for key, blob in pipeline.site.objects.items()},
+        search=pipeline.catalog.search,
+        next_id=pipeline.catalog.next_id,
+        invocations=pipeline.invocations,
+        dead_letters=pipeline.dead_letters,
+        rejections=sorted(pipeline.rejections),
+        pid=os.getpid(),
+        ran_in=[int(line) for line in log.read_text().split()] if log is not None and log.exists() else [],
+        error=error,
+    )
+
+
+@pytest.fixture(scope="module")
+def fresh() -> Iterator[Callable[..., Built]]:
+    """Run `build` in a new process (spawned: nothing of this one's threads or state)."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1) as pool:
+        yield lambda *args, **kwargs: pool.submit(build, *args, **kwargs).result()
+
+
+def assert_same(one: Built, other: Built) -> None:
+    assert differences(one.site, other.site) == []
+    assert one.search == other.search and one.next_id == other.next_id
+    assert one.invocations == other.invocations and one.dead_letters == other.dead_letters == {}
+    assert one.rejections == other.rejections and len(one.rejections) == 1
+
+
+def test_index_runs_in_another_process_and_the_site_is_the_same(fresh: Callable[..., Built], tmp_path: Path) -> None:
+    alone = fresh(1)
+    beside = fresh(2, tmp_path / "pids")
+    assert not beside.error
+    index_pids = set(beside.ran_in)
+    # Every index batch of the build ran in the forked process; the delete's, afterwards, here.
+    assert len(index_pids) == 2 and beside.ran_in[-1] == beside.pid and beside.ran_in.count(beside.pid) == 1
+    assert_same(beside, alone)
+    assert any(key.startswith("search/doc/") for key in beside.site)  # its writes were taken back
+    assert beside.next_id == 60  # one search document per post, and the delete removed one
+    assert beside.search["_posts/2024-06-01-p0.md"].doc is None
+    assert all(state.doc is not None for key, state in beside.search.items() if not key.endswith("p0.md"))
+
+
+def test_a_forked_index_that_dies_is_run_here_instead(fresh: Callable[..., Built], tmp_path: Path) -> None:
+    alone = fresh(1)
+    recovered = fresh(2, tmp_path / "pids", fail_in_child=True)
+    assert not recovered.error
+    assert recovered.ran_in[0] != recovered.pid and recovered.pid in recovered.ran_in  # tried there, done here
+    assert_same(recovered, alone)
+
+
+def test_render_and_index_writing_the_same_object_is_an_error_not_a_silent_choice(
+    fresh: Callable[..., Built], tmp_path: Path
+) -> None:
+    clashed = fresh(2, tmp_path / "pids", also_write="index.html")
+    assert "changed the same state side by side: ['index.html']" in clashed.error
+
+
+def _forks_only_alone() -> tuple[bool, Any]:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        declined = Forked.start(lambda: 1) is None
+    finally:
+        stop.set()
+        other.join()
+    child = Forked.start(lambda: {"from": "child"})
+    return declined, None if child is None else child.result()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_nothing_is_forked_while_another_thread_runs() -> None:
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        assert pool.submit(_forks_only_alone).result() == (True, {"from": "child"})
