@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import operator
 import re
 import unicodedata
 from collections import Counter
@@ -78,8 +79,9 @@ def index_tokens(text: str) -> Counter[str]:
     grams: list[str] = []
     for kind, run in _runs(normalise(text)):
         grams += run
-        for n in range(2, (2 if kind == "cjk" else LATIN_GRAMS) + 1):
-            grams += [run[i : i + n] for i in range(len(run) - n + 1)]
+        grams += map(operator.add, run, run[1:])  # bigrams, joined in C
+        if kind == "word":
+            grams += [run[i : i + n] for n in range(3, LATIN_GRAMS + 1) for i in range(len(run) - n + 1)]
     return Counter(grams)  # counted in C, in one call
 
 
@@ -128,11 +130,10 @@ def shard_range(shard: int, shards: int, other: int) -> range:
 
 def weights(title: str, text: str) -> dict[str, int]:
     """Token -> weight: title occurrences count five times, so title matches rank first."""
-    result: Counter[str] = Counter()
+    result = index_tokens(text)  # the body's counter, added to in place: a title has few tokens
     for token, n in index_tokens(title).items():
         result[token] += n * TITLE_WEIGHT
-    result.update(index_tokens(text))
-    return {token: min(n, MAX_WEIGHT) for token, n in result.items()}
+    return {token: n if n < MAX_WEIGHT else MAX_WEIGHT for token, n in result.items()}
 
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -146,6 +147,11 @@ def _b36(value: int) -> str:
         out = _DIGITS[rest] + out
         if value == 0:
             return out
+
+
+# Most gaps between a token's documents are small: their digits looked up, not computed.
+_SMALL_B36 = [_b36(n) for n in range(36 * 36)]
+_WEIGHTED = ["", ""] + [":" + _b36(weight) for weight in range(2, MAX_WEIGHT + 1)]  # weight -> its suffix
 
 
 def _part(value: int, weight: int) -> str:
@@ -255,14 +261,18 @@ def table_of(documents: Mapping[int, Mapping[str, int]]) -> dict[str, str]:
     quarter of a million postings)."""
     parts: dict[str, list[str]] = {}
     previous: dict[str, int] = {}
-    b36 = _b36
+    b36, small, limit, weighted = _b36, _SMALL_B36, len(_SMALL_B36), _WEIGHTED
     for doc in sorted(documents, reverse=True):
+        first = b36(doc)  # once a document, not once a posting
         for token, weight in documents[doc].items():
             last = previous.get(token)
             previous[token] = doc
-            entry = b36(doc) if last is None else b36(last - doc)
-            if weight != 1:
-                entry += ":" + b36(weight)
+            if last is None:
+                code = first
+            else:
+                gap = last - doc
+                code = small[gap] if gap < limit else b36(gap)
+            entry = code + weighted[weight] if weight <= MAX_WEIGHT else f"{code}:{b36(weight)}"
             if last is None:
                 parts[token] = [entry]
             else:
