@@ -26,12 +26,13 @@ from newsdrop.stages import fanout, index, parse, render
 from newsdrop.stages.common import Outcome, site_settings
 
 BATCH_SIZE = 10
-# `newsdrop build` has the whole site at hand: render and index take it a thousand posts a batch,
-# so listings, feed and sitemaps are rendered, and the search log flushed, once per thousand
-# posts rather than once per ten (the same site: tests/unit/test_inprocess.py). A thousand keeps
-# a 10,000-post build's memory near that of batches of ten; the whole site in one batch would
-# double it. Parse stays at ten: its work is per post.
-BULK_BATCH_SIZES = {"render": 1000, "render-bulk": 1000, "index": 1000, "index-bulk": 1000}
+# `newsdrop build` has the whole site at hand: render takes it a thousand posts a batch, so
+# listings, feed and sitemaps are rendered once per thousand posts rather than once per ten (the
+# same site: tests/unit/test_inprocess.py), and index 2,500, whose log each batch writes once,
+# sharded, into the level that holds it: at 10,000 posts, four runs and no merge. Each keeps its
+# process's memory well below the whole site in one batch (index then takes about twice as much).
+# Parse stays at ten: its work is per post.
+BULK_BATCH_SIZES = {"render": 1000, "render-bulk": 1000, "index": 2500, "index-bulk": 2500}
 MAX_RECEIVES = 5
 SOURCE_BUCKET = "newsdrop-source"
 PUBLISHING = (events.POST_UPSERTED, events.POST_REMOVED, events.SITE_CONFIGURED)
