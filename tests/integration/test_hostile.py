@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from newsdrop.adapters.memory import MemoryStore
 from newsdrop.local.inprocess import InProcessPipeline
 from tests.integration.sitecheck import NO_DIFF, diff, post, rejections, site, upload
 
@@ -235,7 +236,9 @@ def test_hostile_permalink_is_rejected_or_stays_inside(name: str, moto_stack: An
 
 def test_hostile_permalinks_never_write_outside_the_build_folder(tmp_path: Path) -> None:
     # `newsdrop build` turns site keys into file paths: the same permalinks, on disk.
-    pipeline = InProcessPipeline()
+    out = tmp_path / "out"
+    out.mkdir()
+    pipeline = InProcessPipeline(site=MemoryStore(mirror=out))
     for name, permalink in HOSTILE_PERMALINKS.items():
         pipeline.upload(
             f"_posts/2021-12-08-perm-{name}.md",
@@ -243,9 +246,6 @@ def test_hostile_permalinks_never_write_outside_the_build_folder(tmp_path: Path)
         )
     pipeline.drain()
     assert pipeline.dead_letters == {}
-    out = tmp_path / "out"
-    out.mkdir()
-    pipeline.site.write_to(out)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written
     assert all(p.resolve().is_relative_to(out.resolve()) for p in written)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from newsdrop.adapters.memory import MemoryStore
 from newsdrop.local.forked import Forked
 from newsdrop.local.inprocess import BULK_BATCH_SIZES, INDEXING, InProcessPipeline, Stage
 from newsdrop.ports import Ports, SearchState
@@ -75,8 +76,8 @@ class Built:
     error: str = ""
 
 
-def build(jobs: int, log: Path | None = None, **wrap: Any) -> Built:
-    pipeline = InProcessPipeline(batch_sizes=BULK_BATCH_SIZES)
+def build(jobs: int, log: Path | None = None, out: Path | None = None, **wrap: Any) -> Built:
+    pipeline = InProcessPipeline(site=MemoryStore(mirror=out), batch_sizes=BULK_BATCH_SIZES)
     settings, posts = files()[:1], files()[1:]
     pipeline.publish_all(settings)  # on its own, so that what is recorded is the posts' indexing
     if log is not None:
@@ -111,6 +112,10 @@ def fresh() -> Iterator[Callable[..., Built]]:
         yield lambda *args, **kwargs: pool.submit(build, *args, **kwargs).result()
 
 
+def on_disk(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
 def assert_same(one: Built, other: Built) -> None:
     assert differences(one.site, other.site) == []
     assert one.search == other.search and one.next_id == other.next_id
@@ -120,8 +125,11 @@ def assert_same(one: Built, other: Built) -> None:
 
 def test_index_runs_in_another_process_and_the_site_is_the_same(fresh: Callable[..., Built], tmp_path: Path) -> None:
     alone = fresh(1)
-    beside = fresh(2, tmp_path / "pids")
+    beside = fresh(2, tmp_path / "pids", tmp_path / "out")
     assert not beside.error
+    # The folder the build wrote as it went, from both processes, is the bucket: every object, and
+    # nothing deleted since (replaced search runs, the deleted post's page and document).
+    assert differences(on_disk(tmp_path / "out"), beside.site) == []
     index_pids = set(beside.ran_in)
     # Every index batch of the build ran in the forked process; the delete's, afterwards, here.
     assert len(index_pids) == 2 and beside.ran_in[-1] == beside.pid and beside.ran_in.count(beside.pid) == 1
@@ -134,8 +142,9 @@ def test_index_runs_in_another_process_and_the_site_is_the_same(fresh: Callable[
 
 def test_a_forked_index_that_dies_is_run_here_instead(fresh: Callable[..., Built], tmp_path: Path) -> None:
     alone = fresh(1)
-    recovered = fresh(2, tmp_path / "pids", fail_in_child=True)
+    recovered = fresh(2, tmp_path / "pids", tmp_path / "out", fail_in_child=True)
     assert not recovered.error
+    assert differences(on_disk(tmp_path / "out"), recovered.site) == []
     assert recovered.ran_in[0] != recovered.pid and recovered.pid in recovered.ran_in  # tried there, done here
     assert_same(recovered, alone)
 

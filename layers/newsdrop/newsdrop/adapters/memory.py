@@ -33,10 +33,14 @@ class MemoryStore:
     """An object store with S3's ETag conditions (an ETag is the MD5 of the body, as on S3 with SSE-S3).
 
     Its keys are kept sorted, so a LIST costs in proportion to the keys it returns, as on S3.
+    With a `mirror` folder, every change is also made to the file of that key under it, as it
+    happens: a build writes its files while it computes, in whichever process made the change.
     """
 
     objects: SortedKeyMap[Blob] = field(default_factory=SortedKeyMap)
+    mirror: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _folders: set[Path] = field(default_factory=set, repr=False)  # made under the mirror
 
     def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
         blob = self.objects.get(key)
@@ -72,13 +76,16 @@ class MemoryStore:
                 cache_control=cache_control,
                 metadata=dict(metadata or {}),
             )
+            if self.mirror is not None:
+                self._write(self.mirror, key, body)
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         with self._lock:
             current = self.objects.get(key)
             if if_match is not None and current is not None and current.etag != if_match:
                 raise PreconditionFailed(key)
-            self.objects.pop(key, None)
+            if self.objects.pop(key, None) is not None and self.mirror is not None:
+                _file(self.mirror, key).unlink(missing_ok=True)
 
     def list_keys(self, prefix: str) -> list[str]:
         return self.objects.with_prefix(prefix)
@@ -86,14 +93,16 @@ class MemoryStore:
     def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
         return self.objects.page(prefix, after=after, limit=limit)
 
-    def write_to(self, root: Path) -> int:
-        """Write every object under root (for `newsdrop build --out`); returns the count."""
-        files = [(root.joinpath(*key.split("/")), blob.body) for key, blob in self.objects.items()]
-        for folder in sorted({path.parent for path, _ in files}):  # each folder once, not once a file
-            folder.mkdir(parents=True, exist_ok=True)
-        for path, body in files:
-            path.write_bytes(body)
-        return len(files)
+    def _write(self, root: Path, key: str, body: bytes) -> None:
+        path = _file(root, key)
+        if path.parent not in self._folders:  # each folder made once, not once a file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
+        path.write_bytes(body)
+
+
+def _file(root: Path, key: str) -> Path:
+    return root.joinpath(*key.split("/"))
 
 
 @dataclass

@@ -19,19 +19,21 @@ from newsdrop.local.sources import source_files
 
 
 def _build(args: argparse.Namespace) -> int:
+    from newsdrop.adapters.memory import MemoryStore
     from newsdrop.local.inprocess import BULK_BATCH_SIZES, InProcessPipeline
 
     src = Path(args.src)
     if not src.is_dir():
         print(f"newsdrop build: {src} is not a folder", file=sys.stderr)
         return 2
-    pipeline = InProcessPipeline(batch_sizes=BULK_BATCH_SIZES)
-    pipeline.publish_site(((key, path.read_bytes()) for key, path in source_files(src)), jobs=args.jobs)
     out = Path(args.out)
     if out.exists() and args.clean:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    count = pipeline.site.write_to(out)
+    # The site's objects are written to OUT as the stages make them, render's and index's side by side.
+    pipeline = InProcessPipeline(site=MemoryStore(mirror=out), batch_sizes=BULK_BATCH_SIZES)
+    pipeline.publish_site(((key, path.read_bytes()) for key, path in source_files(src)), jobs=args.jobs)
+    count = len(pipeline.site.objects)
     for key, reason in pipeline.rejections:
         print(f"rejected {key}: {reason}", file=sys.stderr)
     published = len(pipeline.catalog.entries("all"))
