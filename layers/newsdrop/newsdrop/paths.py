@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import quote, unquote, urlsplit
 
 MAX_KEY_BYTES = 900  # S3 allows 1,024; keep room for prefixes and index.html
@@ -65,36 +66,41 @@ def _check_chars(text: str, what: str) -> None:
             raise PathError(f"{what} contains a control character U+{ord(ch):04X}")
 
 
+# A permalink's date placeholders; only those the template names are computed.
+_DATE_FIELDS: dict[str, Callable[[dt.datetime], str]] = {
+    "year": lambda when: f"{when:%Y}",
+    "short_year": lambda when: f"{when:%y}",
+    "month": lambda when: f"{when:%m}",
+    "i_month": lambda when: str(when.month),
+    "day": lambda when: f"{when:%d}",
+    "i_day": lambda when: str(when.day),
+    "hour": lambda when: f"{when:%H}",
+    "minute": lambda when: f"{when:%M}",
+    "second": lambda when: f"{when:%S}",
+    "y_day": lambda when: f"{when:%j}",
+    "week": lambda when: f"{when:%V}",
+    "short_day": lambda when: f"{when:%a}",
+    "output_ext": lambda _: ".html",
+}
+# Longest names first, so `:i_month` is never read as `:i` + `_month`.
+_PLACEHOLDER = re.compile(
+    ":(" + "|".join(sorted([*_DATE_FIELDS, "categories", "title", "slug"], key=len, reverse=True)) + ")"
+)
+
+
 def jekyll_permalink(
     template: str, *, when: dt.datetime, slug: str, categories: list[str], explicit_slug: str | None = None
 ) -> str:
     """Fill a Jekyll permalink template (the default one unless front matter gives `permalink:`)."""
     title = slugify_pretty(explicit_slug) if explicit_slug else slugify_pretty(slug) or slug
-    cats = "/".join(dict.fromkeys(c.lower() for c in categories))
-    values = {
-        "categories": cats,
-        "year": f"{when:%Y}",
-        "short_year": f"{when:%y}",
-        "month": f"{when:%m}",
-        "i_month": str(when.month),
-        "day": f"{when:%d}",
-        "i_day": str(when.day),
-        "hour": f"{when:%H}",
-        "minute": f"{when:%M}",
-        "second": f"{when:%S}",
-        "y_day": f"{when:%j}",
-        "week": f"{when:%V}",
-        "short_day": f"{when:%a}",
-        "title": title,
-        "slug": title,
-        "output_ext": ".html",
-    }
-    # Longest names first, so `:i_month` is never read as `:i` + `_month`.
-    names = sorted(values, key=len, reverse=True)
-    pattern = re.compile(":(" + "|".join(re.escape(n) for n in names) + ")")
-    filled = pattern.sub(lambda m: values[m.group(1)], template)
+    named = {"categories": "/".join(dict.fromkeys(c.lower() for c in categories)), "title": title, "slug": title}
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return named[name] if name in named else _DATE_FIELDS[name](when)
+
     # Like Jekyll's URL sanitising: an empty placeholder (no categories) leaves "//", which is one "/".
-    return re.sub(r"/{2,}", "/", filled)
+    return re.sub(r"/{2,}", "/", _PLACEHOLDER.sub(fill, template))
 
 
 def normalise_url(raw: str) -> str:
