@@ -10,8 +10,9 @@ render then rewrites the archive page and the sitemap index, which take compacti
 
 Compaction (`plan`, a pure function of the manifest): when the log outgrows a few posts it is
 flushed into a run at level 0; when a level holds more postings than its capacity
-(`level0_postings * fanout ** level`), a job merges it into the next level's run, one output
-shard per step, and the output replaces its inputs once every shard is written. Levels grow
+(`level0_postings * fanout ** level`), a job merges it into the next level's run (or, when the
+next level could not hold the output, into the first that can, with the runs passed over), one
+output shard per step, and the output replaces its inputs once every shard is written. Levels grow
 geometrically, so a query reads one shard of about `shard_postings` postings per level.
 
 Which document stands for a post is recorded in the catalog (`SearchState`), changed only
@@ -26,7 +27,6 @@ import bisect
 import contextlib
 import functools
 import hashlib
-import itertools
 import json
 import logging
 import math
@@ -296,9 +296,19 @@ def plan(manifest: Manifest, tuning: Tuning) -> None:
             manifest.runs = [r for r in manifest.runs if r is not free[0]] + [replace(free[0], level=level + 1)]
             continue
         inputs = free + [r for r in manifest.runs if r.level == level + 1 and r.id not in busy]
-        manifest.jobs.append(_job(manifest, inputs, level + 1, tuning))
+        target = level + 1
+        # An output the next level cannot hold would be merged again at once (a bulk batch's log
+        # would be rewritten once per level on its way down): merge into the first level that
+        # holds it, with the runs of the levels passed over.
+        while sum(r.postings for r in inputs) >= tuning.capacity(target) and target + 1 not in merging:
+            deeper = [r for r in manifest.runs if r.level == target + 1]
+            if any(r.id in busy for r in deeper):
+                break
+            inputs += deeper
+            target += 1
+        manifest.jobs.append(_job(manifest, inputs, target, tuning))
         busy.update(r.id for r in inputs)
-        merging.add(level + 1)
+        merging.add(target)
 
 
 def _job(manifest: Manifest, inputs: list[Run], level: int, tuning: Tuning) -> Job:
@@ -435,9 +445,9 @@ class Compactor:
         # With no budget the log stays in the manifest, a post longer, for the next publish to flush.
         if steps > 0 and log_full:
             ids = search.table_ids(seen.log) | set(add)
-            run = self.flush(planned.log, seen.clock, ids, steps)
+            run = self.flush(planned.log, seen.clock, ids)
             delta.flushed, delta.flushed_ids = run, frozenset(ids)
-            steps -= run.files
+            steps -= 1
             planned, _ = apply(seen, delta, self.tuning)
         for job in sorted(planned.jobs, key=lambda j: j.output.level):  # small, often-read levels first
             done = job.done
@@ -469,26 +479,14 @@ class Compactor:
         for key in [k for k in self.written if k not in named] + claimed:
             self.writer.remove(key)
 
-    def flush(self, table: Mapping[str, str], since: int, ids: set[int], budget: int) -> Run:
-        """The log as a run named by its content: one file at level 0. A log larger than level 0
-        holds (a bulk batch's) is written sharded, straight into the first level that holds it,
-        when the budget has the files: on its way down it would be rewritten once per level."""
+    def flush(self, table: Mapping[str, str], since: int, ids: set[int]) -> Run:
+        """The log as a run at level 0 (one file), named by its content."""
         body = search.dumps({"t": table})
         postings, short = search.table_postings(table), search.table_postings(table, short=True)
-        shards, apart, level = 1, 0, 0
-        if postings > self.tuning.capacity(0) and sum(self.tuning.shards(postings, short)) <= budget:
-            shards, apart = self.tuning.shards(postings, short)
-            level = next(n for n in itertools.count(1) if self.tuning.capacity(n) >= postings)
-        name = search.digest("log", search.VERSION, body.decode(), shards, apart, level)
-        run = Run(name, shards, apart, level, postings, short, since, min(ids), max(ids))
-        if run.files == 1:
-            self.put(run.key(0), table)
-            return run
-        files: dict[str, dict[str, str]] = {key: {} for key in run.file_keys()}
-        for token, encoded in table.items():
-            files[run.key_for(token)][token] = encoded
-        for key, part in files.items():
-            self.put(key, part)
+        run = Run(
+            search.digest("log", search.VERSION, body.decode()), 1, 0, 0, postings, short, since, min(ids), max(ids)
+        )
+        self.put(run.key(0), table)
         return run
 
     def step(self, manifest: Manifest, job: Job, n: int) -> None:
