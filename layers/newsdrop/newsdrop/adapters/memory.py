@@ -77,7 +77,7 @@ class MemoryStore:
                 metadata=dict(metadata or {}),
             )
             if self.mirror is not None:
-                self._write(self.mirror, key, body)
+                self._mirror(self.mirror, key, body)
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         with self._lock:
@@ -93,7 +93,7 @@ class MemoryStore:
     def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
         return self.objects.page(prefix, after=after, limit=limit)
 
-    def _write(self, root: Path, key: str, body: bytes) -> None:
+    def _mirror(self, root: Path, key: str, body: bytes) -> None:
         path = _file(root, key)
         if path.parent not in self._folders:  # each folder made once, not once a file
             path.parent.mkdir(parents=True, exist_ok=True)
