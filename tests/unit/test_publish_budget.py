@@ -97,27 +97,3 @@ def test_where_every_post_opens_a_day_compaction_still_runs() -> None:
     assert manifest.deferred <= BUSY.defer_max
     assert search.table_postings(manifest.log) <= 2 * BUSY.log_postings
     assert search.logical_index(site_get(pipeline)) == expected_index(pipeline)
-
-
-def test_a_bulk_batch_is_merged_once_into_the_level_that_holds_it() -> None:
-    # A large batch's log is far more than level 0 holds: it is merged straight into the first level
-    # big enough, not rewritten once per level on its way down, and the index keeps a run a level.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(index, "TUNING", BUSY)
-        pipeline = InProcessPipeline(site=RecordingStore(), batch_sizes={"index": 100})
-        site = pipeline.site
-        assert isinstance(site, RecordingStore)
-        pipeline.publish_all([_post(n, day) for n, day in enumerate(_days(300, per_day=10))])
-        manifest = search.read_index(site_get(pipeline))
-    assert pipeline.invocations["index"] == 3 and not pipeline.rejections
-    assert manifest.jobs == [] and search.table_postings(manifest.log) == 0
-    levels = [run.level for run in manifest.runs]
-    assert len(levels) == len(set(levels)) and min(levels) >= 2  # one run a level, deep
-    for run in manifest.runs:
-        assert run.postings < BUSY.capacity(run.level) and BUSY.capacity(run.level - 1) <= run.postings
-    written = [key for key in site.written if key.startswith(search.RUN_PREFIX)]
-    runs_written = {key.removeprefix(search.RUN_PREFIX).partition("/")[0] for key in written}
-    # Each batch: its log at level 0, and one merge into the deep run. Rewritten once per level,
-    # the first batch alone would have written a run at every level from 1 down.
-    assert len(runs_written) == 2 * 3
-    assert search.logical_index(site_get(pipeline)) == expected_index(pipeline)

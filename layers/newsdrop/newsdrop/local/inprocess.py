@@ -28,9 +28,9 @@ from newsdrop.stages.common import Outcome, site_settings
 BATCH_SIZE = 10
 # `newsdrop build` has the whole site at hand: render takes it a thousand posts a batch, so
 # listings, feed and sitemaps are rendered once per thousand posts rather than once per ten (the
-# same site: tests/unit/test_inprocess.py), and index 2,500, each batch's log merged once into
-# the search level that holds it (10,000 posts: four merges). Each keeps its process's memory well
-# below the whole site in one batch (index then takes about twice as much).
+# same site: tests/unit/test_inprocess.py), and index 2,500, so the search log is flushed, and
+# merged down the levels, once per 2,500 posts. Each keeps its process's memory well below the
+# whole site in one batch (index then takes about twice as much).
 # Parse stays at ten: its work is per post.
 BULK_BATCH_SIZES = {"render": 1000, "render-bulk": 1000, "index": 2500, "index-bulk": 2500}
 MAX_RECEIVES = 5

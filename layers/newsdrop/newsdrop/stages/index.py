@@ -10,9 +10,8 @@ render then rewrites the archive page and the sitemap index, which take compacti
 
 Compaction (`plan`, a pure function of the manifest): when the log outgrows a few posts it is
 flushed into a run at level 0; when a level holds more postings than its capacity
-(`level0_postings * fanout ** level`), a job merges it into the next level's run (or, when the
-next level could not hold the output, into the first that can, with the runs passed over), one
-output shard per step, and the output replaces its inputs once every shard is written. Levels grow
+(`level0_postings * fanout ** level`), a job merges it into the next level's run, one output
+shard per step, and the output replaces its inputs once every shard is written. Levels grow
 geometrically, so a query reads one shard of about `shard_postings` postings per level.
 
 Which document stands for a post is recorded in the catalog (`SearchState`), changed only
@@ -296,19 +295,9 @@ def plan(manifest: Manifest, tuning: Tuning) -> None:
             manifest.runs = [r for r in manifest.runs if r is not free[0]] + [replace(free[0], level=level + 1)]
             continue
         inputs = free + [r for r in manifest.runs if r.level == level + 1 and r.id not in busy]
-        target = level + 1
-        # An output the next level cannot hold would be merged again at once (a bulk batch's log
-        # would be rewritten once per level on its way down): merge into the first level that
-        # holds it, with the runs of the levels passed over.
-        while sum(r.postings for r in inputs) >= tuning.capacity(target) and target + 1 not in merging:
-            deeper = [r for r in manifest.runs if r.level == target + 1]
-            if any(r.id in busy for r in deeper):
-                break
-            inputs += deeper
-            target += 1
-        manifest.jobs.append(_job(manifest, inputs, target, tuning))
+        manifest.jobs.append(_job(manifest, inputs, level + 1, tuning))
         busy.update(r.id for r in inputs)
-        merging.add(target)
+        merging.add(level + 1)
 
 
 def _job(manifest: Manifest, inputs: list[Run], level: int, tuning: Tuning) -> Job:
