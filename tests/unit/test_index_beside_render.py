@@ -23,6 +23,7 @@ from newsdrop.local.inprocess import BULK_BATCH_SIZES, INDEXING, InProcessPipeli
 from newsdrop.ports import Ports, SearchState
 from newsdrop.search import differences
 from newsdrop.stages.common import Outcome
+from tests.support.safety import read_site
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="index runs beside render only where processes fork")
 
@@ -112,10 +113,6 @@ def fresh() -> Iterator[Callable[..., Built]]:
         yield lambda *args, **kwargs: pool.submit(build, *args, **kwargs).result()
 
 
-def on_disk(folder: Path) -> dict[str, bytes]:
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
-
-
 def assert_same(one: Built, other: Built) -> None:
     assert differences(one.site, other.site) == []
     assert one.search == other.search and one.next_id == other.next_id
@@ -129,7 +126,7 @@ def test_index_runs_in_another_process_and_the_site_is_the_same(fresh: Callable[
     assert not beside.error
     # The folder the build wrote as it went, from both processes, is the bucket: every object, and
     # nothing deleted since (replaced search runs, the deleted post's page and document).
-    assert differences(on_disk(tmp_path / "out"), beside.site) == []
+    assert differences(read_site(tmp_path / "out"), beside.site) == []
     index_pids = set(beside.ran_in)
     # Every index batch of the build ran in the forked process; the delete's, afterwards, here.
     assert len(index_pids) == 2 and beside.ran_in[-1] == beside.pid and beside.ran_in.count(beside.pid) == 1
@@ -144,7 +141,7 @@ def test_a_forked_index_that_dies_is_run_here_instead(fresh: Callable[..., Built
     alone = fresh(1)
     recovered = fresh(2, tmp_path / "pids", tmp_path / "out", fail_in_child=True)
     assert not recovered.error
-    assert differences(on_disk(tmp_path / "out"), recovered.site) == []
+    assert differences(read_site(tmp_path / "out"), recovered.site) == []
     assert recovered.ran_in[0] != recovered.pid and recovered.pid in recovered.ran_in  # tried there, done here
     assert_same(recovered, alone)
 
