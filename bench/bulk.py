@@ -52,28 +52,43 @@ def count_files(root: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(root))
 
 
+def _out(tool: str, size: int) -> Path:
+    return paths.WORK / "out" / f"{tool}-{size}"
+
+
+def attempt(tool: str, size: int, command: Command, n: int) -> procs.Measured:
+    """One build into a fresh folder."""
+    out = _out(tool, size)
+    shutil.rmtree(out, ignore_errors=True)
+    os.sync()  # the deletion's disk work is done before the clock starts, not charged to this run
+    log = paths.WORK / "logs" / f"bulk-{tool}-{size}-{n}.log"
+    run = procs.run_measured(command(out), log=log, env=tool_env(), timeout=TIMEOUT_S, cwd=paths.WORK)
+    print(
+        f"  {tool:<8} {size:>7} posts: {run.wall_s:7.2f} s ({run.sys_s:5.2f} s in the kernel),"
+        f" {run.peak_rss_bytes / 2**20:7.0f} MiB" + ("" if run.ok else f"  FAILED (exit {run.returncode}, see {log})"),
+        flush=True,
+    )
+    if not run.ok:
+        print(procs.tail(log), flush=True)
+    return run
+
+
 def measure(tool: str, size: int, command: Command, repeats: int, *, keep_output: bool = True) -> dict[str, Any]:
-    """Run `command` `repeats` times into a fresh folder; the median wall time and the largest peak RSS."""
-    out = paths.WORK / "out" / f"{tool}-{size}"
+    """Run `command` `repeats` times, each into a fresh folder; the median wall time and the largest peak RSS."""
     runs: list[procs.Measured] = []
-    for attempt in range(repeats):
-        shutil.rmtree(out, ignore_errors=True)
-        os.sync()  # the deletion's disk work is done before the clock starts, not charged to this run
-        log = paths.WORK / "logs" / f"bulk-{tool}-{size}-{attempt}.log"
-        run = procs.run_measured(command(out), log=log, env=tool_env(), timeout=TIMEOUT_S, cwd=paths.WORK)
-        runs.append(run)
-        print(
-            f"  {tool:<8} {size:>7} posts: {run.wall_s:7.2f} s, {run.peak_rss_bytes / 2**20:7.0f} MiB"
-            + ("" if run.ok else f"  FAILED (exit {run.returncode}, see {log})"),
-            flush=True,
-        )
-        if not run.ok:
-            print(procs.tail(log), flush=True)
+    for n in range(repeats):
+        runs.append(attempt(tool, size, command, n))
+        if not runs[-1].ok:
             break
+    return summarise(runs, _files(tool, size, keep_output))
+
+
+def _files(tool: str, size: int, keep_output: bool) -> int:
+    out = _out(tool, size)
     files = count_files(out) if out.is_dir() else 0
     if not keep_output:
         shutil.rmtree(out, ignore_errors=True)
-    return summarise(runs, files)
+    return files
 
 
 def summarise(runs: Sequence[procs.Measured], files: int) -> dict[str, Any]:
@@ -82,6 +97,7 @@ def summarise(runs: Sequence[procs.Measured], files: int) -> dict[str, Any]:
         "ok": len(ok) == len(runs) and bool(runs),
         "wall_s": round(statistics.median(r.wall_s for r in ok), 4) if ok else None,
         "cpu_s": round(statistics.median(r.cpu_s for r in ok), 4) if ok else None,
+        "sys_s": round(statistics.median(r.sys_s for r in ok), 4) if ok else None,
         "peak_rss_bytes": max(r.peak_rss_bytes for r in ok) if ok else None,
         "files_written": files,
         "runs": [r.to_json() for r in runs],
@@ -89,11 +105,29 @@ def summarise(runs: Sequence[procs.Measured], files: int) -> dict[str, Any]:
 
 
 def run_size(source: corpus.Corpus, tools: Tools, repeats: int, *, jekyll: bool) -> dict[str, Any]:
-    results: dict[str, Any] = {"newsdrop": measure("newsdrop", source.size, newsdrop_command(source), repeats)}
+    """newsdrop and Hugo take turns, `repeats` rounds (Jekyll, minutes a build, once, in the first):
+    how fast this disk creates files changes by several times within minutes, and a pair of
+    builds run one after the other sees the same disk."""
+    commands: dict[str, Command] = {"newsdrop": newsdrop_command(source)}
     if tools.hugo is not None:
-        results["hugo"] = measure("hugo", source.size, hugo_command(tools.hugo, source), repeats)
+        commands["hugo"] = hugo_command(tools.hugo, source)
+    runs: dict[str, list[procs.Measured]] = {tool: [] for tool in commands}
+    for n in range(repeats):
+        for tool, command in commands.items():
+            runs[tool].append(attempt(tool, source.size, command, n))
+    results = {tool: summarise(done, _files(tool, source.size, True)) for tool, done in runs.items()}
+    if "hugo" in runs:
+        pairs = [
+            nd.wall_s / hugo.wall_s
+            for nd, hugo in zip(runs["newsdrop"], runs["hugo"], strict=True)
+            if nd.ok and hugo.ok
+        ]
+        results["newsdrop"]["versus_hugo"] = {
+            "ratios": [round(r, 3) for r in pairs],
+            "median": round(statistics.median(pairs), 3) if pairs else None,
+        }
     if tools.jekyll is not None and jekyll:
-        results["jekyll"] = measure("jekyll", source.size, jekyll_command(tools.jekyll, source), repeats)
+        results["jekyll"] = measure("jekyll", source.size, jekyll_command(tools.jekyll, source), 1)
     return results
 
 

@@ -118,11 +118,13 @@ def bulk(results: dict[str, Any]) -> list[Goal]:
     jekyll = _get(row, "jekyll", "wall_s")
     memory_nd = _get(row, "newsdrop", "peak_rss_bytes")
     memory_hugo = _get(row, "hugo", "peak_rss_bytes")
+    # The median of builds paired in time, where the run has them: the disk's pace moves both alike.
+    paired = _get(row, "newsdrop", "versus_hugo", "median")
     return [
         at_most(
             "bulk-10k-vs-hugo",
-            "bulk 10,000: at most 2x Hugo's wall time",
-            newsdrop / hugo if newsdrop and hugo else None,
+            "bulk 10,000: at most 2x Hugo's wall time (median of builds run in turn)",
+            paired if paired else newsdrop / hugo if newsdrop and hugo else None,
             2,
             "x",
         ),

@@ -23,6 +23,7 @@ class Measured:
     peak_rss_bytes: int
     returncode: int
     timed_out: bool = False
+    sys_s: float = 0.0  # of cpu_s, in the kernel (for a build: mostly creating files)
 
     @property
     def ok(self) -> bool:
@@ -32,6 +33,7 @@ class Measured:
         return {
             "wall_s": round(self.wall_s, 4),
             "cpu_s": round(self.cpu_s, 4),
+            "sys_s": round(self.sys_s, 4),
             "peak_rss_bytes": self.peak_rss_bytes,
             "returncode": self.returncode,
             "timed_out": self.timed_out,
@@ -66,6 +68,7 @@ def run_measured(
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
         peak_rss_bytes=usage.ru_maxrss * 1024,  # kilobytes on Linux
+        sys_s=usage.ru_stime,
         returncode=proc.returncode,
         timed_out=expired.is_set(),
     )

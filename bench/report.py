@@ -126,12 +126,13 @@ def bulk_table(results: dict[str, Any]) -> str:
                     f"{int(size):,}",
                     tool,
                     _s(wall),
+                    _s(data.get("sys_s")),
                     _mib(data.get("peak_rss_bytes")),
                     str(data.get("files_written")),
                     versus,
                 ]
             )
-    return _table(["posts", "tool", "wall", "peak RSS", "files", "x newsdrop"], rows, left=2)
+    return _table(["posts", "tool", "wall", "kernel", "peak RSS", "files", "x newsdrop"], rows, left=2)
 
 
 def incremental_table(results: dict[str, Any]) -> str:

@@ -71,3 +71,20 @@ def test_overrides_together_stay_within_the_settings_item() -> None:
     config = site_settings(pipeline.catalog).config
     assert [name for name, _ in config.templates] == sorted(names[:over])
     assert parse.settings_bytes(config) <= parse.MAX_SETTINGS_BYTES
+
+
+def test_the_theme_renders_alike_in_and_out_of_the_sandbox() -> None:
+    # The theme alone renders outside the sandbox; a site with any override renders it inside.
+    # An override that is the theme's own template must therefore change no page.
+    own = (resources.files("newsdrop.rendering") / "templates" / "post.html").read_text()
+    config = SiteConfig(templates=(("post.html", own),))
+    assert theme.environment(config.templates) is not theme.environment()
+    plain, sandboxed = SiteConfig(), config
+    assert pages.post_body(samples.SAMPLE, sandboxed) == pages.post_body(samples.SAMPLE, plain)
+    for name in ("404.html", "search.html"):
+        assert theme.render(name, sandboxed) == theme.render(name, plain)
+    catalog = samples.sample_catalog()
+    for page in (pages.home_page, pages.feed):
+        made = [page(catalog, c)() for c in (plain, sandboxed)]
+        assert isinstance(made[0], bytes) and samples.SAMPLE.title.encode() in made[0]
+        assert made[0] == made[1]

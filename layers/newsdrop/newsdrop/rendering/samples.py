@@ -28,8 +28,8 @@ SAMPLE = Post(
 )
 
 
-def render_all(config: SiteConfig) -> None:
-    """Render each page kind with `config` (and its template overrides); raises what rendering raises."""
+def sample_catalog() -> MemoryCatalog:
+    """A catalog holding the sample post."""
     catalog = MemoryCatalog()
     catalog.commit(
         PostRecord(
@@ -42,6 +42,12 @@ def render_all(config: SiteConfig) -> None:
             entry=Entry.of(SAMPLE),
         )
     )
+    return catalog
+
+
+def render_all(config: SiteConfig) -> None:
+    """Render each page kind with `config` (and its template overrides); raises what rendering raises."""
+    catalog = sample_catalog()
     day = SAMPLE.date[:10]
     site = MemoryStore()
     site.put(urls.day_sitemap_key(day), b"", content_type="application/xml")
