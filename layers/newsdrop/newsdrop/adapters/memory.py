@@ -153,7 +153,9 @@ class MemoryCatalog:
                     listing.pop(sort, None)
             assert record.entry is not None or not change.put
             for list_id, sort in change.put:
-                self.lists.setdefault(list_id, SortedKeyMap())[sort] = record.entry  # type: ignore[assignment]
+                if (listing := self.lists.get(list_id)) is None:  # not setdefault: a map made per put
+                    listing = self.lists[list_id] = SortedKeyMap()
+                listing[sort] = record.entry  # type: ignore[assignment]
             if change.release_key and self.urls.get(change.release_key) == record.key:
                 del self.urls[change.release_key]
             if change.claim_key:
@@ -242,6 +244,7 @@ class MemoryBus:
     def publish(self, events: Sequence[BusEvent]) -> None:
         for event in events:
             self.published.append(event)
+            sent = replace(event)  # one event to every matching rule's target, as EventBridge sends it
             for types, lane, deliver in self.routes:
                 if event.detail_type in types and (lane is None or event.detail.get("lane") == lane):
-                    deliver(replace(event))
+                    deliver(sent)

@@ -116,6 +116,7 @@ class InProcessPipeline:
             "index": Queue("newsdrop-index", index.run),
             "index-bulk": Queue("newsdrop-index-bulk", index.run),
         }
+        self._enveloped: tuple[BusEvent | None, str] = (None, "")
         # The template's rules, queue for queue.
         self.bus.subscribe(PUBLISHING, self._to("render"), lane="live")
         self.bus.subscribe(PUBLISHING, self._to("index"), lane="live")
@@ -128,9 +129,15 @@ class InProcessPipeline:
 
     def _to(self, name: str) -> Callable[[BusEvent], None]:
         def deliver(event: BusEvent) -> None:
-            self.queues[name].messages.append((json.dumps(envelopes.bus_envelope(event), ensure_ascii=False), 0))
+            self.queues[name].messages.append((self._envelope(event), 0))
 
         return deliver
+
+    def _envelope(self, event: BusEvent) -> str:
+        """The event as its rules' targets receive it: one envelope (one event id) for all of them."""
+        if self._enveloped[0] is not event:
+            self._enveloped = (event, json.dumps(envelopes.bus_envelope(event), ensure_ascii=False))
+        return self._enveloped[1]
 
     def _rejected(self, event: BusEvent) -> None:
         self.rejections.append((str(event.detail["key"]), str(event.detail["reason"])))
