@@ -77,10 +77,11 @@ def _runs(text: str) -> Iterable[tuple[str, str]]:
 def index_tokens(text: str) -> Counter[str]:
     """Every token a document is findable by, with how often it occurs."""
     grams: list[str] = []
-    for kind, run in _runs(normalise(text)):
+    for cjk, word in _RUN.findall(normalise(text)):  # the runs as a list, made in C
+        run = cjk or word
         grams += run
         grams += map(operator.add, run, run[1:])  # bigrams, joined in C
-        if kind == "word":
+        if word:
             grams += [run[i : i + n] for n in range(3, LATIN_GRAMS + 1) for i in range(len(run) - n + 1)]
     return Counter(grams)  # counted in C, in one call
 
