@@ -64,7 +64,10 @@ def at_most(goal_id: str, text: str, value: float | None, target: float, unit: s
 
 
 def speedups(results: dict[str, Any]) -> list[Goal]:
-    hugo = _get(results, "bulk", "10000", "hugo", "wall_s")
+    # Hugo's fastest build of the run, not its median: the comparison least favourable to newsdrop.
+    runs = _get(results, "bulk", "10000", "hugo", "runs") or []
+    walls = [r["wall_s"] for r in runs if r.get("returncode") == 0 and not r.get("timed_out")]
+    hugo = min(walls) if walls else _get(results, "bulk", "10000", "hugo", "wall_s")
     goals = []
     for label, key in (("local adapters", "local_adapters"), ("local stack (moto)", "local_stack")):
         median = _median(_by_size(_get(results, "incremental", key)).get(10_000))
@@ -72,7 +75,7 @@ def speedups(results: dict[str, Any]) -> list[Goal]:
         goals.append(
             at_least(
                 f"publish-10k-vs-hugo-{key}",
-                f"one post into 10,000: >= 40x faster than Hugo's full rebuild ({label})",
+                f"one post into 10,000: >= 40x faster than Hugo's fastest full rebuild ({label})",
                 value,
                 40,
             )
