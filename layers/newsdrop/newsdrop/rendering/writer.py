@@ -63,6 +63,9 @@ class WriteCounts:
     unchanged: int = 0
     retried: int = 0
     changed_keys: list[str] = field(default_factory=list)
+    # Of the changed keys, those that did not exist before and those that exist no more.
+    created_keys: list[str] = field(default_factory=list)
+    deleted_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class SiteWriter:
                     return None
                 self.counts.deleted += 1
                 self.counts.changed_keys.append(key)
+                self.counts.deleted_keys.append(key)
             return True
         if isinstance(answer, Fingerprinted):
             if head is not None and head.metadata.get(INPUTS) == answer.inputs:
@@ -151,6 +155,8 @@ class SiteWriter:
             return None
         self.counts.written += 1
         self.counts.changed_keys.append(key)
+        if head is None:
+            self.counts.created_keys.append(key)
         return True
 
     def remove(self, key: str) -> None:

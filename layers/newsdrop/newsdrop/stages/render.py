@@ -33,8 +33,10 @@ class RenderBatch:
     lists: set[str] = field(default_factory=set)
     rendered: set[tuple[str, str]] = field(default_factory=set)
     configured: bool = False
+    retried: bool = False  # a record of the batch was delivered before: an earlier attempt failed
 
     def handle(self, record: SQSRecord) -> None:
+        self.retried |= int(record.attributes.approximate_receive_count or 1) > 1
         event = events.publishing_event(record.json_body)
         if event.detail_type == events.SITE_CONFIGURED:
             self.configured = True
@@ -59,7 +61,7 @@ class RenderBatch:
         lists = set(self.lists)
         if self.configured:
             lists.update((model.ALL, model.HOME))
-        days = False
+        sitemaps: set[str] = set()
         for list_id in sorted(lists):
             kind, _, value = list_id.partition(":")
             if list_id == model.HOME:
@@ -69,12 +71,17 @@ class RenderBatch:
             elif kind in ("cat", "tag"):
                 derive(paths.key_for_url(urls.list_url(list_id)), pages.listing_page(list_id, catalog, config))
             elif kind == "day":
-                days = True
+                sitemaps.add(urls.day_sitemap_key(value))
                 derive(paths.key_for_url(urls.list_url(list_id)), pages.day_page(value, catalog, config))
                 derive(urls.day_sitemap_key(value), pages.day_sitemap(value, catalog, config))
-        # The sitemap index and the archive list what the daily sitemaps say, so they are derived
-        # after this batch's daily sitemaps are written; they change only when a day opens or closes.
-        if days or self.configured:
+        # The sitemap index and the archive list the days that have a daily sitemap, read with a
+        # LIST after this batch's daily sitemaps are written. They change only when a daily sitemap
+        # appears or goes, so only a batch that made one appear or go derives them (a publish into
+        # a day that has posts reads no list of days, however old the archive); so does a retried
+        # batch, whose first attempt may have made one appear and failed before deriving them.
+        counts = self.writer.counts
+        opened_or_closed = sitemaps.intersection([*counts.created_keys, *counts.deleted_keys])
+        if opened_or_closed or self.configured or self.retried:
             self.writer.derive_together(lambda: pages.day_indexes(self.ports.site, config))
         self.ensure_static()
 
