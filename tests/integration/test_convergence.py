@@ -59,13 +59,15 @@ operation = st.tuples(st.sampled_from(KEYS), st.one_of(st.none(), st.integers(0,
 
 @dataclass
 class Queue:
-    messages: list[str] = field(default_factory=list)
+    # Each message with the number of times it was received: SQS tells a redelivery by its
+    # ApproximateReceiveCount, and render relies on it after a failed attempt.
+    messages: list[tuple[str, int]] = field(default_factory=list)
 
 
 def deliver(data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus) -> None:
     """Take one or two batches from non-empty queues and run them side by side, with a fault maybe."""
     ready = [name for name in STAGES if queues[name].messages]
-    jobs: list[tuple[str, list[str], dict[str, Any], FaultPlan, bool]] = []
+    jobs: list[tuple[str, list[tuple[str, int]], dict[str, Any], FaultPlan, bool]] = []
     for _ in range(data.draw(st.integers(1, 2), label="workers")):
         ready = [name for name in STAGES if queues[name].messages]
         if not ready:
@@ -74,8 +76,10 @@ def deliver(data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus) 
         queue = queues[name]
         size = data.draw(st.integers(1, min(10, len(queue.messages))), label="batch size")
         picks = data.draw(st.permutations(range(len(queue.messages))), label="order")[:size]
-        batch = [queue.messages[i] for i in picks]
+        batch = [(body, received + 1) for body, received in (queue.messages[i] for i in picks)]
         duplicate = data.draw(st.booleans(), label="duplicate delivery")
+        for i, taken in zip(picks, batch, strict=True):
+            queue.messages[i] = taken
         if not duplicate:  # at-least-once: sometimes a delivered message stays in the queue as well
             for i in sorted(picks, reverse=True):
                 queue.messages.pop(i)
@@ -83,7 +87,8 @@ def deliver(data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus) 
             at=data.draw(st.one_of(st.none(), st.integers(0, 25)), label="fault at call"),
             after=data.draw(st.booleans(), label="fault after effect"),
         )
-        jobs.append((name, batch, envelopes.sqs_event(batch, queue=name), fault, duplicate))
+        records = [envelopes.sqs_record(body, queue=name, receive_count=received) for body, received in batch]
+        jobs.append((name, batch, {"Records": records}, fault, duplicate))
     scheduler = Interleaver(lambda n: data.draw(st.integers(0, n - 1), label="next worker"))
     results = scheduler.run(
         [
@@ -103,12 +108,12 @@ def deliver(data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus) 
             continue
         failed = {f["itemIdentifier"] for f in outcome.response["batchItemFailures"]}
         ids = [record["messageId"] for record in event["Records"]]
-        queues[name].messages.extend(body for body, mid in zip(batch, ids, strict=True) if mid in failed)
+        queues[name].messages.extend(taken for taken, mid in zip(batch, ids, strict=True) if mid in failed)
     for published in bus.delivered:  # what PutEvents accepted, the rules deliver
         if published.detail_type != "PostRejected":
             body = json.dumps(envelopes.bus_envelope(published), ensure_ascii=False)
-            queues["render"].messages.append(body)
-            queues["index"].messages.append(body)
+            queues["render"].messages.append((body, 0))
+            queues["index"].messages.append((body, 0))
     bus.delivered.clear()
 
 
@@ -162,7 +167,7 @@ def test_any_history_converges_to_a_fresh_build(operations: list[tuple[str, int 
             note = envelopes.s3_notification(
                 names.source_bucket, key, sequencer=envelopes.next_sequencer(), removed=v is None
             )
-            queues["parse"].messages.append(json.dumps(note, ensure_ascii=False))
+            queues["parse"].messages.append((json.dumps(note, ensure_ascii=False), 0))
 
         rounds = 0
         while any(q.messages for q in queues.values()):

@@ -259,12 +259,13 @@ def test_endless_races_give_up_with_an_error() -> None:
     assert len(store.puts) == writer.MAX_ATTEMPTS + 1
 
 
-def test_put_immutable_writes_once() -> None:
+def test_put_immutable_creates_once() -> None:
     store = Spy()
     w = SiteWriter(store)
     w.put_immutable("assets/style.abc.css", b"body{}")
-    w.put_immutable("assets/style.abc.css", b"body{}")
-    assert store.puts == ["assets/style.abc.css"]
+    w.put_immutable("assets/style.abc.css", b"body{} /* again */")  # the name says it exists already
+    assert (w.counts.written, w.counts.unchanged, w.counts.changed_keys) == (1, 1, ["assets/style.abc.css"])
+    assert body_of(store, "assets/style.abc.css") == b"body{}"
     blob = store.inner.get("assets/style.abc.css")
     assert blob is not None
     assert blob.cache_control == writer.IMMUTABLE

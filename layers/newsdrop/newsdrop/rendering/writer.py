@@ -165,13 +165,19 @@ class SiteWriter:
         self.counts.deleted += 1
 
     def put_immutable(self, key: str, body: bytes) -> None:
-        """Content-addressed objects: the key names the content, so an existing one is already right."""
-        if self.store.head(key) is not None:
+        """Content-addressed objects: the key names the content, so an existing one is already right.
+        One PUT that creates it only if absent, rather than a HEAD and then a PUT: a new object is
+        the usual case (a new document, a compaction step's file)."""
+        try:
+            self.store.put(
+                key, body, content_type=content_type(key), cache_control=cache_control(key), if_none_match=True
+            )
+        except PreconditionFailed:
             self.counts.unchanged += 1
             return
-        self.store.put(key, body, content_type=content_type(key), cache_control=cache_control(key))
         self.counts.written += 1
         self.counts.changed_keys.append(key)
+        self.counts.created_keys.append(key)
 
 
 def invalidation_paths(changed_keys: list[str]) -> list[str]:

@@ -12,6 +12,7 @@ is published, an expired one leaves the front pages) and a page of a site-wide r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -33,6 +34,7 @@ from newsdrop.ports import (
     Ports,
     PostRecord,
     PostState,
+    PreconditionFailed,
     TooLarge,
     generation_of,
     revision,
@@ -156,8 +158,8 @@ class ParseBatch:
         due = lifecycle.next_change(post, self.config, phase)
         rev = revision(sequencer, self.site.generation, phase)
         artifact, body = artifact_of(post)
-        if self.ports.artifacts.head(artifact) is None:
-            self.ports.artifacts.put(artifact, body, content_type="application/json")
+        with contextlib.suppress(PreconditionFailed):  # content-addressed: already there is already right
+            self.ports.artifacts.put(artifact, body, content_type="application/json", if_none_match=True)
         if due is not None and (stored is None or stored.sequencer < rev):
             # Before the commit, so a committed post never lacks its schedule; a schedule left
             # by a commit that then loses only makes parse look at the post once more. The
