@@ -123,32 +123,44 @@ def listing_page(list_id: str, catalog: Catalog, config: SiteConfig) -> Compute:
 
 
 def day_page(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
-    def compute() -> bytes | None:
-        entries = catalog.entries(f"day:{day}", limit=MAX_DAY_ENTRIES)
-        if not entries:
-            return None
-        when = dt.date.fromisoformat(day)
-        return theme.render(
-            "listing.html",
-            config,
-            heading=f"{when.year}年{when.month}月{when.day}日",
-            note=f"{len(entries)} 篇",
-            entries=entries,
-            more_url=urls.ARCHIVE_URL,
-            more_anchor=urls.month_anchor(day),
-        )
-
-    return compute
+    return lambda: _day_page(day, _day_entries(day, catalog), config)
 
 
 def day_sitemap(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
-    def compute() -> bytes | None:
-        entries = catalog.entries(f"day:{day}", limit=MAX_DAY_ENTRIES)
-        if not entries:
-            return None
-        return theme.render("sitemap.xml", config, entries=entries)
+    return lambda: _day_sitemap(_day_entries(day, catalog), config)
 
-    return compute
+
+def day_pages(day: str, catalog: Catalog, config: SiteConfig) -> dict[str, Compute]:
+    """The day's page and its sitemap for `SiteWriter.derive_together`: one read of the day's
+    entries for both, made after both objects' ETags are read (and again on each attempt)."""
+    entries = functools.cache(lambda: _day_entries(day, catalog))
+    return {
+        paths.key_for_url(urls.list_url(model.DAY_PREFIX + day)): lambda: _day_page(day, entries(), config),
+        urls.day_sitemap_key(day): lambda: _day_sitemap(entries(), config),
+    }
+
+
+def _day_entries(day: str, catalog: Catalog) -> list[Entry]:
+    return catalog.entries(model.DAY_PREFIX + day, limit=MAX_DAY_ENTRIES)
+
+
+def _day_page(day: str, entries: list[Entry], config: SiteConfig) -> bytes | None:
+    if not entries:
+        return None
+    when = dt.date.fromisoformat(day)
+    return theme.render(
+        "listing.html",
+        config,
+        heading=f"{when.year}年{when.month}月{when.day}日",
+        note=f"{len(entries)} 篇",
+        entries=entries,
+        more_url=urls.ARCHIVE_URL,
+        more_anchor=urls.month_anchor(day),
+    )
+
+
+def _day_sitemap(entries: list[Entry], config: SiteConfig) -> bytes | None:
+    return theme.render("sitemap.xml", config, entries=entries) if entries else None
 
 
 def day_indexes(site: ObjectStore, config: SiteConfig) -> dict[str, Compute]:

@@ -7,6 +7,7 @@ whatever the number of posts in it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,8 +73,7 @@ class RenderBatch:
                 derive(paths.key_for_url(urls.list_url(list_id)), pages.listing_page(list_id, catalog, config))
             elif kind == "day":
                 sitemaps.add(urls.day_sitemap_key(value))
-                derive(paths.key_for_url(urls.list_url(list_id)), pages.day_page(value, catalog, config))
-                derive(urls.day_sitemap_key(value), pages.day_sitemap(value, catalog, config))
+                self.writer.derive_together(functools.partial(pages.day_pages, value, catalog, config))
         # The sitemap index and the archive list the days that have a daily sitemap, read with a
         # LIST after this batch's daily sitemaps are written. They change only when a daily sitemap
         # appears or goes, so only a batch that made one appear or go derives them (a publish into
