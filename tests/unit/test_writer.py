@@ -21,6 +21,7 @@ class Spy:
     inner: MemoryStore = field(default_factory=MemoryStore)
     puts: list[str] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
+    gets: list[str] = field(default_factory=list)
     before_write: list[Callable[[], None]] = field(default_factory=list)
 
     def _race(self) -> None:
@@ -28,6 +29,7 @@ class Spy:
             self.before_write.pop(0)()
 
     def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
+        self.gets.append(key)
         return self.inner.get(key, max_bytes=max_bytes)
 
     def head(self, key: str) -> Head | None:
@@ -370,3 +372,36 @@ def test_a_fingerprinted_object_is_rendered_only_when_its_inputs_change() -> Non
     assert rendered == ["days-1", "days-2"]
     assert body_of(store, "archive/index.html") == b"page of days-2"
     assert store.inner.objects["archive/index.html"].metadata[writer.INPUTS] == "days-2"
+
+
+def _append(line: bytes) -> Callable[[Blob | None], bytes]:
+    """A change that keeps what the object held and adds a line: a lost update would drop one."""
+    return lambda blob: (blob.body if blob else b"") + line
+
+
+def test_update_writes_from_the_callers_read_with_one_put() -> None:
+    store = Spy()
+    store.inner.put("search/manifest.json", b"a\n", content_type="application/json")
+    read = store.inner.get("search/manifest.json")
+    SiteWriter(store).update("search/manifest.json", _append(b"b\n"), read=read)
+    assert (store.gets, store.puts) == ([], ["search/manifest.json"])
+    assert body_of(store, "search/manifest.json") == b"a\nb\n"
+
+
+def test_update_reads_again_when_another_writer_came_first() -> None:
+    store = Spy()
+    store.inner.put("search/manifest.json", b"a\n", content_type="application/json")
+    read = store.inner.get("search/manifest.json")
+    # Between this writer's read and its write, another one adds its own line.
+    store.before_write.append(lambda: store.inner.put("search/manifest.json", b"a\nc\n", content_type="x"))
+    w = SiteWriter(store)
+    assert w.update("search/manifest.json", _append(b"b\n"), read=read)
+    assert body_of(store, "search/manifest.json") == b"a\nc\nb\n"
+    assert w.counts.retried == 1 and store.gets == ["search/manifest.json"]
+
+
+def test_update_creates_only_if_still_absent() -> None:
+    store = Spy()
+    store.before_write.append(lambda: store.inner.put("search/manifest.json", b"c\n", content_type="x"))
+    SiteWriter(store).update("search/manifest.json", _append(b"b\n"), read=None)
+    assert body_of(store, "search/manifest.json") == b"c\nb\n"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import quote
 
-from newsdrop.ports import Head, ObjectStore, PreconditionFailed
+from newsdrop.ports import Blob, Head, ObjectStore, PreconditionFailed
 
 MAX_ATTEMPTS: Final = 8
 DIGEST: Final = "sha256"
@@ -114,6 +114,21 @@ class SiteWriter:
             if not lost:
                 return done
         raise RuntimeError(f"{', '.join(lost)}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
+
+    def update(self, key: str, change: Callable[[Blob | None], Answer], *, read: Blob | None) -> bool:
+        """derive() for an object that is its own input (the search manifest): `change` gets the object
+        as read and answers what it must become, written only if the object is still the one read.
+        The read carries the ETag, so this is a GET and a PUT where derive() makes a HEAD, a GET and
+        a PUT; `read` is the caller's own fresh read of `key`, taken for the first attempt."""
+        blob = read
+        for _ in range(MAX_ATTEMPTS):
+            head = None if blob is None else Head(etag=blob.etag, metadata=dict(blob.metadata))
+            outcome = self._write(key, head, change(blob), {})
+            if outcome is not None:
+                return outcome
+            self.counts.retried += 1
+            blob = self.store.get(key)
+        raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
 
     def _write(self, key: str, head: Head | None, answer: Answer, extra: dict[str, str]) -> bool | None:
         """Make `key` hold `answer`, if it is still as `head` found it: True when it does (or did

@@ -40,7 +40,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from newsdrop import events, model, search
 from newsdrop.model import Post
-from newsdrop.ports import Ports, SearchState
+from newsdrop.ports import Blob, Ports, SearchState
 from newsdrop.rendering.writer import KEEP, Keep, SiteWriter, invalidation_paths
 from newsdrop.search import Deleted, Document, Job, Manifest, Run, Trash
 from newsdrop.stages.common import Outcome, process_batch
@@ -397,9 +397,8 @@ class Compactor:
     giving_way: int = 0
     written: list[str] = field(default_factory=list)
 
-    def manifest(self) -> Manifest:
-        blob = self.ports.site.get(search.MANIFEST_KEY)
-        return Manifest.from_bytes(blob.body if blob else None)
+    def read(self) -> Blob | None:
+        return self.ports.site.get(search.MANIFEST_KEY)
 
     def split(self, run: Run, file: int, shards: int) -> dict[tuple[int, bool], dict[str, str]]:
         """File `file` of `run`, its tokens by their shard among `shards`."""
@@ -422,7 +421,8 @@ class Compactor:
 
     def commit(self, add: Mapping[int, Mapping[str, int]], delete: set[int]) -> None:
         """Write this batch's postings and deletions and a bounded amount of compaction: one manifest write."""
-        seen = self.manifest()
+        read = self.read()
+        seen = _manifest(read)
         giving_way = self.giving_way if seen.deferred < self.tuning.defer_max else 0
         delta = Delta(add, set(delete), int(time.time()), self.tuning.deletes_per_post * self.posts)
         steps = self.tuning.steps_per_post * (self.posts - giving_way)
@@ -447,15 +447,16 @@ class Compactor:
                 delta.progress[job.output.id] = (job.done, done)
         outcome: list[tuple[Manifest, list[str]]] = []
 
-        def compute() -> bytes | Keep:
-            now = self.manifest()
+        def change(blob: Blob | None) -> bytes | Keep:
+            now = _manifest(blob)
             new, claimed = apply(now, delta, self.tuning)
             outcome[:] = [(new, claimed)]
             if replace(new, clock=now.clock).to_bytes() == now.to_bytes():
                 return KEEP  # nothing to change
             return new.to_bytes()
 
-        self.writer.derive(search.MANIFEST_KEY, compute)
+        # Written only if no other invocation changed it since this one read it (else read again).
+        self.writer.update(search.MANIFEST_KEY, change, read=read)
         if not outcome:
             return
         committed, claimed = outcome[0]
@@ -508,6 +509,10 @@ class Compactor:
             if merged:
                 table[token] = merged
         self.put(out.key(n), table)
+
+
+def _manifest(blob: Blob | None) -> Manifest:
+    return Manifest.from_bytes(blob.body if blob else None)
 
 
 def _digest(post: Post) -> str:
