@@ -105,7 +105,7 @@ def summarise(runs: Sequence[procs.Measured], files: int) -> dict[str, Any]:
 
 
 def run_size(source: corpus.Corpus, tools: Tools, repeats: int, *, jekyll: bool) -> dict[str, Any]:
-    """newsdrop and Hugo take turns, `repeats` rounds (Jekyll, minutes a build, once, in the first):
+    """newsdrop and Hugo take turns, `repeats` rounds (Jekyll, minutes a build, once, after them):
     how fast this disk creates files changes by several times within minutes, and a pair of
     builds run one after the other sees the same disk."""
     commands: dict[str, Command] = {"newsdrop": newsdrop_command(source)}
@@ -113,7 +113,10 @@ def run_size(source: corpus.Corpus, tools: Tools, repeats: int, *, jekyll: bool)
         commands["hugo"] = hugo_command(tools.hugo, source)
     runs: dict[str, list[procs.Measured]] = {tool: [] for tool in commands}
     for n in range(repeats):
-        for tool, command in commands.items():
+        # Who goes first alternates: the disk has been seen to slow from build to build (Hugo's kernel
+        # time 1.0, 4.3, then 7.9 s in three rounds), and the second of a round would always be slower.
+        order = list(commands.items()) if n % 2 == 0 else list(commands.items())[::-1]
+        for tool, command in order:
             runs[tool].append(attempt(tool, source.size, command, n))
     results = {tool: summarise(done, _files(tool, source.size, True)) for tool, done in runs.items()}
     if "hugo" in runs:
