@@ -343,11 +343,11 @@ class Pump:
         first = ("ParseFunction", "FanoutFunction", "RenderFunction")
         order = sorted(self.stack.functions, key=lambda f: (first.index(f) if f in first else len(first), f))
         for _ in range(max_rounds):
-            moved = 0
             for logical in order:
-                while (count := self.step(logical)) > 0:
-                    moved += count
-            if moved == 0 and not self.pending():
+                while self.step(logical) > 0:
+                    pass
+            # Nothing visible or in flight anywhere: done, without another round of empty receives.
+            if not self.pending():
                 return
         raise RuntimeError("queues did not drain")
 
