@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -405,3 +406,26 @@ def test_update_creates_only_if_still_absent() -> None:
     store.before_write.append(lambda: store.inner.put("search/manifest.json", b"c\n", content_type="x"))
     SiteWriter(store).update("search/manifest.json", _append(b"b\n"), read=None)
     assert body_of(store, "search/manifest.json") == b"c\nb\n"
+
+
+@dataclass
+class Conflicted(MemoryStore):
+    """A store whose first create of each key is refused as if another write of it were in flight
+    (S3's 409), a write that then never lands."""
+
+    refused: set[str] = field(default_factory=set)
+
+    def put(self, key: str, body: bytes, **options: Any) -> None:
+        if options.get("if_none_match") and key not in self.refused:
+            self.refused.add(key)
+            raise PreconditionFailed(key)
+        super().put(key, body, **options)
+
+
+def test_a_create_refused_for_a_write_that_never_lands_is_tried_again() -> None:
+    store = Conflicted()
+    assert writer.create_once(store, "posts/a/1.json", b"{}", content_type="application/json")
+    assert store.get("posts/a/1.json") is not None
+    w = SiteWriter(Conflicted())
+    w.put_immutable("search/doc/7.json", b"{}")
+    assert w.counts.created_keys == ["search/doc/7.json"]

@@ -180,19 +180,31 @@ class SiteWriter:
         self.counts.deleted += 1
 
     def put_immutable(self, key: str, body: bytes) -> None:
-        """Content-addressed objects: the key names the content, so an existing one is already right.
-        One PUT that creates it only if absent, rather than a HEAD and then a PUT: a new object is
-        the usual case (a new document, a compaction step's file)."""
-        try:
-            self.store.put(
-                key, body, content_type=content_type(key), cache_control=cache_control(key), if_none_match=True
-            )
-        except PreconditionFailed:
+        """Content-addressed objects: the key names the content, so an existing one is already right."""
+        if not create_once(self.store, key, body, content_type=content_type(key), cache_control=cache_control(key)):
             self.counts.unchanged += 1
             return
         self.counts.written += 1
         self.counts.changed_keys.append(key)
         self.counts.created_keys.append(key)
+
+
+def create_once(store: ObjectStore, key: str, body: bytes, *, content_type: str, cache_control: str = "") -> bool:
+    """Create a content-addressed object unless it exists: True when this call created it.
+
+    One PUT with `If-None-Match: *`, rather than a HEAD and then a PUT, as a new object is the
+    usual case (an artifact, a search document, a compaction step's file). S3 also refuses such a
+    PUT while another write of the key is in flight (409); that write may yet fail, so a refusal
+    counts as "already there" only once a HEAD finds the object."""
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            store.put(key, body, content_type=content_type, cache_control=cache_control, if_none_match=True)
+        except PreconditionFailed:
+            if store.head(key) is not None:
+                return False
+            continue
+        return True
+    raise RuntimeError(f"{key}: could not be created after {MAX_ATTEMPTS} attempts")
 
 
 def invalidation_paths(changed_keys: list[str]) -> list[str]:

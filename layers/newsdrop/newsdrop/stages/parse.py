@@ -12,7 +12,6 @@ is published, an expired one leaves the front pages) and a page of a site-wide r
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -34,12 +33,12 @@ from newsdrop.ports import (
     Ports,
     PostRecord,
     PostState,
-    PreconditionFailed,
     TooLarge,
     generation_of,
     revision,
     source_sequencer,
 )
+from newsdrop.rendering.writer import create_once
 from newsdrop.stages.common import Outcome, process_batch, site_settings
 
 log = logging.getLogger(__name__)
@@ -158,8 +157,7 @@ class ParseBatch:
         due = lifecycle.next_change(post, self.config, phase)
         rev = revision(sequencer, self.site.generation, phase)
         artifact, body = artifact_of(post)
-        with contextlib.suppress(PreconditionFailed):  # content-addressed: already there is already right
-            self.ports.artifacts.put(artifact, body, content_type="application/json", if_none_match=True)
+        create_once(self.ports.artifacts, artifact, body, content_type="application/json")
         if due is not None and (stored is None or stored.sequencer < rev):
             # Before the commit, so a committed post never lacks its schedule; a schedule left
             # by a commit that then loses only makes parse look at the post once more. The
