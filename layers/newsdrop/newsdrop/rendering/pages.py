@@ -122,26 +122,14 @@ def listing_page(list_id: str, catalog: Catalog, config: SiteConfig) -> Compute:
     return compute
 
 
-def day_page(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
-    return lambda: _day_page(day, _day_entries(day, catalog), config)
-
-
-def day_sitemap(day: str, catalog: Catalog, config: SiteConfig) -> Compute:
-    return lambda: _day_sitemap(_day_entries(day, catalog), config)
-
-
 def day_pages(day: str, catalog: Catalog, config: SiteConfig) -> dict[str, Compute]:
     """The day's page and its sitemap for `SiteWriter.derive_together`: one read of the day's
     entries for both, made after both objects' ETags are read (and again on each attempt)."""
-    entries = functools.cache(lambda: _day_entries(day, catalog))
+    entries = functools.cache(lambda: catalog.entries(model.DAY_PREFIX + day, limit=MAX_DAY_ENTRIES))
     return {
         paths.key_for_url(urls.list_url(model.DAY_PREFIX + day)): lambda: _day_page(day, entries(), config),
         urls.day_sitemap_key(day): lambda: _day_sitemap(entries(), config),
     }
-
-
-def _day_entries(day: str, catalog: Catalog) -> list[Entry]:
-    return catalog.entries(model.DAY_PREFIX + day, limit=MAX_DAY_ENTRIES)
 
 
 def _day_page(day: str, entries: list[Entry], config: SiteConfig) -> bytes | None:

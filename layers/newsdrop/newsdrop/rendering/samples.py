@@ -56,8 +56,7 @@ def render_all(config: SiteConfig) -> None:
         pages.home_page(catalog, config),
         pages.feed(catalog, config),
         pages.listing_page(model.category_list("news"), catalog, config),
-        pages.day_page(day, catalog, config),
-        pages.day_sitemap(day, catalog, config),
+        *pages.day_pages(day, catalog, config).values(),
         *pages.day_indexes(site, config).values(),
     ):
         answer = compute()
