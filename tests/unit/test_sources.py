@@ -1,0 +1,40 @@
+"""A folder laid out like the source bucket, read as `newsdrop build` and `newsdrop publish` read it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from newsdrop.local.sources import source_files
+
+
+def _write(path: Path, text: str = "x") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_settings_come_first_then_posts_in_path_order(tmp_path: Path) -> None:
+    for name in ("_posts/b.md", "_posts/a-b/y.md", "_posts/a/b/x.md", "_posts/a.md", "_config.yml", "notes.md"):
+        _write(tmp_path / name)
+    keys = [key for key, _ in source_files(tmp_path)]
+    # By path components, as a folder tree reads: "a/b/x.md" before "a-b/y.md", although "-" sorts before "/".
+    assert keys == ["_config.yml", "_posts/a/b/x.md", "_posts/a-b/y.md", "_posts/a.md", "_posts/b.md"]
+    assert all((tmp_path / key).read_text(encoding="utf-8") == "x" for key in keys)
+
+
+def test_linked_folders_are_not_entered_and_linked_files_are_read(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    _write(outside / "secret.md")
+    _write(tmp_path / "_posts/a.md")
+    os.symlink(outside, tmp_path / "_posts/linked")
+    os.symlink(tmp_path / "_posts/a.md", tmp_path / "_posts/alias.md")
+    os.symlink(tmp_path / "missing.md", tmp_path / "_posts/dangling.md")
+    found = dict(source_files(tmp_path))
+    assert sorted(found) == ["_posts/a.md", "_posts/alias.md"]
+    assert found["_posts/alias.md"] == tmp_path / "_posts/alias.md"
+
+
+def test_a_folder_without_posts_gives_its_settings_alone(tmp_path: Path) -> None:
+    _write(tmp_path / "_config.yml")
+    assert [key for key, _ in source_files(tmp_path)] == ["_config.yml"]
+    assert list(source_files(tmp_path / "absent")) == []
