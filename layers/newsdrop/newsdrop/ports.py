@@ -187,6 +187,10 @@ class Catalog(Protocol):
 
     def get_config(self) -> ConfigRecord | None: ...
 
+    def changes(self) -> int:
+        """How many commits have changed posts or the site settings so far, read consistently. Render
+        reads it before and after its writes: a change in between may have been rendered first."""
+
     def allocate_ids(self, count: int) -> int:
         """Reserve `count` consecutive search document ids (atomically); returns the first."""
 

@@ -204,7 +204,7 @@ def _post_pk(key: str) -> str:
 
 
 class DynamoCatalog:
-    """Single-table catalog: POST#key/STATE, LIST#id/sort, URL#path/OWNER, CONFIG/SITE."""
+    """Single-table catalog: POST#key/STATE, LIST#id/sort, URL#path/OWNER, CONFIG/SITE, CATALOG/CHANGES."""
 
     def __init__(self, table: str) -> None:
         self.table = table
@@ -309,6 +309,7 @@ class DynamoCatalog:
                             }
                         }
                     )
+            items.append({"Update": self._count_change()})
             if generation is not None:
                 # Last, so the indexes of the URL claim's reason above stay put.
                 key = _item({"pk": "CONFIG", "sk": "SITE"})
@@ -437,7 +438,22 @@ class DynamoCatalog:
             if _code(exc) == "ConditionalCheckFailedException":
                 return False
             raise
+        # Counted after the change and before the events that announce it are sent: a render that
+        # read the count before this change and again after its writes sees it.
+        client("dynamodb").update_item(**self._count_change())
         return True
+
+    def _count_change(self) -> dict[str, Any]:
+        return {
+            "TableName": self.table,
+            "Key": _item({"pk": "CATALOG", "sk": "CHANGES"}),
+            "UpdateExpression": "ADD n :one",
+            "ExpressionAttributeValues": _item({":one": 1}),
+        }
+
+    def changes(self) -> int:
+        item = self._get("CATALOG", "CHANGES")
+        return 0 if item is None else int(item["n"])
 
     def refresh_job(self) -> RefreshJob | None:
         response = client("dynamodb").query(

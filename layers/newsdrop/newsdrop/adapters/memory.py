@@ -124,6 +124,7 @@ class MemoryCatalog:
     search: dict[str, SearchState] = field(default_factory=dict)
     next_id: int = 0
     jobs: dict[int, RefreshJob] = field(default_factory=dict)
+    change_count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get_post(self, key: str) -> PostRecord | None:
@@ -160,6 +161,7 @@ class MemoryCatalog:
                 del self.urls[change.release_key]
             if change.claim_key:
                 self.urls[change.claim_key] = record.key
+            self.change_count += 1
             return CommitResult("applied", current=record, previous=stored)
 
     def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:
@@ -171,6 +173,9 @@ class MemoryCatalog:
 
     def get_config(self) -> ConfigRecord | None:
         return self.config
+
+    def changes(self) -> int:
+        return self.change_count
 
     def allocate_ids(self, count: int) -> int:
         with self._lock:
@@ -193,6 +198,7 @@ class MemoryCatalog:
             if record.generation != self._generation + 1:
                 return False
             self.config = record
+            self.change_count += 1
             return True
 
     def refresh_job(self) -> RefreshJob | None:

@@ -3,8 +3,10 @@
 Every site object is a pure function of catalog state. `SiteWriter.derive` reads the
 object's ETag first, then computes the content from the catalog, then writes only
 if the ETag is unchanged (S3 conditional write). A writer that read older state
-therefore always loses to one that read newer state, and retries with fresh state:
-no aggregate page can keep a stale view, whatever the interleaving.
+therefore always loses to one that read newer state and wrote, and retries with fresh
+state. One that read newer state and found nothing to write leaves no new ETag behind;
+render covers that case by deriving again what it wrote when the catalog changed
+meanwhile (newsdrop.stages.render).
 """
 
 from __future__ import annotations

@@ -3,12 +3,20 @@
 Post pages are rendered per record, so one broken record fails alone. Aggregates
 (home, category, tag, archive pages, feed, sitemaps) are rewritten once per batch,
 whatever the number of posts in it.
+
+Each object is written only if it is still as this batch found it (see `SiteWriter`), so a
+render from older catalog state loses to one that wrote from newer state. A render from newer
+state that finds an object already right, or rightly absent, writes nothing, though, and so
+leaves no change for an older write still in flight to fail on: that write would land last. So
+a batch reads the catalog's count of changes before it reads anything else, and again once its
+writes are done; if the catalog changed in between, it derives what it wrote again (`settle`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +32,10 @@ from newsdrop.stages.common import Outcome, process_batch, site_config
 log = logging.getLogger(__name__)
 
 THEME_STAMP = "theme"
+# Rounds of deriving again while the catalog keeps changing under a batch: a post page settles in
+# one (its record is what it is); a listing on a site taking posts many a second may not, and a
+# later batch's render of it settles it then.
+MAX_SETTLES = 3
 
 
 @dataclass
@@ -35,6 +47,9 @@ class RenderBatch:
     rendered: set[tuple[str, str]] = field(default_factory=set)
     configured: bool = False
     retried: bool = False  # a record of the batch was delivered before: an earlier attempt failed
+    # Each derived object's key -> how to derive it (and any object derived together with it) again.
+    recipes: dict[str, Callable[[], object]] = field(default_factory=dict)
+    sitemaps: set[str] = field(default_factory=set)  # the daily sitemaps of the batch's days
 
     def handle(self, record: SQSRecord) -> None:
         self.retried |= int(record.attributes.approximate_receive_count or 1) > 1
@@ -51,18 +66,47 @@ class RenderBatch:
         for url in dict.fromkeys(u for u in (event.url, event.previous_url, *event.aliases) if u):
             if (event.key, url) in self.rendered:
                 continue
-            self.writer.derive(
+            self.derive(
                 paths.key_for_url(url),
                 pages.post_page(url, event.key, self.ports.catalog, self.ports.artifacts, self.config),
             )
             self.rendered.add((event.key, url))
 
+    def derive(self, key: str, compute: Compute) -> None:
+        self._keep((key,), lambda: self.writer.derive(key, compute))
+
+    def derive_together(self, make: Callable[[], Mapping[str, Compute]]) -> None:
+        self._keep(tuple(make()), lambda: self.writer.derive_together(make))  # make() only names what it reads
+
+    def _keep(self, keys: tuple[str, ...], recipe: Callable[[], object]) -> None:
+        recipe()
+        self.recipes.update(dict.fromkeys(keys, recipe))
+
+    def settle(self, seen: int) -> None:
+        """Derive again what this batch wrote or deleted, from the catalog as it is now, for as long
+        as the catalog changed since `seen` (its count of changes before the batch read anything)."""
+        counts = self.writer.counts
+        done = 0
+        for _ in range(MAX_SETTLES):
+            changed = counts.changed_keys[done:]
+            done = len(counts.changed_keys)
+            if not changed:
+                return  # nothing written: nothing this batch did can be older than what a newer render left
+            now = self.ports.catalog.changes()
+            if now == seen:
+                return
+            seen = now
+            turned = len(counts.created_keys), len(counts.deleted_keys)
+            for recipe in dict.fromkeys(self.recipes[key] for key in changed if key in self.recipes):
+                recipe()
+            self.day_indexes(counts.created_keys[turned[0] :] + counts.deleted_keys[turned[1] :])
+        log.warning("the catalog kept changing while render wrote; later renders settle what it wrote")
+
     def finish(self) -> None:
-        catalog, config, derive = self.ports.catalog, self.config, self.writer.derive
+        catalog, config, derive = self.ports.catalog, self.config, self.derive
         lists = set(self.lists)
         if self.configured:
             lists.update((model.ALL, model.HOME))
-        sitemaps: set[str] = set()
         for list_id in sorted(lists):
             kind, _, value = list_id.partition(":")
             if list_id == model.HOME:
@@ -72,18 +116,21 @@ class RenderBatch:
             elif kind in ("cat", "tag"):
                 derive(paths.key_for_url(urls.list_url(list_id)), pages.listing_page(list_id, catalog, config))
             elif kind == "day":
-                sitemaps.add(urls.day_sitemap_key(value))
-                self.writer.derive_together(functools.partial(pages.day_pages, value, catalog, config))
-        # The sitemap index and the archive list the days that have a daily sitemap, read with a
-        # LIST after this batch's daily sitemaps are written. They change only when a daily sitemap
-        # appears or goes, so only a batch that made one appear or go derives them (a publish into
-        # a day that has posts reads no list of days, however old the archive); so does a retried
-        # batch, whose first attempt may have made one appear and failed before deriving them.
+                self.sitemaps.add(urls.day_sitemap_key(value))
+                self.derive_together(functools.partial(pages.day_pages, value, catalog, config))
         counts = self.writer.counts
-        opened_or_closed = sitemaps.intersection([*counts.created_keys, *counts.deleted_keys])
-        if opened_or_closed or self.configured or self.retried:
-            self.writer.derive_together(lambda: pages.day_indexes(self.ports.site, config))
+        self.day_indexes([*counts.created_keys, *counts.deleted_keys], always=self.configured or self.retried)
         self.ensure_static()
+
+    def day_indexes(self, turned: list[str], *, always: bool = False) -> None:
+        """The sitemap index and the archive list the days that have a daily sitemap, read with a
+        LIST after this batch's daily sitemaps are written. They change only when a daily sitemap
+        appears or goes (`turned`: the keys the batch created or deleted), so only a batch that made
+        one appear or go derives them (a publish into a day that has posts reads no list of days,
+        however old the archive); so does a retried batch (`always`), whose first attempt may have
+        made one appear and failed before deriving them."""
+        if always or self.sitemaps.intersection(turned):
+            self.derive_together(lambda: pages.day_indexes(self.ports.site, self.config))
 
     def ensure_static(self) -> None:
         """Theme files and static pages, rewritten only when the theme or the settings change (one HEAD)."""
@@ -106,9 +153,11 @@ def _constant(body: bytes) -> Compute:
 
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
+    seen = ports.catalog.changes()  # before the batch reads anything else
     batch = RenderBatch(ports=ports, config=site_config(ports.catalog), writer=SiteWriter(ports.site))
     response = process_batch(event, batch.handle)
     batch.finish()
+    batch.settle(seen)
     counts = batch.writer.counts
     # One invalidation per batch, of exactly the objects whose content changed.
     invalidate = invalidation_paths(counts.changed_keys)

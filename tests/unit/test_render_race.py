@@ -1,0 +1,112 @@
+"""A render that computed from older catalog state must not have the last word.
+
+Render derives each object with a conditional write on the ETag it read first, so a writer that
+read older state loses to one that wrote newer state. A writer that read newer state and found
+nothing to write (the object already right, or rightly absent) leaves no new ETag behind, though,
+so an older write still in flight would then land. These tests hold an older render's first write
+back while a newer change is parsed and rendered in full, then let it land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from newsdrop import envelopes
+from newsdrop.adapters.memory import MemoryStore
+from newsdrop.local.inprocess import InProcessPipeline
+from newsdrop.stages import render
+
+CONFIG = b"title: Race\ntimezone: Asia/Shanghai\n"
+
+
+def _post(n: int, *, title: str = "", day: str = "2024-05-20") -> tuple[str, bytes]:
+    head = f"title: {title or f'快讯 {n}'}\ndate: {day} 09:{n:02d}:00 +0800\ncategories: news\ntags: [a]\n"
+    text = f"---\n{head}---\n正文 {n}\n"
+    return f"_posts/{day}-p{n}.md", text.encode()
+
+
+@dataclass
+class HeldStore:
+    """The site store as one render sees it: its first PUT or DELETE waits until `meanwhile` has run."""
+
+    store: MemoryStore
+    meanwhile: Callable[[], None]
+    held: bool = False
+
+    def _first(self) -> None:
+        if not self.held:
+            self.held = True
+            self.meanwhile()
+
+    def put(self, key: str, body: bytes, **kwargs: Any) -> None:
+        self._first()
+        self.store.put(key, body, **kwargs)
+
+    def delete(self, key: str, **kwargs: Any) -> None:
+        self._first()
+        self.store.delete(key, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def _pages(pipeline: InProcessPipeline) -> dict[str, bytes]:
+    return {key: blob.body for key, blob in pipeline.site.objects.items() if not key.startswith("search/")}
+
+
+def _built(files: list[tuple[str, bytes]]) -> dict[str, bytes]:
+    fresh = InProcessPipeline()
+    fresh.publish_all(files)
+    return _pages(fresh)
+
+
+def _race(first: tuple[str, bytes] | None, then: tuple[str, bytes] | None, key: str) -> InProcessPipeline:
+    """Publish a site of one post; change `key` to `first` (None: delete) and parse it; hold render's
+    first write for that change while `key` changes to `then` and that change is parsed and rendered."""
+    pipeline = InProcessPipeline()
+    pipeline.publish_all([("_config.yml", CONFIG), _post(1)])
+
+    def change(to: tuple[str, bytes] | None) -> None:
+        if to is None:
+            pipeline.delete(key)
+        else:
+            pipeline.upload(*to)
+        pipeline._drain_queues(("parse",))
+
+    change(first)
+    queue = pipeline.queues["render"]
+    older = [envelopes.sqs_record(body, queue=queue.name, receive_count=1) for body, _ in queue.messages]
+    queue.messages.clear()
+
+    def meanwhile() -> None:
+        change(then)
+        pipeline._drain_queues(("render",))
+
+    held = HeldStore(pipeline.site, meanwhile)
+    outcome = render.run({"Records": older}, replace(pipeline.ports, site=held))
+    assert held.held and not outcome.response["batchItemFailures"]
+    pipeline.drain()
+    return pipeline
+
+
+def test_a_post_deleted_while_its_first_render_was_in_flight_leaves_no_page() -> None:
+    key, body = _post(2)
+    pipeline = _race((key, body), None, key)
+    assert _pages(pipeline) == _built([("_config.yml", CONFIG), _post(1)])
+
+
+def test_a_change_undone_while_its_render_was_in_flight_leaves_the_listings_as_they_were() -> None:
+    key, body = _post(1)
+    _, renamed = _post(1, title="改过的标题")
+    pipeline = _race((key, renamed), (key, body), key)
+    assert _pages(pipeline) == _built([("_config.yml", CONFIG), _post(1)])
+
+
+def test_a_post_that_opened_a_day_deleted_while_its_render_was_in_flight_leaves_the_day_closed() -> None:
+    key, body = _post(2, day="2024-05-21")
+    pipeline = _race((key, body), None, key)
+    pages = _pages(pipeline)
+    assert pages == _built([("_config.yml", CONFIG), _post(1)])
+    assert "2024/05/21" not in pages["archive/index.html"].decode()
