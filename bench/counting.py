@@ -98,8 +98,9 @@ class CountingCatalog(MemoryCatalog):
         if stored is None or stored.sequencer < record.sequencer:
             change = catalog_plan.plan(catalog_plan.finalise(record, stored), stored)
             self.meter.add("dynamodb:TransactWriteItems")
-            # One more item when the commit checks the settings generation (a ConditionCheck).
-            self.meter.add("dynamodb:TransactWriteItems.items", transaction_items(change) + (generation is not None))
+            # The count of changes (an Update), and a ConditionCheck when it checks the settings generation.
+            checks = 1 + (generation is not None)
+            self.meter.add("dynamodb:TransactWriteItems.items", transaction_items(change) + checks)
         return super().commit(record, generation=generation)
 
     def entries(self, list_id: str, **options: Any) -> list[Entry]:
@@ -116,7 +117,14 @@ class CountingCatalog(MemoryCatalog):
 
     def put_config(self, record: ConfigRecord) -> bool:
         self.meter.add("dynamodb:PutItem")
-        return super().put_config(record)
+        stored = super().put_config(record)
+        if stored:  # then the count of changes
+            self.meter.add("dynamodb:UpdateItem")
+        return stored
+
+    def changes(self) -> int:
+        self.meter.add("dynamodb:GetItem")
+        return super().changes()
 
     def refresh_job(self) -> RefreshJob | None:
         self.meter.add("dynamodb:Query")
