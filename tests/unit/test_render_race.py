@@ -9,13 +9,19 @@ back while a newer change is parsed and rendered in full, then let it land.
 
 from __future__ import annotations
 
+import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pytest
+
 from newsdrop import envelopes
-from newsdrop.adapters.memory import MemoryStore
+from newsdrop.adapters.memory import MemoryCatalog, MemoryStore
 from newsdrop.local.inprocess import InProcessPipeline
+from newsdrop.model import SiteConfig
+from newsdrop.rendering.writer import SiteWriter
 from newsdrop.stages import render
 
 CONFIG = b"title: Race\ntimezone: Asia/Shanghai\n"
@@ -110,3 +116,39 @@ def test_a_post_that_opened_a_day_deleted_while_its_render_was_in_flight_leaves_
     pages = _pages(pipeline)
     assert pages == _built([("_config.yml", CONFIG), _post(1)])
     assert "2024/05/21" not in pages["archive/index.html"].decode()
+
+
+@dataclass
+class Restless(MemoryCatalog):
+    """A catalog that changes between any two reads of its count of changes, and counts the reads."""
+
+    reads: int = 0
+
+    def changes(self) -> int:
+        self.reads += 1
+        return self.reads
+
+
+def test_a_batch_that_writes_nothing_reads_the_count_once() -> None:
+    catalog = Restless()
+    pipeline = InProcessPipeline(catalog=catalog)
+    pipeline.upload(*_post(1))
+    pipeline._drain_queues(("parse",))
+    queue = pipeline.queues["render"]
+    records = [envelopes.sqs_record(body, queue=queue.name, receive_count=1) for body, _ in queue.messages]
+    render.run({"Records": records}, pipeline.ports)
+    before = catalog.reads
+    outcome = render.run({"Records": records}, pipeline.ports)  # the same event again: every page is right
+    assert outcome.counts["pages_written"] == 0 and outcome.counts["pages_deleted"] == 0
+    assert catalog.reads == before + 1
+
+
+def test_deriving_again_stops_after_a_bounded_number_of_rounds(caplog: pytest.LogCaptureFixture) -> None:
+    pipeline = InProcessPipeline(catalog=Restless())
+    batch = render.RenderBatch(pipeline.ports, SiteConfig(), SiteWriter(pipeline.site))
+    made = itertools.count()
+    batch.derive("index.html", lambda: f"version {next(made)}".encode())  # new content every time
+    with caplog.at_level(logging.WARNING):
+        batch.settle(seen=0)
+    assert next(made) == 1 + render.MAX_SETTLES
+    assert "still changing" in caplog.text

@@ -32,9 +32,9 @@ from newsdrop.stages.common import Outcome, process_batch, site_config
 log = logging.getLogger(__name__)
 
 THEME_STAMP = "theme"
-# Rounds of deriving again while the catalog keeps changing under a batch: a post page settles in
-# one (its record is what it is); a listing on a site taking posts many a second may not, and a
-# later batch's render of it settles it then.
+# Rounds of deriving again while the catalog keeps changing under a batch. One is the usual need;
+# on a site taking posts many a second a listing may still be changing after three, and the
+# renders of those changes derive it again: a render must not chase an import for ever.
 MAX_SETTLES = 3
 
 
@@ -100,7 +100,7 @@ class RenderBatch:
             for recipe in dict.fromkeys(self.recipes[key] for key in changed if key in self.recipes):
                 recipe()
             self.day_indexes(counts.created_keys[turned[0] :] + counts.deleted_keys[turned[1] :])
-        log.warning("the catalog kept changing while render wrote; later renders settle what it wrote")
+        log.warning("the catalog was still changing after %d rounds of deriving again; stopped", MAX_SETTLES)
 
     def finish(self) -> None:
         catalog, config, derive = self.ports.catalog, self.config, self.derive
