@@ -11,6 +11,7 @@ import datetime as dt
 import email.utils
 import hashlib
 import json
+import random
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,10 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _CONDITION_FAILED = {"412", "PreconditionFailed", "ConditionalRequestConflict", "409"}
 MAX_COMMIT_ATTEMPTS = 8
+# Every commit's transaction writes the catalog's count of changes (and checks the settings), so two
+# commits at once conflict on those items (TransactionConflict): the loser waits a random while,
+# up to twice as long after each conflict, rather than meet the winner's successor at once.
+CONFLICT_WAIT_S = 0.01
 
 
 _ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3}|\.\d{6})?Z")
@@ -257,7 +262,7 @@ class DynamoCatalog:
         )
 
     def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
-        for _ in range(MAX_COMMIT_ATTEMPTS):
+        for attempt in range(MAX_COMMIT_ATTEMPTS):
             stored = self.get_post(record.key)
             if stored is not None and stored.sequencer >= record.sequencer:
                 return CommitResult("duplicate" if stored.sequencer == record.sequencer else "stale", current=stored)
@@ -333,6 +338,8 @@ class DynamoCatalog:
                     owner = self._get(f"URL#{change.claim_key}", "OWNER")
                     if owner is not None and owner.get("owner") != record.key:
                         return CommitResult("url_taken", current=stored, url_owner=str(owner["owner"]))
+                if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
+                    time.sleep(random.uniform(0, CONFLICT_WAIT_S * 2**attempt))  # noqa: S311  # nosec B311 - a wait, not a secret
                 continue  # someone else committed first: re-read and plan again
             return CommitResult("applied", current=final, previous=stored)
         raise RuntimeError(f"catalog commit for {record.key} kept conflicting after {MAX_COMMIT_ATTEMPTS} attempts")
