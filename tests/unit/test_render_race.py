@@ -151,4 +151,4 @@ def test_deriving_again_stops_after_a_bounded_number_of_rounds(caplog: pytest.Lo
     with caplog.at_level(logging.WARNING):
         batch.settle(seen=0)
     assert next(made) == 1 + render.MAX_SETTLES
-    assert "still changing" in caplog.text
+    assert "changed before each of 3 rounds" in caplog.text

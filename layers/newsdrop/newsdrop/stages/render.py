@@ -100,7 +100,7 @@ class RenderBatch:
             for recipe in dict.fromkeys(self.recipes[key] for key in changed if key in self.recipes):
                 recipe()
             self.day_indexes(counts.created_keys[turned[0] :] + counts.deleted_keys[turned[1] :])
-        log.warning("the catalog was still changing after %d rounds of deriving again; stopped", MAX_SETTLES)
+        log.warning("the catalog changed before each of %d rounds of deriving again; stopped", MAX_SETTLES)
 
     def finish(self) -> None:
         catalog, config, derive = self.ports.catalog, self.config, self.derive
