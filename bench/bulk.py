@@ -2,6 +2,12 @@
 
 Every run starts from an empty output folder and no cache (Jekyll's disk cache is off;
 Hugo keeps none for content), and is measured with bench.procs (wall, CPU, peak RSS).
+
+Builds write to a memory file system (/dev/shm) where there is one with room, for every tool
+alike. On this machine's disk, creating files slows down after many have been deleted (ext4
+mounted with `discard`): three Hugo builds of 10,000 posts in a row spent 1.2, 4.6 and 9.2 s
+in the kernel, newsdrop's 1.4, 4.5 and 8.9 s, and the kernel time of one build of the pair,
+not its own work, decided the ratio. `NEWSDROP_BENCH_OUT` names another folder.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from typing import Any
 from bench import corpus, paths, procs
 
 TIMEOUT_S = 1200.0
+MEMORY_FS = Path("/dev/shm")
+# Hugo's output of 100,000 posts is about 0.5 GB; one tool's output is there at a time.
+MEMORY_FS_MIN_FREE = 4 * 2**30
 Command = Callable[[Path], list[str | Path]]
 
 
@@ -52,8 +61,56 @@ def count_files(root: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(root))
 
 
+def output_root() -> Path:
+    """Where builds write: `NEWSDROP_BENCH_OUT`, else a memory file system with room, else the work folder."""
+    chosen = os.environ.get("NEWSDROP_BENCH_OUT")
+    if chosen:
+        return Path(chosen)
+    if MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK) and shutil.disk_usage(MEMORY_FS).free >= MEMORY_FS_MIN_FREE:
+        return MEMORY_FS / f"newsdrop-bench-{os.getuid()}"
+    return paths.WORK / "out"
+
+
+def in_memory(folder: Path) -> bool:
+    return filesystem(folder) == "tmpfs"
+
+
+def filesystem(folder: Path, mounts: str | None = None) -> str:
+    """The type of the file system `folder` is on: that of the longest mount point above it in
+    `mounts` (/proc/mounts by default, where a space in a path is written \\040); "" if unknown."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return ""
+    target = str(folder.resolve())
+    found = ("", "")
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point, kind = fields[1].replace("\\040", " "), fields[2]
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(found[0]):
+            found = (point, kind)
+    return found[1]
+
+
+def describe_output() -> dict[str, str]:
+    root = output_root()
+    root.mkdir(parents=True, exist_ok=True)
+    return {"folder": str(root), "filesystem": filesystem(root)}
+
+
+def clean_up() -> None:
+    """Remove the outputs from a memory file system: they take the machine's memory."""
+    root = output_root()
+    if in_memory(root):
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _out(tool: str, size: int) -> Path:
-    return paths.WORK / "out" / f"{tool}-{size}"
+    return output_root() / f"{tool}-{size}"
 
 
 def attempt(tool: str, size: int, command: Command, n: int) -> procs.Measured:
@@ -86,7 +143,7 @@ def measure(tool: str, size: int, command: Command, repeats: int, *, keep_output
 def _files(tool: str, size: int, keep_output: bool) -> int:
     out = _out(tool, size)
     files = count_files(out) if out.is_dir() else 0
-    if not keep_output:
+    if not keep_output or in_memory(out.parent):
         shutil.rmtree(out, ignore_errors=True)
     return files
 
@@ -106,15 +163,14 @@ def summarise(runs: Sequence[procs.Measured], files: int) -> dict[str, Any]:
 
 def run_size(source: corpus.Corpus, tools: Tools, repeats: int, *, jekyll: bool) -> dict[str, Any]:
     """newsdrop and Hugo take turns, `repeats` rounds (Jekyll, minutes a build, once, after them):
-    how fast this disk creates files changes by several times within minutes, and a pair of
-    builds run one after the other sees the same disk."""
+    a pair of builds run one after the other sees the same machine, whose other load changes
+    within minutes."""
     commands: dict[str, Command] = {"newsdrop": newsdrop_command(source)}
     if tools.hugo is not None:
         commands["hugo"] = hugo_command(tools.hugo, source)
     runs: dict[str, list[procs.Measured]] = {tool: [] for tool in commands}
     for n in range(repeats):
-        # Who goes first alternates: the disk has been seen to slow from build to build (Hugo's kernel
-        # time 1.0, 4.3, then 7.9 s in three rounds), and the second of a round would always be slower.
+        # Who goes first alternates, so that neither is always the one after the other's file deletions.
         order = list(commands.items()) if n % 2 == 0 else list(commands.items())[::-1]
         for tool, command in order:
             runs[tool].append(attempt(tool, source.size, command, n))

@@ -246,6 +246,9 @@ def print_tables(results: dict[str, Any]) -> None:
         f"\nnewsdrop bench ({results.get('mode')}), {machine.get('date')}, {machine.get('nproc')} CPUs "
         f"{machine.get('cpu_model')}, {(machine.get('memory_bytes') or 0) / 2**30:.0f} GiB RAM"
     )
+    output = machine.get("build_output")
+    if output:
+        print(f"builds written to {output['folder']} ({output['filesystem'] or 'file system unknown'})")
     for title, render in (
         ("Bulk build", bulk_table),
         ("One new post", incremental_table),

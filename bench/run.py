@@ -241,8 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         results = resumed(results, name)
     corpora = synthesize(plan)
-    step(results, "bulk", name, lambda: run_bulk(plan, corpora, found))
-    step(results, "rebuild_only", name, lambda: run_rebuild_only(plan, corpora, found))
+    results["machine"].setdefault("build_output", bulk.describe_output())
+    try:
+        step(results, "bulk", name, lambda: run_bulk(plan, corpora, found))
+        step(results, "rebuild_only", name, lambda: run_rebuild_only(plan, corpora, found))
+    finally:
+        bulk.clean_up()
     step(results, "incremental", name, lambda: run_incremental(plan, corpora))
     step(results, "search", name, lambda: run_search(plan))
     log("cold start: handler imports and package sizes")
