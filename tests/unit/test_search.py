@@ -27,6 +27,15 @@ def test_latin_words_and_numbers_are_indexed_by_their_1_2_and_3_grams() -> None:
     assert tokens["0"] == 2 and tokens["00"] == 1
 
 
+def test_a_title_occurrence_weighs_five_body_occurrences_up_to_one_digit() -> None:
+    weights = search.weights("金价", "金价 金 " + "银" * 40)
+    assert weights["金价"] == 5 + 1  # once in the title, once in the body
+    assert weights["金"] == 5 + 2 and weights["价"] == 5 + 1
+    assert weights["银"] == 35 and weights["银银"] == 35  # 40 and 39 occurrences: the most one base-36 digit holds
+    assert search.weights("", "") == {}
+    assert search.weights("Au", "")["au"] == 5
+
+
 def test_query_tokens_cover_the_query_with_the_fewest_grams() -> None:
     assert search.query_tokens("蔚") == ["蔚"]  # one character
     assert search.query_tokens("蔚来") == ["蔚来"]

@@ -76,14 +76,19 @@ def _runs(text: str) -> Iterable[tuple[str, str]]:
 
 def index_tokens(text: str) -> Counter[str]:
     """Every token a document is findable by, with how often it occurs."""
+    return Counter(_grams(normalise(text)))  # counted in C, in one call
+
+
+def _grams(text: str) -> list[str]:
+    """Every occurrence of every token of normalised text."""
     grams: list[str] = []
-    for cjk, word in _RUN.findall(normalise(text)):  # the runs as a list, made in C
+    for cjk, word in _RUN.findall(text):  # the runs as a list, made in C
         run = cjk or word
         grams += run
         grams += map(operator.add, run, run[1:])  # bigrams, joined in C
         if word:
             grams += [run[i : i + n] for n in range(3, LATIN_GRAMS + 1) for i in range(len(run) - n + 1)]
-    return Counter(grams)  # counted in C, in one call
+    return grams
 
 
 def _cover(run: str, n: int) -> list[str]:
@@ -131,10 +136,12 @@ def shard_range(shard: int, shards: int, other: int) -> range:
 
 def weights(title: str, text: str) -> dict[str, int]:
     """Token -> weight: title occurrences count five times, so title matches rank first."""
-    result = index_tokens(text)  # the body's counter, added to in place: a title has few tokens
-    for token, n in index_tokens(title).items():
-        result[token] += n * TITLE_WEIGHT
-    return {token: n if n < MAX_WEIGHT else MAX_WEIGHT for token, n in result.items()}
+    grams = _grams(normalise(text))
+    grams += _grams(normalise(title)) * TITLE_WEIGHT  # a title has few tokens: counted with the body, in C
+    counts = Counter(grams)
+    if counts and max(counts.values()) > MAX_WEIGHT:  # rare: most tokens occur a few times
+        counts.update({token: MAX_WEIGHT - n for token, n in counts.items() if n > MAX_WEIGHT})
+    return counts
 
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
