@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 
 from newsdrop import markup
 
@@ -105,6 +108,57 @@ def test_markdown_basics() -> None:
     assert "<strong>strong</strong>" in html
     assert "<s>gone</s>" in html or "<del>gone</del>" in html
     assert 'href="https://a.com/x"' in html
+
+
+# URL-like strings built from the pieces that make markdown-it's normalising change a URL (an
+# empty user or port, a second scheme, punycode, upper case) and from the shape the shortcut takes.
+_URL_PIECES = st.sampled_from(
+    [*"abcXYZ019;/?:@&=+$,-_.!~*'()#%", "http://", "https://", "//", "xn--", "XN--", "mailto:", "www.", ":80", "../"]
+)
+_URLS = st.one_of(
+    st.lists(_URL_PIECES, max_size=12).map("".join),
+    st.from_regex(markup._PLAIN_URL, fullmatch=True),
+    st.builds(
+        lambda host, rest: f"https://{host}{rest}",
+        st.from_regex(r"[a-z0-9]{1,70}(\.[a-z0-9]{1,70}){0,4}", fullmatch=True),
+        st.text(max_size=20),
+    ),
+)
+
+
+@settings(max_examples=2000)
+@given(_URLS)
+@example("https://" + ".".join(["a" * 63] * 5) + "/x")  # a host over 255 characters, which markdown-it drops
+@example("https://@a.com")  # an empty user, which it drops
+def test_links_are_normalised_as_markdown_it_does(url: str) -> None:
+    plain = MarkdownIt("commonmark")
+    ours = markup._markdown()
+    assert ours.normalizeLink(url) == plain.normalizeLink(url)
+    assert ours.normalizeLinkText(url) == plain.normalizeLinkText(url)
+
+
+@pytest.mark.parametrize(
+    ("source", "href"),
+    [
+        ("[a](https://例子.测试/路径)", "https://xn--fsqu00a.xn--0zwm56d/%E8%B7%AF%E5%BE%84"),
+        ("[a](https://A.com/x y)", None),  # a space ends the destination: not a link
+        ("[a](<https://a.com/x y>)", "https://a.com/x%20y"),
+        ("[a](https://a.com/%zz)", "https://a.com/%25zz"),
+        ("[a](HTTPS://A.COM/X)", "HTTPS://A.COM/X"),
+    ],
+)
+def test_links_that_need_normalising_are_normalised(source: str, href: str | None) -> None:
+    html = markup.render_markdown(source)
+    if href is None:
+        assert "href" not in html
+    else:
+        assert f'href="{href}"' in html
+
+
+def test_autolinks_show_a_punycode_host_in_unicode() -> None:
+    html = markup.render_markdown("<https://xn--fsqu00a.xn--0zwm56d/a>")
+    assert 'href="https://xn--fsqu00a.xn--0zwm56d/a"' in html
+    assert ">https://例子.测试/a</a>" in html
 
 
 def test_links_get_rel_noopener() -> None:

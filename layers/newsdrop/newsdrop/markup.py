@@ -59,7 +59,38 @@ _SPACE = re.compile(r"\s+")
 @cache
 def _markdown() -> MarkdownIt:
     # CommonMark (autolinks, blockquotes, raw HTML) plus the GFM tables and strikethrough Jekyll's kramdown knows.
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    return _Markdown("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+# The URLs a link's normalising leaves exactly as they are: http(s) or scheme-relative ones with a
+# lower-case ASCII host, and relative ones, with none of the characters it would encode or re-parse
+# (no `%`, `@`, `:` past the port, space or non-ASCII). Longer ones take the long way: markdown-it
+# drops a host name over 255 characters.
+_URL_REST = r"[A-Za-z0-9/?#=&+$,\-_.!~*'();]*"
+_PLAIN_URL = re.compile(
+    rf"(?:(?:https?:)?//[a-z0-9-]{{1,63}}(?:\.[a-z0-9-]{{1,63}})*(?::[0-9]+)?(?:[/?#]{_URL_REST})?|(?!//){_URL_REST})"
+)
+_PLAIN_URL_MAX = 200
+
+
+class _Markdown(MarkdownIt):
+    """markdown-it without the round trip through its URL parser for URLs it would leave unchanged.
+
+    Normalising a link (parse it, convert the host to punycode, percent-encode, format it again) was
+    a third of rendering a typical post, which has two or three links, all of them plain.
+    tests/unit/test_markup.py holds the shortcut to markdown-it's own answer on generated URLs.
+    """
+
+    def normalizeLink(self, url: str) -> str:  # markdown-it's name
+        if len(url) <= _PLAIN_URL_MAX and _PLAIN_URL.fullmatch(url):
+            return url
+        return super().normalizeLink(url)
+
+    def normalizeLinkText(self, link: str) -> str:  # markdown-it's name
+        # The text shown for an autolink turns a punycode host back into Unicode.
+        if len(link) <= _PLAIN_URL_MAX and "xn--" not in link and _PLAIN_URL.fullmatch(link):
+            return link
+        return super().normalizeLinkText(link)
 
 
 def sanitise(fragment: str) -> str:
