@@ -12,6 +12,7 @@ not its own work, decided the ratio. `NEWSDROP_BENCH_OUT` names another folder.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import statistics
@@ -61,8 +62,11 @@ def count_files(root: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(root))
 
 
+@functools.cache
 def output_root() -> Path:
-    """Where builds write: `NEWSDROP_BENCH_OUT`, else a memory file system with room, else the work folder."""
+    """Where builds write: `NEWSDROP_BENCH_OUT`, else a memory file system with room, else the work folder.
+    Chosen once a run: the outputs themselves take memory, and every build of a run must write where
+    the results say they did."""
     chosen = os.environ.get("NEWSDROP_BENCH_OUT")
     if chosen:
         return Path(chosen)

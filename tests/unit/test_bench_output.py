@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,14 @@ tmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0
 /dev/vdb /srv/bench\\040out xfs rw 0 0
 proc /proc proc rw 0 0
 """
+
+
+@pytest.fixture(autouse=True)
+def _choose_again() -> Iterator[None]:
+    """The output folder is chosen once a run; each test chooses it under its own environment."""
+    bulk.output_root.cache_clear()
+    yield
+    bulk.output_root.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -38,6 +47,8 @@ def test_a_folder_named_in_the_environment_is_used_as_it_is(tmp_path: Path, monk
     monkeypatch.setenv("NEWSDROP_BENCH_OUT", str(tmp_path / "out"))
     assert bulk.output_root() == tmp_path / "out"
     assert bulk._out("hugo", 1000) == tmp_path / "out" / "hugo-1000"
+    monkeypatch.setenv("NEWSDROP_BENCH_OUT", str(tmp_path / "elsewhere"))
+    assert bulk._out("jekyll", 1000) == tmp_path / "out" / "jekyll-1000"  # chosen once a run
 
 
 @pytest.mark.parametrize(("kind", "removed"), [("tmpfs", True), ("ext4", False)])
