@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -58,6 +59,15 @@ ITEM_OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "delete", "query"])
 QUERIES = st.lists(
     st.tuples(PARTITIONS, st.one_of(st.none(), st.integers(1, 5)), st.booleans()), min_size=1, max_size=6
 )
+
+
+def failed_response(call: Callable[[], Any]) -> dict[str, Any]:
+    """The error response of a call that must fail."""
+    try:
+        call()
+    except ClientError as error:
+        return dict(error.response)
+    raise AssertionError("the call succeeded")
 
 
 def create_table(ddb: Any) -> None:
@@ -190,10 +200,16 @@ def test_list_pages_equal_moto(operations: list[tuple[str, str]], lists: list[An
             assert patched == original
 
 
-def test_serialized_responses_equal_moto() -> None:
-    """The serializer's name cache gives the responses moto gives, over the shapes the stack uses."""
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [("ResponseSerializer", "get_value"), ("BaseJSONSerializer", "_serialize_type_structure")],
+    ids=["name-cache", "attribute-values"],
+)
+def test_serialized_responses_equal_moto(owner: str, name: str) -> None:
+    """The serializer's patches (the name cache; string and number attribute values written as
+    they are) give the responses moto gives, over the shapes the stack uses."""
     from moto import mock_aws
-    from moto.core.serialize import ResponseSerializer
+    from moto.core import serialize
 
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
@@ -208,7 +224,10 @@ def test_serialized_responses_equal_moto() -> None:
             "b": {"B": b"\x00\xff"},
             "ss": {"SS": ["x", "y"]},
             "ns": {"NS": ["1", "2"]},
-            "m": {"M": {"inner": {"L": [{"S": "a"}, {"BOOL": True}, {"NULL": True}]}}},
+            "m": {"M": {"inner": {"L": [{"S": "a"}, {"BOOL": True}, {"NULL": True}, {"N": "-0.5e3"}]}}},
+            "empty": {"S": ""},
+            "text": {"S": '中文 & <b>"quoted"</b>'},
+            "flag": {"BOOL": False},
         }
         ddb.put_item(TableName="t", Item=item)
         s3.create_bucket(Bucket="bucket-b")
@@ -224,6 +243,27 @@ def test_serialized_responses_equal_moto() -> None:
             lambda: ddb.get_item(TableName="t", Key={"pk": {"S": "p"}, "sk": {"S": "s"}}),
             lambda: ddb.get_item(TableName="t", Key={"pk": {"S": "p"}, "sk": {"S": "missing"}}),
             lambda: ddb.scan(TableName="t"),
+            lambda: ddb.update_item(
+                TableName="t",
+                Key={"pk": {"S": "p"}, "sk": {"S": "s"}},
+                UpdateExpression="SET n = :n",
+                ExpressionAttributeValues={":n": {"N": "12.5"}},
+                ReturnValues="ALL_NEW",
+            ),
+            lambda: failed_response(
+                lambda: ddb.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": "t",
+                                "Item": {"pk": {"S": "p"}, "sk": {"S": "s"}},
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                            }
+                        }
+                    ]
+                )
+            ),
             lambda: ddb.describe_table(TableName="t")["Table"]["KeySchema"],
             lambda: s3.list_objects_v2(Bucket="bucket-b"),
             lambda: s3.list_objects_v2(Bucket="bucket-b", Prefix="a/", Delimiter="/"),
@@ -234,7 +274,7 @@ def test_serialized_responses_equal_moto() -> None:
             lambda: events.describe_event_bus(Name="bus"),
         ]
         for read in reads:
-            patched, original = both(ResponseSerializer, "get_value", read)
+            patched, original = both(getattr(serialize, owner), name, read)
             if isinstance(patched, dict):
                 patched, original = without_metadata(patched), without_metadata(original)
             assert patched == original

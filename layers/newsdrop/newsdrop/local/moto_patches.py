@@ -10,7 +10,7 @@
    when all hold: the same all-or-nothing outcome, in time proportional to the
    transaction.
 
-And four costs that AWS does not have, each of which made a publish through the local stack
+And five costs that AWS does not have, each of which made a publish through the local stack
 slower than the site is large or than the response is long (measured: README, Benchmarks):
 3. Query (`_patch_queries`): moto sorts every item of the table, then the partition, to answer
    a page; the patch hands it the items the page can reach, from sort keys kept in order.
@@ -20,8 +20,12 @@ slower than the site is large or than the response is long (measured: README, Be
    with dateutil; the patch reads the ISO and HTTP forms with the standard library.
 6. Serializer names (`_patch_serializer`): moto works out which attribute names each value of
    a response may be stored under, for every value; the patch remembers them per shape.
-Each hands moto's own code a smaller input or a cached lookup, so its answers are unchanged;
-tests/integration/test_moto_patches.py compares them with moto's own, page by page.
+7. DynamoDB attribute values (`_patch_attribute_values`): moto serializes each string or number
+   attribute of every item it returns by walking all ten members of the AttributeValue shape;
+   the patch writes a one-member string value as it is, which is what that walk produces.
+Each hands moto's own code a smaller input or a cached lookup, or writes what moto's code would
+write, so its answers are unchanged; tests/integration/test_moto_patches.py compares them with
+moto's own, page by page.
 
 The patches apply to moto running in this process (mock_aws or ThreadedMotoServer).
 And `serialised_server`: moto's backends are not thread-safe (a DynamoDB query iterating a
@@ -99,6 +103,7 @@ def install() -> None:
         _patch_listing()
         _patch_timestamps()
         _patch_serializer()
+        _patch_attribute_values()
         _done = True
 
 
@@ -353,6 +358,32 @@ def _patch_serializer() -> None:
         return None
 
     serialize.ResponseSerializer.get_value = get_value_patched  # type: ignore[method-assign]
+
+
+def _patch_attribute_values() -> None:
+    """An item's string and number attributes are written as moto stores them: {"S": "..."}.
+
+    Moto keeps items as AttributeValue JSON, and its serializer walks every member of the shape
+    for each attribute of each item (half the time of a Query of the home page's 200 entries).
+    For a value that is a plain dict of one "S" or "N" member holding a str, that walk finds the
+    one member, writes the string unchanged under its own name and skips the nine absent ones, so
+    the patch writes the dict's copy directly. Any other value (binary, sets, maps, lists, BOOL,
+    NULL, several members) goes through moto's own code.
+    """
+    from moto.core import serialize
+
+    original = serialize.BaseJSONSerializer._serialize_type_structure
+
+    @functools.wraps(original)
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and type(value) is dict and len(value) == 1:
+            ((member, text),) = value.items()
+            if member in ("S", "N") and type(text) is str:
+                self._default_serialize(serialized, {member: text}, shape, key)
+                return
+        original(self, serialized, value, shape, key)
+
+    serialize.BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
 
 
 def _patch_transactions() -> None:
