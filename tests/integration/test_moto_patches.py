@@ -1,8 +1,11 @@
-"""The local stack's moto patches that read less (Query, ListObjects) answer exactly as moto does.
+"""The local stack's moto patches answer exactly as moto does.
 
-Each example writes and deletes at random through boto3 (so the patches' sorted indexes are
-built, then maintained), and every read is made twice: through the patch, then with moto's own
-method put back. The answers must be the same, page by page.
+The patches that read less (Query, ListObjects) are tested with Hypothesis: each example
+writes and deletes at random through boto3 (so the patches' sorted indexes are built, then
+maintained), and every read is made twice: through the patch, then with moto's own
+method put back. The answers must be the same, page by page. The patches that cache or skip
+work (serializer names, attribute values, event input paths, action names) are compared with
+moto's own code on the shapes and events the stack uses.
 """
 
 from __future__ import annotations
@@ -278,3 +281,55 @@ def test_serialized_responses_equal_moto(owner: str, name: str) -> None:
             if isinstance(patched, dict):
                 patched, original = without_metadata(patched), without_metadata(original)
             assert patched == original
+
+
+def test_delivered_events_equal_moto() -> None:
+    """With each input path compiled once, an event reaches its SQS target as moto delivers it."""
+    import json
+
+    import jsonpath_ng.ext
+    from moto import mock_aws
+
+    with mock_aws():
+        events = boto3.client("events", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        queue = sqs.create_queue(QueueName="target")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.create_event_bus(Name="bus")
+        events.put_rule(Name="all", EventBusName="bus", EventPattern=json.dumps({"source": ["newsdrop"]}))
+        events.put_targets(Rule="all", EventBusName="bus", Targets=[{"Id": "q", "Arn": arn}])
+
+        def deliver() -> list[dict[str, Any]]:
+            detail = {"key": "_posts/2026-11-30-a.md", "nested": {"list": [1, "二", None]}}
+            entry = {
+                "Source": "newsdrop",
+                "DetailType": "Post Parsed",
+                "Detail": json.dumps(detail),
+                "EventBusName": "bus",
+            }
+            events.put_events(Entries=[entry, {**entry, "Resources": ["arn:aws:s3:::b"]}])
+            delivered = []
+            for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+                body = json.loads(message["Body"])
+                delivered.append({k: v for k, v in body.items() if k not in ("id", "time")})  # new for each event
+            return sorted(delivered, key=json.dumps)
+
+        patched, original = both(jsonpath_ng.ext, "parse", deliver)
+        assert len(patched) == 2
+        assert patched[0]["detail"]["nested"] == {"list": [1, "二", None]}
+        assert patched == original
+
+
+def test_action_names_equal_moto() -> None:
+    """The names listed once per response class are the ones moto lists on every request."""
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.s3.responses import S3Response
+    from moto.sqs.responses import SQSResponse
+
+    patched = responses.method_names_from_class  # type: ignore[attr-defined]
+    for clazz in (DynamoHandler, S3Response, SQSResponse, DynamoHandler):
+        names = patched(clazz)
+        assert names == patched.__wrapped__(clazz)
+        assert "get_item" in names if clazz is DynamoHandler else "get_item" not in names
