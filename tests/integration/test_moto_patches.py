@@ -333,3 +333,22 @@ def test_action_names_equal_moto() -> None:
         names = patched(clazz)
         assert names == patched.__wrapped__(clazz)
         assert "get_item" in names if clazz is DynamoHandler else "get_item" not in names
+
+
+def test_s3_url_patterns_equal_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The S3 patterns kept per setting are the ones moto's reload gives, whichever setting came before."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.base_backend import BaseBackend
+    from moto.s3.models import s3_backends
+
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    for endpoints in (None, "https://files.example.com", None, "https://files.example.com,http://local:4566"):
+        if endpoints is None:
+            monkeypatch.delenv("MOTO_S3_CUSTOM_ENDPOINTS", raising=False)
+        else:
+            monkeypatch.setenv("MOTO_S3_CUSTOM_ENDPOINTS", endpoints)
+        patched = backend.urls
+        assert patched == BaseBackend.urls.fget(backend)  # type: ignore[attr-defined]
+        assert any("files.example.com" in url for url in patched) == (endpoints is not None)
+    monkeypatch.delenv("MOTO_S3_CUSTOM_ENDPOINTS")
+    BaseBackend.urls.fget(backend)  # type: ignore[attr-defined]  # moto's module as the other tests expect it

@@ -10,7 +10,7 @@
    when all hold: the same all-or-nothing outcome, in time proportional to the
    transaction.
 
-And seven costs that AWS does not have, each of which made a publish through the local stack
+And eight costs that AWS does not have, each of which made a publish through the local stack
 slower than the site is large or than the response is long (measured: README, Benchmarks):
 3. Query (`_patch_queries`): moto sorts every item of the table, then the partition, to answer
    a page; the patch hands it the items the page can reach, from sort keys kept in order.
@@ -28,6 +28,9 @@ slower than the site is large or than the response is long (measured: README, Be
    (about 0.4 ms each); the patch keeps each compiled path.
 9. Action names (`_patch_action_names`): for every request, moto lists the methods of the
    service's response class with `inspect.getmembers`; the patch lists each class's once.
+10. S3 URL patterns (`_patch_s3_urls`): for every S3 request, moto reloads its S3 URL module
+    (the patterns depend on two environment variables) and formats every pattern again; the
+    patch keeps the patterns per value of those variables.
 Each hands moto's own code a smaller input or a cached lookup, or writes what moto's code would
 write, so its answers are unchanged; tests/integration/test_moto_patches.py compares them with
 moto's own, page by page.
@@ -111,6 +114,7 @@ def install() -> None:
         _patch_attribute_values()
         _patch_event_paths()
         _patch_action_names()
+        _patch_s3_urls()
         _done = True
 
 
@@ -423,6 +427,31 @@ def _patch_action_names() -> None:
         return found
 
     responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
+
+
+def _patch_s3_urls() -> None:
+    """The S3 backend's URL patterns, worked out once per value of the settings they depend on.
+
+    Moto reloads `moto.s3.urls` on each request because its patterns include the custom endpoints
+    (MOTO_S3_CUSTOM_ENDPOINTS) and, for ISO regions (MOTO_ENABLE_ISO_REGIONS), more domains; with
+    the same values the reload gives the same patterns, bound to the same handlers.
+    """
+    import os
+
+    from moto.core.base_backend import BaseBackend
+    from moto.s3 import models as s3_models
+
+    original = BaseBackend.urls
+    known: dict[tuple[str | None, str | None], Any] = {}
+
+    def urls(self: Any) -> Any:
+        settings = (os.environ.get("MOTO_S3_CUSTOM_ENDPOINTS"), os.environ.get("MOTO_ENABLE_ISO_REGIONS"))
+        found = known.get(settings)
+        if found is None:
+            found = known[settings] = original.fget(self)  # type: ignore[attr-defined]
+        return found
+
+    s3_models.S3Backend.urls = property(urls)  # type: ignore[assignment,method-assign]
 
 
 def _patch_transactions() -> None:

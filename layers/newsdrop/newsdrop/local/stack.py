@@ -71,6 +71,11 @@ class EventSource:
     queue: str  # logical id of the queue it consumes
     batch_size: int
 
+    @property
+    def receive_max(self) -> int:
+        """Messages one receive asks for: the batch size, within SQS's limit of ten."""
+        return min(self.batch_size, 10)
+
 
 @dataclass
 class FunctionSpec:
@@ -288,7 +293,7 @@ class Pump:
         url = self.stack.queue_urls[source.queue]
         response = self.sqs.receive_message(
             QueueUrl=url,
-            MaxNumberOfMessages=min(source.batch_size, 10),
+            MaxNumberOfMessages=source.receive_max,
             WaitTimeSeconds=wait,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
@@ -339,13 +344,16 @@ class Pump:
         """Run every function until all their queues are empty (in-flight messages included).
 
         Each queue is emptied in turn, parse first, like `newsdrop build` does, so that both
-        run the same batches and write the same bytes."""
+        run the same batches and write the same bytes. A queue is left when a receive brings
+        less than a full batch: moto hands out every visible message up to the maximum, so a
+        short batch was all there was (what a handler sends back to it is found by `pending`)."""
         first = ("ParseFunction", "FanoutFunction", "RenderFunction")
         order = sorted(self.stack.functions, key=lambda f: (first.index(f) if f in first else len(first), f))
         for _ in range(max_rounds):
             for logical in order:
-                while self.step(logical) > 0:
-                    pass
+                for source in self.stack.functions[logical].sources:
+                    while self.step_source(logical, source) == source.receive_max:
+                        pass
             # Nothing visible or in flight anywhere: done, without another round of empty receives.
             if not self.pending():
                 return
