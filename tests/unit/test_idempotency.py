@@ -32,8 +32,8 @@ class CountingStore(MemoryStore):
 class CountingCatalog(MemoryCatalog):
     writes: int = 0
 
-    def commit(self, record: Any, *, generation: int | None = None) -> Any:
-        result = super().commit(record, generation=generation)
+    def commit(self, record: Any, **options: Any) -> Any:
+        result = super().commit(record, **options)
         self.writes += result.status == "applied"
         return result
 

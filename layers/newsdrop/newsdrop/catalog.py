@@ -41,7 +41,7 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
     """Record what this change touches, so that a redelivered event can be rebuilt from the catalog
     alone, and carry the post's earlier URLs forward (a published URL that changes keeps redirecting)."""
     old_lists = list(previous.lists) if previous and previous.live else []
-    touched = list(dict.fromkeys([*old_lists, *record.lists]))
+    touched = tuple(dict.fromkeys([*old_lists, *record.lists]))
     previous_url = previous.url if previous and previous.live else ""
     aliases = [*(previous.aliases if previous else ()), *record.aliases]  # the record's own: `redirect_from`
     if previous_url and record.url and url_claim(previous_url) != url_claim(record.url):

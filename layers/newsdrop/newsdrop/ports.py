@@ -7,6 +7,7 @@ adapters run `newsdrop build`. The stages never know which they have.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -167,16 +168,30 @@ class SearchState:
     version: int = 0  # bumped by every swap, so a swap can be conditional on it
 
 
+class Unread(enum.Enum):
+    """The stored record was not read by the caller (`Catalog.commit`'s `stored`)."""
+
+    UNREAD = "unread"
+
+
+UNREAD = Unread.UNREAD
+
+
 class Catalog(Protocol):
     def get_post(self, key: str) -> PostRecord | None: ...
 
-    def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
+    def commit(
+        self, record: PostRecord, *, generation: int | None = None, stored: PostRecord | Unread | None = UNREAD
+    ) -> CommitResult:
         """Atomically replace the stored record by `record` if record.sequencer is newer than the stored one.
 
         Listing entries and the URL claim change in the same transaction; `current` in the
         result is the stored record afterwards (with `touched`, `previous_url` and `aliases`
         filled in). With `generation`, only while the site settings are still that generation
         (status "config_changed" otherwise): a post is never committed as read under old settings.
+        `stored` is the record as the caller has just read it (None: there was none); the commit
+        plans against it instead of reading it again, and a conditional write catches a change
+        since (the commit then reads and plans again).
         """
 
     def entries(self, list_id: str, *, limit: int | None = None) -> list[Entry]:

@@ -28,6 +28,7 @@ from newsdrop import catalog as catalog_plan
 from newsdrop import events
 from newsdrop.model import Entry, SiteConfig
 from newsdrop.ports import (
+    UNREAD,
     Blob,
     BusEvent,
     CommitResult,
@@ -38,6 +39,7 @@ from newsdrop.ports import (
     RefreshJob,
     SearchState,
     TooLarge,
+    Unread,
 )
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
@@ -261,9 +263,12 @@ class DynamoCatalog:
             }
         )
 
-    def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
+    def commit(
+        self, record: PostRecord, *, generation: int | None = None, stored: PostRecord | Unread | None = UNREAD
+    ) -> CommitResult:
         for attempt in range(MAX_COMMIT_ATTEMPTS):
-            stored = self.get_post(record.key)
+            if attempt or stored is UNREAD:
+                stored = self.get_post(record.key)
             if stored is not None and stored.sequencer >= record.sequencer:
                 return CommitResult("duplicate" if stored.sequencer == record.sequencer else "stale", current=stored)
             final = catalog_plan.finalise(record, stored)

@@ -15,6 +15,7 @@ from newsdrop import catalog as catalog_plan
 from newsdrop.adapters.sortedmap import SortedKeyMap
 from newsdrop.model import Entry
 from newsdrop.ports import (
+    UNREAD,
     Blob,
     BusEvent,
     CommitResult,
@@ -26,6 +27,7 @@ from newsdrop.ports import (
     RefreshJob,
     SearchState,
     TooLarge,
+    Unread,
 )
 
 
@@ -135,7 +137,10 @@ class MemoryCatalog:
         """The stored settings' generation (0: none stored yet)."""
         return self.config.generation if self.config else 0
 
-    def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
+    def commit(
+        self, record: PostRecord, *, generation: int | None = None, stored: PostRecord | Unread | None = UNREAD
+    ) -> CommitResult:
+        del stored  # read under the lock: always the current record
         with self._lock:
             stored = self.posts.get(record.key)
             if stored is not None and stored.sequencer >= record.sequencer:

@@ -118,7 +118,7 @@ class ParseBatch:
             self.redelivered(stored, change)
             return
         if change.removed:
-            self.remove(change.key, change.sequencer)
+            self.remove(change.key, change.sequencer, stored)
             return
         self.read(change.key, change.sequencer, "live", stored)
 
@@ -131,7 +131,7 @@ class ParseBatch:
             return
         if blob is None:  # deleted since the event was sent: its removal event follows, or this is it
             if lane == "live":
-                self.remove(key, sequencer)
+                self.remove(key, sequencer, stored)
             return
         read_post = self.ports.read_post or posts.read_post
         for _ in range(MAX_SETTINGS_RACES):
@@ -177,18 +177,19 @@ class ParseBatch:
             due=due.isoformat() if due is not None else "",
             aliases=tuple(post.redirect_from),
         )
-        return self.commit(record, lane)
+        return self.commit(record, lane, stored)
 
-    def remove(self, key: str, sequencer: str) -> None:
+    def remove(self, key: str, sequencer: str, stored: PostRecord | None) -> None:
         # A tombstone depends on no setting: its upload-or-delete sequencer alone orders it.
         record = PostRecord(
             key=key, sequencer=revision(sequencer, self.site.generation, 0), live=False, state="deleted"
         )
-        self.commit(record, "live")
+        self.commit(record, "live", stored)
 
-    def commit(self, record: PostRecord, lane: Lane) -> CommitStatus:
+    def commit(self, record: PostRecord, lane: Lane, stored: PostRecord | None) -> CommitStatus:
+        """`stored`: the record as read for this change (the catalog plans against it)."""
         generation = self.site.generation if record.state != "deleted" else None
-        result = self.ports.catalog.commit(record, generation=generation)
+        result = self.ports.catalog.commit(record, generation=generation, stored=stored)
         extra = {"key": record.key, "sequencer": record.sequencer}
         if result.status == "config_changed":
             return result.status
