@@ -18,7 +18,18 @@ from typing import Any
 from newsdrop import catalog as catalog_plan
 from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
 from newsdrop.model import Entry
-from newsdrop.ports import Blob, BusEvent, CommitResult, ConfigRecord, Head, PostRecord, RefreshJob, SearchState
+from newsdrop.ports import (
+    UNREAD,
+    Blob,
+    BusEvent,
+    CommitResult,
+    ConfigRecord,
+    Head,
+    PostRecord,
+    RefreshJob,
+    SearchState,
+    Unread,
+)
 
 LIST_PAGE = 1000  # keys per ListObjectsV2 response
 PUT_EVENTS_MAX = 10  # entries per PutEvents call
@@ -91,17 +102,21 @@ class CountingCatalog(MemoryCatalog):
         self.meter.add("dynamodb:GetItem")
         return super().get_post(key)
 
-    def commit(self, record: PostRecord, *, generation: int | None = None) -> CommitResult:
-        # DynamoCatalog.commit: GetItem of the stored record, then one transaction unless stale.
-        self.meter.add("dynamodb:GetItem")
-        stored = self.posts.get(record.key)
-        if stored is None or stored.sequencer < record.sequencer:
-            change = catalog_plan.plan(catalog_plan.finalise(record, stored), stored)
+    def commit(
+        self, record: PostRecord, *, generation: int | None = None, stored: PostRecord | Unread | None = UNREAD
+    ) -> CommitResult:
+        # DynamoCatalog.commit: GetItem of the stored record unless the caller read it, then one
+        # transaction unless stale (here the caller's read is always current: one process).
+        if stored is UNREAD:
+            self.meter.add("dynamodb:GetItem")
+        current = self.posts.get(record.key)
+        if current is None or current.sequencer < record.sequencer:
+            change = catalog_plan.plan(catalog_plan.finalise(record, current), current)
             self.meter.add("dynamodb:TransactWriteItems")
             # The count of changes (an Update), and a ConditionCheck when it checks the settings generation.
             checks = 1 + (generation is not None)
             self.meter.add("dynamodb:TransactWriteItems.items", transaction_items(change) + checks)
-        return super().commit(record, generation=generation)
+        return super().commit(record, generation=generation, stored=stored)
 
     def entries(self, list_id: str, **options: Any) -> list[Entry]:
         self.meter.add("dynamodb:Query")
