@@ -10,8 +10,9 @@
    when all hold: the same all-or-nothing outcome, in time proportional to the
    transaction.
 
-And eight costs that AWS does not have, each of which made a publish through the local stack
-slower than the site is large or than the response is long (measured: README, Benchmarks):
+And eight costs that AWS does not have, which made a publish through the local stack slower
+the larger the site or the longer a response (3 to 7) or added to every request (8 to 10)
+(measured: README, Benchmarks):
 3. Query (`_patch_queries`): moto sorts every item of the table, then the partition, to answer
    a page; the patch hands it the items the page can reach, from sort keys kept in order.
 4. ListObjects with a prefix (`_patch_listing`): moto walks every key of the bucket; the patch
