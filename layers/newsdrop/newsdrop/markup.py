@@ -73,6 +73,10 @@ _PLAIN_URL = re.compile(
 _PLAIN_URL_MAX = 200
 
 
+def _plain(url: str) -> bool:
+    return len(url) <= _PLAIN_URL_MAX and _PLAIN_URL.fullmatch(url) is not None
+
+
 class _Markdown(MarkdownIt):
     """markdown-it without the round trip through its URL parser for URLs it would leave unchanged.
 
@@ -82,15 +86,11 @@ class _Markdown(MarkdownIt):
     """
 
     def normalizeLink(self, url: str) -> str:  # markdown-it's name
-        if len(url) <= _PLAIN_URL_MAX and _PLAIN_URL.fullmatch(url):
-            return url
-        return super().normalizeLink(url)
+        return url if _plain(url) else super().normalizeLink(url)
 
     def normalizeLinkText(self, link: str) -> str:  # markdown-it's name
         # The text shown for an autolink turns a punycode host back into Unicode.
-        if len(link) <= _PLAIN_URL_MAX and "xn--" not in link and _PLAIN_URL.fullmatch(link):
-            return link
-        return super().normalizeLinkText(link)
+        return link if "xn--" not in link and _plain(link) else super().normalizeLinkText(link)
 
 
 def sanitise(fragment: str) -> str:

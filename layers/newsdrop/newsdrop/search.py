@@ -140,7 +140,9 @@ def weights(title: str, text: str) -> dict[str, int]:
     grams += _grams(normalise(title)) * TITLE_WEIGHT  # a title has few tokens: counted with the body, in C
     counts = Counter(grams)
     if counts and max(counts.values()) > MAX_WEIGHT:  # rare: most tokens occur a few times
-        counts.update({token: MAX_WEIGHT - n for token, n in counts.items() if n > MAX_WEIGHT})
+        for token, n in counts.items():
+            if n > MAX_WEIGHT:
+                counts[token] = MAX_WEIGHT
     return counts
 
 

@@ -417,17 +417,7 @@ def _patch_action_names() -> None:
     """
     from moto.core import responses
 
-    original = responses.method_names_from_class  # type: ignore[attr-defined]
-    names: dict[object, list[str]] = {}
-
-    @functools.wraps(original)
-    def method_names_from_class(clazz: object) -> list[str]:
-        found = names.get(clazz)
-        if found is None:
-            found = names[clazz] = original(clazz)
-        return found
-
-    responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)  # type: ignore[attr-defined]
 
 
 def _patch_s3_urls() -> None:
