@@ -231,15 +231,17 @@ def _documents(table: Mapping[str, str]) -> dict[int, dict[str, int]]:
     return documents
 
 
-def _log(current: Mapping[str, str], delta: Delta, deleted: Mapping[int, Deleted]) -> dict[str, str]:
+def _log(
+    current: Mapping[str, str], delta: Delta, deleted: Mapping[int, Deleted], flushed: frozenset[int]
+) -> dict[str, str]:
     """The log without flushed or deleted documents, with the delta's new ones."""
     log = dict(current)
     if log:
         documents = _documents(log)
-        kept = {doc: tokens for doc, tokens in documents.items() if doc not in delta.flushed_ids and doc not in deleted}
+        kept = {doc: tokens for doc, tokens in documents.items() if doc not in flushed and doc not in deleted}
         if len(kept) < len(documents):
             log = search.table_of(kept)
-    added = {doc: tokens for doc, tokens in delta.add.items() if doc not in delta.flushed_ids and doc not in deleted}
+    added = {doc: tokens for doc, tokens in delta.add.items() if doc not in flushed and doc not in deleted}
     table = delta.add_table if len(added) == len(delta.add) else search.table_of(added)
     for token, encoded in table.items():
         log[token] = search.merge_postings([log[token], encoded], None) if token in log else encoded
@@ -253,9 +255,12 @@ def apply(current: Manifest, delta: Delta, tuning: Tuning) -> tuple[Manifest, li
     for doc in delta.delete:
         deleted.setdefault(doc, Deleted(clock, delta.now))
     runs = list(current.runs)
-    if delta.flushed is not None and all(r.id != delta.flushed.id for r in runs):
-        runs.append(delta.flushed)
-    log = _log(current.log, delta, deleted)
+    flushed = frozenset[int]()
+    if delta.flushed is not None and _still_logged(current.log, delta):
+        flushed = delta.flushed_ids
+        if all(r.id != delta.flushed.id for r in runs):
+            runs.append(delta.flushed)
+    log = _log(current.log, delta, deleted, flushed)
     deferred = current.deferred  # the count of publishes in a row that left their compaction owed
     if delta.deferring is not None:
         deferred = deferred + 1 if delta.deferring else 0
@@ -269,6 +274,15 @@ def apply(current: Manifest, delta: Delta, tuning: Tuning) -> tuple[Manifest, li
     manifest.clock = clock
     _purge(manifest, delta.now, tuning)
     return manifest, _claim_trash(manifest, delta.deletes)
+
+
+def _still_logged(log: Mapping[str, str], delta: Delta) -> bool:
+    """Whether the log still holds every document the delta's flush took from it. One that left it
+    since was deleted (and, past the grace period, forgotten) or flushed by another invocation:
+    the flushed run would bring it back, or hold it twice. Then the flush is dropped (its file is
+    deleted with this invocation's other unused files) and the log keeps the delta's documents."""
+    taken = delta.flushed_ids - delta.add.keys()
+    return not taken or taken <= search.table_ids(log)
 
 
 def plan(manifest: Manifest, tuning: Tuning) -> None:
