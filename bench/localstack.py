@@ -75,7 +75,7 @@ def start() -> Local:
     moto_patches.install()
     aws.client.cache_clear()
     stack = provision(paths.ROOT, Names())
-    pump = Pump(stack, retry_after=0)
+    pump = Pump(stack, retry_after=0, in_process=True)
     meter = Meter()
     names = stack.names
     roles = {names.source_bucket: "source", names.site_bucket: "site", names.artifact_bucket: "artifacts"}

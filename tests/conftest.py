@@ -62,7 +62,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         aws_ports.cache_clear()
         settings.cache_clear()
         stack = provision(ROOT, Names())
-        pump = Pump(stack, retry_after=0)
+        pump = Pump(stack, retry_after=0, in_process=True)
         yield pump
     aws.client.cache_clear()
     aws_ports.cache_clear()

@@ -49,3 +49,25 @@ def test_redrive_sends_dead_letters_back(moto_stack: Any) -> None:
     assert moved["ParseFunction"] == 1
     assert "Messages" not in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)
     assert moto_stack.step("ParseFunction") == 1  # and parse consumes it (a test event is a no-op)
+
+
+def test_in_process_pump_reads_queue_depths_from_moto_as_the_api_reports_them(moto_stack: Any) -> None:
+    # GIVEN three messages in the render queue, one of them received and in flight, and the fanout queue empty
+    sqs = boto3.client("sqs")
+    render_queue = moto_stack.stack.queue_urls["RenderQueue"]
+    for n in range(3):
+        sqs.send_message(QueueUrl=render_queue, MessageBody=json.dumps({"n": n}))
+    sqs.receive_message(QueueUrl=render_queue, MaxNumberOfMessages=1, VisibilityTimeout=300)
+    receives: list[str] = []
+    moto_stack.sqs.meta.events.register("before-call.sqs.ReceiveMessage", lambda **kw: receives.append("receive"))
+    fanout = next(s for s in moto_stack.stack.functions["FanoutFunction"].sources if s.queue == "FanoutQueue")
+
+    # WHEN the pump counts what is pending, and steps the empty queue, reading moto's backend and then asking the API
+    seen = {}
+    for in_process in (True, False):
+        moto_stack.in_process = in_process
+        seen[in_process] = (moto_stack.pending(), moto_stack.step_source("FanoutFunction", fanout), len(receives))
+
+    # THEN both ways count the visible and the in-flight messages, and only the API way asks the empty queue
+    assert seen[True] == (3, 0, 0)
+    assert seen[False] == (3, 0, 1)

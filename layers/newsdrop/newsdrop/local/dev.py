@@ -98,7 +98,7 @@ class DevStack:
             self.s3_port = int(self.moto.get_host_and_port()[1])
         os.environ["AWS_ENDPOINT_URL"] = self.endpoint
         self.stack = provision(self.root, self.names, endpoint=self.endpoint)
-        self.pump = Pump(self.stack, endpoint=self.endpoint, retry_after=self.retry_after)
+        self.pump = Pump(self.stack, endpoint=self.endpoint, retry_after=self.retry_after, in_process=True)
         from newsdrop.adapters.aws import S3Store
 
         self.site = SiteServer(

@@ -4,6 +4,12 @@
 from the template. `Pump` plays Lambda's SQS event source mappings: it receives batches,
 invokes the real handlers, deletes what succeeded and leaves failures to the queue's
 visibility timeout and redrive policy.
+
+On AWS, Lambda's pollers long-poll every queue, so a message is taken as soon as it arrives and
+an empty queue costs the functions nothing. The pump runs in the functions' process, one queue
+after another; when moto runs in this process too (`in_process`), it sees how many messages a
+queue holds in moto's backend, as Lambda's service sees its queues, and receives only from a
+queue that has some: a publish then makes no requests to learn that six queues are empty.
 """
 
 from __future__ import annotations
@@ -264,6 +270,7 @@ class Pump:
     stack: Stack
     endpoint: str | None = None
     retry_after: int | None = None  # seconds before a failed record is visible again (None: the queue's timeout)
+    in_process: bool = False  # moto runs in this process: see queue depths in its backend, not by requests
     handlers: dict[str, Handler] = field(default_factory=dict)
     invocations: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -290,6 +297,8 @@ class Pump:
 
     def step_source(self, logical: str, source: EventSource, *, wait: int = 0) -> int:
         """One receive + invoke from one queue; returns how many messages were received."""
+        if self.in_process and not self._moto_queue(source.queue).approximate_number_of_messages:
+            return 0
         url = self.stack.queue_urls[source.queue]
         response = self.sqs.receive_message(
             QueueUrl=url,
@@ -360,11 +369,22 @@ class Pump:
         raise RuntimeError("queues did not drain")
 
     def pending(self) -> int:
+        """Messages visible or in flight in the functions' queues."""
+        sources = [s for spec in self.stack.functions.values() for s in spec.sources]
+        if self.in_process:
+            queues = [self._moto_queue(s.queue) for s in sources]
+            return sum(q.approximate_number_of_messages + q.approximate_number_of_messages_not_visible for q in queues)
         total = 0
-        for source in (s for spec in self.stack.functions.values() for s in spec.sources):
+        for source in sources:
             attrs = self.sqs.get_queue_attributes(
                 QueueUrl=self.stack.queue_urls[source.queue],
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
             )["Attributes"]
             total += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
         return total
+
+    def _moto_queue(self, logical: str) -> Any:
+        """The queue as moto in this process holds it (looked up each time: a reset of moto replaces it)."""
+        from moto.sqs.models import sqs_backends
+
+        return sqs_backends[ACCOUNT][REGION].get_queue(self.stack.resolver.physical[logical])
