@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newsdrop import catalog as catalog_plan
+from newsdrop.adapters.aws import BATCH_GET_MAX
 from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
 from newsdrop.model import Entry
 from newsdrop.ports import (
@@ -26,8 +27,10 @@ from newsdrop.ports import (
     ConfigRecord,
     Head,
     PostRecord,
+    Reads,
     RefreshJob,
     SearchState,
+    Snapshot,
     Unread,
 )
 
@@ -101,6 +104,21 @@ class CountingCatalog(MemoryCatalog):
     def get_post(self, key: str) -> PostRecord | None:
         self.meter.add("dynamodb:GetItem")
         return super().get_post(key)
+
+    def read(self, reads: Reads) -> Snapshot:
+        # DynamoCatalog.read: each item once, a GetItem for one, a BatchGetItem per 100 for more.
+        items = (
+            len(set(reads.posts))
+            + len(set(reads.search))
+            + len({catalog_plan.url_claim(url) for url in reads.urls})
+            + reads.config
+            + reads.changes
+        )
+        if items == 1:
+            self.meter.add("dynamodb:GetItem")
+        elif items:
+            self.meter.add("dynamodb:BatchGetItem", -(-items // BATCH_GET_MAX))
+        return super().read(reads)
 
     def commit(
         self, record: PostRecord, *, generation: int | None = None, stored: PostRecord | Unread | None = UNREAD

@@ -1,6 +1,7 @@
 """The catalog's count of changes, which render reads before and after its writes (see
 newsdrop.stages.render): every commit that changes posts or settings counts once, on DynamoDB (moto)
-as in memory; a commit that changes nothing does not count."""
+as in memory; a commit that changes nothing does not count. And records read together
+(`Catalog.read`) are the records read one by one, in one request."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from newsdrop.adapters.aws import DynamoCatalog
 from newsdrop.adapters.memory import MemoryCatalog
 from newsdrop.local.stack import Names
 from newsdrop.model import SiteConfig
-from newsdrop.ports import Catalog, ConfigRecord
-from tests.unit.test_catalog import OTHER, live, tombstone
+from newsdrop.ports import Catalog, ConfigRecord, Reads, SearchState
+from tests.unit.test_catalog import KEY, OTHER, live, tombstone
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -71,3 +72,81 @@ def test_a_commit_planned_against_a_stale_read_reads_again(catalog: Catalog, mon
     assert reads == []  # planned against the caller's read: no read of its own
     assert catalog.commit(live(n=5, title="Unread")).status == "applied"
     assert reads == ([] if isinstance(catalog, MemoryCatalog) else [first.key])
+
+
+def test_records_read_together_are_the_records_read_one_by_one(catalog: Catalog) -> None:
+    # GIVEN settings, a live post, a deleted one, a search state and keys, a URL and a state that do not exist
+    assert catalog.put_config(ConfigRecord(generation=1, config=SiteConfig(title="Together")))
+    catalog.commit(live(n=1))
+    catalog.commit(live(OTHER, n=1, url="/news/2021/12/08/b.html"))
+    catalog.commit(tombstone(OTHER, n=2))
+    assert catalog.swap_search_state(KEY, None, SearchState(doc=7, digest="d", segment="s", version=1))
+    missing = "_posts/2021-12-08-missing.md"
+    urls = ("/news/2021/12/08/a.html", "/news/2021/12/08/b.html", "/news/nowhere.html")
+
+    # WHEN they are read together, a key asked twice among them, and each alone
+    found = catalog.read(
+        Reads(posts=(KEY, OTHER, missing, KEY), search=(KEY, OTHER), urls=urls, config=True, changes=True)
+    )
+
+    # THEN each answer is what its own getter answers, and the records are there to compare
+    assert found.posts == {key: catalog.get_post(key) for key in (KEY, OTHER, missing)}
+    assert found.search == {KEY: catalog.search_state(KEY), OTHER: None}
+    assert found.owners == {url: catalog.url_owner(url) for url in urls}
+    assert found.config == catalog.get_config()
+    assert found.changes == catalog.changes() == 4
+    assert found.posts[KEY] is not None and found.posts[KEY].live
+    assert found.owners[urls[0]] == KEY and found.owners[urls[1]] is None
+    assert found.search[KEY] == SearchState(doc=7, digest="d", segment="s", version=1)
+    assert found.config is not None and found.config.config.title == "Together"
+    # and what was not asked stays empty
+    assert catalog.read(Reads(posts=(KEY,))).config is None
+
+
+def test_dynamodb_reads_records_together_in_one_request_per_hundred(moto_stack: Any) -> None:
+    from newsdrop.adapters.aws import client
+
+    catalog = DynamoCatalog(Names().table)
+    catalog.commit(live(n=1))
+    calls: list[str] = []
+    client("dynamodb").meta.events.register("before-call.dynamodb", lambda model, **kw: calls.append(model.name))
+
+    catalog.read(Reads(posts=(KEY,), urls=("/news/2021/12/08/a.html",), config=True, changes=True))
+    assert calls == ["BatchGetItem"]
+    calls.clear()
+    catalog.read(Reads(posts=(KEY,)))
+    assert calls == ["GetItem"]
+    calls.clear()
+    keys = tuple(f"_posts/2021-12-08-n{n}.md" for n in range(150))
+    found = catalog.read(Reads(posts=(KEY, *keys), search=keys[:49]))
+    assert calls == ["BatchGetItem", "BatchGetItem"]
+    assert found.posts[KEY] == catalog.get_post(KEY) and found.posts[keys[-1]] is None
+
+
+def test_dynamodb_reads_again_what_a_batch_read_leaves_unprocessed(
+    moto_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsdrop.adapters import aws
+
+    catalog = DynamoCatalog(Names().table)
+    catalog.commit(live(n=1))
+    catalog.commit(live(OTHER, n=1, url="/news/2021/12/08/b.html"))
+    ddb = aws.client("dynamodb")
+    real = ddb.batch_get_item
+    requests: list[int] = []
+
+    def throttled(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        # DynamoDB's answer when throttled: the first key read, the others handed back to ask again
+        ((table, request),) = RequestItems.items()
+        requests.append(len(request["Keys"]))
+        first, rest = request["Keys"][:1], request["Keys"][1:]
+        answer = real(RequestItems={table: {**request, "Keys": first}})
+        answer["UnprocessedKeys"] = {table: {**request, "Keys": rest}} if rest else {}
+        return answer
+
+    monkeypatch.setattr(ddb, "batch_get_item", throttled)
+    monkeypatch.setattr(aws, "CONFLICT_WAIT_S", 0.0)
+    found = catalog.read(Reads(posts=(KEY, OTHER), config=True))
+    assert requests == [3, 2, 1]
+    assert found.posts == {KEY: catalog.get_post(KEY), OTHER: catalog.get_post(OTHER)}
+    assert None not in found.posts.values() and found.config is None

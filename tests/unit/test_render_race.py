@@ -21,6 +21,7 @@ from newsdrop import envelopes
 from newsdrop.adapters.memory import MemoryCatalog, MemoryStore
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.model import SiteConfig
+from newsdrop.ports import Reads, Snapshot
 from newsdrop.rendering.writer import SiteWriter
 from newsdrop.stages import render
 
@@ -127,6 +128,10 @@ class Restless(MemoryCatalog):
     def changes(self) -> int:
         self.reads += 1
         return self.reads
+
+    def read(self, reads: Reads) -> Snapshot:
+        found = super().read(reads)
+        return replace(found, changes=self.changes()) if reads.changes else found
 
 
 def test_a_batch_that_writes_nothing_reads_the_count_once() -> None:

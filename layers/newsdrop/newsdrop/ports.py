@@ -177,8 +177,34 @@ class Unread(enum.Enum):
 UNREAD = Unread.UNREAD
 
 
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """Catalog records to read at once (`Catalog.read`)."""
+
+    posts: tuple[str, ...] = ()  # source keys: the posts' records
+    search: tuple[str, ...] = ()  # source keys: the posts' search states
+    urls: tuple[str, ...] = ()  # URLs: the keys of the posts that hold them
+    config: bool = False
+    changes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What `Catalog.read` found, for what it was asked (a missing record reads None)."""
+
+    posts: dict[str, PostRecord | None] = field(default_factory=dict)
+    search: dict[str, SearchState | None] = field(default_factory=dict)
+    owners: dict[str, str | None] = field(default_factory=dict)
+    config: ConfigRecord | None = None
+    changes: int = 0
+
+
 class Catalog(Protocol):
     def get_post(self, key: str) -> PostRecord | None: ...
+
+    def read(self, reads: Reads) -> Snapshot:
+        """Several records, each read consistently, in one request (DynamoDB: per 100 records). A stage
+        that needs two records before it can act asks for both at once: one round trip, not two."""
 
     def commit(
         self, record: PostRecord, *, generation: int | None = None, stored: PostRecord | Unread | None = UNREAD

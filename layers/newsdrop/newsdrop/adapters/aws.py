@@ -36,8 +36,10 @@ from newsdrop.ports import (
     Head,
     PostRecord,
     PreconditionFailed,
+    Reads,
     RefreshJob,
     SearchState,
+    Snapshot,
     TooLarge,
     Unread,
 )
@@ -50,6 +52,8 @@ MAX_COMMIT_ATTEMPTS = 8
 # commits at once conflict on those items (TransactionConflict): the loser waits a random while,
 # up to twice as long after each conflict, rather than meet the winner's successor at once.
 CONFLICT_WAIT_S = 0.01
+BATCH_GET_MAX = 100  # items one BatchGetItem reads
+BATCH_GET_ATTEMPTS = 8
 
 
 _ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3}|\.\d{6})?Z")
@@ -210,6 +214,65 @@ def _post_pk(key: str) -> str:
     return f"POST#{key}"
 
 
+def _back_off(attempt: int) -> None:
+    time.sleep(random.uniform(0, CONFLICT_WAIT_S * 2**attempt))  # noqa: S311  # nosec B311 - a wait, not a secret
+
+
+def _post_record(key: str, item: dict[str, Any] | None) -> PostRecord | None:
+    if item is None:
+        return None
+    return PostRecord(
+        key=key,
+        sequencer=item["seq"],
+        live=bool(item["live"]),
+        url=item.get("url", ""),
+        sort=item.get("sort", ""),
+        artifact=item.get("artifact", ""),
+        lists=tuple(item.get("lists", [])),
+        entry=Entry.from_json(json.loads(item["entry"])) if item.get("entry") else None,
+        touched=tuple(item.get("touched", [])),
+        previous_url=item.get("previous_url", ""),
+        state=item.get("state", "front" if item["live"] else "deleted"),
+        due=item.get("due", ""),
+        aliases=tuple(item.get("aliases", [])),
+    )
+
+
+def _search_state(item: dict[str, Any] | None) -> SearchState | None:
+    if item is None:
+        return None
+    return SearchState(
+        doc=None if item.get("doc") is None else int(item["doc"]),
+        digest=item.get("digest", ""),
+        segment=item.get("segment", ""),
+        retired=tuple(int(i) for i in item.get("retired", [])),
+        pending=bool(item.get("pending", False)),
+        version=int(item.get("version", 0)),
+    )
+
+
+def _config_record(item: dict[str, Any] | None) -> ConfigRecord | None:
+    if item is None:
+        return None
+    return ConfigRecord(
+        generation=int(item["gen"]),
+        config=SiteConfig.from_json(json.loads(item["config"])),
+        sources={str(k): str(v) for k, v in item.get("sources", {}).items()},
+    )
+
+
+def _owner(item: dict[str, Any] | None) -> str | None:
+    return None if item is None else str(item["owner"])
+
+
+def _changes(item: dict[str, Any] | None) -> int:
+    return 0 if item is None else int(item["n"])
+
+
+def _url_pk(url: str) -> str:
+    return f"URL#{catalog_plan.url_claim(url)}"
+
+
 class DynamoCatalog:
     """Single-table catalog: POST#key/STATE, LIST#id/sort, URL#path/OWNER, CONFIG/SITE, CATALOG/CHANGES."""
 
@@ -224,24 +287,53 @@ class DynamoCatalog:
         return None if item is None else _plain(item)
 
     def get_post(self, key: str) -> PostRecord | None:
-        item = self._get(_post_pk(key), "STATE")
-        if item is None:
-            return None
-        return PostRecord(
-            key=key,
-            sequencer=item["seq"],
-            live=bool(item["live"]),
-            url=item.get("url", ""),
-            sort=item.get("sort", ""),
-            artifact=item.get("artifact", ""),
-            lists=tuple(item.get("lists", [])),
-            entry=Entry.from_json(json.loads(item["entry"])) if item.get("entry") else None,
-            touched=tuple(item.get("touched", [])),
-            previous_url=item.get("previous_url", ""),
-            state=item.get("state", "front" if item["live"] else "deleted"),
-            due=item.get("due", ""),
-            aliases=tuple(item.get("aliases", [])),
+        return _post_record(key, self._get(_post_pk(key), "STATE"))
+
+    def read(self, reads: Reads) -> Snapshot:
+        # Each item once: a transaction may not name an item twice.
+        wanted = list(
+            dict.fromkeys(
+                [
+                    *((_post_pk(key), "STATE") for key in reads.posts),
+                    *((f"SEARCH#{key}", "STATE") for key in reads.search),
+                    *((_url_pk(url), "OWNER") for url in reads.urls),
+                    *([("CONFIG", "SITE")] if reads.config else []),
+                    *([("CATALOG", "CHANGES")] if reads.changes else []),
+                ]
+            )
         )
+        found: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for start in range(0, len(wanted), BATCH_GET_MAX):
+            found.update(self._get_together(wanted[start : start + BATCH_GET_MAX]))
+        return Snapshot(
+            posts={key: _post_record(key, found[_post_pk(key), "STATE"]) for key in reads.posts},
+            search={key: _search_state(found[f"SEARCH#{key}", "STATE"]) for key in reads.search},
+            owners={url: _owner(found[_url_pk(url), "OWNER"]) for url in reads.urls},
+            config=_config_record(found["CONFIG", "SITE"]) if reads.config else None,
+            changes=_changes(found["CATALOG", "CHANGES"]) if reads.changes else 0,
+        )
+
+    def _get_together(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """Items read consistently in one request: a GetItem for one, a BatchGetItem for up to 100.
+
+        Not a TransactGetItems: every commit writes the count of changes, so a transaction reading it
+        would be cancelled by any commit under way, and a bulk import commits all the time."""
+        if len(keys) == 1:
+            return {keys[0]: self._get(*keys[0])}
+        found: dict[tuple[str, str], dict[str, Any] | None] = dict.fromkeys(keys)
+        request: dict[str, Any] = {
+            self.table: {"Keys": [_item({"pk": pk, "sk": sk}) for pk, sk in keys], "ConsistentRead": True}
+        }
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            response = client("dynamodb").batch_get_item(RequestItems=request)
+            for raw in response.get("Responses", {}).get(self.table, []):
+                item = _plain(raw)
+                found[item["pk"], item["sk"]] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            _back_off(attempt)  # throttled: DynamoDB hands back what it did not read
+        raise RuntimeError(f"catalog read of {len(keys)} items left keys unread after {BATCH_GET_ATTEMPTS} attempts")
 
     def _post_item(self, record: PostRecord) -> dict[str, Any]:
         return _item(
@@ -344,7 +436,7 @@ class DynamoCatalog:
                     if owner is not None and owner.get("owner") != record.key:
                         return CommitResult("url_taken", current=stored, url_owner=str(owner["owner"]))
                 if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
-                    time.sleep(random.uniform(0, CONFLICT_WAIT_S * 2**attempt))  # noqa: S311  # nosec B311 - a wait, not a secret
+                    _back_off(attempt)
                 continue  # someone else committed first: re-read and plan again
             return CommitResult("applied", current=final, previous=stored)
         raise RuntimeError(f"catalog commit for {record.key} kept conflicting after {MAX_COMMIT_ATTEMPTS} attempts")
@@ -369,18 +461,10 @@ class DynamoCatalog:
             args["ExclusiveStartKey"] = last
 
     def url_owner(self, url: str) -> str | None:
-        item = self._get(f"URL#{catalog_plan.url_claim(url)}", "OWNER")
-        return None if item is None else str(item["owner"])
+        return _owner(self._get(_url_pk(url), "OWNER"))
 
     def get_config(self) -> ConfigRecord | None:
-        item = self._get("CONFIG", "SITE")
-        if item is None:
-            return None
-        return ConfigRecord(
-            generation=int(item["gen"]),
-            config=SiteConfig.from_json(json.loads(item["config"])),
-            sources={str(k): str(v) for k, v in item.get("sources", {}).items()},
-        )
+        return _config_record(self._get("CONFIG", "SITE"))
 
     def allocate_ids(self, count: int) -> int:
         response = client("dynamodb").update_item(
@@ -393,17 +477,7 @@ class DynamoCatalog:
         return int(_plain(response["Attributes"])["next_id"]) - count
 
     def search_state(self, key: str) -> SearchState | None:
-        item = self._get(f"SEARCH#{key}", "STATE")
-        if item is None:
-            return None
-        return SearchState(
-            doc=None if item.get("doc") is None else int(item["doc"]),
-            digest=item.get("digest", ""),
-            segment=item.get("segment", ""),
-            retired=tuple(int(i) for i in item.get("retired", [])),
-            pending=bool(item.get("pending", False)),
-            version=int(item.get("version", 0)),
-        )
+        return _search_state(self._get(f"SEARCH#{key}", "STATE"))
 
     def swap_search_state(self, key: str, expected: SearchState | None, new: SearchState) -> bool:
         values = {
@@ -464,8 +538,7 @@ class DynamoCatalog:
         }
 
     def changes(self) -> int:
-        item = self._get("CATALOG", "CHANGES")
-        return 0 if item is None else int(item["n"])
+        return _changes(self._get("CATALOG", "CHANGES"))
 
     def refresh_job(self) -> RefreshJob | None:
         response = client("dynamodb").query(

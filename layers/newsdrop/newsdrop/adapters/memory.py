@@ -24,8 +24,10 @@ from newsdrop.ports import (
     Head,
     PostRecord,
     PreconditionFailed,
+    Reads,
     RefreshJob,
     SearchState,
+    Snapshot,
     TooLarge,
     Unread,
 )
@@ -131,6 +133,16 @@ class MemoryCatalog:
 
     def get_post(self, key: str) -> PostRecord | None:
         return self.posts.get(key)
+
+    def read(self, reads: Reads) -> Snapshot:
+        with self._lock:  # one moment, as DynamoDB's transaction reads it
+            return Snapshot(
+                posts={key: self.posts.get(key) for key in reads.posts},
+                search={key: self.search.get(key) for key in reads.search},
+                owners={url: self.urls.get(catalog_plan.url_claim(url)) for url in reads.urls},
+                config=self.config if reads.config else None,
+                changes=self.change_count if reads.changes else 0,
+            )
 
     @property
     def _generation(self) -> int:

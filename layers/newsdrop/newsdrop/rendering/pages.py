@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from newsdrop import model, paths
 from newsdrop.model import Entry, Post, SiteConfig
-from newsdrop.ports import Catalog, ObjectStore
+from newsdrop.ports import Catalog, ObjectStore, Reads
 from newsdrop.rendering import theme, urls
 from newsdrop.rendering.writer import KEEP, Compute, Fingerprinted, Keep
 
@@ -44,10 +44,11 @@ def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, conf
     URL when `url` is one of its earlier ones that nobody holds now; absent otherwise."""
 
     def compute() -> bytes | Keep | None:
-        owner = catalog.url_owner(url)
+        found = catalog.read(Reads(urls=(url,), posts=(key,)))  # one request: the URL's holder is usually `key`
+        owner = found.owners[url]
         if owner is not None and owner != key:
             return KEEP  # another post holds this URL now; its own event renders it
-        record = catalog.get_post(key)
+        record = found.posts[key]
         if record is None or not record.live:
             return None if owner is None else KEEP
         here = paths.key_for_url(url)

@@ -31,8 +31,11 @@ def process_batch(event: dict[str, Any], handle_record: Callable[[SQSRecord], No
 
 
 def site_settings(catalog: Catalog) -> ConfigRecord:
+    return or_defaults(catalog.get_config())
+
+
+def or_defaults(stored: ConfigRecord | None) -> ConfigRecord:
     """The stored site settings; generation 0 (the defaults) before any `_config.yml` or template."""
-    stored = catalog.get_config()
     return stored if stored is not None else ConfigRecord(generation=0, config=SiteConfig())
 
 

@@ -33,13 +33,14 @@ from newsdrop.ports import (
     Ports,
     PostRecord,
     PostState,
+    Reads,
     TooLarge,
     generation_of,
     revision,
     source_sequencer,
 )
 from newsdrop.rendering.writer import create_once
-from newsdrop.stages.common import Outcome, process_batch, site_settings
+from newsdrop.stages.common import Outcome, or_defaults, process_batch, site_settings
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ def schedule_name(key: str, rev: str) -> str:
 class ParseBatch:
     ports: Ports
     site: ConfigRecord
+    # Post records read with the settings at the start of the batch, each handed out once: a post that
+    # the batch changes twice is read again the second time, after its first commit.
+    read_ahead: dict[str, PostRecord | None] = field(default_factory=dict)
     emitted: list[BusEvent] = field(default_factory=list)
     counts: dict[str, int] = field(
         default_factory=lambda: {"published": 0, "removed": 0, "rejected": 0, "skipped": 0, "refreshed": 0}
@@ -113,7 +117,11 @@ class ParseBatch:
             log.info("ignored: not a post", extra={"key": change.key, "sequencer": change.sequencer})
             self.counts["skipped"] += 1
             return
-        stored = self.ports.catalog.get_post(change.key)
+        stored = (
+            self.read_ahead.pop(change.key)
+            if change.key in self.read_ahead
+            else self.ports.catalog.get_post(change.key)
+        )
         if stored is not None and source_sequencer(stored.sequencer) >= change.sequencer:
             self.redelivered(stored, change)
             return
@@ -349,8 +357,23 @@ def settings_bytes(config: SiteConfig) -> int:
     return len(config.to_text().encode())
 
 
+def changed_posts(event: dict[str, Any]) -> tuple[str, ...]:
+    """The posts that the batch's source changes name (a record that does not parse names none: the
+    batch reports it when it handles it)."""
+    keys: list[str] = []
+    for record in event.get("Records") or []:
+        try:
+            messages = events.parse_messages(json.loads(record["body"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        keys.extend(m.key for m in messages if isinstance(m, events.SourceChange) and source_keys.is_post_key(m.key))
+    return tuple(dict.fromkeys(keys))
+
+
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
-    batch = ParseBatch(ports=ports, site=site_settings(ports.catalog))
+    # The settings and the records of the batch's posts in one request, not one and then one per post.
+    found = ports.catalog.read(Reads(config=True, posts=changed_posts(event)))
+    batch = ParseBatch(ports=ports, site=or_defaults(found.config), read_ahead=dict(found.posts))
     response = process_batch(event, batch.handle)
     # One PutEvents call per ten events for the whole batch. If it fails, the whole batch is
     # retried: every record is then a duplicate whose event is re-emitted, so nothing is lost.

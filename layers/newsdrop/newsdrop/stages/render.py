@@ -24,10 +24,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from newsdrop import events, model, paths
 from newsdrop.model import SiteConfig
-from newsdrop.ports import Ports
+from newsdrop.ports import Ports, Reads
 from newsdrop.rendering import pages, theme, urls
 from newsdrop.rendering.writer import Compute, SiteWriter, invalidation_paths
-from newsdrop.stages.common import Outcome, process_batch, site_config
+from newsdrop.stages.common import Outcome, or_defaults, process_batch
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,10 @@ def _constant(body: bytes) -> Compute:
 
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
-    seen = ports.catalog.changes()  # before the batch reads anything else
-    batch = RenderBatch(ports=ports, config=site_config(ports.catalog), writer=SiteWriter(ports.site))
+    # The count of changes before the batch reads anything else, and the settings with it (one request).
+    start = ports.catalog.read(Reads(changes=True, config=True))
+    seen = start.changes
+    batch = RenderBatch(ports=ports, config=or_defaults(start.config).config, writer=SiteWriter(ports.site))
     response = process_batch(event, batch.handle)
     batch.finish()
     batch.settle(seen)
