@@ -75,7 +75,9 @@ def start() -> Local:
     moto_patches.install()
     aws.client.cache_clear()
     stack = provision(paths.ROOT, Names())
-    pump = Pump(stack, retry_after=0, in_process=True)
+    # In-process queue depths, where the package has them (bench.compare's "before" may not).
+    in_process = {"in_process": True} if "in_process" in {f.name for f in dataclasses.fields(Pump)} else {}
+    pump = Pump(stack, retry_after=0, **in_process)
     meter = Meter()
     names = stack.names
     roles = {names.source_bucket: "source", names.site_bucket: "site", names.artifact_bucket: "artifacts"}
