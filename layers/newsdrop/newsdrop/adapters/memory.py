@@ -135,7 +135,7 @@ class MemoryCatalog:
         return self.posts.get(key)
 
     def read(self, reads: Reads) -> Snapshot:
-        with self._lock:  # one moment, as DynamoDB's transaction reads it
+        with self._lock:  # between commits: each record as it stands
             return Snapshot(
                 posts={key: self.posts.get(key) for key in reads.posts},
                 search={key: self.search.get(key) for key in reads.search},

@@ -37,7 +37,3 @@ def site_settings(catalog: Catalog) -> ConfigRecord:
 def or_defaults(stored: ConfigRecord | None) -> ConfigRecord:
     """The stored site settings; generation 0 (the defaults) before any `_config.yml` or template."""
     return stored if stored is not None else ConfigRecord(generation=0, config=SiteConfig())
-
-
-def site_config(catalog: Catalog) -> SiteConfig:
-    return site_settings(catalog).config
