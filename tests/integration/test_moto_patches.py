@@ -10,6 +10,7 @@ moto's own code on the shapes and events the stack uses.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -150,6 +151,51 @@ def test_query_with_a_sort_key_condition_equals_moto() -> None:
         patched, original = both(Table, "query", read)
         assert patched == original
         assert [i["sk"]["S"] for i in patched["Items"]] == ["b2"]
+
+
+def query_page(ddb: Any, args: dict[str, Any]) -> dict[str, Any]:
+    return without_metadata(ddb.query(**args))
+
+
+def test_a_query_page_not_deep_copied_leaves_the_stored_items_as_they_were() -> None:
+    """The patch skips moto's deep copy of a page without a projection; a projected page is still
+    copied, and the items stored stay as written either way."""
+    import copy
+
+    from moto import mock_aws
+    from moto.dynamodb.models import table as table_module
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        create_table(ddb)
+        items = [
+            {
+                "pk": {"S": "p"},
+                "sk": {"S": f"s{n}"},
+                "entry": {"M": {"title": {"S": "快讯 <b>"}, "tags": {"L": [{"S": "a"}, {"N": str(n)}]}}},
+                "n": {"N": str(n)},
+            }
+            for n in range(3)
+        ]
+        for item in items:
+            ddb.put_item(TableName="t", Item=item)
+        reads = {
+            "plain": {},
+            "projected": {"ProjectionExpression": "sk, entry.title"},
+        }
+        for name, extra in reads.items():
+            args = {
+                "TableName": "t",
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": "p"}},
+            }
+
+            patched, original = both(Table, "query", functools.partial(query_page, ddb, {**args, **extra}))
+            assert patched == original, name
+            assert table_module.copy is copy  # the module's own copy is back after the call
+        stored = [ddb.get_item(TableName="t", Key={"pk": i["pk"], "sk": i["sk"]})["Item"] for i in items]
+        assert stored == items
+        assert patched["Items"] == [{"sk": i["sk"], "entry": {"M": {"title": i["entry"]["M"]["title"]}}} for i in items]
 
 
 OBJECT_KEYS = st.text(alphabet=st.sampled_from(["a", "b", "/", "é", "~"]), min_size=1, max_size=4)

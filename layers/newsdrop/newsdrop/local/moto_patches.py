@@ -14,7 +14,9 @@ And eight costs that AWS does not have, which made a publish through the local s
 the larger the site or the longer a response (3 to 7) or added to every request (8 to 10)
 (measured: README, Benchmarks):
 3. Query (`_patch_queries`): moto sorts every item of the table, then the partition, to answer
-   a page; the patch hands it the items the page can reach, from sort keys kept in order.
+   a page; the patch hands it the items the page can reach, from sort keys kept in order. And
+   moto deep-copies every item of a page; without a projection the page is only read, so the
+   patch lets it copy the list alone.
 4. ListObjects with a prefix (`_patch_listing`): moto walks every key of the bucket; the patch
    hands it the keys under the prefix, from key names kept in order.
 5. Timestamps (`_patch_timestamps`): moto's serializer parses every LastModified it writes
@@ -45,6 +47,7 @@ request at a time; moto's work is pure Python under the GIL, so this costs littl
 from __future__ import annotations
 
 import bisect
+import copy
 import functools
 import threading
 from typing import Any
@@ -119,6 +122,21 @@ def install() -> None:
         _done = True
 
 
+class _ShallowCopy:
+    """Stands for the `copy` module in moto's table module during a query without a projection:
+    its deepcopy copies only the list; everything else is the module's."""
+
+    @staticmethod
+    def deepcopy(value: list[Any], memo: Any = None) -> list[Any]:
+        return list(value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+_SHALLOW_COPY = _ShallowCopy()
+
+
 def _patch_queries() -> None:
     """A Query on the table reads only the items it can return, as DynamoDB does.
 
@@ -130,8 +148,12 @@ def _patch_queries() -> None:
     before the ExclusiveStartKey, Limit + 1 items in the query's direction (the extra item is how
     moto tells that there is a next page), with a one-item margin on each side. Moto still does
     the key comparison, the paging, the size limit and the filters itself, so its answer is the
-    same. With a sort-key condition or a legacy QueryFilter moto gets the whole partition.
+    same. With a sort-key condition or a legacy QueryFilter moto gets the whole partition. And a
+    page without a projection is not deep-copied (a third of a 200-item query's time): moto's
+    query module sees a `copy` whose deepcopy copies only the list for that one call (moto's
+    work is serialised, as the shadowed all_items above already assumes).
     """
+    from moto.dynamodb.models import table as table_module
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
 
@@ -225,10 +247,15 @@ def _patch_queries() -> None:
         partition = self.items.get(hash_key) or {}
         window = [partition[key] for _, key in keys]
         self.all_items = lambda: window  # shadows the method for this one call
+        if not projection_expressions:
+            # Moto deep-copies the page so that projecting it cannot change the stored items; a
+            # page without a projection is only read (filters, then the response's serializer).
+            setattr(table_module, "copy", _SHALLOW_COPY)  # noqa: B010 - a module's global, for one call
         try:
             return run()
         finally:
             del self.all_items
+            setattr(table_module, "copy", copy)  # noqa: B010
 
     Table.query = query  # type: ignore[method-assign]
     Table.put_item = put_item  # type: ignore[method-assign]
