@@ -214,6 +214,10 @@ def _post_pk(key: str) -> str:
     return f"POST#{key}"
 
 
+def _search_pk(key: str) -> str:
+    return f"SEARCH#{key}"
+
+
 def _back_off(attempt: int) -> None:
     time.sleep(random.uniform(0, CONFLICT_WAIT_S * 2**attempt))  # noqa: S311  # nosec B311 - a wait, not a secret
 
@@ -290,12 +294,12 @@ class DynamoCatalog:
         return _post_record(key, self._get(_post_pk(key), "STATE"))
 
     def read(self, reads: Reads) -> Snapshot:
-        # Each item once: a transaction may not name an item twice.
+        # Each item once: BatchGetItem refuses a request that names a key twice.
         wanted = list(
             dict.fromkeys(
                 [
                     *((_post_pk(key), "STATE") for key in reads.posts),
-                    *((f"SEARCH#{key}", "STATE") for key in reads.search),
+                    *((_search_pk(key), "STATE") for key in reads.search),
                     *((_url_pk(url), "OWNER") for url in reads.urls),
                     *([("CONFIG", "SITE")] if reads.config else []),
                     *([("CATALOG", "CHANGES")] if reads.changes else []),
@@ -307,7 +311,7 @@ class DynamoCatalog:
             found.update(self._get_together(wanted[start : start + BATCH_GET_MAX]))
         return Snapshot(
             posts={key: _post_record(key, found[_post_pk(key), "STATE"]) for key in reads.posts},
-            search={key: _search_state(found[f"SEARCH#{key}", "STATE"]) for key in reads.search},
+            search={key: _search_state(found[_search_pk(key), "STATE"]) for key in reads.search},
             owners={url: _owner(found[_url_pk(url), "OWNER"]) for url in reads.urls},
             config=_config_record(found["CONFIG", "SITE"]) if reads.config else None,
             changes=_changes(found["CATALOG", "CHANGES"]) if reads.changes else 0,
@@ -477,11 +481,11 @@ class DynamoCatalog:
         return int(_plain(response["Attributes"])["next_id"]) - count
 
     def search_state(self, key: str) -> SearchState | None:
-        return _search_state(self._get(f"SEARCH#{key}", "STATE"))
+        return _search_state(self._get(_search_pk(key), "STATE"))
 
     def swap_search_state(self, key: str, expected: SearchState | None, new: SearchState) -> bool:
         values = {
-            "pk": f"SEARCH#{key}",
+            "pk": _search_pk(key),
             "sk": "STATE",
             "doc": new.doc,
             "digest": new.digest,
