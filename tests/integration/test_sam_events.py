@@ -74,6 +74,12 @@ def test_payloads_publish_then_remove_the_sample_post(moto_stack: Any) -> None:
     found = [json.loads(get(search.doc_key(doc)) or b"{}")["u"] for doc in search.search(get, "欢迎使用")]
     assert found == ["/" + POST_PAGE]
 
+    # compact-tick: the scheduled compaction has nothing owed on a one-post site and writes nothing
+    manifest = s3.get_object(Bucket="newsdrop-site", Key=search.MANIFEST_KEY)["ETag"]
+    counts = handlers["CompactFunction"](load_event("compact-tick.json"), _context("CompactFunction"))
+    assert counts["index_objects_written"] == 0
+    assert s3.get_object(Bucket="newsdrop-site", Key=search.MANIFEST_KEY)["ETag"] == manifest
+
     # parse-due: a schedule's event for a post that is already published changes nothing
     before = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket="newsdrop-site").get("Contents", [])}
     assert handlers["ParseFunction"](load_event("parse-due.json"), _context("ParseFunction")) == {

@@ -6,6 +6,7 @@ every message is through, the index holds exactly the live posts, and every file
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -21,8 +22,19 @@ from tests.support.chaos import CaptureBus, FaultPlan, Interleaver, faulty_ports
 from tests.support.search import expected_index, site_get
 
 EXAMPLES = int(os.environ.get("NEWSDROP_SEARCH_EXAMPLES", "25"))
+# Publishes leave compaction to the scheduled one until the log holds twice its usual size, so
+# both compact: the ticks drawn among the workers, and publishes that outrun them.
 TINY = index.Tuning(
-    log_postings=10, level0_postings=16, fanout=2, shard_postings=6, short_postings=12, steps_per_post=2, grace_s=0
+    log_postings=10,
+    level0_postings=16,
+    fanout=2,
+    shard_postings=6,
+    short_postings=12,
+    steps_per_post=2,
+    grace_s=0,
+    log_max_postings=20,
+    tick_steps=3,
+    tick_rounds=2,
 )
 KEYS = [f"_posts/2024-05-0{n + 1}-p{n}.md" for n in range(5)]
 BODIES = ["北向资金净流入", "央行逆回购 bank 002858", "半导体板块上涨", "蔚来ET7交付", "新能源汽车 databank"]
@@ -74,11 +86,23 @@ def test_the_index_converges_under_concurrency_and_failures(
         assert all(get(key) is not None for key in run.file_keys()), run
     assert search.logical_index(get) == expected_index(pipeline)
 
+    # The schedule then finishes whatever is owed, and the index holds the same documents.
+    for _ in range(100):
+        index.compact(pipeline.ports, TINY)
+        if not index.owes(search.read_index(get), TINY):
+            break
+    assert not index.owes(search.read_index(get), TINY)
+    assert search.logical_index(get) == expected_index(pipeline)
+
 
 def deliver(data: Any, waiting: list[str], pipeline: InProcessPipeline) -> None:
     """One or two index batches side by side; failed ones go back, as SQS redelivers them."""
-    jobs = []
+    jobs: list[tuple[list[str], dict[str, Any] | None, FaultPlan, bool]] = []
     for _ in range(data.draw(st.integers(1, 2), label="workers")):
+        if data.draw(st.booleans(), label="compaction tick"):  # the Compact function's schedule
+            fault = FaultPlan(at=data.draw(st.one_of(st.none(), st.integers(0, 40)), label="tick fault at call"))
+            jobs.append(([], None, fault, False))
+            continue
         if not waiting:
             break
         size = data.draw(st.integers(1, min(10, len(waiting))), label="batch size")
@@ -95,15 +119,15 @@ def deliver(data: Any, waiting: list[str], pipeline: InProcessPipeline) -> None:
         jobs.append((batch, envelopes.sqs_event(batch, queue="index"), fault, duplicate))
     scheduler = Interleaver(lambda n: data.draw(st.integers(0, n - 1), label="next worker"))
     bus = CaptureBus()
-    results = scheduler.run(
-        [
-            (lambda event=event, fault=fault: index.run(event, faulty_ports(pipeline.ports, fault, scheduler, bus)))
-            for _, event, fault, _ in jobs
-        ]
-    )
+
+    def work(event: dict[str, Any] | None, fault: FaultPlan) -> Outcome:
+        ports = faulty_ports(pipeline.ports, fault, scheduler, bus)
+        return index.compact(ports) if event is None else index.run(event, ports)
+
+    results = scheduler.run([functools.partial(work, event, fault) for _, event, fault, _ in jobs])
     for (batch, event, _, duplicate), (ok, outcome) in zip(jobs, results, strict=True):
-        if duplicate:
-            continue  # the messages never left: they will be delivered again anyway
+        if duplicate or event is None:
+            continue  # the messages never left (they will be delivered again); a tick is not retried
         if not ok:
             waiting.extend(batch)
             continue

@@ -85,6 +85,21 @@ def bus_envelope(event: BusEvent, bus: str = "newsdrop-publishing") -> dict[str,
     }
 
 
+def scheduled_event(rule: str) -> dict[str, Any]:
+    """What an EventBridge schedule rule (`rate(...)`) hands its Lambda target."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": _now(),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"],
+        "detail": {},
+    }
+
+
 def sqs_record(body: str, *, queue: str, receive_count: int = 1, message_id: str | None = None) -> dict[str, Any]:
     return {
         "messageId": message_id or str(uuid.uuid4()),

@@ -74,6 +74,7 @@ class DevStack:
     idle_pause: float = 0.1
     concurrency: int = 1  # pollers per function: Lambda runs several batches of one function at once
     clock: clock.Clock | None = None  # the functions' and schedules' time (None: the system clock)
+    tick_seconds: float = 60.0  # the scheduled functions' rate in template.yaml (rate(1 minute))
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -116,11 +117,20 @@ class DevStack:
                     thread = threading.Thread(target=self._poll, args=(name, step), name=name, daemon=True)
                     thread.start()
                     self._threads.append(thread)
-        thread = threading.Thread(
-            target=self._poll, args=("schedules", self.schedules.run_due, 1.0), name="schedules", daemon=True
-        )
-        thread.start()
-        self._threads.append(thread)
+        pump = self.pump
+
+        def tick() -> int:
+            pump.tick()
+            return 0  # then wait for the next tick
+
+        timers: list[tuple[str, Callable[[], int], float]] = [
+            ("schedules", self.schedules.run_due, 1.0),
+            ("ticks", tick, self.tick_seconds),
+        ]
+        for name, every, pause in timers:
+            thread = threading.Thread(target=self._poll, args=(name, every, pause), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def _poll(self, name: str, step: Callable[[], int], pause: float | None = None) -> None:
         while not self._stop.is_set():

@@ -3,7 +3,7 @@
 `provision` creates buckets, table, bus, queues (with their redrive policies) and rules
 from the template. `Pump` plays Lambda's SQS event source mappings: it receives batches,
 invokes the real handlers, deletes what succeeded and leaves failures to the queue's
-visibility timeout and redrive policy.
+visibility timeout and redrive policy; `tick` plays the schedule rules of scheduled functions.
 
 On AWS, Lambda's pollers long-poll every queue, so a message is taken as soon as it arrives and
 an empty queue costs the functions nothing. The pump runs in the functions' process, one queue
@@ -27,6 +27,7 @@ from typing import Any
 
 import boto3
 
+from newsdrop import envelopes
 from newsdrop.envelopes import ACCOUNT, REGION
 from newsdrop.local import template as cfn
 
@@ -90,6 +91,7 @@ class FunctionSpec:
     handler: str
     sources: list[EventSource]  # the live lane first
     environment: dict[str, str]
+    schedules: list[str] = field(default_factory=list)  # logical ids of its schedule rules (SAM's names)
 
     def load(self) -> Handler:
         module_name, _, attr = self.handler.rpartition(".")
@@ -185,18 +187,21 @@ def describe(root: Path, names: Names) -> Stack:
             **resolver.resolve(globals_env),
             **resolver.resolve(props.get("Environment", {}).get("Variables", {})),
         }
+        events = props.get("Events", {})
         sources = [
             EventSource(event["Properties"]["Queue"]["Fn::GetAtt"][0], int(event["Properties"].get("BatchSize", 10)))
-            for event in props.get("Events", {}).values()
+            for event in events.values()
             if event.get("Type") == "SQS"
         ]
-        if sources:
+        schedules = [f"{logical}{name}" for name, event in events.items() if event.get("Type") == "Schedule"]
+        if sources or schedules:
             stack.functions[logical] = FunctionSpec(
                 logical_id=logical,
                 code_uri=root / props["CodeUri"],
                 handler=props["Handler"],
                 sources=sources,
                 environment={k: str(v) for k, v in env.items()},
+                schedules=schedules,
             )
     return stack
 
@@ -348,6 +353,20 @@ class Pump:
                         QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=self.retry_after
                     )
         return len(messages)
+
+    def tick(self) -> None:
+        """What the stack's schedule rules do when their time comes: invoke each scheduled function
+        once (the compaction; `newsdrop dev` calls this on a timer, tests and the bench when they choose)."""
+        for logical, spec in self.stack.functions.items():
+            for rule in spec.schedules:
+                self.invocations[logical] = self.invocations.get(logical, 0) + 1
+                try:
+                    self.handlers[logical](
+                        envelopes.scheduled_event(f"{self.stack.names.stack}-{rule}"), LambdaContext(logical)
+                    )
+                except Exception as exc:  # as on AWS: the next tick runs again
+                    log.exception("%s failed on its schedule", logical)
+                    self.errors.append(f"{logical}: {exc}")
 
     def drain(self, *, max_rounds: int = 100_000) -> None:
         """Run every function until all their queues are empty (in-flight messages included).

@@ -2,11 +2,14 @@
 
 A batch writes one document file per new or changed post and the manifest, whose log takes
 the posts' postings; the previous documents of changed or removed posts are listed as
-deleted. Everything else is compaction, and a batch does a bounded amount of it: at most
-`steps_per_post` files written per post in the batch (a single publish: the document, the
-manifest and two more), so no publish rewrites a large part of the index, whatever its size.
-A publish that opens or closes a day does none (up to `defer_max` such publishes in a row):
-render then rewrites the archive page and the sitemap index, which take compaction's share.
+deleted. Everything else is compaction, and a publish leaves it to the scheduled compaction
+(`compact`, the Compact function, once a minute): a publish writes its documents and the
+manifest and nothing else, so it makes the same requests whatever the index's size. Only when
+the log outgrows `log_max_postings` (publishes faster than the schedule keeps up with) does a
+publish compact, as a bulk batch always does: at most `steps_per_post` files written per post in
+the batch, so no batch rewrites a large part of the index. A publish that opens or closes a day
+does none of that (up to `defer_max` such publishes in a row): render then rewrites the archive
+page and the sitemap index, which take compaction's share.
 
 Compaction (`plan`, a pure function of the manifest): when the log outgrows a few posts it is
 flushed into a run at level 0; when a level holds more postings than its capacity
@@ -64,6 +67,12 @@ class Tuning:
     deletes_per_post: int = 4  # replaced files it may delete per post in the batch
     grace_s: int = 900  # a deleted id stays listed at least this long (longer than any invocation)
     defer_max: int = 3  # publishes in a row that may leave their compaction to the next (see Compactor)
+    # Publishes leave compaction to the scheduled `compact` until the log holds this many postings
+    # (about twelve posts; the manifest stays a few kilobytes larger than usual at the most).
+    scheduled: bool = True  # False: every batch compacts as it goes, as a bulk batch does
+    log_max_postings: int = 3600
+    tick_steps: int = 48  # files one round of `compact` may write; it deletes as many times deletes_per_post
+    tick_rounds: int = 8  # manifest commits one `compact` may make (a finished job can start the next)
 
     def capacity(self, level: int) -> int:
         return int(self.level0_postings * self.fanout**level)
@@ -124,7 +133,11 @@ class IndexBatch:
         if todo:
             raise RuntimeError(f"search index: {len(todo)} posts kept changing under this batch")
         posts = max(1, len(self.keys))
-        compactor = Compactor(self.ports, self.writer, TUNING, posts, min(posts, self.days_turning()))
+        # A publish or a few leave compaction to the schedule; a bulk batch does its share.
+        publish = len(self.keys) <= OPENING_CHECK_MAX and TUNING.scheduled
+        compactor = Compactor(
+            self.ports, self.writer, TUNING, posts, lambda: min(posts, self.days_turning()), leave_to_schedule=publish
+        )
         compactor.commit(self.owed_docs, self.owed_deleted)
         # A deleted post's text must not stay on the site; a reader still holding the old
         # manifest skips a document it cannot fetch.
@@ -409,8 +422,12 @@ class Compactor:
     posts: int  # in this batch: the budget is per post
     # Of them, posts whose share of the writes the archive pages take. They leave their compaction
     # to later publishes, but only `defer_max` in a row: on a site where every post opens a day,
-    # compaction still runs, if at a slower pace.
-    giving_way: int = 0
+    # compaction still runs, if at a slower pace. Asked only when the batch compacts: the answer
+    # costs a catalog query per day the batch touches.
+    giving_way: Callable[[], int] = lambda: 0
+    # A publish: compaction is left to the schedule while the log is within `log_max_postings`.
+    leave_to_schedule: bool = False
+    steps: int | None = None  # files it may write (None: `steps_per_post` per post, see `commit`)
     written: list[str] = field(default_factory=list)
 
     def read(self) -> Blob | None:
@@ -435,18 +452,26 @@ class Compactor:
         self.writer.put_immutable(key, search.dumps({"t": table}))
         self.written.append(key)
 
-    def commit(self, add: Mapping[int, Mapping[str, int]], delete: set[int]) -> None:
-        """Write this batch's postings and deletions and a bounded amount of compaction: one manifest write."""
+    def commit(self, add: Mapping[int, Mapping[str, int]], delete: set[int]) -> bool:
+        """Write this batch's postings and deletions and a bounded amount of compaction: one manifest
+        write. Returns whether compaction is still owed (the log to flush, jobs, replaced files)."""
         read = self.read()
         seen = _manifest(read)
-        giving_way = self.giving_way if seen.deferred < self.tuning.defer_max else 0
-        delta = Delta(add, set(delete), int(time.time()), self.tuning.deletes_per_post * self.posts)
-        steps = self.tuning.steps_per_post * (self.posts - giving_way)
+        delta = Delta(add, set(delete), int(time.time()), deletes=0)
         planned, _ = apply(seen, delta, self.tuning)
-        log_full = search.table_postings(planned.log) > self.tuning.log_postings
-        if giving_way:
-            owed = bool(planned.jobs) or log_full
-            delta.deferring = True if owed and (add or delete) else None
+        logged = search.table_postings(planned.log)
+        log_full = logged > self.tuning.log_postings
+        if self.leave_to_schedule and logged <= self.tuning.log_max_postings:
+            steps, delta.deferring = 0, None  # the deferral count is the bound of the other case
+        elif self.steps is not None:
+            steps, delta.deletes = self.steps, self.steps * self.tuning.deletes_per_post
+        else:
+            giving_way = self.giving_way() if seen.deferred < self.tuning.defer_max else 0
+            steps = self.tuning.steps_per_post * (self.posts - giving_way)
+            delta.deletes = self.tuning.deletes_per_post * self.posts
+            if giving_way:
+                owed = bool(planned.jobs) or log_full
+                delta.deferring = True if owed and (add or delete) else None
         # With no budget the log stays in the manifest, a post longer, for the next publish to flush.
         if steps > 0 and log_full:
             ids = search.table_ids(seen.log) | set(add)
@@ -474,7 +499,7 @@ class Compactor:
         # Written only if no other invocation changed it since this one read it (else read again).
         self.writer.update(search.MANIFEST_KEY, change, read=read)
         if not outcome:
-            return
+            return False
         committed, claimed = outcome[0]
         # Only the runs this invocation wrote files of: naming every file of the index would cost
         # a publish time in proportion to the index's size.
@@ -484,6 +509,7 @@ class Compactor:
         # Files of ours a concurrent invocation's manifest made useless, and replaced runs' files.
         for key in [k for k in self.written if k not in named] + claimed:
             self.writer.remove(key)
+        return owes(committed, self.tuning)
 
     def flush(self, table: Mapping[str, str], since: int, ids: set[int]) -> Run:
         """The log as a run at level 0 (one file), named by its content."""
@@ -527,6 +553,16 @@ class Compactor:
         self.put(out.key(n), table)
 
 
+def owes(manifest: Manifest, tuning: Tuning) -> bool:
+    """Whether compaction has work in this manifest: a log to flush, jobs, replaced files to delete,
+    or a run the policy moves down a level (one level a commit)."""
+    if manifest.jobs or manifest.trash or search.table_postings(manifest.log) > tuning.log_postings:
+        return True
+    planned = replace(manifest, runs=list(manifest.runs), jobs=[], trash=[])
+    plan(planned, tuning)
+    return bool(planned.jobs) or planned.runs != manifest.runs
+
+
 def _manifest(blob: Blob | None) -> Manifest:
     return Manifest.from_bytes(blob.body if blob else None)
 
@@ -540,7 +576,23 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     batch = IndexBatch(ports=ports, writer=SiteWriter(ports.site))
     response = process_batch(event, batch.handle)
     batch.finish()
-    counts = batch.writer.counts
+    return _outcome(response, batch.writer, ports)
+
+
+def compact(ports: Ports, tuning: Tuning | None = None) -> Outcome:
+    """The scheduled compaction: the work publishes left, a bounded amount per call. With nothing
+    owed it reads the manifest and writes nothing."""
+    tuning = tuning or TUNING
+    writer = SiteWriter(ports.site)
+    for _ in range(tuning.tick_rounds):
+        compactor = Compactor(ports, writer, tuning, posts=0, steps=tuning.tick_steps)
+        if not compactor.commit({}, set()):
+            break
+    return _outcome({}, writer, ports)
+
+
+def _outcome(response: dict[str, Any], writer: SiteWriter, ports: Ports) -> Outcome:
+    counts = writer.counts
     # Only the manifest changes in place; every other index file has a new name when its content changes.
     invalidate = [path for path in invalidation_paths(counts.changed_keys) if path == "/" + search.MANIFEST_KEY]
     if invalidate:

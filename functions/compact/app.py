@@ -1,0 +1,19 @@
+"""Compact function: runs on a schedule and compacts the search index (newsdrop.stages.index.compact)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from newsdrop.observability import logger, metrics, record_outcome
+from newsdrop.runtime import aws_ports
+from newsdrop.stages import index
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    outcome = index.compact(aws_ports())
+    record_outcome(outcome)
+    return outcome.counts
