@@ -106,12 +106,15 @@ def measure(counted: Counted, posts: list[tuple[str, bytes]]) -> dict[str, Any]:
     state: dict[str, dict[str, int]] = {}
 
     def reset() -> None:
+        counted.meter.reset()
         state["inv"] = dict(pipeline.invocations)
 
     def snapshot() -> tuple[dict[str, int], dict[str, int]]:
         return counted.meter.snapshot(), delta(pipeline.invocations, state["inv"])
 
-    run = time_publishes(posts, publisher(counted), snapshot, reset)
+    # A package from before the scheduled compaction compacts within its publishes.
+    tick = getattr(pipeline, "compact", None)
+    run = time_publishes(posts, publisher(counted), snapshot, reset, tick)
     result = run.to_json()
     result["published_ok"] = all(published(pipeline, key) for key, _ in posts)
     return result

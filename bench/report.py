@@ -175,7 +175,17 @@ def requests_table(results: dict[str, Any]) -> str:
     )
     invocations = [", ".join(f"{_function(k)} {v}" for k, v in sorted(r["invocations"].items())) for _, r in columns]
     rows.append(["invocations", *invocations])
+    rows.append(["scheduled compaction after it (mean requests)", *[_tick_requests(r) for _, r in columns]])
     return _table(["per single publish", *[c for c, _ in columns]], rows)
+
+
+def _tick_requests(row: dict[str, Any]) -> str:
+    ticks = row.get("scheduled_compaction")
+    if not ticks:
+        return "-"
+    mean = ticks["requests_mean"]
+    total = sum(v for k, v in mean.items() if "." not in k and "[" not in k)
+    return f"{total:.1f} ({ticks['runs_writing']}/{ticks['runs']} write)"
 
 
 def cold_table(results: dict[str, Any]) -> str:

@@ -11,8 +11,9 @@ same stages as on AWS, `newsdrop build`'s pipeline), then report
 - recall against a brute-force substring scan of every post's title and text;
 - cost per publish, over single publishes of new posts, then updates, then deletions: S3 objects
   written (render's pages and the artifact too: the PUTs the AWS adapters would send) and search
-  objects written and deleted, on average and at most; and the index files a query reads and
-  their compressed bytes after every publish (computed, not in the browser), so the figure
+  objects written and deleted, on average and at most; the scheduled compaction's files written
+  and deleted after each publish, apart; and the index files a query reads and their compressed
+  bytes after every publish, before its compaction (computed, not in the browser), so the figure
   covers compaction at any stage, not one moment.
 """
 
@@ -198,22 +199,30 @@ def publishes(counted: Counted) -> dict[str, Any]:
     rows: dict[str, list[dict[str, int]]] = {"new": [], "update": [], "delete": []}
     reads: list[dict[str, int]] = []
 
+    def files() -> dict[str, str]:
+        return {k: b.etag for k, b in pipeline.site.objects.items() if k.startswith("search/")}
+
     def publish(kind: str, act: Callable[[], None]) -> None:
-        before = {k: b.etag for k, b in pipeline.site.objects.items() if k.startswith("search/")}
+        before = files()
         meter.reset()
         act()
         pipeline.drain()
-        after = {k: b.etag for k, b in pipeline.site.objects.items() if k.startswith("search/")}
-        rows[kind].append(
-            {
-                # The PUTs the pipeline sends (the user's own upload to the source bucket aside).
-                "s3_puts": meter.counts["s3:PutObject"] - meter.counts["s3:PutObject[source]"],
-                "search_written": sum(1 for k, tag in after.items() if before.get(k) != tag),
-                "search_deleted": sum(1 for k in before if k not in after),
-            }
-        )
-        for query in QUERIES:
+        after = files()
+        row = {
+            # The PUTs the pipeline sends (the user's own upload to the source bucket aside).
+            "s3_puts": meter.counts["s3:PutObject"] - meter.counts["s3:PutObject[source]"],
+            "search_written": sum(1 for k, tag in after.items() if before.get(k) != tag),
+            "search_deleted": sum(1 for k in before if k not in after),
+        }
+        rows[kind].append(row)
+        for query in QUERIES:  # before the scheduled compaction: the log holds the new post
             reads.append(index_read(get, query))
+        compact = getattr(pipeline, "compact", None)  # a package from before compacts within publishes
+        if compact is not None:
+            compact()
+            compacted = files()
+            row["compaction_written"] = sum(1 for k, tag in compacted.items() if after.get(k) != tag)
+            row["compaction_deleted"] = sum(1 for k in after if k not in compacted)
 
     for key, body in new:
         publish("new", lambda key=key, body=body: pipeline.upload(key, body))  # type: ignore[misc]
@@ -224,9 +233,7 @@ def publishes(counted: Counted) -> dict[str, Any]:
         publish("delete", lambda key=key: pipeline.delete(key))  # type: ignore[misc]
     out: dict[str, Any] = {}
     for kind, found in rows.items():
-        out[kind] = {
-            name: _summary([r[name] for r in found]) for name in ("s3_puts", "search_written", "search_deleted")
-        }
+        out[kind] = {name: _summary([r[name] for r in found]) for name in found[0]} if found else {}
     out["query_index_reads"] = {
         "files": _summary([r["files"] for r in reads]),
         "gzip_bytes": _summary([r["gzip_bytes"] for r in reads]),

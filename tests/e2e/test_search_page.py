@@ -28,16 +28,21 @@ EXTRA = {
 
 
 # Small enough that the sample posts end up in runs of several levels, short tokens apart, with
-# a job under way: the browser reads the index the way it reads a large site's.
-TINY = index.Tuning(log_postings=40, level0_postings=60, fanout=2, shard_postings=40, short_postings=80)
+# a job under way (the schedule takes two files a run): the browser reads the index the way it
+# reads a large site's.
+TINY = index.Tuning(
+    log_postings=40, level0_postings=60, fanout=2, shard_postings=40, short_postings=80, tick_steps=2, tick_rounds=1
+)
 
 
 def samples_one_at_a_time() -> InProcessPipeline:
-    """The sample site, one post per batch: the log flushes, levels fill and merge."""
+    """The sample site, one post per batch, each followed by the scheduled compaction: the log
+    flushes, levels fill and merge."""
     pipeline = InProcessPipeline()
     for key, path in source_files(SAMPLES / "site"):
         pipeline.upload(key, path.read_bytes())
         pipeline.drain()
+        pipeline.compact()
     return pipeline
 
 
@@ -151,6 +156,7 @@ def test_pages_find_what_was_published_after_they_loaded_their_manifest(browser:
                 body = f'---\ntitle: "{title}"\ndate: 2024-05-24 10:{n:02d}:00\n---\n央行今日开展逆回购。\n'
                 pipeline.upload(f"_posts/2024-05-24-more-{n}.md", body.encode())
                 pipeline.drain()
+                pipeline.compact()
             assert before - set(pipeline.site.objects), "compaction deleted none of the files"
 
             # A page left open asks for the manifest again when a new search starts more than
