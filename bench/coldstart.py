@@ -40,7 +40,13 @@ from typing import Any
 
 from bench import goals, machine, paths, report
 
-FUNCTIONS = {"parse": "ParseFunction", "render": "RenderFunction", "index": "IndexFunction", "fanout": "FanoutFunction"}
+FUNCTIONS = {
+    "parse": "ParseFunction",
+    "render": "RenderFunction",
+    "index": "IndexFunction",
+    "fanout": "FanoutFunction",
+    "compact": "CompactFunction",
+}
 LAYER = "NewsdropLayer"
 RUNS = 5
 # What the Lambda python3.12 runtime provides besides the standard library (its boto3 and what boto3 needs).
@@ -65,6 +71,7 @@ BREAKDOWN: dict[str, str | dict[str, str]] = {
         "render": "import jinja2",
         "index": "",
         "fanout": "",
+        "compact": "",
     },
     "newsdrop": "import app",
 }

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench import corpus, profiling
 from bench.counting import CountingBus, CountingCatalog, CountingCdn, CountingStore, Meter
-from bench.publishing import delta, newsdrop_location, peak_rss_bytes, time_publishes
+from bench.publishing import delta, newsdrop_location, peak_rss_bytes, settle, time_publishes
 from newsdrop import paths as site_paths
 from newsdrop.local import inprocess
 from newsdrop.local.inprocess import InProcessPipeline
@@ -114,8 +114,10 @@ def measure(counted: Counted, posts: list[tuple[str, bytes]]) -> dict[str, Any]:
 
     # A package from before the scheduled compaction compacts within its publishes.
     tick = getattr(pipeline, "compact", None)
+    backlog = settle(tick, snapshot, reset) if tick is not None else None
     run = time_publishes(posts, publisher(counted), snapshot, reset, tick)
     result = run.to_json()
+    result["compaction_backlog_of_the_load"] = backlog
     result["published_ok"] = all(published(pipeline, key) for key, _ in posts)
     return result
 

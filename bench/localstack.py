@@ -33,7 +33,7 @@ from typing import Any
 
 from bench import corpus, paths, profiling
 from bench.counting import Meter, hook_client
-from bench.publishing import delta, newsdrop_location, peak_rss_bytes, time_publishes
+from bench.publishing import delta, newsdrop_location, peak_rss_bytes, settle, time_publishes
 
 CHUNK = 100
 REGION = "us-east-1"
@@ -219,7 +219,10 @@ def measure(local: Local, posts: list[tuple[str, bytes]]) -> dict[str, Any]:
 
     scheduled = any(getattr(spec, "schedules", None) for spec in local.stack.functions.values())
     tick = local.pump.tick if scheduled else None  # a package from before compacts within its publishes
-    return time_publishes(posts, publisher(local), snapshot, reset, tick).to_json()
+    backlog = settle(tick, snapshot, reset) if tick is not None else None
+    result = time_publishes(posts, publisher(local), snapshot, reset, tick).to_json()
+    result["compaction_backlog_of_the_load"] = backlog
+    return result
 
 
 def site_listing(local: Local) -> dict[str, str]:

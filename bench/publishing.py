@@ -110,6 +110,24 @@ def time_publishes(
     return run
 
 
+def settle(
+    tick: Callable[[], None], measure: Callable[[], tuple[dict[str, int], dict[str, int]]], reset: Callable[[], None]
+) -> dict[str, int]:
+    """Run the scheduled compaction until a run writes and deletes nothing: the backlog a site's
+    load left (the loads are bulk work), which a site that has been live for a while has paid."""
+    runs = files = 0
+    while runs < 10_000:
+        reset()
+        tick()
+        runs += 1
+        counts = measure()[0]
+        changed = counts.get("s3:PutObject", 0) + counts.get("s3:DeleteObject", 0)
+        if not changed:
+            break
+        files += changed
+    return {"runs": runs, "files_written_or_deleted": files}
+
+
 def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 

@@ -32,6 +32,7 @@ from urllib.parse import quote
 from bench import corpus as corpora
 from bench import machine, paths
 from bench.inproc import Counted, counted_pipeline
+from bench.publishing import settle
 from newsdrop import search
 from newsdrop.local import template as cfn
 from newsdrop.local.siteserver import SiteServer, security_headers
@@ -61,13 +62,18 @@ NEW, UPDATES, DELETES = 30, 5, 5
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
-def build(size: int) -> Counted:
+def build(size: int) -> tuple[Counted, dict[str, int] | None]:
+    """The site, built through the stages in batches of ten, and what the schedule did after."""
     corpus = corpora.synthesize(size)
     counted = counted_pipeline()
     for key, path in corpus.files():
         counted.pipeline.upload(key, path.read_bytes())
     counted.pipeline.drain()
-    return counted
+    compact = getattr(counted.pipeline, "compact", None)  # a package from before compacts within publishes
+    if compact is None:
+        return counted, None
+    # The site a while after its import: the schedule has run.
+    return counted, settle(compact, lambda: (counted.meter.snapshot(), {}), counted.meter.reset)
 
 
 def getter(counted: Counted) -> search.Get:
@@ -243,8 +249,9 @@ def publishes(counted: Counted) -> dict[str, Any]:
 
 def measure(size: int) -> dict[str, Any]:
     started = time.perf_counter()
-    counted = build(size)
+    counted, compacted = build(size)
     entry: dict[str, Any] = {"build_s": round(time.perf_counter() - started, 1), "index": index_size(counted)}
+    entry["compaction_after_build"] = compacted
     entry["recall"] = {q: recall(counted, q) for q in QUERIES}
     entry["cold_query"] = cold_queries(counted)
     entry["per_publish"] = publishes(counted)

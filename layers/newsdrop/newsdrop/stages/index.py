@@ -32,6 +32,7 @@ import hashlib
 import json
 import logging
 import math
+import threading
 import time
 import weakref
 from collections import OrderedDict
@@ -68,9 +69,10 @@ class Tuning:
     grace_s: int = 900  # a deleted id stays listed at least this long (longer than any invocation)
     defer_max: int = 3  # publishes in a row that may leave their compaction to the next (see Compactor)
     # Publishes leave compaction to the scheduled `compact` until the log holds this many postings
-    # (about twelve posts; the manifest stays a few kilobytes larger than usual at the most).
+    # (about eight posts): a cold query reads the log with the manifest, so a burst of publishes
+    # between two runs of the schedule adds a few kilobytes to it at the most.
     scheduled: bool = True  # False: every batch compacts as it goes, as a bulk batch does
-    log_max_postings: int = 3600
+    log_max_postings: int = 2400
     tick_steps: int = 48  # files one round of `compact` may write; it deletes as many times deletes_per_post
     tick_rounds: int = 8  # manifest commits one `compact` may make (a finished job can start the next)
 
@@ -375,26 +377,31 @@ class TableCache:
         self.limit = limit_bytes
         self.size = 0
         self.tables: OrderedDict[tuple[str, int], tuple[int, dict[tuple[int, bool], dict[str, str]]]] = OrderedDict()
+        # The local stack runs index and the scheduled compaction in threads of one process.
+        self.lock = threading.Lock()
 
     def split(
         self, key: str, shards: int, within: int | None, load: Callable[[], bytes]
     ) -> dict[tuple[int, bool], dict[str, str]]:
         """The file's tokens by their shard among `shards` (all in shard `within`, when given), and
         whether they are short."""
-        found = self.tables.get((key, shards))
-        if found is not None:
-            self.tables.move_to_end((key, shards))
-            return found[1]
+        with self.lock:
+            found = self.tables.get((key, shards))
+            if found is not None:
+                self.tables.move_to_end((key, shards))
+                return found[1]
         body = load()
         parts: dict[tuple[int, bool], dict[str, str]] = {}
         for token, encoded in json.loads(body)["t"].items():
             shard = search.shard_of(token, shards) if within is None else within
             parts.setdefault((shard, search.is_short(token)), {})[token] = encoded
-        self.tables[(key, shards)] = (len(body), parts)
-        self.size += len(body)
-        while self.size > self.limit and len(self.tables) > 1:
-            _, (size, _) = self.tables.popitem(last=False)
-            self.size -= size
+        with self.lock:
+            if (key, shards) not in self.tables:
+                self.tables[(key, shards)] = (len(body), parts)
+                self.size += len(body)
+            while self.size > self.limit and len(self.tables) > 1:
+                _, (size, _) = self.tables.popitem(last=False)
+                self.size -= size
         return parts
 
 
@@ -454,7 +461,7 @@ class Compactor:
 
     def commit(self, add: Mapping[int, Mapping[str, int]], delete: set[int]) -> bool:
         """Write this batch's postings and deletions and a bounded amount of compaction: one manifest
-        write. Returns whether compaction is still owed (the log to flush, jobs, replaced files)."""
+        write. Returns whether compaction is still owed (`owes`)."""
         read = self.read()
         seen = _manifest(read)
         delta = Delta(add, set(delete), int(time.time()), deletes=0)
@@ -462,7 +469,8 @@ class Compactor:
         logged = search.table_postings(planned.log)
         log_full = logged > self.tuning.log_postings
         if self.leave_to_schedule and logged <= self.tuning.log_max_postings:
-            steps, delta.deferring = 0, None  # the deferral count is the bound of the other case
+            # The count of deferrals bounds publishes that give way while compacting: not this one.
+            steps, delta.deferring = 0, None
         elif self.steps is not None:
             steps, delta.deletes = self.steps, self.steps * self.tuning.deletes_per_post
         else:
@@ -472,7 +480,8 @@ class Compactor:
             if giving_way:
                 owed = bool(planned.jobs) or log_full
                 delta.deferring = True if owed and (add or delete) else None
-        # With no budget the log stays in the manifest, a post longer, for the next publish to flush.
+        # With no budget the log stays in the manifest, a post longer, for the schedule or the next
+        # batch to flush.
         if steps > 0 and log_full:
             ids = search.table_ids(seen.log) | set(add)
             run = self.flush(planned.log, seen.clock, ids)
