@@ -54,9 +54,9 @@ def _pk(key: dict[str, Any]) -> str:
 
 
 def _query_pk(params: dict[str, Any]) -> str:
-    match = re.search(r"(#?\w+)\s*=\s*(:\w+)", params["KeyConditionExpression"])
+    match = re.search(r"\bpk\s*=\s*(:\w+)", params["KeyConditionExpression"])  # the table's partition key
     assert match, params["KeyConditionExpression"]
-    return str(params["ExpressionAttributeValues"][match.group(2)]["S"])
+    return str(params["ExpressionAttributeValues"][match.group(1)]["S"])
 
 
 def _table(name: str) -> str:
