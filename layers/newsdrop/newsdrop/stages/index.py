@@ -593,10 +593,15 @@ def compact(ports: Ports, tuning: Tuning | None = None) -> Outcome:
     owed it reads the manifest and writes nothing."""
     tuning = tuning or TUNING
     writer = SiteWriter(ports.site)
+    owed = False
     for _ in range(tuning.tick_rounds):
         compactor = Compactor(ports, writer, tuning, posts=0, steps=tuning.tick_steps)
-        if not compactor.commit({}, set()):
+        owed = compactor.commit({}, set())
+        if not owed:
             break
+    if writer.counts.written or writer.counts.deleted:
+        extra = {"written": writer.counts.written, "deleted": writer.counts.deleted, "still_owed": owed}
+        log.info("search index compacted", extra=extra)
     return _outcome({}, writer, ports)
 
 
