@@ -23,7 +23,9 @@ import pytest
 from newsdrop import clock
 from newsdrop.clock import ManualClock
 from newsdrop.envelopes import ACCOUNT, REGION
+from newsdrop.local import template as cfn
 from newsdrop.local.scheduler import ScheduleRunner
+from tests.conftest import ROOT
 from tests.integration.sitecheck import apply, post
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -49,12 +51,22 @@ class Need:
         return known[key]
 
 
+# The catalog's partition key, as the template declares it.
+PK = next(
+    k["AttributeName"]
+    for k in cfn.load(ROOT / "template.yaml")["Resources"]["CatalogTable"]["Properties"]["KeySchema"]
+    if k["KeyType"] == "HASH"
+)
+
+
 def _pk(key: dict[str, Any]) -> str:
-    return str(key["pk"]["S"])
+    return str(key[PK]["S"])
 
 
 def _query_pk(params: dict[str, Any]) -> str:
-    match = re.search(r"\bpk\s*=\s*(:\w+)", params["KeyConditionExpression"])  # the table's partition key
+    # A query of a secondary index would be authorised by the index's ARN: not mapped here.
+    assert "IndexName" not in params, params["IndexName"]
+    match = re.search(rf"\b{PK}\s*=\s*(:\w+)", params["KeyConditionExpression"])
     assert match, params["KeyConditionExpression"]
     return str(params["ExpressionAttributeValues"][match.group(1)]["S"])
 
@@ -171,14 +183,26 @@ def denied(stack: Any, calls: list[Need]) -> list[Need]:
 
 @pytest.fixture
 def recorded(moto_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Need]]:
-    """Every request the functions make while the test runs, with the function that made it."""
+    """Every request the functions make while the test runs, with the function that made it.
+
+    The local stack has no CloudFront distribution; here the functions are given the template's
+    (as on AWS), and its invalidations are recorded and answered without reaching moto."""
+    from newsdrop.runtime import aws_ports
+    from newsdrop.settings import settings
+
+    monkeypatch.setenv("DISTRIBUTION_ID", moto_stack.stack.resolver.physical["SiteDistribution"])
+    settings.cache_clear()
+    aws_ports.cache_clear()
     calls: list[Need] = []
     original = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def record(client: Any, operation: str, params: dict[str, Any]) -> Any:
         function = _function.get()
+        service = client.meta.service_model.service_name
         if function is not None:
-            calls.extend(needs(function, client.meta.service_model.service_name, operation, params))
+            calls.extend(needs(function, service, operation, params))
+        if service == "cloudfront":
+            return {"Invalidation": {"Id": "I1", "Status": "InProgress"}}
         return original(client, operation, params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
@@ -193,6 +217,8 @@ def recorded(moto_stack: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
 
         moto_stack.handlers[logical] = invoke
     yield calls
+    settings.cache_clear()
+    aws_ports.cache_clear()
 
 
 def story(n: int, date: str) -> bytes:
@@ -233,9 +259,16 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(moto_stack: Any, 
 
     functions = {n.function for n in recorded}
     assert functions >= {"ParseFunction", "RenderFunction", "IndexFunction", "CompactFunction"}, functions
+    actions = {(n.function, n.action) for n in recorded}
+    assert ("RenderFunction", "cloudfront:CreateInvalidation") in actions
+    assert ("CompactFunction", "cloudfront:CreateInvalidation") in actions
     assert {n.action for n in recorded} >= {"dynamodb:BatchGetItem", "s3:DeleteObject", "scheduler:CreateSchedule"}
-    compaction = {(n.action, n.resource.rpartition("/search/")[2].partition("/")[0]) for n in recorded}
-    assert {("s3:PutObject", "run"), ("s3:DeleteObject", "run")} <= compaction, "no merge ran"
+    compaction = {
+        (n.action, n.resource.rpartition("/search/")[2].partition("/")[0])
+        for n in recorded
+        if n.function == "CompactFunction"
+    }
+    assert {("s3:PutObject", "run"), ("s3:DeleteObject", "run")} <= compaction, "the schedule merged nothing"
     assert denied(moto_stack.stack, recorded) == []
 
 

@@ -92,6 +92,8 @@ def test_the_index_converges_under_concurrency_and_failures(
         if not index.owes(search.read_index(get), TINY):
             break
     assert not index.owes(search.read_index(get), TINY)
+    for run in search.read_index(get).runs:
+        assert all(get(key) is not None for key in run.file_keys()), run
     assert search.logical_index(get) == expected_index(pipeline)
 
 

@@ -100,6 +100,21 @@ def test_the_schedule_finishes_what_publishes_left_then_writes_nothing(pipeline:
     assert outcome.counts["index_objects_written"] == 0 and outcome.counts["invalidation_paths"] == 0
 
 
+def test_the_schedule_starts_no_round_it_may_not_have_time_to_finish(pipeline: InProcessPipeline) -> None:
+    for n in range(12):
+        _publish(pipeline, n)
+    site = pipeline.site
+    assert isinstance(site, RecordingStore)
+    site.written.clear()
+    site.reads.clear()
+    left = iter([ROOMY.tick_round_s + 1, ROOMY.tick_round_s - 1])  # time for one round, then no more
+    index.compact(pipeline.ports, ROOMY, seconds_left=lambda: next(left))
+    assert site.reads.count(search.MANIFEST_KEY) == 1 and _run_files(site.written)
+    site.written.clear()
+    index.compact(pipeline.ports, ROOMY, seconds_left=lambda: ROOMY.tick_round_s - 1)
+    assert site.written == []
+
+
 def test_a_publish_that_would_outgrow_the_log_compacts_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     tight = replace(SMALL, log_max_postings=SMALL.log_postings * 2)
     monkeypatch.setattr(index, "TUNING", tight)
@@ -109,6 +124,21 @@ def test_a_publish_that_would_outgrow_the_log_compacts_itself(monkeypatch: pytes
     get = site_get(pipeline)
     assert search.table_postings(search.read_index(get).log) <= tight.log_max_postings
     assert search.logical_index(get) == expected_index(pipeline)
+
+
+def test_a_batch_in_the_bulk_lane_compacts_as_it_goes_whatever_its_size(pipeline: InProcessPipeline) -> None:
+    for n in range(12):
+        _publish(pipeline, n)
+    site = pipeline.site
+    assert isinstance(site, RecordingStore)
+    assert search.read_index(site_get(pipeline)).runs == []  # the publishes left it all
+    site.written.clear()
+    # A settings change reads every post again in the bulk lane, in batches of ten as on AWS.
+    pipeline.upload("_config.yml", b"title: Bulk\n")
+    pipeline.drain()
+    assert pipeline.invocations.get("index-bulk", 0) >= 2
+    assert _run_files(site.written)
+    assert search.logical_index(site_get(pipeline)) == expected_index(pipeline)
 
 
 def test_a_bulk_batch_compacts_as_it_goes(pipeline: InProcessPipeline) -> None:

@@ -191,6 +191,7 @@ class PublishingEvent:
     previous_url: str
     lists: tuple[str, ...]
     aliases: tuple[str, ...] = ()
+    bulk: bool = False  # in the lane of a site-wide refresh or an import, not a single publish
 
 
 def publishing_event(body: dict[str, Any]) -> PublishingEvent:
@@ -211,4 +212,5 @@ def publishing_event(body: dict[str, Any]) -> PublishingEvent:
         previous_url=str(detail.get("previous_url", "")),
         lists=tuple(lists),
         aliases=tuple(aliases),
+        bulk=detail.get("lane") == "bulk",
     )

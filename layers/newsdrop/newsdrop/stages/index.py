@@ -6,10 +6,11 @@ deleted. Everything else is compaction, and a publish leaves it to the scheduled
 (`compact`, the Compact function, once a minute): a publish writes its documents and the
 manifest and nothing else, so it makes the same requests whatever the index's size. Only when
 the log outgrows `log_max_postings` (publishes faster than the schedule keeps up with) does a
-publish compact, as a bulk batch always does: at most `steps_per_post` files written per post in
-the batch, so no batch rewrites a large part of the index. A publish that opens or closes a day
-does none of that (up to `defer_max` such publishes in a row): render then rewrites the archive
-page and the sitemap index, which take compaction's share.
+publish compact, as bulk work always does (a batch of the bulk lane, or of more than a few
+posts): at most `steps_per_post` files written per post in the batch, so no batch rewrites a
+large part of the index. A publish that opens or closes a day does none of that (up to
+`defer_max` such publishes in a row): render then rewrites the archive page and the sitemap
+index, which take compaction's share.
 
 Compaction (`plan`, a pure function of the manifest): when the log outgrows a few posts it is
 flushed into a run at level 0; when a level holds more postings than its capacity
@@ -75,6 +76,7 @@ class Tuning:
     log_max_postings: int = 2400
     tick_steps: int = 48  # files one round of `compact` may write; it deletes as many times deletes_per_post
     tick_rounds: int = 8  # manifest commits one `compact` may make (a finished job can start the next)
+    tick_round_s: float = 20.0  # time a round may take at the most: the next starts only with this left
 
     def capacity(self, level: int) -> int:
         return int(self.level0_postings * self.fanout**level)
@@ -104,12 +106,14 @@ class IndexBatch:
     writer: SiteWriter
     keys: set[str] = field(default_factory=set)
     days: set[str] = field(default_factory=set)
+    bulk: bool = False  # a record came in the bulk lane: the batch is bulk work, whatever its size
     owed_docs: dict[int, dict[str, int]] = field(default_factory=dict)
     owed_deleted: set[int] = field(default_factory=set)
     settled: list[tuple[str, SearchState]] = field(default_factory=list)
 
     def handle(self, record: SQSRecord) -> None:
         event = events.publishing_event(record.json_body)
+        self.bulk = self.bulk or event.bulk
         if event.detail_type != events.SITE_CONFIGURED:
             self.keys.add(event.key)
             self.days.update(list_id for list_id in event.lists if list_id.startswith(model.DAY_PREFIX))
@@ -135,8 +139,9 @@ class IndexBatch:
         if todo:
             raise RuntimeError(f"search index: {len(todo)} posts kept changing under this batch")
         posts = max(1, len(self.keys))
-        # A publish or a few leave compaction to the schedule; a bulk batch does its share.
-        publish = len(self.keys) <= OPENING_CHECK_MAX and TUNING.scheduled
+        # A publish or a few leave compaction to the schedule; bulk work (its lane's batches, or more
+        # posts than a few publishes: `newsdrop build`'s) does its share as it goes.
+        publish = not self.bulk and len(self.keys) <= OPENING_CHECK_MAX and TUNING.scheduled
         compactor = Compactor(
             self.ports, self.writer, TUNING, posts, lambda: min(posts, self.days_turning()), leave_to_schedule=publish
         )
@@ -464,6 +469,8 @@ class Compactor:
         write. Returns whether compaction is still owed (`owes`)."""
         read = self.read()
         seen = _manifest(read)
+        if self.steps is not None and not (add or delete) and not owes(seen, self.tuning):
+            return False  # the schedule with nothing to do: no write (expired deletions wait for one)
         delta = Delta(add, set(delete), int(time.time()), deletes=0)
         planned, _ = apply(seen, delta, self.tuning)
         logged = search.table_postings(planned.log)
@@ -588,13 +595,17 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     return _outcome(response, batch.writer, ports)
 
 
-def compact(ports: Ports, tuning: Tuning | None = None) -> Outcome:
+def compact(ports: Ports, tuning: Tuning | None = None, *, seconds_left: Callable[[], float] | None = None) -> Outcome:
     """The scheduled compaction: the work publishes left, a bounded amount per call. With nothing
-    owed it reads the manifest and writes nothing."""
+    owed it reads the manifest and writes nothing. `seconds_left` (the invocation's remaining time)
+    stops it between rounds while a round still fits: what a round claims to delete is dropped
+    from the manifest before it is deleted, so a round cut short would leave files behind."""
     tuning = tuning or TUNING
     writer = SiteWriter(ports.site)
     owed = False
     for _ in range(tuning.tick_rounds):
+        if seconds_left is not None and seconds_left() < tuning.tick_round_s:
+            break
         compactor = Compactor(ports, writer, tuning, posts=0, steps=tuning.tick_steps)
         owed = compactor.commit({}, set())
         if not owed:
