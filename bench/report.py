@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench import paths
+from bench import goals, paths
 
 SERIES = (
     # (label, marker, colour)
@@ -183,8 +183,7 @@ def _tick_requests(row: dict[str, Any]) -> str:
     ticks = row.get("scheduled_compaction")
     if not ticks:
         return "-"
-    mean = ticks["requests_mean"]
-    total = sum(v for k, v in mean.items() if "." not in k and "[" not in k)
+    total = goals.request_total(ticks["requests_mean"])
     return f"{total:.1f} ({ticks['runs_writing']}/{ticks['runs']} write)"
 
 
