@@ -11,6 +11,7 @@ from newsdrop import envelopes, events
 from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
 from newsdrop.ports import BusEvent, Ports
 from newsdrop.stages import index, parse, render
+from newsdrop.stages.common import or_defaults
 
 POST = '---\ntitle: "重复事件 Repeat"\ndate: 2024-05-20 10:00:00\ncategories: news\ntags: [a]\n---\n正文。\n'
 
@@ -148,3 +149,24 @@ def test_a_batch_holding_a_removal_before_the_upsert_of_one_post_renders_its_pag
     bodies = [envelopes.bus_envelope(removed), envelopes.bus_envelope(upserted)]
     render.run(envelopes.sqs_event(bodies, queue="render"), ports)
     assert "news/2024/05/20/repeat.html" in ports.site.list_keys("news/")
+
+
+def test_a_delivery_that_finds_its_change_committed_meanwhile_emits_the_event_again() -> None:
+    # GIVEN one S3 event delivered twice, side by side: both deliveries read the post's record
+    # (none yet) before either commits, and the first dies after its commit, before PutEvents
+    ports = make_ports()
+    key = "_posts/2024-05-20-repeat.md"
+    ports.source.put(key, POST.encode(), content_type="text/markdown")
+    note = envelopes.s3_notification("newsdrop-source", key, sequencer=envelopes.next_sequencer(), removed=False)
+    (change,) = events.source_changes(note)
+    settings = or_defaults(ports.catalog.get_config())
+    first = parse.ParseBatch(ports=ports, site=settings, read_ahead={key: None})
+    second = parse.ParseBatch(ports=ports, site=settings, read_ahead={key: None})
+    first.apply(change)  # its events are lost with its invocation
+
+    # WHEN the second delivery commits the same change
+    second.apply(change)
+
+    # THEN it sends the post's event, as nothing else will
+    assert [e.detail_type for e in second.emitted] == [events.POST_UPSERTED]
+    assert second.emitted[0].detail["key"] == key

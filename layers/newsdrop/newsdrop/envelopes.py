@@ -41,9 +41,18 @@ def _now() -> str:
 
 
 def s3_notification(
-    bucket: str, key: str, *, sequencer: str, removed: bool, size: int = 0, etag: str = ""
+    bucket: str,
+    key: str,
+    *,
+    sequencer: str,
+    removed: bool,
+    size: int = 0,
+    etag: str = "",
+    permanent: bool = False,
 ) -> dict[str, Any]:
-    """An S3 'Object Created' / 'Object Deleted' event as EventBridge delivers it (key URL-encoded)."""
+    """An S3 'Object Created' / 'Object Deleted' event as EventBridge delivers it (key URL-encoded).
+    A deletion in a versioned bucket creates a delete marker; `permanent`: a version (or a delete
+    marker) removed by its id, after which the key may still have a current object."""
     detail: dict[str, Any] = {
         "version": "0",
         "bucket": {"name": bucket},
@@ -55,7 +64,7 @@ def s3_notification(
     if not removed:
         detail["object"].update({"size": size, "etag": etag})
     else:
-        detail["deletion-type"] = "Delete Marker Created"
+        detail["deletion-type"] = "Permanently Deleted" if permanent else "Delete Marker Created"
     return {
         "version": "0",
         "id": str(uuid.uuid4()),

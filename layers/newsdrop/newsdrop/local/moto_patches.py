@@ -81,6 +81,7 @@ def install() -> None:
                 removed=removed,
                 size=0 if removed else int(getattr(key, "size", 0) or 0),
                 etag="" if removed else str(getattr(key, "etag", "")).strip('"'),
+                permanent=removed and "DeleteMarkerCreated" not in name,
             )
             event["time"] = unix_time()  # moto's rule delivery expects epoch seconds here
             event["account"] = account_id
@@ -99,14 +100,20 @@ def install() -> None:
         ) -> Any:
             result = original_delete(self, bucket_name, key_name, version_id=version_id, bypass=bypass)
             bucket = self.get_bucket(bucket_name)
-            if bucket.is_versioned and version_id is None and bucket.notification_configuration is not None:
-                marker = type("DeleteMarker", (), {"name": key_name, "size": 0, "etag": "", "version_id": None})()
-                notifications.send_event(
-                    self.account_id,
-                    notifications.S3NotificationEvent.OBJECT_REMOVED_DELETE_MARKER_CREATED_EVENT,
-                    bucket,
-                    marker,
-                )
+            kind = notifications.S3NotificationEvent
+            if not bucket.is_versioned or bucket.notification_configuration is None:
+                return result
+            # AWS reports both kinds of deletion in a versioned bucket: a delete marker created, and a
+            # version (or a delete marker) removed by its id ("Permanently Deleted"), which moto
+            # reports only when it was the key's last version.
+            if version_id is None:
+                event = kind.OBJECT_REMOVED_DELETE_MARKER_CREATED_EVENT
+            elif result[0] and key_name in bucket.keys:
+                event = kind.OBJECT_REMOVED_DELETE_EVENT
+            else:
+                return result
+            removed = type("Removed", (), {"name": key_name, "size": 0, "etag": "", "version_id": version_id})()
+            notifications.send_event(self.account_id, event, bucket, removed)
             return result
 
         s3_models.S3Backend.delete_object = delete_object  # type: ignore[method-assign]

@@ -125,9 +125,9 @@ class ParseBatch:
         if stored is not None and source_sequencer(stored.sequencer) >= change.sequencer:
             self.redelivered(stored, change)
             return
-        if change.removed:
-            self.remove(change.key, change.sequencer, stored)
-            return
+        # A deletion is read like an upload: in a versioned bucket S3 also reports the removal of
+        # an old version, or of a delete marker (an undelete), while the key has a current object.
+        # What the key holds now decides; a missing object is the tombstone (`read`).
         self.read(change.key, change.sequencer, "live", stored)
 
     def read(self, key: str, sequencer: str, lane: Lane, stored: PostRecord | None) -> None:
@@ -210,8 +210,10 @@ class ParseBatch:
             return result.status
         assert result.current is not None
         if result.status == "duplicate":
-            if lane == "bulk":  # a refresh that changed nothing still re-renders (a template may have changed)
-                self.emitted.append(events.for_record(result.current, lane))
+            # Another delivery of this change committed it while this one ran, and may have died before
+            # its event went out (a message delivered twice, side by side): re-emit, as `redelivered`
+            # does. A refresh that changed nothing still re-renders too (a template may have changed).
+            self.emitted.append(events.for_record(result.current, lane))
             return result.status
         self.emitted.append(events.for_record(result.current, lane))
         replaced = result.previous
@@ -330,12 +332,11 @@ class ParseBatch:
 
     def site_change(self, change: events.SourceChange) -> Callable[[SiteConfig], SiteConfig]:
         """Read and check the changed file; returns what it makes of whichever settings are current."""
-        blob = None
-        if not change.removed:
-            try:
-                blob = self.ports.source.get(change.key, max_bytes=self.ports.max_post_bytes)
-            except TooLarge as exc:
-                raise posts.Rejected(f"{change.key} is {exc.size} bytes; the limit is {exc.limit}") from exc
+        # Deletions too: the file may still be there (an old version went) or be back (an undelete).
+        try:
+            blob = self.ports.source.get(change.key, max_bytes=self.ports.max_post_bytes)
+        except TooLarge as exc:
+            raise posts.Rejected(f"{change.key} is {exc.size} bytes; the limit is {exc.limit}") from exc
         if source_keys.is_config_key(change.key):
             fresh = SiteConfig() if blob is None else posts.read_config(blob.body, max_bytes=self.ports.max_post_bytes)
             return lambda current: fresh.with_templates(current.templates)
