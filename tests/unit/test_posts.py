@@ -493,3 +493,33 @@ def test_the_site_permalink_setting_shapes_every_post_url(setting: str, url: str
 def test_front_page_days_must_be_a_number_of_days(value: str) -> None:
     with pytest.raises(Rejected, match="front_page_days"):
         posts.read_config(f"front_page_days: {value}\n".encode(), max_bytes=LIMIT)
+
+
+# --- values no listing could hold: rejected with a reason, never a crash
+
+
+@pytest.mark.parametrize(
+    ("front_matter", "key", "expected"),
+    [
+        ("title: T\ndate: 0999-01-01", KEY, "the year must be from 1000"),
+        ("title: T", "_posts/0999-01-01-old.md", "the year must be from 1000"),
+        ("title: T\ndate: 9999-12-31 23:59 -1200", KEY, "out of range"),
+        ("title: T\ndate: 2021-12-08\nexpires: 0001-01-01 00:00 +1400", KEY, "expires: date"),
+        ("title: 0x" + "f" * 4000 + "\ndate: 2021-12-08", KEY, "cannot be read"),
+    ],
+)
+def test_dates_out_of_range_and_numbers_too_large_to_print_are_rejected(
+    front_matter: str, key: str, expected: str
+) -> None:
+    assert expected in rejection(source(front_matter), key=key)
+
+
+def test_a_file_name_too_long_for_the_listings_keys_is_rejected() -> None:
+    folders = ("专栏" * 20 + "/") * 8  # posts may sit in folders under _posts/: 968 bytes of them
+    assert "the limit is 900" in rejection(source("title: T"), key=f"_posts/{folders}2021-12-08-hello.md")
+    assert read("title: T", key=f"_posts/{folders[:123]}2021-12-08-hello.md").title == "T"
+
+
+def test_settings_with_a_number_too_large_to_print_are_rejected() -> None:
+    with pytest.raises(Rejected, match=r"_config\.yml cannot be read"):
+        posts.read_config(("title: 0x" + "f" * 4000 + "\n").encode(), max_bytes=LIMIT)

@@ -23,6 +23,9 @@ MAX_FRONT_MATTER_BYTES = 64 * 1024
 MAX_YAML_ALIASES = 10
 MAX_YAML_DEPTH = 20
 MAX_TITLE_CHARS = 300
+MIN_YEAR, MAX_YEAR = 1000, 9998
+# A post's key ends up in DynamoDB sort keys (the listings' `<date>#<key>`), which take 1,024 bytes.
+MAX_KEY_BYTES = 900
 MAX_LABELS = 20  # categories, and tags, per post
 MAX_LABEL_CHARS = 100
 
@@ -168,13 +171,29 @@ def _parse_date(raw: Any, tz: dt.tzinfo) -> dt.datetime:
             raise Rejected(f"date {str(raw)[:60]!r} is not a date (expected YYYY-MM-DD[ HH:MM[:SS]][ +ZZZZ])") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    return value.astimezone(tz)
+    try:
+        value = value.astimezone(tz)
+    except OverflowError:
+        raise Rejected(f"date {str(raw)[:60]!r} is out of range") from None
+    # Four-digit years only: listings sort dates as text and name days by them.
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise Rejected(f"date {str(raw)[:60]!r} is out of range: the year must be from {MIN_YEAR} to {MAX_YEAR}")
+    return value
 
 
 def read_post(key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> Post:
     """Parse one `_posts/` file; raise `Rejected` with every problem found."""
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise Rejected(f"the file's name is {len(key.encode())} bytes long; the limit is {MAX_KEY_BYTES}")
     if len(body) > max_bytes:
         raise Rejected(f"post is {len(body)} bytes; the limit is {max_bytes}")
+    try:
+        return _read_post(key, body, config)
+    except (ValueError, OverflowError) as exc:  # a value no check above foresaw: still the post's fault
+        raise Rejected(f"post cannot be read: {str(exc)[:200]}") from exc
+
+
+def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
     text = decode_text(body, what="post")
     opening = _FRONT_MATTER.match(text)
     if not opening:
@@ -326,6 +345,13 @@ def read_config(body: bytes, *, max_bytes: int) -> SiteConfig:
     """Parse `_config.yml`; unknown keys are ignored, as Jekyll plugins' keys would be."""
     if len(body) > max_bytes:
         raise Rejected(f"_config.yml is {len(body)} bytes; the limit is {max_bytes}")
+    try:
+        return _read_config(body)
+    except (ValueError, OverflowError) as exc:  # as in read_post
+        raise Rejected(f"_config.yml cannot be read: {str(exc)[:200]}") from exc
+
+
+def _read_config(body: bytes) -> SiteConfig:
     data = load_yaml(decode_text(body, what="_config.yml"), what="_config.yml")
     if data is None:
         data = {}

@@ -11,6 +11,7 @@ import datetime as dt
 import email.utils
 import hashlib
 import json
+import logging
 import random
 import re
 import time
@@ -45,6 +46,8 @@ from newsdrop.ports import (
 )
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+log = logging.getLogger(__name__)
+
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _CONDITION_FAILED = {"412", "PreconditionFailed", "ConditionalRequestConflict", "409"}
 MAX_COMMIT_ATTEMPTS = 8
@@ -191,11 +194,19 @@ class S3Store:
         return sorted(keys)
 
     def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        """`limit` keys after `after`, or fewer at the end of the listing only: S3 may answer a short
+        page, even an empty one, with more to come (`IsTruncated`), so read on until the page is full."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         if after:
             args["StartAfter"] = after
-        response = client("s3").list_objects_v2(**args)
-        return sorted(item["Key"] for item in response.get("Contents", []))
+        keys: list[str] = []
+        while True:
+            args["MaxKeys"] = limit - len(keys)
+            response = client("s3").list_objects_v2(**args)
+            keys.extend(item["Key"] for item in response.get("Contents", []))
+            if len(keys) >= limit or not response.get("IsTruncated"):
+                return sorted(keys)
+            args["ContinuationToken"] = response["NextContinuationToken"]
 
 
 _serialise = TypeSerializer().serialize
@@ -584,22 +595,43 @@ class EventBridgeBus:
         self.bus_name = bus_name
 
     def publish(self, events: Sequence[BusEvent]) -> None:
-        for start in range(0, len(events), 10):  # PutEvents takes at most 10 entries
-            chunk = events[start : start + 10]
-            response = client("events").put_events(
-                Entries=[
-                    {
-                        "EventBusName": self.bus_name,
-                        "Source": event.source,
-                        "DetailType": event.detail_type,
-                        "Detail": json.dumps(event.detail, ensure_ascii=False),
-                    }
-                    for event in chunk
-                ]
-            )
+        entries = [
+            {
+                "EventBusName": self.bus_name,
+                "Source": event.source,
+                "DetailType": event.detail_type,
+                "Detail": json.dumps(event.detail, ensure_ascii=False),
+            }
+            for event in events
+        ]
+        for chunk in _put_events_requests(entries):
+            response = client("events").put_events(Entries=chunk)
             if response.get("FailedEntryCount"):
                 failed = [e for e in response.get("Entries", []) if e.get("ErrorCode")]
                 raise RuntimeError(f"EventBridge rejected {len(failed)} of {len(chunk)} events: {failed[:3]}")
+
+
+# PutEvents takes at most 10 entries and 256 KB, an entry counting its source, detail type and
+# detail in UTF-8 bytes, and 14 bytes for its time.
+PUT_EVENTS_ENTRIES = 10
+PUT_EVENTS_BYTES = 256 * 1024
+
+
+def _entry_bytes(entry: Mapping[str, str]) -> int:
+    return 14 + sum(len(entry[name].encode()) for name in ("Source", "DetailType", "Detail"))
+
+
+def _put_events_requests(entries: Sequence[dict[str, str]]) -> list[list[dict[str, str]]]:
+    requests: list[list[dict[str, str]]] = []
+    size = 0
+    for entry in entries:
+        bytes_ = _entry_bytes(entry)
+        if not requests or len(requests[-1]) == PUT_EVENTS_ENTRIES or size + bytes_ > PUT_EVENTS_BYTES:
+            requests.append([])
+            size = 0
+        requests[-1].append(entry)
+        size += bytes_
+    return requests
 
 
 class CloudFrontCdn:
@@ -611,14 +643,26 @@ class CloudFrontCdn:
         self.distribution_id = distribution_id
 
     def invalidate(self, paths: Sequence[str]) -> None:
+        """Best effort: the objects are written, and their Cache-Control bounds how long the edge keeps
+        an older copy, so a refused invalidation (too many in progress, say) is logged, not raised:
+        failing the batch would only make its retry find nothing changed, and invalidate nothing."""
         unique = sorted(set(paths))
         for start in range(0, len(unique), self.MAX_PATHS):
             chunk = unique[start : start + self.MAX_PATHS]
             reference = hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:16] + f"-{time.time_ns()}"
-            client("cloudfront").create_invalidation(
-                DistributionId=self.distribution_id,
-                InvalidationBatch={"Paths": {"Quantity": len(chunk), "Items": chunk}, "CallerReference": reference},
-            )
+            try:
+                client("cloudfront").create_invalidation(
+                    DistributionId=self.distribution_id,
+                    InvalidationBatch={
+                        "Paths": {"Quantity": len(chunk), "Items": chunk},
+                        "CallerReference": reference,
+                    },
+                )
+            except ClientError as exc:
+                log.error(
+                    "CloudFront invalidation refused; the edge serves these paths until their max-age ends",
+                    extra={"code": _code(exc), "paths": len(chunk), "first": chunk[:5]},
+                )
 
 
 class EventBridgeScheduler:

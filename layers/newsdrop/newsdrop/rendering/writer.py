@@ -211,6 +211,13 @@ def create_once(store: ObjectStore, key: str, body: bytes, *, content_type: str,
 
 def invalidation_paths(changed_keys: list[str]) -> list[str]:
     """The CDN paths to invalidate after these keys changed: content-hashed assets never need it."""
-    return sorted(
-        {"/" + quote(key, safe="/-._~!$&'()*+,;=:@") for key in changed_keys if not key.startswith("assets/")}
-    )
+    return sorted({_cdn_path(key) for key in changed_keys if not key.startswith("assets/")})
+
+
+def _cdn_path(key: str) -> str:
+    """CloudFront wants what RFC 1738 calls unsafe (`~` among it) percent-encoded, nothing else, and
+    reads `*` as a wildcard, allowed only at the end: a key with one (a tag like `*ST`, as listed
+    Chinese shares are marked) is invalidated with everything that starts as it does."""
+    path = "/" + quote(key, safe="/-._!$&'()*+,;=:@").replace("~", "%7E")  # quote keeps `~` always
+    star = path.find("*")
+    return path if star < 0 else path[: star + 1]
