@@ -261,7 +261,6 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(moto_stack: Any, 
     assert functions >= {"ParseFunction", "RenderFunction", "IndexFunction", "CompactFunction"}, functions
     actions = {(n.function, n.action) for n in recorded}
     assert ("RenderFunction", "cloudfront:CreateInvalidation") in actions
-    assert ("CompactFunction", "cloudfront:CreateInvalidation") in actions
     assert {n.action for n in recorded} >= {"dynamodb:BatchGetItem", "s3:DeleteObject", "scheduler:CreateSchedule"}
     compaction = {
         (n.action, n.resource.rpartition("/search/")[2].partition("/")[0])

@@ -10,6 +10,7 @@ from typing import Any
 from newsdrop import envelopes, events
 from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
 from newsdrop.ports import BusEvent, Ports
+from newsdrop.rendering import writer
 from newsdrop.stages import index, parse, render
 from newsdrop.stages.common import or_defaults
 
@@ -106,33 +107,40 @@ def test_a_repeated_event_writes_nothing_new() -> None:
     assert {k: b.body for k, b in site.objects.items()} == snapshot
 
 
-def test_each_batch_invalidates_exactly_the_changed_paths_once() -> None:
+def test_only_pages_the_cdn_may_hold_too_long_are_invalidated() -> None:
     ports = make_ports()
-    cdn = ports.cdn
-    assert isinstance(cdn, RecordingCdn)
+    cdn, site = ports.cdn, ports.site
+    assert isinstance(cdn, RecordingCdn) and isinstance(site, MemoryStore)
     key = "_posts/2024-05-20-repeat.md"
+    page = "news/2024/05/20/repeat.html"
     ports.source.put(key, POST.encode(), content_type="text/markdown")
     note = envelopes.s3_notification("newsdrop-source", key, sequencer=envelopes.next_sequencer(), removed=False)
     run_all(ports, note)
-    # one invalidation from render, one from index (the manifest), never a wildcard
-    assert len(cdn.batches) == 2
-    render_paths, index_paths = cdn.batches
-    assert "/news/2024/05/20/repeat.html" in render_paths and "/index.html" in render_paths
-    assert index_paths == ["/search/manifest.json"]
-    assert not any("*" in p for batch in cdn.batches for p in batch)
-    assert not any(p.startswith("/assets/") for batch in cdn.batches for p in batch)
+    # A new post: its page is new (nothing to invalidate), and what lists it lives ten seconds at the edge.
+    assert cdn.batches == []
+    lasting = {page, "404.html", "robots.txt"}
+    assert {k for k, b in site.objects.items() if b.cache_control == writer.HTML_CACHE} == lasting
+    for listing in ("index.html", "feed.xml", "tags/a/index.html", "news/index.html", "2024/05/20/index.html"):
+        assert site.objects[listing].cache_control == writer.LISTING_CACHE, listing
+    for listing in ("sitemap.xml", "sitemaps/2024-05-20.xml", "archive/index.html", "search/manifest.json"):
+        assert site.objects[listing].cache_control == writer.LISTING_CACHE, listing
 
     # A repeated event changes nothing, so nothing is invalidated.
     run_all(ports, json.loads(json.dumps(note)))
-    assert len(cdn.batches) == 2
+    assert cdn.batches == []
 
-    # An update invalidates the pages that changed, not the unchanged static files.
+    # An update invalidates the post's page (in one invalidation), and nothing else.
     ports.source.put(key, POST.replace("Repeat", "Again").encode(), content_type="text/markdown")
     update = envelopes.s3_notification("newsdrop-source", key, sequencer=envelopes.next_sequencer(), removed=False)
     run_all(ports, update)
-    changed = cdn.batches[2]
-    assert "/news/2024/05/20/repeat.html" in changed
-    assert "/404.html" not in changed and "/robots.txt" not in changed
+    assert cdn.batches == [["/" + page]]
+
+    # So does a deletion.
+    ports.source.delete(key)
+    removal = envelopes.s3_notification("newsdrop-source", key, sequencer=envelopes.next_sequencer(), removed=True)
+    run_all(ports, removal)
+    assert page not in site.objects
+    assert cdn.batches[1:] == [["/" + page]]
 
 
 def test_a_batch_holding_a_removal_before_the_upsert_of_one_post_renders_its_page() -> None:

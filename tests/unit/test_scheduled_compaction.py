@@ -97,7 +97,7 @@ def test_the_schedule_finishes_what_publishes_left_then_writes_nothing(pipeline:
     site.reads.clear()
     outcome = pipeline.compact()
     assert site.written == [] and site.reads == [search.MANIFEST_KEY]
-    assert outcome.counts["index_objects_written"] == 0 and outcome.counts["invalidation_paths"] == 0
+    assert outcome.counts["index_objects_written"] == 0 and outcome.counts["index_objects_deleted"] == 0
 
 
 def test_the_schedule_starts_no_round_it_may_not_have_time_to_finish(pipeline: InProcessPipeline) -> None:

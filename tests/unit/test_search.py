@@ -122,7 +122,7 @@ def test_run_files_are_cached_for_good_the_manifest_and_documents_briefly() -> N
     # A run file's name is a digest of its content or of its inputs; a document is deleted with its
     # post, and the manifest changes with every publish.
     assert writer.cache_control("search/run/0123456789abcdef/0.json") == writer.IMMUTABLE
-    assert writer.cache_control(search.MANIFEST_KEY) == writer.SHORT_CACHE
+    assert writer.cache_control(search.MANIFEST_KEY) == writer.LISTING_CACHE  # ten seconds, never invalidated
     assert writer.cache_control(search.doc_key(7)) == writer.SHORT_CACHE
 
 

@@ -18,12 +18,20 @@ from typing import Final
 from urllib.parse import quote
 
 from newsdrop.ports import Blob, Head, ObjectStore, PreconditionFailed
+from newsdrop.search import MANIFEST_KEY
 
 MAX_ATTEMPTS: Final = 8
 DIGEST: Final = "sha256"
 INPUTS: Final = "inputs"  # metadata: the digest of what a Fingerprinted object was made from
 
+# How long browsers and CloudFront keep each kind of object. What every publish rewrites (the home
+# page, the feed, listings, sitemaps, the search manifest) lives ten seconds at the edge and is
+# never invalidated: an invalidation path costs money past the first thousand a month, and a site
+# publishing hundreds of posts a day would pay for ten of them a post. What changes only when its
+# post or the settings do (post pages, static pages) lives longer and is invalidated when it
+# changes; a page created new needs nothing, as CloudFront keeps a 404 for ten seconds.
 HTML_CACHE = "public, max-age=60, s-maxage=300"
+LISTING_CACHE = "public, max-age=10, s-maxage=10"
 SHORT_CACHE = "public, max-age=30, s-maxage=60"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -53,6 +61,8 @@ def content_type(key: str) -> str:
 def cache_control(key: str) -> str:
     if key.startswith(("assets/", "search/run/")):  # named by their content: a new name for new content
         return IMMUTABLE
+    if key == MANIFEST_KEY:
+        return LISTING_CACHE
     if key.startswith("search/"):
         return SHORT_CACHE
     return HTML_CACHE
@@ -68,6 +78,9 @@ class WriteCounts:
     # Of the changed keys, those that did not exist before and those that exist no more.
     created_keys: list[str] = field(default_factory=list)
     deleted_keys: list[str] = field(default_factory=list)
+    # Of the changed keys, those the CDN may hold an older copy of for longer than a listing lives:
+    # they existed before, and are not listings. What to invalidate.
+    stale_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -89,14 +102,21 @@ class SiteWriter:
     store: ObjectStore
     counts: WriteCounts = field(default_factory=WriteCounts)
 
-    def derive(self, key: str, compute: Compute, *, extra: dict[str, str] | None = None) -> bool:
+    def derive(
+        self, key: str, compute: Compute, *, extra: dict[str, str] | None = None, cache: str | None = None
+    ) -> bool:
         """Make `key` hold compute()'s result (None: absent). compute must read its inputs when called.
+        `cache`: its Cache-Control, when not the one its key gives (`cache_control`).
 
         Returns False when compute chose to keep the object as it is."""
-        return self.derive_together(lambda: {key: compute}, extra=extra)[key]
+        return self.derive_together(lambda: {key: compute}, extra=extra, cache=cache)[key]
 
     def derive_together(
-        self, make: Callable[[], Mapping[str, Compute]], *, extra: dict[str, str] | None = None
+        self,
+        make: Callable[[], Mapping[str, Compute]],
+        *,
+        extra: dict[str, str] | None = None,
+        cache: str | None = None,
     ) -> dict[str, bool]:
         """derive() for objects whose computes share what they read: `make` returns fresh computes (and
         a fresh shared cache) for each attempt, and every object's ETag is read before any of them
@@ -107,7 +127,7 @@ class SiteWriter:
             computes = {key: compute for key, compute in make().items() if key not in done}
             heads = {key: self.store.head(key) for key in computes}
             for key, compute in computes.items():
-                outcome = self._write(key, heads[key], compute(), extra or {})
+                outcome = self._write(key, heads[key], compute(), extra or {}, cache or cache_control(key))
                 if outcome is None:
                     self.counts.retried += 1
                 else:
@@ -125,14 +145,14 @@ class SiteWriter:
         blob = read
         for _ in range(MAX_ATTEMPTS):
             head = None if blob is None else Head(etag=blob.etag, metadata=dict(blob.metadata))
-            outcome = self._write(key, head, change(blob), {})
+            outcome = self._write(key, head, change(blob), {}, cache_control(key))
             if outcome is not None:
                 return outcome
             self.counts.retried += 1
             blob = self.store.get(key)
         raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
 
-    def _write(self, key: str, head: Head | None, answer: Answer, extra: dict[str, str]) -> bool | None:
+    def _write(self, key: str, head: Head | None, answer: Answer, extra: dict[str, str], cache: str) -> bool | None:
         """Make `key` hold `answer`, if it is still as `head` found it: True when it does (or did
         already), False when the answer is to keep it, None when another writer changed it meanwhile."""
         if isinstance(answer, Keep):
@@ -143,8 +163,8 @@ class SiteWriter:
                     self.store.delete(key, if_match=head.etag)
                 except PreconditionFailed:
                     return None
+                self._changed(key, existed=True, cache=cache)
                 self.counts.deleted += 1
-                self.counts.changed_keys.append(key)
                 self.counts.deleted_keys.append(key)
             return True
         if isinstance(answer, Fingerprinted):
@@ -163,7 +183,7 @@ class SiteWriter:
                 key,
                 answer,
                 content_type=content_type(key),
-                cache_control=cache_control(key),
+                cache_control=cache,
                 metadata=metadata,
                 if_match=head.etag if head is not None else None,
                 if_none_match=head is None,
@@ -171,10 +191,15 @@ class SiteWriter:
         except PreconditionFailed:
             return None
         self.counts.written += 1
-        self.counts.changed_keys.append(key)
+        self._changed(key, existed=head is not None, cache=cache)
         if head is None:
             self.counts.created_keys.append(key)
         return True
+
+    def _changed(self, key: str, *, existed: bool, cache: str) -> None:
+        self.counts.changed_keys.append(key)
+        if existed and cache not in (LISTING_CACHE, IMMUTABLE):
+            self.counts.stale_keys.append(key)
 
     def remove(self, key: str) -> None:
         """Delete an object nothing refers to any more (unconditionally)."""
@@ -187,7 +212,7 @@ class SiteWriter:
             self.counts.unchanged += 1
             return
         self.counts.written += 1
-        self.counts.changed_keys.append(key)
+        self._changed(key, existed=False, cache=IMMUTABLE)
         self.counts.created_keys.append(key)
 
 
@@ -209,9 +234,9 @@ def create_once(store: ObjectStore, key: str, body: bytes, *, content_type: str,
     raise RuntimeError(f"{key}: could not be created after {MAX_ATTEMPTS} attempts")
 
 
-def invalidation_paths(changed_keys: list[str]) -> list[str]:
-    """The CDN paths to invalidate after these keys changed: content-hashed assets never need it."""
-    return sorted({_cdn_path(key) for key in changed_keys if not key.startswith("assets/")})
+def invalidation_paths(stale_keys: list[str]) -> list[str]:
+    """The CDN paths to invalidate for these keys (`WriteCounts.stale_keys`): content-hashed assets never need it."""
+    return sorted({_cdn_path(key) for key in stale_keys if not key.startswith("assets/")})
 
 
 def _cdn_path(key: str) -> str:

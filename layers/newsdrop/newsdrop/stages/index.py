@@ -46,7 +46,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from newsdrop import events, model, search
 from newsdrop.model import Post
 from newsdrop.ports import Blob, Ports, Reads, SearchState, Snapshot
-from newsdrop.rendering.writer import KEEP, Keep, SiteWriter, invalidation_paths
+from newsdrop.rendering.writer import KEEP, Keep, SiteWriter
 from newsdrop.search import Deleted, Document, Job, Manifest, Run, Trash
 from newsdrop.stages.common import Outcome, process_batch
 
@@ -592,7 +592,7 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     batch = IndexBatch(ports=ports, writer=SiteWriter(ports.site))
     response = process_batch(event, batch.handle)
     batch.finish()
-    return _outcome(response, batch.writer, ports)
+    return _outcome(response, batch.writer)
 
 
 def compact(ports: Ports, tuning: Tuning | None = None, *, seconds_left: Callable[[], float] | None = None) -> Outcome:
@@ -613,21 +613,15 @@ def compact(ports: Ports, tuning: Tuning | None = None, *, seconds_left: Callabl
     if writer.counts.written or writer.counts.deleted:
         extra = {"written": writer.counts.written, "deleted": writer.counts.deleted, "still_owed": owed}
         log.info("search index compacted", extra=extra)
-    return _outcome({}, writer, ports)
+    return _outcome({}, writer)
 
 
-def _outcome(response: dict[str, Any], writer: SiteWriter, ports: Ports) -> Outcome:
+def _outcome(response: dict[str, Any], writer: SiteWriter) -> Outcome:
+    # Nothing to invalidate: every index file has a new name when its content changes, but the
+    # manifest, which lives ten seconds at the edge, as listings do (`writer.LISTING_CACHE`).
     counts = writer.counts
-    # Only the manifest changes in place; every other index file has a new name when its content changes.
-    invalidate = [path for path in invalidation_paths(counts.changed_keys) if path == "/" + search.MANIFEST_KEY]
-    if invalidate:
-        ports.cdn.invalidate(invalidate)
     return Outcome(
         response=response,
-        counts={
-            "index_objects_written": counts.written,
-            "index_objects_deleted": counts.deleted,
-            "invalidation_paths": len(invalidate),
-        },
+        counts={"index_objects_written": counts.written, "index_objects_deleted": counts.deleted},
         changed_keys=list(counts.changed_keys),
     )

@@ -26,7 +26,7 @@ from newsdrop import events, model, paths
 from newsdrop.model import SiteConfig
 from newsdrop.ports import Ports, Reads
 from newsdrop.rendering import pages, theme, urls
-from newsdrop.rendering.writer import Compute, SiteWriter, invalidation_paths
+from newsdrop.rendering.writer import LISTING_CACHE, Compute, SiteWriter, invalidation_paths
 from newsdrop.stages.common import Outcome, or_defaults, process_batch
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,13 @@ class RenderBatch:
             )
             self.rendered.add((event.key, url))
 
-    def derive(self, key: str, compute: Compute) -> None:
-        self._keep((key,), lambda: self.writer.derive(key, compute))
+    def derive(self, key: str, compute: Compute, *, cache: str | None = None) -> None:
+        self._keep((key,), lambda: self.writer.derive(key, compute, cache=cache))
 
     def derive_together(self, make: Callable[[], Mapping[str, Compute]]) -> None:
-        self._keep(tuple(make()), lambda: self.writer.derive_together(make))  # make() only names what it reads
+        """Listings (every caller's): what a publish rewrites, kept fresh by their short lifetime."""
+        # make() only names what it reads
+        self._keep(tuple(make()), lambda: self.writer.derive_together(make, cache=LISTING_CACHE))
 
     def _keep(self, keys: tuple[str, ...], recipe: Callable[[], object]) -> None:
         recipe()
@@ -110,11 +112,12 @@ class RenderBatch:
         for list_id in sorted(lists):
             kind, _, value = list_id.partition(":")
             if list_id == model.HOME:
-                derive("index.html", pages.home_page(catalog, config))
+                derive("index.html", pages.home_page(catalog, config), cache=LISTING_CACHE)
             elif list_id == model.ALL:
-                derive("feed.xml", pages.feed(catalog, config))
+                derive("feed.xml", pages.feed(catalog, config), cache=LISTING_CACHE)
             elif kind in ("cat", "tag"):
-                derive(paths.key_for_url(urls.list_url(list_id)), pages.listing_page(list_id, catalog, config))
+                key = paths.key_for_url(urls.list_url(list_id))
+                derive(key, pages.listing_page(list_id, catalog, config), cache=LISTING_CACHE)
             elif kind == "day":
                 self.sitemaps.add(urls.day_sitemap_key(value))
                 self.derive_together(functools.partial(pages.day_pages, value, catalog, config))
@@ -161,8 +164,9 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     batch.finish()
     batch.settle(seen)
     counts = batch.writer.counts
-    # One invalidation per batch, of exactly the objects whose content changed.
-    invalidate = invalidation_paths(counts.changed_keys)
+    # One invalidation per batch, of the objects that changed and that the CDN may hold for longer
+    # than a listing lives (post pages, static pages); new objects and listings need none.
+    invalidate = invalidation_paths(counts.stale_keys)
     if invalidate:
         ports.cdn.invalidate(invalidate)
     return Outcome(
