@@ -523,3 +523,29 @@ def test_a_file_name_too_long_for_the_listings_keys_is_rejected() -> None:
 def test_settings_with_a_number_too_large_to_print_are_rejected() -> None:
     with pytest.raises(Rejected, match=r"_config\.yml cannot be read"):
         posts.read_config(("title: 0x" + "f" * 4000 + "\n").encode(), max_bytes=LIMIT)
+
+
+def test_the_file_names_url_never_redirects_from_a_page_the_site_owns() -> None:
+    # Blank lines before the front matter: Jekyll would publish the file at its default URL, so
+    # that URL redirects to the post's, unless the site itself owns it (here: the search page).
+    config = SiteConfig(permalink="/:title/")
+    body = b"\n" + source("title: T\ndate: 2024-05-20 10:00\npermalink: /promo/offer/")
+    post = read_post("_posts/2024-05-20-search.md", body, config, max_bytes=LIMIT)
+    assert post.url == "/promo/offer/" and post.redirect_from == []
+    kept = read_post("_posts/2024-05-20-offers.md", body, SHANGHAI, max_bytes=LIMIT)
+    assert kept.redirect_from == ["/2024/05/20/offers.html"]
+
+
+def test_a_redirect_never_replaces_a_page_the_site_owns() -> None:
+    from newsdrop.local.inprocess import InProcessPipeline
+
+    pipeline = InProcessPipeline()
+    pipeline.upload("_config.yml", b"permalink: /:title/\n")
+    pipeline.upload("_posts/2024-05-19-first.md", source("title: First\npermalink: /news/first/"))
+    pipeline.drain()  # the site's own pages are in place
+    body = b"\n" + source("title: T\ndate: 2024-05-20 10:00\npermalink: /promo/offer/")
+    pipeline.upload("_posts/2024-05-20-search.md", body)
+    pipeline.drain()
+    assert pipeline.rejections == []
+    assert b'id="search-form"' in pipeline.site.objects["search/index.html"].body
+    assert "promo/offer/index.html" in pipeline.site.objects
