@@ -549,3 +549,19 @@ def test_a_redirect_never_replaces_a_page_the_site_owns() -> None:
     assert pipeline.rejections == []
     assert b'id="search-form"' in pipeline.site.objects["search/index.html"].body
     assert "promo/offer/index.html" in pipeline.site.objects
+
+
+def test_characters_xml_cannot_hold_are_dropped_so_the_feed_stays_readable() -> None:
+    import xml.etree.ElementTree as ET
+
+    from newsdrop.local.inprocess import InProcessPipeline
+
+    pipeline = InProcessPipeline()
+    front = 'title: "行情 \\x01\\x1b快讯 \\uFFFE"\ndate: 2024-05-20 10:00\ntags: ["A股\\x07"]'
+    pipeline.upload("_posts/2024-05-20-ctrl.md", source(front, body="正文 \x1b 内容 \x0c 完"))
+    pipeline.drain()
+    assert pipeline.rejections == []
+    feed = pipeline.site.objects["feed.xml"].body
+    ET.fromstring(feed)  # well-formed
+    assert "行情 快讯" in feed.decode() and "正文 内容 完" in feed.decode()  # the excerpt folds spaces
+    assert "tags/A股/index.html" in pipeline.site.objects

@@ -118,6 +118,17 @@ def load_yaml(text: str, *, what: str) -> Any:
         raise Rejected(f"{what} is not valid YAML: {problem}{where}") from exc
 
 
+# Characters XML 1.0 does not allow (C0 controls but tab, newline and carriage return; lone
+# surrogates, which YAML escapes can make; U+FFFE and U+FFFF): one in a title or a summary would
+# make the feed unreadable to every reader. Pasted and scraped news carries them now and then.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """`text` without the characters XML cannot hold."""
+    return _NOT_XML.sub("", text)
+
+
 def decode_text(body: bytes, *, what: str = "file") -> str:
     nul = body.find(b"\x00")
     if nul >= 0:
@@ -144,7 +155,7 @@ def _labels(meta: dict[str, Any], plural: str, singular: str) -> list[str]:
     for item in items:
         if isinstance(item, dict | list):
             raise Rejected(f"{plural} must hold plain names, found a {type(item).__name__}")
-        label = str(item).strip()
+        label = xml_text(str(item)).strip()
         if not label:
             continue
         if len(label) > MAX_LABEL_CHARS:
@@ -216,7 +227,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
     problems: list[str] = []
 
     title_raw = meta.get("title")
-    title = "" if title_raw is None or isinstance(title_raw, dict | list) else str(title_raw).strip()
+    title = "" if title_raw is None or isinstance(title_raw, dict | list) else xml_text(str(title_raw)).strip()
     if not title:
         problems.append("title is missing or empty")
     elif len(title) > MAX_TITLE_CHARS:
@@ -302,7 +313,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
     redirect_from = [u for u in dict.fromkeys(redirect_from) if paths.key_for_url(u) != paths.key_for_url(url)]
 
     try:
-        body_html = markup.render_markdown(parsed.content, trusted=config.trust_html)
+        body_html = markup.render_markdown(xml_text(parsed.content), trusted=config.trust_html)
     except markup.TooDeep as exc:
         raise Rejected(str(exc)) from exc
     text_only = markup.plain_text(body_html)
