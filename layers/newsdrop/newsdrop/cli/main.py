@@ -71,10 +71,34 @@ def _instant(text: str) -> dt.datetime:
     return value
 
 
+def _port_in_use(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def _dev(args: argparse.Namespace) -> int:
     from newsdrop.clock import ManualClock
     from newsdrop.local.dev import DevStack, project_root, upload
 
+    # The servers bind in threads of their own, where a port in use would fail quietly (moto's
+    # would leave the stack waiting for it for ever): check both first, and say which.
+    for option, port in (
+        ("--s3-port (make run S3_PORT=...)", args.s3_port),
+        ("--site-port (make run SITE_PORT=...)", args.site_port),
+    ):
+        if _port_in_use(args.host, port):
+            print(
+                f"newsdrop dev: port {port} on {args.host} is in use; stop what uses it or pick another with {option}",
+                file=sys.stderr,
+            )
+            return 2
     stack = DevStack(
         root=project_root(),
         names=_names(args),

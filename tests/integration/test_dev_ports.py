@@ -1,0 +1,35 @@
+"""`newsdrop dev` (what `make run` starts) says which port is taken and stops, instead of waiting
+for a server that could not bind."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from newsdrop.cli.main import main
+
+
+@pytest.mark.parametrize("option", ["--s3-port", "--site-port"])
+def test_a_port_in_use_is_named_and_the_stack_does_not_start(option: str, capsys: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        free = {"--s3-port": 0, "--site-port": 0}
+        with socket.socket() as other:  # a free port for the other server
+            other.bind(("127.0.0.1", 0))
+            free = dict.fromkeys(free, other.getsockname()[1])
+        free[option] = port
+        args = ["dev", "--s3-port", str(free["--s3-port"]), "--site-port", str(free["--site-port"])]
+        # In a thread of its own, so that a stack that did start (or wait for ever) fails the test
+        # instead of holding it: `dev` then stops at setting its signal handlers, or times out here.
+        outcome: list[Any] = []
+        runner = threading.Thread(target=lambda: outcome.append(main(args)), daemon=True)
+        runner.start()
+        runner.join(timeout=60)
+        assert outcome == [2]
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is in use" in err and option in err
