@@ -565,3 +565,37 @@ def test_characters_xml_cannot_hold_are_dropped_so_the_feed_stays_readable() -> 
     ET.fromstring(feed)  # well-formed
     assert "行情 快讯" in feed.decode() and "正文 内容 完" in feed.decode()  # the excerpt folds spaces
     assert "tags/A股/index.html" in pipeline.site.objects
+
+
+# --- bodies whose HTML a browser nests deeper, or that Markdown multiplies
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<div/>" * 2_000,  # a browser ignores "/" on a div: two thousand open divs
+        "<![CDATA[ >" + "<div>" * 2_000 + "]]>",  # a bogus comment, which the first ">" ends
+    ],
+)
+def test_nesting_the_depth_gauge_once_missed_is_rejected(body: str) -> None:
+    assert "nests deeper than 100 elements" in rejection(source("title: T", body=body))
+
+
+def test_a_reference_link_repeated_until_the_html_is_huge_is_rejected() -> None:
+    # 1,000 uses of one 50 KB URL: 50 MB of HTML from a 60 KB post, refused while it is read.
+    url = "https://example.com/报告/" + "a" * 50_000
+    body = f"[r]: {url}\n\n" + "[r] " * 1_000
+    assert "body HTML would be longer than 2000000 characters" in rejection(source("title: T", body=body))
+    # The same with a short URL that markdown-it keeps as it is: caught once rendered.
+    body = "[r]: https://example.com/" + "a" * 150 + "\n\n" + "[r] " * 20_000
+    assert "body HTML would be longer" in rejection(source("title: T", body=body))
+
+
+def test_a_long_post_with_many_links_is_still_published() -> None:
+    body = "\n\n".join(f"第{i}条 [公告](https://example.com/notice/{i}.html)" for i in range(1_500))
+    assert read("title: T", body=body).body_html.count("<a ") == 1_500
+
+
+def test_self_closed_elements_inside_svg_do_not_nest() -> None:
+    svg = "<svg>" + '<path d="M0 0"/>' * 500 + "</svg>"
+    read("title: T", body=svg)  # not rejected (the sanitiser then drops the SVG)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from contextvars import ContextVar
 from functools import cache
 from html.parser import HTMLParser
 
@@ -17,6 +18,10 @@ from markdown_it import MarkdownIt
 
 EXCERPT_CHARS = 160
 MAX_HTML_DEPTH = 100  # nested elements in a post's body
+# The body's HTML, in characters: a post's page must stay under the theme's (theme.MAX_OUTPUT_CHARS).
+# Reference links can make it far larger than the post ("[a]: <100 KB URL>" used a thousand
+# times is 100 MB), so the links' URLs count against it while Markdown is read, not only after.
+MAX_BODY_HTML_CHARS = 2_000_000
 
 ALLOWED_TAGS = frozenset(
     {
@@ -86,11 +91,32 @@ class _Markdown(MarkdownIt):
     """
 
     def normalizeLink(self, url: str) -> str:  # markdown-it's name
-        return url if _plain(url) else super().normalizeLink(url)
+        return _spend(url if _plain(url) else super().normalizeLink(url))
 
     def normalizeLinkText(self, link: str) -> str:  # markdown-it's name
         # The text shown for an autolink turns a punycode host back into Unicode.
-        return link if "xn--" not in link and _plain(link) else super().normalizeLinkText(link)
+        return _spend(link if "xn--" not in link and _plain(link) else super().normalizeLinkText(link))
+
+
+class TooLarge(ValueError):
+    """Markdown whose HTML would be larger than the limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body HTML would be longer than {limit} characters (links repeated many times?)")
+        self.limit = limit
+
+
+# What is left of the HTML budget of the Markdown being read (one per thread or task).
+_budget: ContextVar[list[int] | None] = ContextVar("html_budget", default=None)
+
+
+def _spend(url: str) -> str:
+    budget = _budget.get()
+    if budget is not None:
+        budget[0] -= len(url)
+        if budget[0] < 0:
+            raise TooLarge(MAX_BODY_HTML_CHARS)
+    return url
 
 
 def sanitise(fragment: str) -> str:
@@ -162,6 +188,19 @@ class _DepthGauge(HTMLParser):
         if len(self.open) > self.limit:
             raise TooDeep(self.limit)
 
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if "svg" in self.open or "math" in self.open:
+            return  # in SVG and MathML `<path/>` is closed at once
+        self.handle_starttag(tag, attrs)  # in HTML a browser ignores the "/" of `<div/>`: it stays open
+
+    def parse_html_declaration(self, i: int) -> int:
+        # `<![CDATA[` in HTML opens a bogus comment that the next `>` ends, as a browser reads it;
+        # this parser would read on to `]]>`, past the elements a browser opens meanwhile.
+        if self.rawdata.startswith("<![", i):
+            end = self.rawdata.find(">", i + 3)
+            return -1 if end < 0 else end + 1
+        return super().parse_html_declaration(i)
+
     def handle_endtag(self, tag: str) -> None:
         if tag not in self.open:
             return  # a stray end tag: browsers ignore it
@@ -185,9 +224,16 @@ def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH) -> None:
 def render_markdown(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML_DEPTH) -> str:
     """Markdown with raw HTML to HTML: sanitised, unless the site trusts its authors' HTML.
 
-    Raises `TooDeep` when the HTML nests more than `max_depth` elements (trusted or not).
+    Raises `TooDeep` when the HTML nests more than `max_depth` elements, and `TooLarge` when it
+    would be longer than `MAX_BODY_HTML_CHARS` (trusted or not).
     """
-    rendered = _markdown().render(source)
+    token = _budget.set([MAX_BODY_HTML_CHARS])
+    try:
+        rendered = _markdown().render(source)
+    finally:
+        _budget.reset(token)
+    if len(rendered) > MAX_BODY_HTML_CHARS:
+        raise TooLarge(MAX_BODY_HTML_CHARS)
     check_depth(rendered, max_depth)
     return rendered if trusted else sanitise(rendered)
 
