@@ -120,3 +120,23 @@ def test_invalidation_paths_encode_what_cloudfront_asks_and_end_at_a_wildcard() 
     # `*` is a wildcard, allowed last only: a *ST tag's page is covered by one that ends there.
     assert invalidation_paths(["tags/*ST华仪/index.html", "index.html"]) == ["/index.html", "/tags/*"]
     assert invalidation_paths(["assets/style.0123456789.css"]) == []
+
+
+def test_settings_written_while_a_commit_holds_their_items_are_written_again(
+    stubbed: dict[str, Stubber], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsdrop.model import SiteConfig
+    from newsdrop.ports import ConfigRecord
+
+    monkeypatch.setattr(aws, "_back_off", lambda attempt: None)
+    catalog = aws.DynamoCatalog("catalog")
+    aws.client("dynamodb")
+    stub = stubbed["dynamodb"]
+    # A commit's transaction holds the settings item, then the count of changes: DynamoDB refuses
+    # each single write once (nothing written), and the SDK does not retry that.
+    stub.add_client_error("put_item", service_error_code="TransactionConflictException", http_status_code=400)
+    stub.add_response("put_item", {})
+    stub.add_client_error("update_item", service_error_code="TransactionConflictException", http_status_code=400)
+    stub.add_response("update_item", {})
+    record = ConfigRecord(generation=2, config=SiteConfig(title="财经快讯"), sources={"_config.yml": "00A1"})
+    assert catalog.put_config(record) is True

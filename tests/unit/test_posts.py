@@ -599,3 +599,19 @@ def test_a_long_post_with_many_links_is_still_published() -> None:
 def test_self_closed_elements_inside_svg_do_not_nest() -> None:
     svg = "<svg>" + '<path d="M0 0"/>' * 500 + "</svg>"
     read("title: T", body=svg)  # not rejected (the sanitiser then drops the SVG)
+
+
+def test_posts_with_many_long_tags_leave_the_home_page_renderable() -> None:
+    from newsdrop.local.inprocess import InProcessPipeline
+    from newsdrop.rendering.pages import MAX_HOME_SECTIONS
+
+    pipeline = InProcessPipeline()
+    pipeline.upload("_config.yml", b"home_per_tag: 500\n")
+    for n in range(60):
+        tags = ", ".join(f'"{n}-{t}-' + "标" * 90 + '"' for t in range(20))
+        front = f"title: 第{n}条\ndate: 2024-05-20 10:{n % 60:02d}\ntags: [{tags}]"
+        pipeline.upload(f"_posts/2024-05-20-p{n}.md", source(front))
+    pipeline.drain()
+    assert pipeline.rejections == [] and pipeline.dead_letters == {}
+    home = pipeline.site.objects["index.html"].body.decode()
+    assert "第59条" in home and home.count('class="tag-section"') <= MAX_HOME_SECTIONS

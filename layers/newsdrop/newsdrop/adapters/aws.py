@@ -15,7 +15,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -227,6 +227,19 @@ def _post_pk(key: str) -> str:
 
 def _search_pk(key: str) -> str:
     return f"SEARCH#{key}"
+
+
+def _past_conflicts(call: Callable[[], Any]) -> Any:
+    """A single-item write to an item that commits' transactions also write (the settings, the count
+    of changes): DynamoDB refuses it while one is under way (TransactionConflictException, which the
+    SDK does not retry), and nothing was written, so wait a little and write again."""
+    for attempt in range(MAX_COMMIT_ATTEMPTS):
+        try:
+            return call()
+        except ClientError as exc:
+            if _code(exc) != "TransactionConflictException" or attempt == MAX_COMMIT_ATTEMPTS - 1:
+                raise
+            _back_off(attempt)
 
 
 def _back_off(attempt: int) -> None:
@@ -521,27 +534,22 @@ class DynamoCatalog:
 
     def put_config(self, record: ConfigRecord) -> bool:
         condition = _current(record.generation - 1)
+        item = {
+            "pk": "CONFIG",
+            "sk": "SITE",
+            "gen": record.generation,
+            "config": record.config.to_text(),
+            "sources": dict(record.sources),
+        }
         try:
-            client("dynamodb").put_item(
-                TableName=self.table,
-                Item=_item(
-                    {
-                        "pk": "CONFIG",
-                        "sk": "SITE",
-                        "gen": record.generation,
-                        "config": record.config.to_text(),
-                        "sources": dict(record.sources),
-                    }
-                ),
-                **condition,
-            )
+            _past_conflicts(lambda: client("dynamodb").put_item(TableName=self.table, Item=_item(item), **condition))
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 return False
             raise
         # Counted after the change and before the events that announce it are sent: a render that
         # read the count before this change and again after its writes sees it.
-        client("dynamodb").update_item(**self._count_change())
+        _past_conflicts(lambda: client("dynamodb").update_item(**self._count_change()))
         return True
 
     def _count_change(self) -> dict[str, Any]:

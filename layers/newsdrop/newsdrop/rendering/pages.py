@@ -21,6 +21,10 @@ from newsdrop.rendering.writer import KEEP, Compute, Fingerprinted, Keep
 # How many recent posts the home page looks at to pick its per-tag sections: a fixed
 # read per publish, whatever the archive size.
 HOME_WINDOW = 200
+# Tag sections on the home page, most recently used first: posts with many long tags would
+# otherwise give thousands of sections (and a page past the theme's size limit, which fails
+# every render of the home page).
+MAX_HOME_SECTIONS = 40
 MAX_DAY_ENTRIES = 5000
 
 
@@ -98,6 +102,8 @@ def home_page(catalog: Catalog, config: SiteConfig) -> Compute:
         sections: dict[str, list[Entry]] = {}
         for entry in recent:  # newest first, so sections come in order of their latest post
             for tag in entry.tags:
+                if tag not in sections and len(sections) == MAX_HOME_SECTIONS:
+                    continue
                 bucket = sections.setdefault(tag, [])
                 if len(bucket) < config.home_per_tag:
                     bucket.append(entry)
