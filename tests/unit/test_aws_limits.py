@@ -140,3 +140,23 @@ def test_settings_written_while_a_commit_holds_their_items_are_written_again(
     stub.add_response("update_item", {})
     record = ConfigRecord(generation=2, config=SiteConfig(title="财经快讯"), sources={"_config.yml": "00A1"})
     assert catalog.put_config(record) is True
+
+
+def test_a_search_state_write_the_sdk_retried_after_it_landed_counts_as_done(stubbed: dict[str, Stubber]) -> None:
+    from newsdrop.ports import SearchState
+
+    catalog = aws.DynamoCatalog("catalog")
+    aws.client("dynamodb")
+    new = SearchState(doc=7, digest="d1", segment="s", retired=(), pending=False, version=3)
+    mine = {"pk": {"S": "SEARCH#_posts/a.md"}, "sk": {"S": "STATE"}, "doc": {"N": "7"}, "digest": {"S": "d1"}}
+    mine |= {"segment": {"S": "s"}, "retired": {"L": []}, "pending": {"BOOL": False}, "version": {"N": "3"}}
+    theirs = mine | {"doc": {"N": "8"}, "version": {"N": "4"}}
+    for found in (mine, theirs):  # the refused retry finds this write's item, or another's
+        stubbed["dynamodb"].add_client_error(
+            "put_item",
+            service_error_code="ConditionalCheckFailedException",
+            http_status_code=400,
+            modeled_fields={"Item": found},
+        )
+    assert catalog.swap_search_state("_posts/a.md", None, new) is True
+    assert catalog.swap_search_state("_posts/a.md", None, new) is False

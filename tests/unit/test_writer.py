@@ -176,7 +176,10 @@ def test_concurrent_write_with_same_result_ends_unchanged() -> None:
     w.derive("x.html", lambda: b"new")
     assert body_of(store, "x.html") == b"new"
     assert w.counts.retried == 1
-    assert w.counts.unchanged == 1
+    # Its refused PUT had this very content: the writer cannot tell another's write of it from its
+    # own that landed before the SDK's retry was refused, and counts it as written, the safe side
+    # (a changed page is invalidated, a new day's sitemap listed).
+    assert w.counts.written == 1 and w.counts.unchanged == 0
 
 
 def test_compute_is_called_after_head() -> None:
@@ -429,3 +432,27 @@ def test_a_create_refused_for_a_write_that_never_lands_is_tried_again() -> None:
     w = SiteWriter(Conflicted())
     w.put_immutable("search/doc/7.json", b"{}")
     assert w.counts.created_keys == ["search/doc/7.json"]
+
+
+@dataclass
+class LostAnswer(MemoryStore):
+    """S3 whose first answer to a PUT is lost: the SDK retries, and the retry is refused (412),
+    though the first attempt landed."""
+
+    lost: set[str] = field(default_factory=set)
+
+    def put(self, key: str, body: bytes, **kwargs: Any) -> None:
+        super().put(key, body, **kwargs)
+        if key not in self.lost:
+            self.lost.add(key)
+            raise PreconditionFailed(key)
+
+
+def test_a_write_whose_retry_was_refused_after_it_landed_counts_as_written() -> None:
+    store = LostAnswer()
+    site = SiteWriter(store)
+    assert site.derive("sitemaps/2024-05-20.xml", lambda: b"<urlset/>") is True
+    # A new day's sitemap must count as created: the sitemap index is derived again only then.
+    assert site.counts.created_keys == ["sitemaps/2024-05-20.xml"] and site.counts.unchanged == 0
+    assert site.derive("x.html", lambda: b"v1") and site.derive("x.html", lambda: b"v2")
+    assert site.counts.stale_keys == ["x.html"]  # an existing page changed: invalidated, though refused once

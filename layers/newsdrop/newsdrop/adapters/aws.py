@@ -518,7 +518,9 @@ class DynamoCatalog:
             "pending": new.pending,
             "version": new.version,
         }
-        args: dict[str, Any] = {"TableName": self.table}
+        # A refusal returns the item as it is: the SDK retries a write whose answer it lost (a
+        # timeout, a 5xx), and that write may have landed, so the retry finds its own item.
+        args: dict[str, Any] = {"TableName": self.table, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         if expected is None:
             args["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
@@ -528,7 +530,8 @@ class DynamoCatalog:
             client("dynamodb").put_item(Item=_item(values), **args)
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
-                return False
+                found: Mapping[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+                return found is not None and _plain(found) == values
             raise
         return True
 

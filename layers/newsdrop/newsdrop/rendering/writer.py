@@ -101,6 +101,10 @@ Compute = Callable[[], Answer]
 class SiteWriter:
     store: ObjectStore
     counts: WriteCounts = field(default_factory=WriteCounts)
+    # Conditional PUTs refused, by key: (the digest written, whether the object existed). The SDK
+    # retries a PUT whose answer it lost, and the retry is refused when the first one landed; the
+    # next attempt then finds this content in place, and counts it as written, not as unchanged.
+    _refused: dict[str, tuple[str, bool]] = field(default_factory=dict, repr=False)
 
     def derive(
         self, key: str, compute: Compute, *, extra: dict[str, str] | None = None, cache: str | None = None
@@ -175,8 +179,12 @@ class SiteWriter:
             answer = answer.render()
         digest = hashlib.sha256(answer).hexdigest()
         metadata = {DIGEST: digest, **extra}
+        refused = self._refused.pop(key, None)
         if head is not None and all(head.metadata.get(k) == v for k, v in metadata.items()):
-            self.counts.unchanged += 1
+            if refused is not None and refused[0] == digest:  # this writer's own PUT, landed after all
+                self._written(key, existed=refused[1], cache=cache)
+            else:
+                self.counts.unchanged += 1
             return True
         try:
             self.store.put(
@@ -189,12 +197,16 @@ class SiteWriter:
                 if_none_match=head is None,
             )
         except PreconditionFailed:
+            self._refused[key] = (digest, head is not None)
             return None
-        self.counts.written += 1
-        self._changed(key, existed=head is not None, cache=cache)
-        if head is None:
-            self.counts.created_keys.append(key)
+        self._written(key, existed=head is not None, cache=cache)
         return True
+
+    def _written(self, key: str, *, existed: bool, cache: str) -> None:
+        self.counts.written += 1
+        self._changed(key, existed=existed, cache=cache)
+        if not existed:
+            self.counts.created_keys.append(key)
 
     def _changed(self, key: str, *, existed: bool, cache: str) -> None:
         self.counts.changed_keys.append(key)
