@@ -33,3 +33,12 @@ def test_a_port_in_use_is_named_and_the_stack_does_not_start(option: str, capsys
         assert outcome == [2]
     err = capsys.readouterr().err
     assert f"port {port} on 127.0.0.1 is in use" in err and option in err
+
+
+def test_status_without_a_running_stack_says_so_in_one_line(capsys: Any) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # nothing listens there once the socket is closed
+    assert main(["status", "--endpoint", f"http://127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("newsdrop status: Could not connect") and "make run" in err and "\n" not in err

@@ -293,7 +293,21 @@ def main(argv: list[str] | None = None) -> int:
     # Structured logs are for Lambda; on the command line only problems matter.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("newsdrop").setLevel(logging.ERROR)
-    return int(args.run(args))
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+
+    try:
+        return int(args.run(args))
+    except EndpointConnectionError as exc:
+        local = (
+            " (is the local stack running? `make run`)" if "127.0.0.1" in str(exc) or "localhost" in str(exc) else ""
+        )
+        print(f"newsdrop {args.command}: {exc}{local}", file=sys.stderr)
+    except NoCredentialsError:
+        print(
+            f"newsdrop {args.command}: no AWS credentials (set AWS_PROFILE, or the AWS_ACCESS_KEY_ID pair)",
+            file=sys.stderr,
+        )
+    return 1
 
 
 if __name__ == "__main__":
