@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -615,3 +616,15 @@ def test_posts_with_many_long_tags_leave_the_home_page_renderable() -> None:
     assert pipeline.rejections == [] and pipeline.dead_letters == {}
     home = pipeline.site.objects["index.html"].body.decode()
     assert "第59条" in home and home.count('class="tag-section"') <= MAX_HOME_SECTIONS
+
+
+@pytest.mark.parametrize("name", ["news\u200b", "news.", ".hidden", "rtl\u202e", "soft\u00adhyphen"])
+def test_labels_that_would_share_the_page_of_a_name_that_looks_the_same_are_rejected(name: str) -> None:
+    for field in ("tags", "categories"):
+        reason = rejection(source(f"title: T\n{field}: [{json.dumps(name)}]"))
+        assert "which its page's address cannot hold" in reason
+
+
+def test_labels_that_look_alike_but_are_addressable_are_kept() -> None:
+    post = read('title: T\ntags: ["A股", "v1.5", "*ST华仪", "Fed & ECB", "A/H股"]\ncategories: [Macro Desk]')
+    assert post.tags == ["A股", "v1.5", "*ST华仪", "Fed & ECB", "A/H股"] and post.categories == ["Macro Desk"]

@@ -159,9 +159,19 @@ def href(url: str) -> str:
     return quote(url, safe="/:@!$&'()*+,;=-._~")
 
 
+def _unaddressable(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "C" or ch in "/\\"  # control, format, private, unassigned; slashes
+
+
+def looks_like_another(name: str) -> bool:
+    """Whether the name holds what a reader cannot see and `segment` drops (invisible or control
+    characters, leading or trailing dots): its page would be that of a name that looks the same."""
+    return any(unicodedata.category(ch)[0] == "C" for ch in name) or name != name.strip().strip(".")
+
+
 def segment(name: str) -> str:
     """A listing name (category, tag) as one safe path segment."""
-    cleaned = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C" and ch not in "/\\")
+    cleaned = "".join(ch for ch in name if not _unaddressable(ch))
     cleaned = cleaned.strip().strip(".") or "-"
     while len(cleaned.encode()) > MAX_SEGMENT_BYTES:
         cleaned = cleaned[:-1]

@@ -160,6 +160,12 @@ def _labels(meta: dict[str, Any], plural: str, singular: str) -> list[str]:
             continue
         if len(label) > MAX_LABEL_CHARS:
             raise Rejected(f"a {singular} is longer than {MAX_LABEL_CHARS} characters")
+        if paths.looks_like_another(label):
+            # "news\u200b" would take over the page of "news", under a heading that reads the same.
+            raise Rejected(
+                f"{singular} {label[:40]!r} has an invisible or control character, or a leading or trailing "
+                "dot, which its page's address cannot hold"
+            )
         labels.append(label)
     labels = list(dict.fromkeys(labels))
     if len(labels) > MAX_LABELS:
