@@ -160,3 +160,17 @@ def test_a_search_state_write_the_sdk_retried_after_it_landed_counts_as_done(stu
         )
     assert catalog.swap_search_state("_posts/a.md", None, new) is True
     assert catalog.swap_search_state("_posts/a.md", None, new) is False
+
+
+def test_an_sdk_without_s3_conditional_writes_is_refused_at_once() -> None:
+    import botocore.session
+
+    s3 = botocore.session.get_session().create_client("s3", region_name="us-east-1")
+    aws.require_conditional_writes(s3)  # this SDK has them
+    shape = s3.meta.service_model.operation_model("PutObject").input_shape
+    members = dict(shape.members)
+    members.pop("IfMatch")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(shape), "members", property(lambda self: members))
+        with pytest.raises(RuntimeError, match=r"lacks S3 conditional writes \(PutObject\.IfMatch"):
+            aws.require_conditional_writes(s3)

@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any
 
 import boto3
+import botocore
 import botocore.utils
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
@@ -95,7 +96,29 @@ def client(service: str) -> Any:
     session = boto3.DEFAULT_SESSION
     assert session is not None
     session._session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
-    return session.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    made = session.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    if service == "s3":
+        require_conditional_writes(made)
+    return made
+
+
+def require_conditional_writes(s3: Any) -> None:
+    """Every site write is an S3 conditional write (`If-Match`, `If-None-Match`, and a conditional
+    delete): botocore has them from 1.35.69. The layer does not ship the SDK (the runtime's is
+    used), so an older runtime SDK would fail every write with a parameter error: say so at once."""
+    model = s3.meta.service_model
+    wanted = {"PutObject": ("IfMatch", "IfNoneMatch"), "DeleteObject": ("IfMatch",)}
+    missing = [
+        f"{operation}.{name}"
+        for operation, names in wanted.items()
+        for name in names
+        if name not in model.operation_model(operation).input_shape.members
+    ]
+    if missing:
+        raise RuntimeError(
+            f"this botocore ({botocore.__version__}) lacks S3 conditional writes ({', '.join(missing)}); "
+            "newsdrop needs botocore 1.35.69 or later"
+        )
 
 
 def _code(exc: ClientError) -> str:
