@@ -47,9 +47,11 @@ def samples_one_at_a_time() -> InProcessPipeline:
 
 
 @contextmanager
-def serving(pipeline: InProcessPipeline) -> Iterator[str]:
-    """The site bucket served as CloudFront serves it, with the template's security headers; its URL."""
-    server = SiteServer(pipeline.site, "127.0.0.1", 0, security_headers(cfn.load(ROOT / "template.yaml")))
+def serving(pipeline: InProcessPipeline, base: str = "/") -> Iterator[str]:
+    """The site bucket served as CloudFront serves it, with the template's security headers; its URL.
+    `base`: where the site is mounted (its `baseurl`)."""
+    headers = security_headers(cfn.load(ROOT / "template.yaml"))
+    server = SiteServer(pipeline.site, "127.0.0.1", 0, headers, base=base)
     server.start()
     try:
         yield f"http://127.0.0.1:{server.port}"
@@ -185,3 +187,20 @@ def test_pages_find_what_was_published_after_they_loaded_their_manifest(browser:
             assert served and 404 in statuses
             page.close()
             stale.close()
+
+
+def test_results_link_into_a_site_that_lives_under_a_baseurl(browser: Any) -> None:
+    pipeline = InProcessPipeline()
+    pipeline.upload("_config.yml", b"title: Blog\nbaseurl: /blog\n")
+    for key, text in EXTRA.items():
+        pipeline.upload(key, text.encode())
+    pipeline.drain()
+    with serving(pipeline, base="/blog/") as site:
+        page = browser.new_page()
+        page.goto(f"{site}/blog/search/?q={quote('比亚迪')}")
+        assert results(page) == ["/blog/markets/2024/05/23/byd.html"]
+        page.locator("#results a").first.click()
+        page.wait_for_load_state()
+        assert page.url.endswith("/blog/markets/2024/05/23/byd.html")
+        assert "比亚迪" in page.locator("h1").inner_text()
+        page.close()

@@ -47,15 +47,22 @@ def security_headers(template: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
-def key_for_path(raw_path: str) -> str:
+def key_for_path(raw_path: str, base: str = "/") -> str:
+    """The object a request path names; under `base` (a site's `baseurl`, mounted there by whatever
+    serves it), the path below it."""
     path = unquote(urlsplit(raw_path).path) or "/"
+    if base != "/":
+        if not path.startswith(base):
+            raise paths.PathError(f"{path[:80]!r} is outside {base}")
+        path = path[len(base) - 1 :]
     return paths.key_for_url(path)
 
 
 class SiteServer:
-    def __init__(self, store: ObjectStore, host: str, port: int, headers: dict[str, str]) -> None:
+    def __init__(self, store: ObjectStore, host: str, port: int, headers: dict[str, str], *, base: str = "/") -> None:
         self.store = store
         self.headers = headers
+        self.base = base.rstrip("/") + "/"
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -89,7 +96,7 @@ class SiteServer:
         status = HTTPStatus.OK
         blob: Blob | None = None
         try:
-            blob = self.store.get(key_for_path(request.path))
+            blob = self.store.get(key_for_path(request.path, self.base))
         except paths.PathError:
             blob = None
         if blob is None:

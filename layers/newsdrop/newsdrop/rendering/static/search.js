@@ -197,7 +197,7 @@
     var li = document.createElement("li");
     var a = document.createElement("a");
     a.className = "title";
-    a.href = doc.u;
+    a.href = root.replace(/\/$/, "") + doc.u; // documents hold the post's path; the site may live under a baseurl
     highlight(a, doc.t, wanted);
     var time = document.createElement("time");
     time.setAttribute("datetime", doc.d);
