@@ -71,3 +71,24 @@ def test_in_process_pump_reads_queue_depths_from_moto_as_the_api_reports_them(mo
     # THEN both ways count the visible and the in-flight messages, and only the API way asks the empty queue
     assert seen[True] == (3, 0, 0)
     assert seen[False] == (3, 0, 1)
+
+
+def test_redrive_sends_undelivered_events_to_their_target_and_counts_what_stays(moto_stack: Any) -> None:
+    from newsdrop.local.dev import redrive
+
+    sqs = boto3.client("sqs")
+    stack = moto_stack.stack
+    render_arn = stack.resolver.arns["RenderQueue"]
+    event = json.dumps({"detail-type": "PostUpserted", "detail": {"key": "_posts/2024-05-20-a.md"}})
+    # What EventBridge puts in a target's dead-letter queue: the event, and which target failed.
+    attributes = {"TARGET_ARN": {"DataType": "String", "StringValue": render_arn}}
+    sqs.send_message(QueueUrl=stack.queue_urls["EventsDLQ"], MessageBody=event, MessageAttributes=attributes)
+    sqs.send_message(QueueUrl=stack.queue_urls["EventsDLQ"], MessageBody="{}")  # no target named
+    sqs.send_message(QueueUrl=stack.queue_urls["ScheduleDLQ"], MessageBody="{}")
+
+    moved = redrive(stack.root, stack.names, endpoint=None)
+
+    assert moved["(EventBridge targets)"] == 1
+    assert moved["kept: EventsDLQ"] == 1 and moved["kept: ScheduleDLQ"] == 1
+    (delivered,) = sqs.receive_message(QueueUrl=stack.queue_urls["RenderQueue"], MaxNumberOfMessages=10)["Messages"]
+    assert delivered["Body"] == event

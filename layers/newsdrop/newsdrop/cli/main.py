@@ -217,8 +217,13 @@ def _redrive(args: argparse.Namespace) -> int:
 
     use_local_credentials()
     moved = redrive(project_root(), _names(args), args.endpoint)
-    for function, count in moved.items():
-        print(f"{function}: {count} messages sent back from its dead-letter queue")
+    for name, count in moved.items():
+        if name.startswith("kept: "):
+            print(f"{name[6:]}: {count} kept (no target queue to send them to): read them with aws sqs receive-message")
+        elif name.startswith("("):
+            print(f"{name}: {count} sent back to the queues EventBridge could not deliver them to")
+        else:
+            print(f"{name}: {count} sent back from its dead-letter queue")
     return 0
 
 

@@ -229,8 +229,14 @@ def rejections(names: Names, endpoint: str, limit: int = 10) -> list[dict[str, A
     return reports
 
 
+EVENTS_DLQ = "EventsDLQ"  # what EventBridge could not deliver to a rule's target
+SCHEDULE_DLQ = "ScheduleDLQ"  # what EventBridge Scheduler could not put on the bus
+
+
 def redrive(root: Path, names: Names, endpoint: str | None) -> dict[str, int]:
-    """Move every message in a function's DLQ back to its queue; returns the count per function."""
+    """Move every message in a function's DLQ back to its queue, and every event EventBridge could not
+    deliver to the queue it was meant for; the count per function, and per dead-letter queue of
+    what stays there (`kept: ...`: no target named, or a schedule's)."""
     stack = describe(root, names)
     sqs = client("sqs", endpoint)
     moved: dict[str, int] = {}
@@ -242,7 +248,46 @@ def redrive(root: Path, names: Names, endpoint: str | None) -> dict[str, int]:
             moved[logical] = moved.get(logical, 0) + _move(
                 sqs, queue_url(stack, dlq, endpoint), queue_url(stack, event_source.queue, endpoint)
             )
+    if EVENTS_DLQ in stack.resources:
+        queues = {arn: logical for logical, arn in stack.resolver.arns.items() if arn.startswith("arn:aws:sqs:")}
+        sent, kept = _move_to_targets(sqs, stack, queues, endpoint)
+        moved["(EventBridge targets)"] = sent
+        if kept:
+            moved[f"kept: {EVENTS_DLQ}"] = kept
+    if SCHEDULE_DLQ in stack.resources:
+        waiting = sqs.get_queue_attributes(
+            QueueUrl=queue_url(stack, SCHEDULE_DLQ, endpoint), AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        if int(waiting):
+            moved[f"kept: {SCHEDULE_DLQ}"] = int(waiting)
     return moved
+
+
+def _move_to_targets(sqs: Any, stack: Stack, queues: dict[str, str], endpoint: str | None) -> tuple[int, int]:
+    """Send each event of the events DLQ to the queue its `TARGET_ARN` attribute names (EventBridge
+    sets it); leave the others. Returns (sent, kept)."""
+    source = queue_url(stack, EVENTS_DLQ, endpoint)
+    sent, kept, seen = 0, 0, set()
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=source,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=30,
+        ).get("Messages", [])
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        if not fresh:
+            return sent, kept
+        for message in fresh:
+            seen.add(message["MessageId"])
+            target = message.get("MessageAttributes", {}).get("TARGET_ARN", {}).get("StringValue", "")
+            if target not in queues:
+                kept += 1
+                continue
+            sqs.send_message(QueueUrl=queue_url(stack, queues[target], endpoint), MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
+            sent += 1
 
 
 def _move(sqs: Any, source: str, target: str) -> int:
