@@ -17,6 +17,7 @@ SAM       := $(SAM_VENV)/bin/sam
 REGION    ?= us-east-1
 SAM_BUILD_DIR ?= .aws-sam/build
 POSTS     ?= samples/site
+HOST      ?= 127.0.0.1
 S3_PORT   ?= 4566
 SITE_PORT ?= 8080
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -97,7 +98,7 @@ test: install install-sam install-checkov install-browser lint template security
 # ------------------------------------------------------------------------------ use
 
 run: install ## the local stack (moto + pollers + site server) with the sample posts
-	$(VENV)/bin/newsdrop dev --posts $(POSTS) --s3-port $(S3_PORT) --site-port $(SITE_PORT)
+	$(VENV)/bin/newsdrop dev --posts $(POSTS) --host $(HOST) --s3-port $(S3_PORT) --site-port $(SITE_PORT)
 
 bench: install ## the benchmark
 	$(PYTHON) -m bench.run

@@ -167,9 +167,9 @@ class DevStack:
                 f"  artifact bucket: {n.artifact_bucket}",
                 f"  catalog table:   {n.table}",
                 "  try:",
-                f"    aws --endpoint-url {self.endpoint} s3 cp post.md s3://{n.source_bucket}/_posts/",
-                f"    newsdrop publish samples/site --endpoint {self.endpoint}",
-                f"    newsdrop status --endpoint {self.endpoint}",
+                f"    aws --endpoint-url {self.endpoint} s3 cp post.md s3://{n.source_bucket}/_posts/2024-05-23-my-post.md",
+                f"    .venv/bin/newsdrop publish samples/site --endpoint {self.endpoint}",
+                f"    .venv/bin/newsdrop status --endpoint {self.endpoint}",
             ]
         )
 
