@@ -154,24 +154,33 @@ def post_key(url: str) -> str:
     return key
 
 
+def may_hold_post(url: str) -> bool:
+    """Whether a post's page, or a redirect to one, may stand at `url` (`post_key` accepts it)."""
+    try:
+        post_key(url)
+    except PathError:
+        return False
+    return True
+
+
 def href(url: str) -> str:
     """A site path as an `href`: percent-encoded UTF-8, safe characters kept."""
     return quote(url, safe="/:@!$&'()*+,;=-._~")
 
 
-def _unaddressable(ch: str) -> bool:
-    return unicodedata.category(ch)[0] == "C" or ch in "/\\"  # control, format, private, unassigned; slashes
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "C"  # control, format, private use, unassigned
 
 
 def looks_like_another(name: str) -> bool:
     """Whether the name holds what a reader cannot see and `segment` drops (invisible or control
     characters, leading or trailing dots): its page would be that of a name that looks the same."""
-    return any(unicodedata.category(ch)[0] == "C" for ch in name) or name != name.strip().strip(".")
+    return any(_invisible(ch) for ch in name) or name != name.strip().strip(".")
 
 
 def segment(name: str) -> str:
     """A listing name (category, tag) as one safe path segment."""
-    cleaned = "".join(ch for ch in name if not _unaddressable(ch))
+    cleaned = "".join(ch for ch in name if not _invisible(ch) and ch not in "/\\")
     cleaned = cleaned.strip().strip(".") or "-"
     while len(cleaned.encode()) > MAX_SEGMENT_BYTES:
         cleaned = cleaned[:-1]

@@ -310,11 +310,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
                 categories=[],
             )
         )
-        try:
-            paths.post_key(jekyll_url)  # never a redirect in place of the site's own pages
-        except paths.PathError:
-            pass
-        else:
+        if paths.may_hold_post(jekyll_url):  # never a redirect in place of the site's own pages
             redirect_from.append(jekyll_url)
     redirect_from = [u for u in dict.fromkeys(redirect_from) if paths.key_for_url(u) != paths.key_for_url(url)]
 

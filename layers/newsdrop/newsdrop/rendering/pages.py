@@ -60,7 +60,9 @@ def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, conf
             moved = any(paths.key_for_url(alias) == here for alias in record.aliases)
             if not moved:
                 return None
-            return redirect_page(url, record.url, config) if _post_key(url) else KEEP  # the site's own page
+            # Not over one of the site's own pages: parse checks every URL it records, and this
+            # guards against records older than a check.
+            return redirect_page(url, record.url, config) if paths.may_hold_post(url) else KEEP
         if paths.key_for_url(record.url) != here:
             return KEEP
         blob = artifacts.get(record.artifact)
@@ -69,16 +71,6 @@ def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, conf
         return post_body(Post.from_json(json.loads(blob.body)), config)
 
     return compute
-
-
-def _post_key(url: str) -> bool:
-    """Whether a post's page, or its redirect, may stand at `url` (not one of the site's own pages):
-    parse checks every URL it records, and this guards against records older than a check."""
-    try:
-        paths.post_key(url)
-    except paths.PathError:
-        return False
-    return True
 
 
 def redirect_page(url: str, target: str, config: SiteConfig) -> bytes:

@@ -223,9 +223,7 @@ class SiteWriter:
         if not create_once(self.store, key, body, content_type=content_type(key), cache_control=cache_control(key)):
             self.counts.unchanged += 1
             return
-        self.counts.written += 1
-        self._changed(key, existed=False, cache=IMMUTABLE)
-        self.counts.created_keys.append(key)
+        self._written(key, existed=False, cache=IMMUTABLE)
 
 
 def create_once(store: ObjectStore, key: str, body: bytes, *, content_type: str, cache_control: str = "") -> bool:
