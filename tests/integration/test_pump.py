@@ -45,7 +45,7 @@ def test_redrive_sends_dead_letters_back(moto_stack: Any) -> None:
     sqs = boto3.client("sqs")
     dlq = moto_stack.stack.queue_urls["ParseDLQ"]
     sqs.send_message(QueueUrl=dlq, MessageBody='{"Event": "s3:TestEvent"}')
-    moved = redrive(moto_stack.stack.root, moto_stack.stack.names, endpoint=None)
+    moved = redrive(moto_stack.stack.root, moto_stack.stack.names, endpoint=None).sent
     assert moved["ParseFunction"] == 1
     assert "Messages" not in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)
     assert moto_stack.step("ParseFunction") == 1  # and parse consumes it (a test event is a no-op)
@@ -86,9 +86,9 @@ def test_redrive_sends_undelivered_events_to_their_target_and_counts_what_stays(
     sqs.send_message(QueueUrl=stack.queue_urls["EventsDLQ"], MessageBody="{}")  # no target named
     sqs.send_message(QueueUrl=stack.queue_urls["ScheduleDLQ"], MessageBody="{}")
 
-    moved = redrive(stack.root, stack.names, endpoint=None)
+    redriven = redrive(stack.root, stack.names, endpoint=None)
 
-    assert moved["(EventBridge targets)"] == 1
-    assert moved["kept: EventsDLQ"] == 1 and moved["kept: ScheduleDLQ"] == 1
+    assert redriven.sent["(EventBridge targets)"] == 1
+    assert redriven.kept["EventsDLQ"] == 1 and redriven.kept["ScheduleDLQ"] == 1
     (delivered,) = sqs.receive_message(QueueUrl=stack.queue_urls["RenderQueue"], MaxNumberOfMessages=10)["Messages"]
     assert delivered["Body"] == event

@@ -213,17 +213,19 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    from newsdrop.local.dev import project_root, redrive, use_local_credentials
+    from newsdrop.local.dev import EVENT_TARGETS, project_root, redrive, use_local_credentials
 
     use_local_credentials()
-    moved = redrive(project_root(), _names(args), args.endpoint)
-    for name, count in moved.items():
-        if name.startswith("kept: "):
-            print(f"{name[6:]}: {count} kept (no target queue to send them to): read them with aws sqs receive-message")
-        elif name.startswith("("):
-            print(f"{name}: {count} sent back to the queues EventBridge could not deliver them to")
-        else:
-            print(f"{name}: {count} sent back from its dead-letter queue")
+    redriven = redrive(project_root(), _names(args), args.endpoint)
+    for name, count in redriven.sent.items():
+        where = (
+            "to the queues EventBridge could not deliver them to"
+            if name == EVENT_TARGETS
+            else "from its dead-letter queue"
+        )
+        print(f"{name}: {count} sent back {where}")
+    for queue, count in redriven.kept.items():
+        print(f"{queue}: {count} kept (no queue to send them to): read them with aws sqs receive-message")
     return 0
 
 

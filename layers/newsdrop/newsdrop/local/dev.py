@@ -231,42 +231,52 @@ def rejections(names: Names, endpoint: str, limit: int = 10) -> list[dict[str, A
 
 EVENTS_DLQ = "EventsDLQ"  # what EventBridge could not deliver to a rule's target
 SCHEDULE_DLQ = "ScheduleDLQ"  # what EventBridge Scheduler could not put on the bus
+EVENT_TARGETS = "(EventBridge targets)"
 
 
-def redrive(root: Path, names: Names, endpoint: str | None) -> dict[str, int]:
-    """Move every message in a function's DLQ back to its queue, and every event EventBridge could not
-    deliver to the queue it was meant for; the count per function, and per dead-letter queue of
-    what stays there (`kept: ...`: no target named, or a schedule's)."""
+@dataclass(frozen=True)
+class Redriven:
+    sent: dict[str, int]  # per function, and EVENT_TARGETS: messages sent back to their queue
+    kept: dict[str, int]  # per dead-letter queue: messages left there (no queue to send them to)
+
+
+def redrive(root: Path, names: Names, endpoint: str | None) -> Redriven:
+    """Move every message in a function's DLQ back to its queue, and every event EventBridge could
+    not deliver to the queue its `TARGET_ARN` attribute names (EventBridge sets it); count what
+    stays (events naming no queue, and the schedules', whose target is the bus)."""
     stack = describe(root, names)
     sqs = client("sqs", endpoint)
-    moved: dict[str, int] = {}
+    sent: dict[str, int] = {}
+    kept: dict[str, int] = {}
     for logical, spec in stack.functions.items():
         for event_source in spec.sources:
             dlq = stack.dlq_of(event_source.queue)
             if not dlq:
                 continue
-            moved[logical] = moved.get(logical, 0) + _move(
-                sqs, queue_url(stack, dlq, endpoint), queue_url(stack, event_source.queue, endpoint)
+            moved, _ = _move(
+                sqs, queue_url(stack, dlq, endpoint), _always(queue_url(stack, event_source.queue, endpoint))
             )
+            sent[logical] = sent.get(logical, 0) + moved
     if EVENTS_DLQ in stack.resources:
         queues = {arn: logical for logical, arn in stack.resolver.arns.items() if arn.startswith("arn:aws:sqs:")}
-        sent, kept = _move_to_targets(sqs, stack, queues, endpoint)
-        moved["(EventBridge targets)"] = sent
-        if kept:
-            moved[f"kept: {EVENTS_DLQ}"] = kept
+
+        def target_of(message: dict[str, Any]) -> str | None:
+            arn = message.get("MessageAttributes", {}).get("TARGET_ARN", {}).get("StringValue", "")
+            return queue_url(stack, queues[arn], endpoint) if arn in queues else None
+
+        sent[EVENT_TARGETS], kept[EVENTS_DLQ] = _move(sqs, queue_url(stack, EVENTS_DLQ, endpoint), target_of)
     if SCHEDULE_DLQ in stack.resources:
-        waiting = sqs.get_queue_attributes(
-            QueueUrl=queue_url(stack, SCHEDULE_DLQ, endpoint), AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]["ApproximateNumberOfMessages"]
-        if int(waiting):
-            moved[f"kept: {SCHEDULE_DLQ}"] = int(waiting)
-    return moved
+        _, kept[SCHEDULE_DLQ] = _move(sqs, queue_url(stack, SCHEDULE_DLQ, endpoint), _always(None))
+    return Redriven(sent, {name: count for name, count in kept.items() if count})
 
 
-def _move_to_targets(sqs: Any, stack: Stack, queues: dict[str, str], endpoint: str | None) -> tuple[int, int]:
-    """Send each event of the events DLQ to the queue its `TARGET_ARN` attribute names (EventBridge
-    sets it); leave the others. Returns (sent, kept)."""
-    source = queue_url(stack, EVENTS_DLQ, endpoint)
+def _always(target: str | None) -> Callable[[dict[str, Any]], str | None]:
+    return lambda message: target
+
+
+def _move(sqs: Any, source: str, target_of: Callable[[dict[str, Any]], str | None]) -> tuple[int, int]:
+    """Send each message of a queue to the queue `target_of` names, deleting it here; leave those it
+    names none for. Returns (sent, kept)."""
     sent, kept, seen = 0, 0, set()
     while True:
         messages = sqs.receive_message(
@@ -274,37 +284,26 @@ def _move_to_targets(sqs: Any, stack: Stack, queues: dict[str, str], endpoint: s
             MaxNumberOfMessages=10,
             WaitTimeSeconds=0,
             MessageAttributeNames=["All"],
-            VisibilityTimeout=30,
+            VisibilityTimeout=30,  # the kept ones stay out of this loop's way
         ).get("Messages", [])
         fresh = [m for m in messages if m["MessageId"] not in seen]
         if not fresh:
             return sent, kept
         for message in fresh:
             seen.add(message["MessageId"])
-            target = message.get("MessageAttributes", {}).get("TARGET_ARN", {}).get("StringValue", "")
-            if target not in queues:
+            target = target_of(message)
+            if target is None:
                 kept += 1
                 continue
-            sqs.send_message(QueueUrl=queue_url(stack, queues[target], endpoint), MessageBody=message["Body"])
+            sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
             sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
             sent += 1
 
 
-def _move(sqs: Any, source: str, target: str) -> int:
-    """Move every message of one queue to another; returns how many."""
-    count = 0
-    while True:
-        messages = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not messages:
-            return count
-        for message in messages:
-            sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
-            sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
-            count += 1
-
-
 __all__ = [
+    "EVENT_TARGETS",
     "DevStack",
+    "Redriven",
     "project_root",
     "queue_status",
     "redrive",
