@@ -482,6 +482,25 @@ def check_recursive_loop(t: Template) -> list[str]:
     return problems
 
 
+def check_log_retention(t: Template) -> list[str]:
+    """Every function logs to a log group of its own that the template declares with a retention:
+    the group Lambda would make by itself keeps logs for ever, at a price per GB a month."""
+    problems = []
+    groups = resources(t, "AWS::Logs::LogGroup")
+    used: dict[str, str] = {}
+    for fid in resources(t, FUNCTION):
+        group = the_ref(function_props(t, fid).get("LoggingConfig", {}).get("LogGroup"))
+        if group not in groups:
+            problems.append(f"{fid}: logs to no log group the template declares (LoggingConfig.LogGroup)")
+            continue
+        if "RetentionInDays" not in props(groups[group]):
+            problems.append(f"{group}: no RetentionInDays, so {fid}'s logs are kept for ever")
+        if group in used:
+            problems.append(f"{fid}: shares {group} with {used[group]}")
+        used[group] = fid
+    return problems
+
+
 def check_code_paths(t: Template) -> list[str]:
     """CodeUri/ContentUri folders exist, with the handler module and the layer's requirements."""
     problems = []
@@ -527,6 +546,7 @@ CHECKS: list[Check] = [
     check_buckets,
     check_cloudfront,
     check_recursive_loop,
+    check_log_retention,
     check_code_paths,
     check_local_env,
 ]
@@ -689,6 +709,21 @@ MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
         lambda t: props(t["Resources"][_reader(t)]).update(RecursiveLoop="Allow"),
     ),
     "no recursive loop setting": (check_recursive_loop, _drop_globals_recursive_loop),
+    "logs kept for ever": (
+        check_log_retention,
+        lambda t: props(next(iter(resources(t, "AWS::Logs::LogGroup").values()))).pop("RetentionInDays"),
+    ),
+    "function in Lambda's own log group": (
+        check_log_retention,
+        lambda t: props(t["Resources"][_reader(t)]).pop("LoggingConfig"),
+    ),
+    "two functions in one log group": (
+        check_log_retention,
+        lambda t: [
+            props(f).update(LoggingConfig={"LogGroup": {"Ref": next(iter(resources(t, "AWS::Logs::LogGroup")))}})
+            for f in resources(t, FUNCTION).values()
+        ],
+    ),
     "missing handler": (
         check_code_paths,
         lambda t: props(t["Resources"][_reader(t)]).update(Handler="nowhere.handler"),
