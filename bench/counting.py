@@ -75,11 +75,11 @@ class CountingStore(MemoryStore):
         self.meter.add("s3:HeadObject")
         return super().head(key)
 
-    def put(self, key: str, body: bytes, **options: Any) -> None:
+    def put(self, key: str, body: bytes, **options: Any) -> str:
         self.meter.add("s3:PutObject")
         self.meter.add(f"s3:PutObject[{self.role}]")
         self.meter.add(BYTES, len(body))
-        super().put(key, body, **options)
+        return super().put(key, body, **options)
 
     def delete(self, key: str, **options: Any) -> None:
         self.meter.add("s3:DeleteObject")

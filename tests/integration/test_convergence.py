@@ -27,7 +27,7 @@ from newsdrop import envelopes
 from newsdrop.adapters import aws
 from newsdrop.adapters.aws import DynamoCatalog, S3Store
 from newsdrop.local.inprocess import InProcessPipeline
-from newsdrop.ports import Ports
+from newsdrop.ports import Head, Ports
 from newsdrop.search import LAYOUT, differences
 from newsdrop.stages import index, parse, render
 from tests.integration.sitecheck import served_objects
@@ -64,8 +64,12 @@ class Queue:
     messages: list[tuple[str, int]] = field(default_factory=list)
 
 
-def deliver(data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus) -> None:
-    """Take one or two batches from non-empty queues and run them side by side, with a fault maybe."""
+def deliver(
+    data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus, environments: list[dict[str, Head]]
+) -> None:
+    """Take one or two batches from non-empty queues and run them side by side, with a fault maybe,
+    each in one of the execution environments (what each remembers of the site's objects from the
+    invocations it ran before: `Ports.site_heads`), two side by side never in the same one."""
     ready = [name for name in STAGES if queues[name].messages]
     jobs: list[tuple[str, list[tuple[str, int]], dict[str, Any], FaultPlan, bool]] = []
     for _ in range(data.draw(st.integers(1, 2), label="workers")):
@@ -90,14 +94,15 @@ def deliver(data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus) 
         records = [envelopes.sqs_record(body, queue=name, receive_count=received) for body, received in batch]
         jobs.append((name, batch, {"Records": records}, fault, duplicate))
     scheduler = Interleaver(lambda n: data.draw(st.integers(0, n - 1), label="next worker"))
+    hosts = data.draw(st.permutations(range(len(environments))), label="environments")
     results = scheduler.run(
         [
             (
-                lambda name=name, event=event, fault=fault: STAGES[name](
-                    event, faulty_ports(ports, fault, scheduler, bus)
+                lambda name=name, event=event, fault=fault, heads=environments[host]: STAGES[name](
+                    event, faulty_ports(ports, fault, scheduler, bus, heads)
                 )
             )
-            for name, _, event, fault, _ in jobs
+            for (name, _, event, fault, _), host in zip(jobs, hosts, strict=False)
         ]
     )
     for (name, batch, event, _, duplicate), (ok, outcome) in zip(jobs, results, strict=True):
@@ -170,8 +175,9 @@ def test_any_history_converges_to_a_fresh_build(operations: list[tuple[str, int 
             queues["parse"].messages.append((json.dumps(note, ensure_ascii=False), 0))
 
         rounds = 0
+        environments: list[dict[str, Head]] = [{}, {}]
         while any(q.messages for q in queues.values()):
-            deliver(data, queues, ports, bus)
+            deliver(data, queues, ports, bus, environments)
             rounds += 1
             assert rounds < 400, "delivery did not finish"
 

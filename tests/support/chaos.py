@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from newsdrop.ports import BusEvent, Ports
+from newsdrop.ports import BusEvent, Head, Ports
 
 
 class InjectedFault(RuntimeError):
@@ -126,7 +126,17 @@ class CaptureBus:
         self.delivered.extend(events)
 
 
-def faulty_ports(ports: Ports, plan: FaultPlan, scheduler: Interleaver | None, bus: CaptureBus) -> Ports:
+def faulty_ports(
+    ports: Ports,
+    plan: FaultPlan,
+    scheduler: Interleaver | None,
+    bus: CaptureBus,
+    site_heads: dict[str, Head] | None = None,
+) -> Ports:
+    """`ports` with every call a possible fault and a scheduling point. `site_heads`: what the
+    execution environment running the invocation remembers of the site's objects from its
+    earlier invocations (a fresh environment remembers nothing)."""
+
     def wrap(port: Any) -> Any:
         return Faulty(port, plan, scheduler)
 
@@ -138,4 +148,5 @@ def faulty_ports(ports: Ports, plan: FaultPlan, scheduler: Interleaver | None, b
         bus=wrap(bus),
         max_post_bytes=ports.max_post_bytes,
         cdn=ports.cdn,
+        site_heads={} if site_heads is None else site_heads,
     )

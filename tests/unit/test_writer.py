@@ -24,6 +24,7 @@ class Spy:
     deletes: list[str] = field(default_factory=list)
     gets: list[str] = field(default_factory=list)
     before_write: list[Callable[[], None]] = field(default_factory=list)
+    heads: list[str] = field(default_factory=list)
 
     def _race(self) -> None:
         if self.before_write:
@@ -34,6 +35,7 @@ class Spy:
         return self.inner.get(key, max_bytes=max_bytes)
 
     def head(self, key: str) -> Head | None:
+        self.heads.append(key)
         return self.inner.head(key)
 
     def put(
@@ -46,10 +48,10 @@ class Spy:
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
-    ) -> None:
+    ) -> str:
         self._race()
         self.puts.append(key)
-        self.inner.put(
+        return self.inner.put(
             key,
             body,
             content_type=content_type,
@@ -456,3 +458,97 @@ def test_a_write_whose_retry_was_refused_after_it_landed_counts_as_written() -> 
     assert site.counts.created_keys == ["sitemaps/2024-05-20.xml"] and site.counts.unchanged == 0
     assert site.derive("x.html", lambda: b"v1") and site.derive("x.html", lambda: b"v2")
     assert site.counts.stale_keys == ["x.html"]  # an existing page changed: invalidated, though refused once
+
+
+# ----------------------------------------------------------------------------- remembered heads
+# Writers of one execution environment share what they last wrote or read of each object
+# (`known`), so a listing every publish rewrites costs a PUT, not a HEAD and a PUT.
+
+
+def test_a_remembered_head_saves_the_head_of_an_object_written_before() -> None:
+    store, known = Spy(), {}
+    SiteWriter(store, known=known).derive("index.html", lambda: b"one")
+    store.heads.clear()
+    w = SiteWriter(store, known=known)
+    w.derive("index.html", lambda: b"two")
+    assert store.heads == [] and store.puts == ["index.html", "index.html"]
+    assert body_of(store, "index.html") == b"two" and w.counts.written == 1
+
+
+def test_a_remembered_head_of_an_object_changed_since_loses_its_write_and_reads_afresh() -> None:
+    store, known = Spy(), {}
+    SiteWriter(store, known=known).derive("feed.xml", lambda: b"v1")
+    store.inner.put("feed.xml", b"v2-by-another-environment", content_type="application/xml")
+    state = {"posts": "v3"}
+    calls: list[str] = []
+
+    def compute() -> bytes:
+        calls.append(state["posts"])
+        return state["posts"].encode()
+
+    w = SiteWriter(store, known=known)
+    w.derive("feed.xml", compute)
+    # The PUT against the remembered ETag is refused; the retry reads the head and the state afresh.
+    assert calls == ["v3", "v3"] and w.counts.retried == 1
+    assert body_of(store, "feed.xml") == b"v3"
+
+
+def test_no_write_is_skipped_on_a_remembered_head_alone() -> None:
+    """The object was this content when remembered, then another environment wrote something else
+    (from older state): finding nothing to write on the word of the remembered head would leave
+    that older content up for good."""
+    store, known = Spy(), {}
+    SiteWriter(store, known=known).derive("tags/a/index.html", lambda: b"new")
+    store.inner.put("tags/a/index.html", b"old-by-another", content_type="text/html")
+    w = SiteWriter(store, known=known)
+    w.derive("tags/a/index.html", lambda: b"new")
+    assert body_of(store, "tags/a/index.html") == b"new"
+    assert w.counts.written == 1 and w.counts.unchanged == 0
+
+
+def test_an_object_still_as_remembered_is_left_as_it_is_after_one_head() -> None:
+    store, known = Spy(), {}
+    SiteWriter(store, known=known).derive("tags/a/index.html", lambda: b"same")
+    store.heads.clear()
+    w = SiteWriter(store, known=known)
+    w.derive("tags/a/index.html", lambda: b"same")
+    assert store.heads == ["tags/a/index.html"] and store.puts == ["tags/a/index.html"]
+    assert w.counts.unchanged == 1
+
+
+def test_a_fingerprinted_object_changed_since_it_was_remembered_is_rendered_again() -> None:
+    store, known = Spy(), {}
+    made = writer.Fingerprinted("days-1", lambda: b"<sitemapindex>1</sitemapindex>")
+    SiteWriter(store, known=known).derive("sitemap.xml", lambda: made)
+    store.inner.put("sitemap.xml", b"<sitemapindex/>", content_type="application/xml")
+    w = SiteWriter(store, known=known)
+    w.derive("sitemap.xml", lambda: made)
+    assert body_of(store, "sitemap.xml") == b"<sitemapindex>1</sitemapindex>" and w.counts.written == 1
+
+
+def test_a_remembered_object_deleted_since_is_created_again() -> None:
+    store, known = Spy(), {}
+    SiteWriter(store, known=known).derive("2024/05/20/index.html", lambda: b"day")
+    store.inner.delete("2024/05/20/index.html")
+    w = SiteWriter(store, known=known)
+    w.derive("2024/05/20/index.html", lambda: b"day")
+    assert body_of(store, "2024/05/20/index.html") == b"day"
+    assert w.counts.created_keys == ["2024/05/20/index.html"]
+
+
+def test_a_delete_forgets_the_object() -> None:
+    store, known = Spy(), {}
+    SiteWriter(store, known=known).derive("tags/gone/index.html", lambda: b"x")
+    SiteWriter(store, known=known).derive("tags/gone/index.html", lambda: None)
+    assert "tags/gone/index.html" not in known and body_of(store, "tags/gone/index.html") is None
+
+
+def test_the_remembered_heads_are_bounded_and_keep_the_latest() -> None:
+    store, known = MemoryStore(), {}
+    w = SiteWriter(store, known=known)
+    w.derive("index.html", lambda: b"home")
+    for i in range(writer.MAX_KNOWN + 10):
+        w.derive(f"p/{i}.html", lambda i=i: str(i).encode())
+    w.derive("index.html", lambda: b"home, again")
+    assert len(known) == writer.MAX_KNOWN
+    assert "index.html" in known and "p/0.html" not in known and f"p/{writer.MAX_KNOWN + 9}.html" in known

@@ -58,8 +58,9 @@ class ObjectStore(Protocol):
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
-    ) -> None:
-        """Write; with if_match / if_none_match, raise PreconditionFailed when the condition does not hold."""
+    ) -> str | None:
+        """Write; with if_match / if_none_match, raise PreconditionFailed when the condition does not hold.
+        Returns the new object's ETag, where the store tells it."""
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         """Delete; with if_match, raise PreconditionFailed when the object changed (absent is done)."""
@@ -313,3 +314,5 @@ class Ports:
     clock: Clock = field(default_factory=ProcessClock)
     scheduler: Scheduler = field(default_factory=NoScheduler)
     read_post: PostReader | None = None  # None: posts.read_post; `newsdrop build` reads posts ahead
+    # The site objects' heads as this execution environment last wrote or read them (`SiteWriter.known`).
+    site_heads: dict[str, Head] = field(default_factory=dict)

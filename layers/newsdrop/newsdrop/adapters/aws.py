@@ -178,7 +178,7 @@ class S3Store:
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
-    ) -> None:
+    ) -> str | None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": content_type}
         if cache_control:
             args["CacheControl"] = cache_control
@@ -189,12 +189,14 @@ class S3Store:
         if if_none_match:
             args["IfNoneMatch"] = "*"
         try:
-            client("s3").put_object(**args)
+            response = client("s3").put_object(**args)
         except ClientError as exc:
             code = _code(exc)
             if code in _CONDITION_FAILED or (if_match is not None and code in _MISSING):
                 raise PreconditionFailed(key) from exc
             raise
+        etag = response.get("ETag")
+        return etag.strip('"') if etag else None
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}

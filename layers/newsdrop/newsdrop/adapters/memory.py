@@ -67,22 +67,24 @@ class MemoryStore:
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
-    ) -> None:
+    ) -> str:
         with self._lock:
             current = self.objects.get(key)
             if if_none_match and current is not None:
                 raise PreconditionFailed(key)
             if if_match is not None and (current is None or current.etag != if_match):
                 raise PreconditionFailed(key)
+            etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
             self.objects[key] = Blob(
                 body=body,
-                etag=hashlib.md5(body, usedforsecurity=False).hexdigest(),
+                etag=etag,
                 content_type=content_type,
                 cache_control=cache_control,
                 metadata=dict(metadata or {}),
             )
             if self.mirror is not None:
                 self._mirror(self.mirror, key, body)
+            return etag
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         with self._lock:

@@ -7,6 +7,14 @@ therefore always loses to one that read newer state and wrote, and retries with 
 state. One that read newer state and found nothing to write leaves no new ETag behind;
 render covers that case by deriving again what it wrote when the catalog changed
 meanwhile (newsdrop.stages.render).
+
+The ETag read first need not be a HEAD made just now: any ETag seen of the object before the
+computation serves, since a conditional write against it holds only if nobody wrote since it
+was seen. So a writer starts from what its execution environment last wrote or read of each
+object (`known`), and makes a HEAD only for an object it knows nothing of, or once a write
+against what it knew was refused. A listing every publish rewrites costs one PUT, not a HEAD
+and a PUT. Only a decision not to write rests on no condition, so such a decision taken on a
+remembered ETag is checked with a HEAD first.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from newsdrop.search import MANIFEST_KEY
 MAX_ATTEMPTS: Final = 8
 DIGEST: Final = "sha256"
 INPUTS: Final = "inputs"  # metadata: the digest of what a Fingerprinted object was made from
+# Objects whose heads a writer remembers, the latest written or read: the listings every publish
+# rewrites stay among them, while a site-wide refresh's tens of thousands of post pages pass through.
+MAX_KNOWN: Final = 4096
 
 # How long browsers and CloudFront keep each kind of object. What every publish rewrites (the home
 # page, the feed, listings, sitemaps, the search manifest) lives ten seconds at the edge and is
@@ -101,6 +112,9 @@ Compute = Callable[[], Answer]
 class SiteWriter:
     store: ObjectStore
     counts: WriteCounts = field(default_factory=WriteCounts)
+    # Each object's head as this execution environment last wrote or read it (`Ports.site_heads`,
+    # kept from one batch to the next): a hint, which no write is made on without its condition.
+    known: dict[str, Head] = field(default_factory=dict)
     # Conditional PUTs refused, by key: (the digest written, whether the object existed). The SDK
     # retries a PUT whose answer it lost, and the retry is refused when the first one landed; the
     # next attempt then finds this content in place, and counts it as written, not as unchanged.
@@ -127,11 +141,13 @@ class SiteWriter:
         computes, so whatever they share is read after all of them."""
         done: dict[str, bool] = {}
         lost: list[str] = []
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             computes = {key: compute for key, compute in make().items() if key not in done}
-            heads = {key: self.store.head(key) for key in computes}
+            # After a lost race, a fresh HEAD: what was known is what the race was lost against.
+            heads = {key: self._head(key, recall=attempt == 0) for key in computes}
             for key, compute in computes.items():
-                outcome = self._write(key, heads[key], compute(), extra or {}, cache or cache_control(key))
+                head, recalled = heads[key]
+                outcome = self._write(key, head, compute(), extra or {}, cache or cache_control(key), recalled=recalled)
                 if outcome is None:
                     self.counts.retried += 1
                 else:
@@ -156,9 +172,35 @@ class SiteWriter:
             blob = self.store.get(key)
         raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
 
-    def _write(self, key: str, head: Head | None, answer: Answer, extra: dict[str, str], cache: str) -> bool | None:
+    def _head(self, key: str, *, recall: bool) -> tuple[Head | None, bool]:
+        """The object's head, and whether it is remembered rather than read just now."""
+        known = self.known.get(key) if recall else None
+        if known is not None:
+            return known, True
+        head = self.store.head(key)
+        self._remember(key, head)
+        return head, False
+
+    def _remember(self, key: str, head: Head | None) -> None:
+        self.known.pop(key, None)
+        if head is not None:
+            self.known[key] = head  # last in order: the least recently seen go first
+            if len(self.known) > MAX_KNOWN:
+                del self.known[next(iter(self.known))]
+
+    def _still(self, key: str, head: Head) -> bool:
+        """Whether the object is still the one a remembered `head` describes (one HEAD)."""
+        now = self.store.head(key)
+        self._remember(key, now)
+        return now is not None and now.etag == head.etag
+
+    def _write(
+        self, key: str, head: Head | None, answer: Answer, extra: dict[str, str], cache: str, *, recalled: bool = False
+    ) -> bool | None:
         """Make `key` hold `answer`, if it is still as `head` found it: True when it does (or did
-        already), False when the answer is to keep it, None when another writer changed it meanwhile."""
+        already), False when the answer is to keep it, None when another writer changed it meanwhile.
+        `recalled`: `head` is remembered, not read just now, so finding the object already right
+        takes a HEAD to confirm (every write and delete is conditional, and so checks for itself)."""
         if isinstance(answer, Keep):
             return False
         if answer is None:
@@ -166,13 +208,17 @@ class SiteWriter:
                 try:
                     self.store.delete(key, if_match=head.etag)
                 except PreconditionFailed:
+                    self.known.pop(key, None)
                     return None
+                self.known.pop(key, None)
                 self._changed(key, existed=True, cache=cache)
                 self.counts.deleted += 1
                 self.counts.deleted_keys.append(key)
             return True
         if isinstance(answer, Fingerprinted):
             if head is not None and head.metadata.get(INPUTS) == answer.inputs:
+                if recalled and not self._still(key, head):
+                    return None
                 self.counts.unchanged += 1
                 return True
             extra = {**extra, INPUTS: answer.inputs}
@@ -181,13 +227,15 @@ class SiteWriter:
         metadata = {DIGEST: digest, **extra}
         refused = self._refused.pop(key, None)
         if head is not None and all(head.metadata.get(k) == v for k, v in metadata.items()):
+            if recalled and not self._still(key, head):
+                return None
             if refused is not None and refused[0] == digest:  # this writer's own PUT, landed after all
                 self._written(key, existed=refused[1], cache=cache)
             else:
                 self.counts.unchanged += 1
             return True
         try:
-            self.store.put(
+            etag = self.store.put(
                 key,
                 answer,
                 content_type=content_type(key),
@@ -197,8 +245,10 @@ class SiteWriter:
                 if_none_match=head is None,
             )
         except PreconditionFailed:
+            self.known.pop(key, None)
             self._refused[key] = (digest, head is not None)
             return None
+        self._remember(key, None if etag is None else Head(etag=etag, metadata=metadata))
         self._written(key, existed=head is not None, cache=cache)
         return True
 

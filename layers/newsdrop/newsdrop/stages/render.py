@@ -159,7 +159,8 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     # The count of changes before the batch reads anything else, and the settings with it (one request).
     start = ports.catalog.read(Reads(changes=True, config=True))
     seen = start.changes
-    batch = RenderBatch(ports=ports, config=or_defaults(start.config).config, writer=SiteWriter(ports.site))
+    writer = SiteWriter(ports.site, known=ports.site_heads)  # what earlier batches here wrote saves their HEADs
+    batch = RenderBatch(ports=ports, config=or_defaults(start.config).config, writer=writer)
     response = process_batch(event, batch.handle)
     batch.finish()
     batch.settle(seen)
