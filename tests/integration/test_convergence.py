@@ -27,7 +27,7 @@ from newsdrop import envelopes
 from newsdrop.adapters import aws
 from newsdrop.adapters.aws import DynamoCatalog, S3Store
 from newsdrop.local.inprocess import InProcessPipeline
-from newsdrop.ports import Head, Ports
+from newsdrop.ports import KnownHeads, Ports
 from newsdrop.search import LAYOUT, differences
 from newsdrop.stages import index, parse, render
 from tests.integration.sitecheck import served_objects
@@ -64,9 +64,7 @@ class Queue:
     messages: list[tuple[str, int]] = field(default_factory=list)
 
 
-def deliver(
-    data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus, environments: list[dict[str, Head]]
-) -> None:
+def deliver(data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus, environments: list[KnownHeads]) -> None:
     """Take one or two batches from non-empty queues and run them side by side, with a fault maybe,
     each in one of the execution environments (what each remembers of the site's objects from the
     invocations it ran before: `Ports.site_heads`), two side by side never in the same one."""
@@ -175,7 +173,7 @@ def test_any_history_converges_to_a_fresh_build(operations: list[tuple[str, int 
             queues["parse"].messages.append((json.dumps(note, ensure_ascii=False), 0))
 
         rounds = 0
-        environments: list[dict[str, Head]] = [{}, {}]
+        environments: list[KnownHeads] = [KnownHeads(), KnownHeads()]
         while any(q.messages for q in queues.values()):
             deliver(data, queues, ports, bus, environments)
             rounds += 1

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from newsdrop.ports import BusEvent, Head, Ports
+from newsdrop.ports import BusEvent, KnownHeads, Ports
 
 
 class InjectedFault(RuntimeError):
@@ -131,7 +131,7 @@ def faulty_ports(
     plan: FaultPlan,
     scheduler: Interleaver | None,
     bus: CaptureBus,
-    site_heads: dict[str, Head] | None = None,
+    site_heads: KnownHeads | None = None,
 ) -> Ports:
     """`ports` with every call a possible fault and a scheduling point. `site_heads`: what the
     execution environment running the invocation remembers of the site's objects from its
@@ -148,5 +148,5 @@ def faulty_ports(
         bus=wrap(bus),
         max_post_bytes=ports.max_post_bytes,
         cdn=ports.cdn,
-        site_heads={} if site_heads is None else site_heads,
+        site_heads=KnownHeads() if site_heads is None else site_heads,
     )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from newsdrop.adapters.memory import MemoryStore
-from newsdrop.ports import Blob, Head, PreconditionFailed
+from newsdrop.ports import Blob, Head, KnownHeads, PreconditionFailed
 from newsdrop.rendering import writer
 from newsdrop.rendering.writer import KEEP, SiteWriter
 
@@ -466,7 +466,7 @@ def test_a_write_whose_retry_was_refused_after_it_landed_counts_as_written() -> 
 
 
 def test_a_remembered_head_saves_the_head_of_an_object_written_before() -> None:
-    store, known = Spy(), {}
+    store, known = Spy(), KnownHeads()
     SiteWriter(store, known=known).derive("index.html", lambda: b"one")
     store.heads.clear()
     w = SiteWriter(store, known=known)
@@ -476,7 +476,7 @@ def test_a_remembered_head_saves_the_head_of_an_object_written_before() -> None:
 
 
 def test_a_remembered_head_of_an_object_changed_since_loses_its_write_and_reads_afresh() -> None:
-    store, known = Spy(), {}
+    store, known = Spy(), KnownHeads()
     SiteWriter(store, known=known).derive("feed.xml", lambda: b"v1")
     store.inner.put("feed.xml", b"v2-by-another-environment", content_type="application/xml")
     state = {"posts": "v3"}
@@ -497,7 +497,7 @@ def test_no_write_is_skipped_on_a_remembered_head_alone() -> None:
     """The object was this content when remembered, then another environment wrote something else
     (from older state): finding nothing to write on the word of the remembered head would leave
     that older content up for good."""
-    store, known = Spy(), {}
+    store, known = Spy(), KnownHeads()
     SiteWriter(store, known=known).derive("tags/a/index.html", lambda: b"new")
     store.inner.put("tags/a/index.html", b"old-by-another", content_type="text/html")
     w = SiteWriter(store, known=known)
@@ -507,7 +507,7 @@ def test_no_write_is_skipped_on_a_remembered_head_alone() -> None:
 
 
 def test_an_object_still_as_remembered_is_left_as_it_is_after_one_head() -> None:
-    store, known = Spy(), {}
+    store, known = Spy(), KnownHeads()
     SiteWriter(store, known=known).derive("tags/a/index.html", lambda: b"same")
     store.heads.clear()
     w = SiteWriter(store, known=known)
@@ -517,7 +517,7 @@ def test_an_object_still_as_remembered_is_left_as_it_is_after_one_head() -> None
 
 
 def test_a_fingerprinted_object_changed_since_it_was_remembered_is_rendered_again() -> None:
-    store, known = Spy(), {}
+    store, known = Spy(), KnownHeads()
     made = writer.Fingerprinted("days-1", lambda: b"<sitemapindex>1</sitemapindex>")
     SiteWriter(store, known=known).derive("sitemap.xml", lambda: made)
     store.inner.put("sitemap.xml", b"<sitemapindex/>", content_type="application/xml")
@@ -527,7 +527,7 @@ def test_a_fingerprinted_object_changed_since_it_was_remembered_is_rendered_agai
 
 
 def test_a_remembered_object_deleted_since_is_created_again() -> None:
-    store, known = Spy(), {}
+    store, known = Spy(), KnownHeads()
     SiteWriter(store, known=known).derive("2024/05/20/index.html", lambda: b"day")
     store.inner.delete("2024/05/20/index.html")
     w = SiteWriter(store, known=known)
@@ -537,18 +537,88 @@ def test_a_remembered_object_deleted_since_is_created_again() -> None:
 
 
 def test_a_delete_forgets_the_object() -> None:
-    store, known = Spy(), {}
+    store, known = Spy(), KnownHeads()
     SiteWriter(store, known=known).derive("tags/gone/index.html", lambda: b"x")
     SiteWriter(store, known=known).derive("tags/gone/index.html", lambda: None)
     assert "tags/gone/index.html" not in known and body_of(store, "tags/gone/index.html") is None
 
 
-def test_the_remembered_heads_are_bounded_and_keep_the_latest() -> None:
-    store, known = MemoryStore(), {}
+def test_the_remembered_heads_are_bounded_and_forget_the_least_recently_seen() -> None:
+    known = KnownHeads(limit=4)
+    w = SiteWriter(MemoryStore(), known=known)
+    for key in ("index.html", "a.html", "b.html", "c.html"):
+        w.derive(key, lambda key=key: key.encode())
+    w.derive("index.html", lambda: b"home, again")  # seen again: the latest now
+    w.derive("d.html", lambda: b"d")
+    assert len(known) == 4
+    assert "index.html" in known and "a.html" not in known and "d.html" in known
+
+
+def test_an_object_stored_since_with_the_same_body_but_other_metadata_is_written() -> None:
+    """The ETag is the body's MD5: the same page stored by another environment with another theme
+    stamp has the remembered ETag, and only its metadata tells it apart."""
+    store, known = Spy(), KnownHeads()
+    SiteWriter(store, known=known).derive("404.html", lambda: b"not found", extra={"theme": "1"})
+    SiteWriter(store.inner).derive("404.html", lambda: b"not found", extra={"theme": "2"})
     w = SiteWriter(store, known=known)
-    w.derive("index.html", lambda: b"home")
-    for i in range(writer.MAX_KNOWN + 10):
-        w.derive(f"p/{i}.html", lambda i=i: str(i).encode())
-    w.derive("index.html", lambda: b"home, again")
-    assert len(known) == writer.MAX_KNOWN
-    assert "index.html" in known and "p/0.html" not in known and f"p/{writer.MAX_KNOWN + 9}.html" in known
+    w.derive("404.html", lambda: b"not found", extra={"theme": "1"})
+    assert store.inner.objects["404.html"].metadata["theme"] == "1"
+
+
+def test_a_remembered_object_gone_since_is_not_counted_as_deleted() -> None:
+    store, known = Spy(), KnownHeads()
+    SiteWriter(store, known=known).derive("tags/x/index.html", lambda: b"x")
+    store.inner.delete("tags/x/index.html")
+    w = SiteWriter(store, known=known)
+    w.derive("tags/x/index.html", lambda: None)
+    assert w.counts.deleted_keys == [] and w.counts.stale_keys == [] and store.deletes == []
+
+
+def test_a_remembered_object_changed_since_is_deleted_after_a_fresh_head() -> None:
+    store, known = Spy(), KnownHeads()
+    SiteWriter(store, known=known).derive("x.html", lambda: b"x")
+    store.inner.put("x.html", b"changed by another", content_type="text/html")
+    w = SiteWriter(store, known=known)
+    w.derive("x.html", lambda: None)
+    assert body_of(store, "x.html") is None and w.counts.deleted_keys == ["x.html"]
+
+
+def test_a_write_whose_store_tells_no_etag_leaves_nothing_remembered() -> None:
+    @dataclass
+    class Silent(MemoryStore):
+        def put(self, key: str, body: bytes, **options: Any) -> None:  # type: ignore[override]
+            super().put(key, body, **options)
+
+    known = KnownHeads()
+    SiteWriter(Silent(), known=known).derive("index.html", lambda: b"home")
+    assert "index.html" not in known
+
+
+def test_together_a_remembered_object_that_lost_its_race_is_derived_again_alone() -> None:
+    store, known = Spy(), KnownHeads()
+    SiteWriter(store, known=known).derive("2024/05/20/index.html", lambda: b"day v1")
+    state = {"v": "v2"}
+
+    def concurrent_writer() -> None:
+        state["v"] = "v3"
+        store.inner.put("2024/05/20/index.html", b"day by another", content_type="text/html")
+
+    store.before_write.append(concurrent_writer)
+    computed: list[str] = []
+
+    def make() -> dict[str, writer.Compute]:
+        def page() -> bytes:
+            computed.append("page")
+            return f"day {state['v']}".encode()
+
+        def sitemap() -> bytes:
+            computed.append("sitemap")
+            return f"<urlset>{state['v']}</urlset>".encode()
+
+        return {"2024/05/20/index.html": page, "sitemaps/2024-05-20.xml": sitemap}
+
+    w = SiteWriter(store, known=known)
+    w.derive_together(make)
+    assert computed == ["page", "sitemap", "page"] and w.counts.retried == 1
+    assert body_of(store, "2024/05/20/index.html") == b"day v3"
+    assert body_of(store, "sitemaps/2024-05-20.xml") == b"<urlset>v3</urlset>"  # computed after the race

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -31,6 +32,39 @@ class TooLarge(Exception):
 class Head:
     etag: str
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class KnownHeads:
+    """What an execution environment last wrote or read of each site object (`SiteWriter`): at most
+    `limit` objects, the least recently seen forgotten first, so the listings every publish rewrites
+    stay while a site-wide refresh's post pages pass through. Shared by the threads of the local
+    stack's pollers, hence the lock."""
+
+    limit: int = 4096
+    _heads: dict[str, Head] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def get(self, key: str) -> Head | None:
+        with self._lock:
+            return self._heads.get(key)
+
+    def remember(self, key: str, head: Head | None) -> None:
+        """`head` as the object's latest (None: absent, or unknown: forget it)."""
+        with self._lock:
+            self._heads.pop(key, None)
+            if head is not None:
+                self._heads[key] = head  # last in order
+                if len(self._heads) > self.limit:
+                    del self._heads[next(iter(self._heads))]
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._heads
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._heads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,4 +349,4 @@ class Ports:
     scheduler: Scheduler = field(default_factory=NoScheduler)
     read_post: PostReader | None = None  # None: posts.read_post; `newsdrop build` reads posts ahead
     # The site objects' heads as this execution environment last wrote or read them (`SiteWriter.known`).
-    site_heads: dict[str, Head] = field(default_factory=dict)
+    site_heads: KnownHeads = field(default_factory=KnownHeads)

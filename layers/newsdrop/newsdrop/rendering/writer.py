@@ -9,12 +9,14 @@ render covers that case by deriving again what it wrote when the catalog changed
 meanwhile (newsdrop.stages.render).
 
 The ETag read first need not be a HEAD made just now: any ETag seen of the object before the
-computation serves, since a conditional write against it holds only if nobody wrote since it
-was seen. So a writer starts from what its execution environment last wrote or read of each
-object (`known`), and makes a HEAD only for an object it knows nothing of, or once a write
-against what it knew was refused. A listing every publish rewrites costs one PUT, not a HEAD
-and a PUT. Only a decision not to write rests on no condition, so such a decision taken on a
-remembered ETag is checked with a HEAD first.
+computation serves, since a conditional write against it holds only if the object is still as
+it was seen. (An ETag is the content's MD5: a write of the very content seen, in between, lets
+it pass, the longer the while the likelier; the catalog changed meanwhile, then, and render's
+`settle` derives again.) So a writer starts from what its execution environment last wrote or
+read of each object (`known`), and makes a HEAD only for an object it knows nothing of, or
+once a write against what it knew was refused. A listing every publish rewrites costs one PUT,
+not a HEAD and a PUT. A decision not to write, and a delete (which succeeds on an object
+already gone), are not taken on a remembered head alone: a HEAD confirms it first.
 """
 
 from __future__ import annotations
@@ -25,15 +27,12 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import quote
 
-from newsdrop.ports import Blob, Head, ObjectStore, PreconditionFailed
+from newsdrop.ports import Blob, Head, KnownHeads, ObjectStore, PreconditionFailed
 from newsdrop.search import MANIFEST_KEY
 
 MAX_ATTEMPTS: Final = 8
 DIGEST: Final = "sha256"
 INPUTS: Final = "inputs"  # metadata: the digest of what a Fingerprinted object was made from
-# Objects whose heads a writer remembers, the latest written or read: the listings every publish
-# rewrites stay among them, while a site-wide refresh's tens of thousands of post pages pass through.
-MAX_KNOWN: Final = 4096
 
 # How long browsers and CloudFront keep each kind of object. What every publish rewrites (the home
 # page, the feed, listings, sitemaps, the search manifest) lives ten seconds at the edge and is
@@ -114,7 +113,7 @@ class SiteWriter:
     counts: WriteCounts = field(default_factory=WriteCounts)
     # Each object's head as this execution environment last wrote or read it (`Ports.site_heads`,
     # kept from one batch to the next): a hint, which no write is made on without its condition.
-    known: dict[str, Head] = field(default_factory=dict)
+    known: KnownHeads = field(default_factory=KnownHeads)
     # Conditional PUTs refused, by key: (the digest written, whether the object existed). The SDK
     # retries a PUT whose answer it lost, and the retry is refused when the first one landed; the
     # next attempt then finds this content in place, and counts it as written, not as unchanged.
@@ -178,39 +177,38 @@ class SiteWriter:
         if known is not None:
             return known, True
         head = self.store.head(key)
-        self._remember(key, head)
+        self.known.remember(key, head)
         return head, False
 
-    def _remember(self, key: str, head: Head | None) -> None:
-        self.known.pop(key, None)
-        if head is not None:
-            self.known[key] = head  # last in order: the least recently seen go first
-            if len(self.known) > MAX_KNOWN:
-                del self.known[next(iter(self.known))]
-
     def _still(self, key: str, head: Head) -> bool:
-        """Whether the object is still the one a remembered `head` describes (one HEAD)."""
+        """Whether the object is still the one a remembered `head` describes (one HEAD). Its metadata
+        too: the ETag is the body's MD5, and the same body may be stored with other metadata (another
+        theme stamp, other inputs)."""
         now = self.store.head(key)
-        self._remember(key, now)
-        return now is not None and now.etag == head.etag
+        self.known.remember(key, now)
+        return now is not None and now.etag == head.etag and dict(now.metadata) == dict(head.metadata)
 
     def _write(
         self, key: str, head: Head | None, answer: Answer, extra: dict[str, str], cache: str, *, recalled: bool = False
     ) -> bool | None:
         """Make `key` hold `answer`, if it is still as `head` found it: True when it does (or did
         already), False when the answer is to keep it, None when another writer changed it meanwhile.
-        `recalled`: `head` is remembered, not read just now, so finding the object already right
-        takes a HEAD to confirm (every write and delete is conditional, and so checks for itself)."""
+        `recalled`: `head` is remembered, not read just now, so finding the object already right (or
+        gone) takes a HEAD to confirm; a write or a delete is conditional, and so checks for itself."""
         if isinstance(answer, Keep):
             return False
         if answer is None:
             if head is not None:
+                # A conditional delete of an object already gone succeeds: on a remembered head, make
+                # sure it is there, or its path would be invalidated and its day's indexes derived for nothing.
+                if recalled and not self._still(key, head):
+                    return None
                 try:
                     self.store.delete(key, if_match=head.etag)
                 except PreconditionFailed:
-                    self.known.pop(key, None)
+                    self.known.remember(key, None)
                     return None
-                self.known.pop(key, None)
+                self.known.remember(key, None)
                 self._changed(key, existed=True, cache=cache)
                 self.counts.deleted += 1
                 self.counts.deleted_keys.append(key)
@@ -245,10 +243,10 @@ class SiteWriter:
                 if_none_match=head is None,
             )
         except PreconditionFailed:
-            self.known.pop(key, None)
+            self.known.remember(key, None)
             self._refused[key] = (digest, head is not None)
             return None
-        self._remember(key, None if etag is None else Head(etag=etag, metadata=metadata))
+        self.known.remember(key, None if etag is None else Head(etag=etag, metadata=metadata))
         self._written(key, existed=head is not None, cache=cache)
         return True
 
