@@ -70,6 +70,16 @@ class Spy:
         return self.inner.list_keys(prefix)
 
 
+def race(store: Spy, key: str, state: dict[str, str], name: str, newer: str) -> None:
+    """Before the store's next write, another function reads newer state (`newer`) and writes `key` first."""
+
+    def concurrent_writer() -> None:
+        state[name] = newer
+        store.inner.put(key, f"{newer}-by-other".encode(), content_type=writer.content_type(key))
+
+    store.before_write.append(concurrent_writer)
+
+
 def body_of(store: Spy | MemoryStore, key: str) -> bytes | None:
     blob = (store.inner if isinstance(store, Spy) else store).get(key)
     return None if blob is None else blob.body
@@ -129,13 +139,7 @@ def test_concurrent_write_between_head_and_put_causes_a_retry_with_fresh_state()
     store = Spy()
     SiteWriter(store).derive("feed.xml", lambda: b"v1")
     state = {"posts": "v2"}
-
-    def concurrent_writer() -> None:
-        # Another function read newer state (v3) and wrote first.
-        state["posts"] = "v3"
-        store.inner.put("feed.xml", b"v3-by-other", content_type="application/xml")
-
-    store.before_write.append(concurrent_writer)
+    race(store, "feed.xml", state, "posts", "v3")
     calls: list[str] = []
 
     def compute() -> bytes:
@@ -465,10 +469,17 @@ def test_a_write_whose_retry_was_refused_after_it_landed_counts_as_written() -> 
 # (`known`), so a listing every publish rewrites costs a PUT, not a HEAD and a PUT.
 
 
-def test_a_remembered_head_saves_the_head_of_an_object_written_before() -> None:
+def remembering(key: str, answer: writer.Answer) -> tuple[Spy, KnownHeads]:
+    """A store holding `key` as a writer of this execution environment wrote it, and what the
+    environment remembers of it (the store's record of HEADs cleared)."""
     store, known = Spy(), KnownHeads()
-    SiteWriter(store, known=known).derive("index.html", lambda: b"one")
+    SiteWriter(store, known=known).derive(key, lambda: answer)
     store.heads.clear()
+    return store, known
+
+
+def test_a_remembered_head_saves_the_head_of_an_object_written_before() -> None:
+    store, known = remembering("index.html", b"one")
     w = SiteWriter(store, known=known)
     w.derive("index.html", lambda: b"two")
     assert store.heads == [] and store.puts == ["index.html", "index.html"]
@@ -476,8 +487,7 @@ def test_a_remembered_head_saves_the_head_of_an_object_written_before() -> None:
 
 
 def test_a_remembered_head_of_an_object_changed_since_loses_its_write_and_reads_afresh() -> None:
-    store, known = Spy(), KnownHeads()
-    SiteWriter(store, known=known).derive("feed.xml", lambda: b"v1")
+    store, known = remembering("feed.xml", b"v1")
     store.inner.put("feed.xml", b"v2-by-another-environment", content_type="application/xml")
     state = {"posts": "v3"}
     calls: list[str] = []
@@ -497,8 +507,7 @@ def test_no_write_is_skipped_on_a_remembered_head_alone() -> None:
     """The object was this content when remembered, then another environment wrote something else
     (from older state): finding nothing to write on the word of the remembered head would leave
     that older content up for good."""
-    store, known = Spy(), KnownHeads()
-    SiteWriter(store, known=known).derive("tags/a/index.html", lambda: b"new")
+    store, known = remembering("tags/a/index.html", b"new")
     store.inner.put("tags/a/index.html", b"old-by-another", content_type="text/html")
     w = SiteWriter(store, known=known)
     w.derive("tags/a/index.html", lambda: b"new")
@@ -507,9 +516,7 @@ def test_no_write_is_skipped_on_a_remembered_head_alone() -> None:
 
 
 def test_an_object_still_as_remembered_is_left_as_it_is_after_one_head() -> None:
-    store, known = Spy(), KnownHeads()
-    SiteWriter(store, known=known).derive("tags/a/index.html", lambda: b"same")
-    store.heads.clear()
+    store, known = remembering("tags/a/index.html", b"same")
     w = SiteWriter(store, known=known)
     w.derive("tags/a/index.html", lambda: b"same")
     assert store.heads == ["tags/a/index.html"] and store.puts == ["tags/a/index.html"]
@@ -527,8 +534,7 @@ def test_a_fingerprinted_object_changed_since_it_was_remembered_is_rendered_agai
 
 
 def test_a_remembered_object_deleted_since_is_created_again() -> None:
-    store, known = Spy(), KnownHeads()
-    SiteWriter(store, known=known).derive("2024/05/20/index.html", lambda: b"day")
+    store, known = remembering("2024/05/20/index.html", b"day")
     store.inner.delete("2024/05/20/index.html")
     w = SiteWriter(store, known=known)
     w.derive("2024/05/20/index.html", lambda: b"day")
@@ -537,8 +543,7 @@ def test_a_remembered_object_deleted_since_is_created_again() -> None:
 
 
 def test_a_delete_forgets_the_object() -> None:
-    store, known = Spy(), KnownHeads()
-    SiteWriter(store, known=known).derive("tags/gone/index.html", lambda: b"x")
+    store, known = remembering("tags/gone/index.html", b"x")
     SiteWriter(store, known=known).derive("tags/gone/index.html", lambda: None)
     assert "tags/gone/index.html" not in known and body_of(store, "tags/gone/index.html") is None
 
@@ -566,8 +571,7 @@ def test_an_object_stored_since_with_the_same_body_but_other_metadata_is_written
 
 
 def test_a_remembered_object_gone_since_is_not_counted_as_deleted() -> None:
-    store, known = Spy(), KnownHeads()
-    SiteWriter(store, known=known).derive("tags/x/index.html", lambda: b"x")
+    store, known = remembering("tags/x/index.html", b"x")
     store.inner.delete("tags/x/index.html")
     w = SiteWriter(store, known=known)
     w.derive("tags/x/index.html", lambda: None)
@@ -575,8 +579,7 @@ def test_a_remembered_object_gone_since_is_not_counted_as_deleted() -> None:
 
 
 def test_a_remembered_object_changed_since_is_deleted_after_a_fresh_head() -> None:
-    store, known = Spy(), KnownHeads()
-    SiteWriter(store, known=known).derive("x.html", lambda: b"x")
+    store, known = remembering("x.html", b"x")
     store.inner.put("x.html", b"changed by another", content_type="text/html")
     w = SiteWriter(store, known=known)
     w.derive("x.html", lambda: None)
@@ -595,15 +598,9 @@ def test_a_write_whose_store_tells_no_etag_leaves_nothing_remembered() -> None:
 
 
 def test_together_a_remembered_object_that_lost_its_race_is_derived_again_alone() -> None:
-    store, known = Spy(), KnownHeads()
-    SiteWriter(store, known=known).derive("2024/05/20/index.html", lambda: b"day v1")
+    store, known = remembering("2024/05/20/index.html", b"day v1")
     state = {"v": "v2"}
-
-    def concurrent_writer() -> None:
-        state["v"] = "v3"
-        store.inner.put("2024/05/20/index.html", b"day by another", content_type="text/html")
-
-    store.before_write.append(concurrent_writer)
+    race(store, "2024/05/20/index.html", state, "v", "v3")
     computed: list[str] = []
 
     def make() -> dict[str, writer.Compute]:
