@@ -1,8 +1,8 @@
 """What a published site must never contain, checked object by object.
 
 `audit_site` parses every HTML page (and the HTML inside feeds) and lists anything that could run
-script, load a frame, post a form or rewrite the page's base: the theme's own search script, its
-stylesheet and its empty `data:,` favicon are the only exceptions.
+script, load a frame, post a form or rewrite the page's base: the theme's own search script, the
+404 page's own folder script, its stylesheet and its empty `data:,` favicon are the only exceptions.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ URL_ATTRIBUTES = frozenset(
 SCRIPT_SCHEMES = ("javascript:", "vbscript:", "livescript:", "data:")
 STYLE_TRICKS = ("url(", "expression(", "javascript:", "behavior", "-moz-binding", "@import", "\\")
 OWN_SCRIPT = re.compile(r"\A/assets/search\.[0-9a-f]+\.js\Z")
+# The 404 page's script, which sends a folder asked for without its slash on to the folder.
+NOT_FOUND_SCRIPT = re.compile(r"\A/assets/folder\.[0-9a-f]+\.js\Z")
 # The theme's own <link>s, by rel: its stylesheet, empty favicon, feed and the page's canonical address.
 OWN_LINKS = {
     "stylesheet": re.compile(r"\A/assets/style\.[0-9a-f]+\.css\Z"),
@@ -48,8 +50,9 @@ class Audit(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
-        if tag == "script" and OWN_SCRIPT.match(values.get("src", "")) and len(values) <= 3:
-            pass  # the search page's own script file
+        own_script = OWN_SCRIPT if self.key != "404.html" else NOT_FOUND_SCRIPT
+        if tag == "script" and own_script.match(values.get("src", "")) and len(values) <= 3:
+            pass  # the search page's and the 404 page's own script files
         elif tag == "link" and (own := OWN_LINKS.get(values.get("rel", ""))) and own.match(values.get("href", "")):
             pass
         elif tag == "form" and values.get("action") == "/search/" and values.get("method") == "get":

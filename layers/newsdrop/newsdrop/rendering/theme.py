@@ -37,7 +37,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from newsdrop import paths
 from newsdrop.model import SiteConfig
 
-STATIC_FILES = ("style.css", "search.js")
+STATIC_FILES = ("style.css", "search.js", "folder.js")
 MAX_OUTPUT_CHARS = 5_000_000  # a rendered page larger than this is a runaway template
 MAX_PRODUCT = 100_000  # `"x" * n`, `[..] * n`, `a ** b` in a template: no value past this size
 
