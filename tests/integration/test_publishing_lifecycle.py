@@ -186,3 +186,28 @@ def test_the_scheduler_reaches_parse_through_the_bus_and_queue_of_the_template(d
         QueueUrl=desk.pump.stack.queue_urls["ParseQueue"], AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]["ApproximateNumberOfMessages"]
     assert waiting == "1"
+
+
+def test_a_schedule_the_scheduler_could_not_deliver_is_published_by_redrive(desk: Desk) -> None:
+    """EventBridge Scheduler puts a schedule's input in its dead-letter queue once its retries are
+    spent, and deletes the one-time schedule; `newsdrop redrive` puts it on the bus as the
+    scheduler would have, and the post is published. What is not a schedule's event stays."""
+    from newsdrop.local.dev import POST_SCHEDULES, redrive
+
+    desk.publish({KEY: text("Rates late", "2024-05-20 12:00:00")})
+    (schedule,) = desk.schedules.pending()
+    desk.clock.set(at(20, 12, 5))
+    sqs = boto3.client("sqs")
+    stack = desk.pump.stack
+    sqs.send_message(QueueUrl=stack.queue_urls["ScheduleDLQ"], MessageBody=schedule["Target"]["Input"])
+    sqs.send_message(QueueUrl=stack.queue_urls["ScheduleDLQ"], MessageBody='{"key": "not a schedule"}')
+    boto3.client("scheduler").delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
+    desk.pump.drain()
+    assert public_places("Rates late") == set()  # nothing else will publish it
+
+    redriven = redrive(stack.root, stack.names, endpoint=None)
+    desk.pump.drain()
+
+    assert redriven.sent[POST_SCHEDULES] == 1 and redriven.kept == {"ScheduleDLQ": 1}
+    assert public_places("Rates late") == EVERYWHERE
+    assert desk.pump.errors == []

@@ -213,19 +213,18 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _redrive(args: argparse.Namespace) -> int:
-    from newsdrop.local.dev import EVENT_TARGETS, project_root, redrive, use_local_credentials
+    from newsdrop.local.dev import EVENT_TARGETS, POST_SCHEDULES, project_root, redrive, use_local_credentials
 
     use_local_credentials()
     redriven = redrive(project_root(), _names(args), args.endpoint)
+    where = {
+        EVENT_TARGETS: "sent back to the queues EventBridge could not deliver them to",
+        POST_SCHEDULES: "put on the bus, as the scheduler could not",
+    }
     for name, count in redriven.sent.items():
-        where = (
-            "to the queues EventBridge could not deliver them to"
-            if name == EVENT_TARGETS
-            else "from its dead-letter queue"
-        )
-        print(f"{name}: {count} sent back {where}")
+        print(f"{name}: {count} {where.get(name, 'sent back from its dead-letter queue')}")
     for queue, count in redriven.kept.items():
-        print(f"{queue}: {count} kept (no queue to send them to): read them with aws sqs receive-message")
+        print(f"{queue}: {count} kept (nowhere to send them): read them with aws sqs receive-message")
     return 0
 
 
@@ -289,7 +288,9 @@ def parser() -> argparse.ArgumentParser:
     _stack_options(status)
     status.set_defaults(run=_status)
 
-    redrive = commands.add_parser("redrive", help="send dead-lettered messages back to their queues")
+    redrive = commands.add_parser(
+        "redrive", help="send dead-lettered messages back to their queues, and dead post schedules to the bus"
+    )
     _stack_options(redrive)
     redrive.set_defaults(run=_redrive)
     return root

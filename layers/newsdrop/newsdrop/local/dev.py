@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import newsdrop
-from newsdrop import clock
+from newsdrop import clock, events
 from newsdrop.adapters.aws import DynamoCatalog
 from newsdrop.envelopes import REGION
 from newsdrop.local import moto_patches
@@ -29,6 +29,12 @@ from newsdrop.local.stack import Names, Pump, Stack, client, describe, provision
 from newsdrop.ports import RefreshJob
 
 log = logging.getLogger(__name__)
+
+EVENTS_DLQ = "EventsDLQ"  # what EventBridge could not deliver to a rule's target
+SCHEDULE_DLQ = "ScheduleDLQ"  # what EventBridge Scheduler could not put on the bus
+EVENT_TARGETS = "(EventBridge targets)"
+POST_SCHEDULES = "(post schedules)"
+BUS = "PublishingBus"
 
 # Lambda waits for the queue's visibility timeout (180 s in the template) before it retries a
 # failed record; locally that would hide a poison message for minutes, so retry sooner.
@@ -200,10 +206,10 @@ def queue_status(root: Path, names: Names, endpoint: str) -> list[QueueStatus]:
             dlq = stack.dlq_of(source.queue)
             dead = sum(counts(dlq)) if dlq else 0
             rows.append(QueueStatus(f"{logical} ({source.queue})", waiting, in_flight, dead))
-    if "EventsDLQ" in stack.resources:
-        rows.append(QueueStatus("(EventBridge targets)", 0, 0, sum(counts("EventsDLQ"))))
-    if "ScheduleDLQ" in stack.resources:
-        rows.append(QueueStatus("(post schedules)", 0, 0, sum(counts("ScheduleDLQ"))))
+    if EVENTS_DLQ in stack.resources:
+        rows.append(QueueStatus(EVENT_TARGETS, 0, 0, sum(counts(EVENTS_DLQ))))
+    if SCHEDULE_DLQ in stack.resources:
+        rows.append(QueueStatus(POST_SCHEDULES, 0, 0, sum(counts(SCHEDULE_DLQ))))
     return rows
 
 
@@ -229,21 +235,22 @@ def rejections(names: Names, endpoint: str, limit: int = 10) -> list[dict[str, A
     return reports
 
 
-EVENTS_DLQ = "EventsDLQ"  # what EventBridge could not deliver to a rule's target
-SCHEDULE_DLQ = "ScheduleDLQ"  # what EventBridge Scheduler could not put on the bus
-EVENT_TARGETS = "(EventBridge targets)"
+# Sends a dead letter on; False when it has nowhere to go (it then stays where it is).
+Deliver = Callable[[dict[str, Any]], bool]
+QueueOf = Callable[[dict[str, Any]], str | None]  # the logical name of a dead letter's queue, if it has one
 
 
 @dataclass(frozen=True)
 class Redriven:
-    sent: dict[str, int]  # per function, and EVENT_TARGETS: messages sent back to their queue
-    kept: dict[str, int]  # per dead-letter queue: messages left there (no queue to send them to)
+    sent: dict[str, int]  # per function, EVENT_TARGETS and POST_SCHEDULES: messages sent on
+    kept: dict[str, int]  # per dead-letter queue: messages left there (nowhere to send them)
 
 
 def redrive(root: Path, names: Names, endpoint: str | None) -> Redriven:
-    """Move every message in a function's DLQ back to its queue, and every event EventBridge could
-    not deliver to the queue its `TARGET_ARN` attribute names (EventBridge sets it); count what
-    stays (events naming no queue, and the schedules', whose target is the bus)."""
+    """Move every message in a function's DLQ back to its queue, every event EventBridge could
+    not deliver to the queue its `TARGET_ARN` attribute names (EventBridge sets it), and every
+    post schedule the scheduler could not deliver onto the bus, as the scheduler would have put
+    it; count what stays (events naming no queue, and what is not a schedule's event)."""
     stack = describe(root, names)
     sqs = client("sqs", endpoint)
     sent: dict[str, int] = {}
@@ -253,30 +260,65 @@ def redrive(root: Path, names: Names, endpoint: str | None) -> Redriven:
             dlq = stack.dlq_of(event_source.queue)
             if not dlq:
                 continue
-            moved, _ = _move(
-                sqs, queue_url(stack, dlq, endpoint), _always(queue_url(stack, event_source.queue, endpoint))
-            )
+            back = _to_queue(sqs, stack, endpoint, functools.partial(_always, event_source.queue))
+            moved, _ = _move(sqs, queue_url(stack, dlq, endpoint), back)
             sent[logical] = sent.get(logical, 0) + moved
     if EVENTS_DLQ in stack.resources:
         queues = {arn: logical for logical, arn in stack.resolver.arns.items() if arn.startswith("arn:aws:sqs:")}
 
         def target_of(message: dict[str, Any]) -> str | None:
             arn = message.get("MessageAttributes", {}).get("TARGET_ARN", {}).get("StringValue", "")
-            return queue_url(stack, queues[arn], endpoint) if arn in queues else None
+            return queues.get(arn)
 
-        sent[EVENT_TARGETS], kept[EVENTS_DLQ] = _move(sqs, queue_url(stack, EVENTS_DLQ, endpoint), target_of)
+        sent[EVENT_TARGETS], kept[EVENTS_DLQ] = _move(
+            sqs, queue_url(stack, EVENTS_DLQ, endpoint), _to_queue(sqs, stack, endpoint, target_of)
+        )
     if SCHEDULE_DLQ in stack.resources:
-        _, kept[SCHEDULE_DLQ] = _move(sqs, queue_url(stack, SCHEDULE_DLQ, endpoint), _always(None))
+        bus = _to_bus(client("events", endpoint), stack.resolver.physical[BUS])
+        sent[POST_SCHEDULES], kept[SCHEDULE_DLQ] = _move(sqs, queue_url(stack, SCHEDULE_DLQ, endpoint), bus)
     return Redriven(sent, {name: count for name, count in kept.items() if count})
 
 
-def _always(target: str | None) -> Callable[[dict[str, Any]], str | None]:
-    return lambda message: target
+def _always(queue: str, message: dict[str, Any]) -> str:
+    return queue
 
 
-def _move(sqs: Any, source: str, target_of: Callable[[dict[str, Any]], str | None]) -> tuple[int, int]:
-    """Send each message of a queue to the queue `target_of` names, deleting it here; leave those it
-    names none for. Returns (sent, kept)."""
+def _to_queue(sqs: Any, stack: Stack, endpoint: str | None, queue_of: QueueOf) -> Deliver:
+    """To the queue (its logical name) `queue_of` names for the message, if it names one."""
+
+    def deliver(message: dict[str, Any]) -> bool:
+        queue = queue_of(message)
+        if queue is None:
+            return False
+        sqs.send_message(QueueUrl=queue_url(stack, queue, endpoint), MessageBody=message["Body"])
+        return True
+
+    return deliver
+
+
+def _to_bus(events_client: Any, bus: str) -> Deliver:
+    """A schedule's dead letter is its target's input, the PostDue detail: onto the bus as the
+    scheduler puts it (parse then commits the post's phase as of now, as for any late schedule)."""
+
+    def deliver(message: dict[str, Any]) -> bool:
+        try:
+            events.parse_messages({"detail-type": events.POST_DUE, "detail": json.loads(message["Body"])})
+        except (ValueError, events.MalformedEvent):
+            return False  # not a schedule's event: left for a person to read
+        entry = {
+            "EventBusName": bus,
+            "Source": events.SCHEDULER_SOURCE,
+            "DetailType": events.POST_DUE,
+            "Detail": message["Body"],
+        }
+        return not events_client.put_events(Entries=[entry]).get("FailedEntryCount")
+
+    return deliver
+
+
+def _move(sqs: Any, source: str, deliver: Deliver) -> tuple[int, int]:
+    """Send each message of a queue on, deleting it here; leave those with nowhere to go.
+    Returns (sent, kept)."""
     sent, kept, seen = 0, 0, set()
     while True:
         messages = sqs.receive_message(
@@ -291,17 +333,16 @@ def _move(sqs: Any, source: str, target_of: Callable[[dict[str, Any]], str | Non
             return sent, kept
         for message in fresh:
             seen.add(message["MessageId"])
-            target = target_of(message)
-            if target is None:
+            if not deliver(message):
                 kept += 1
                 continue
-            sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
             sqs.delete_message(QueueUrl=source, ReceiptHandle=message["ReceiptHandle"])
             sent += 1
 
 
 __all__ = [
     "EVENT_TARGETS",
+    "POST_SCHEDULES",
     "DevStack",
     "Redriven",
     "project_root",
