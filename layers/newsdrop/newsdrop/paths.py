@@ -20,6 +20,12 @@ MAX_SEGMENT_BYTES = 200  # below every file system's name limit, for `newsdrop b
 RESERVED_FILES = frozenset({"index.html", "404.html", "feed.xml", "sitemap.xml", "robots.txt", "favicon.ico"})
 RESERVED_DIRS = frozenset({"assets", "search", "tags", "archive", "sitemaps", "categories"})
 _ARCHIVE_PAGE = re.compile(r"\A\d{4}/\d{2}(?:/\d{2})?/index\.html\Z")
+# The search index's objects (newsdrop.search): the manifest names the runs and documents. Here,
+# with the rest of the site's layout, so the writer knows them without importing the index.
+SEARCH_PREFIX = "search/"
+SEARCH_MANIFEST_KEY = SEARCH_PREFIX + "manifest.json"
+SEARCH_RUN_PREFIX = SEARCH_PREFIX + "run/"
+SEARCH_DOC_PREFIX = SEARCH_PREFIX + "doc/"
 
 JEKYLL_DEFAULT_PERMALINK = "/:categories/:year/:month/:day/:title:output_ext"
 # Jekyll's built-in permalink styles, which `_config.yml` may name instead of a template.

@@ -37,15 +37,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from newsdrop import paths
+
 TITLE_WEIGHT = 5
 MAX_WEIGHT = 35  # one base-36 digit
 DOC_TEXT_CHARS = 20000  # the whole text of a news post, so a snippet can show any match
 LATIN_GRAMS = 3  # Latin letters and digits: 1-, 2- and 3-grams
 
-PREFIX = "search/"
-MANIFEST_KEY = PREFIX + "manifest.json"
-RUN_PREFIX = PREFIX + "run/"
-DOC_PREFIX = PREFIX + "doc/"
+PREFIX = paths.SEARCH_PREFIX
+MANIFEST_KEY = paths.SEARCH_MANIFEST_KEY
+RUN_PREFIX = paths.SEARCH_RUN_PREFIX
+DOC_PREFIX = paths.SEARCH_DOC_PREFIX
 VERSION = 2
 
 Get = Callable[[str], bytes | None]

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import quote
 
+from newsdrop.paths import SEARCH_MANIFEST_KEY, SEARCH_PREFIX, SEARCH_RUN_PREFIX
 from newsdrop.ports import Blob, Head, KnownHeads, ObjectStore, PreconditionFailed
-from newsdrop.search import MANIFEST_KEY
 
 MAX_ATTEMPTS: Final = 8
 DIGEST: Final = "sha256"
@@ -69,11 +69,11 @@ def content_type(key: str) -> str:
 
 
 def cache_control(key: str) -> str:
-    if key.startswith(("assets/", "search/run/")):  # named by their content: a new name for new content
+    if key.startswith(("assets/", SEARCH_RUN_PREFIX)):  # named by their content: a new name for new content
         return IMMUTABLE
-    if key == MANIFEST_KEY:
+    if key == SEARCH_MANIFEST_KEY:
         return LISTING_CACHE
-    if key.startswith("search/"):
+    if key.startswith(SEARCH_PREFIX):
         return SHORT_CACHE
     return HTML_CACHE
 
