@@ -501,6 +501,62 @@ def check_log_retention(t: Template) -> list[str]:
     return problems
 
 
+def _walk(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) of every mapping in a template fragment."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+
+
+def dead_letter_queues(t: Template) -> set[str]:
+    """Queues that hold what failed every retry: those named by a queue's RedrivePolicy, a rule
+    target's DeadLetterConfig, or a function's `*_DLQ_ARN` setting (the schedules parse creates)."""
+    found: set[str] = set()
+    for key, value in _walk(t["Resources"]):
+        if key in ("deadLetterTargetArn", "DeadLetterConfig") or (key.endswith("_DLQ_ARN") and refs(value)):
+            found |= refs(value)
+    return found & set(resources(t, "AWS::SQS::Queue"))
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm reads: its own, or those its metric math sums."""
+    p = props(alarm)
+    if "MetricName" in p:
+        return [p]
+    return [query["MetricStat"]["Metric"] for query in p.get("Metrics", []) if "MetricStat" in query]
+
+
+def check_alarms(t: Template) -> list[str]:
+    """A person hears of what needs one: every dead-letter queue and every function's failed
+    invocations are watched, and so are parse's rejected posts, by alarms that tell a topic
+    (nothing is dropped silently, but a message nobody is told of is lost in practice)."""
+    problems = []
+    topics = set(resources(t, "AWS::SNS::Topic"))
+    watched: set[tuple[str, str, str]] = set()  # (namespace, metric, what it is about)
+    for aid, alarm in resources(t, "AWS::CloudWatch::Alarm").items():
+        if not {the_ref(action) for action in as_list(props(alarm).get("AlarmActions"))} & topics:
+            problems.append(f"{aid}: tells no topic the template declares (AlarmActions)")
+        for metric in _alarm_metrics(alarm):
+            for dimension in metric.get("Dimensions", []):
+                about = the_ref(dimension["Value"]) or str(dimension["Value"])
+                watched.add((metric["Namespace"], metric["MetricName"], about))
+    for queue in sorted(dead_letter_queues(t)):
+        if ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue) not in watched:
+            problems.append(f"{queue}: no alarm goes off when a message lands in it")
+    for fid in resources(t, FUNCTION):
+        if ("AWS/Lambda", "Errors", fid) not in watched:
+            problems.append(f"{fid}: no alarm goes off when an invocation fails")
+    parse = function_props(t, "ParseFunction")["Environment"]["Variables"]
+    rejected = (parse["POWERTOOLS_METRICS_NAMESPACE"], "rejected", parse["POWERTOOLS_SERVICE_NAME"])
+    if rejected not in watched:
+        problems.append(f"no alarm on parse's rejected posts ({rejected})")
+    return problems
+
+
 def check_code_paths(t: Template) -> list[str]:
     """CodeUri/ContentUri folders exist, with the handler module and the layer's requirements."""
     problems = []
@@ -547,6 +603,7 @@ CHECKS: list[Check] = [
     check_cloudfront,
     check_recursive_loop,
     check_log_retention,
+    check_alarms,
     check_code_paths,
     check_local_env,
 ]
@@ -621,6 +678,15 @@ def _drop_dlq_queue_policy(t: Template) -> None:
         for rid, r in t["Resources"].items()
         if not (r["Type"] == "AWS::SQS::QueuePolicy" and dlq in refs(props(r).get("Queues")))
     }
+
+
+def _alarm_reading(t: Template, namespace: str) -> dict[str, Any]:
+    """The properties of the alarm that sums metrics of `namespace`."""
+    return next(
+        props(a)
+        for a in resources(t, "AWS::CloudWatch::Alarm").values()
+        if any(m["Namespace"] == namespace for m in _alarm_metrics(a)) and "Metrics" in props(a)
+    )
 
 
 MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
@@ -709,6 +775,21 @@ MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
         lambda t: props(t["Resources"][_reader(t)]).update(RecursiveLoop="Allow"),
     ),
     "no recursive loop setting": (check_recursive_loop, _drop_globals_recursive_loop),
+    "dead letters unwatched": (
+        check_alarms,
+        lambda t: _alarm_reading(t, "AWS/SQS")["Metrics"].pop(),
+    ),
+    "function errors unwatched": (
+        check_alarms,
+        lambda t: _alarm_reading(t, "AWS/Lambda")["Metrics"].pop(),
+    ),
+    "alarm tells nobody": (check_alarms, lambda t: _alarm_reading(t, "AWS/SQS").pop("AlarmActions")),
+    "rejections of another function": (
+        check_alarms,
+        lambda t: next(p for a in resources(t, "AWS::CloudWatch::Alarm").values() if (p := props(a)).get("MetricName"))[
+            "Dimensions"
+        ][0].update(Value="render"),
+    ),
     "logs kept for ever": (
         check_log_retention,
         lambda t: props(next(iter(resources(t, "AWS::Logs::LogGroup").values()))).pop("RetentionInDays"),
