@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 from urllib.parse import quote
 
+from newsdrop import search
 from tests.e2e.conftest import DevStack
 
 POST = """---
@@ -42,6 +45,26 @@ def _open(browser: Any, url: str) -> tuple[Any, int]:
     response = page.goto(url)
     assert response is not None
     return page, response.status
+
+
+def _wait_until_searchable(dev_stack: DevStack, query: str, title: str, timeout: float = 30) -> None:
+    """Index runs beside render: wait until the site's search index, read over HTTP as the
+    browser reads it, finds the post, so the page's first search sees it."""
+
+    def get(key: str) -> bytes | None:
+        status, _, body = dev_stack.get("/" + key)
+        return body.encode() if status == 200 else None
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = [json.loads(get(search.doc_key(doc)) or b"{}").get("t") for doc in search.search(get, query)]
+        except (FileNotFoundError, TypeError, ValueError):  # no manifest yet, or a file a compaction replaced
+            found = []
+        if title in found:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the search index did not find {title!r} for {query!r} within {timeout}s")
 
 
 def _suggestion(page: Any) -> tuple[str, str]:
@@ -82,6 +105,7 @@ def test_no_folder_stays_a_404_and_offers_a_search(dev_stack: DevStack, browser:
 def test_a_missing_section_page_leads_to_a_search_that_finds_its_posts(dev_stack: DevStack, browser: Any) -> None:
     dev_stack.s3().put_object(Bucket="newsdrop-source", Key=MENTIONS_KEY, Body=MENTIONS.encode())
     dev_stack.wait_for("/e2e-folder/", lambda s, b: s == 200 and f"提到{GONE_TAG}" in b)
+    _wait_until_searchable(dev_stack, GONE_TAG, f"提到{GONE_TAG}的消息")
     page, status = _open(browser, dev_stack.site.rstrip("/") + "/tags/" + quote(GONE_TAG) + "/")
     try:
         assert status == 404
@@ -90,7 +114,6 @@ def test_a_missing_section_page_leads_to_a_search_that_finds_its_posts(dev_stack
         page.click("#suggest a")
         page.wait_for_url("**/search/?q=*", timeout=10_000)
         assert page.input_value("#q") == GONE_TAG
-        # The index function may finish a moment after the page is up: the search page fetches afresh.
         page.wait_for_selector(f"#results a:has-text('提到{GONE_TAG}的消息')", timeout=15_000)
     finally:
         page.close()
