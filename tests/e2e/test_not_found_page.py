@@ -83,10 +83,13 @@ def test_a_folder_without_its_slash_leads_to_the_folder(dev_stack: DevStack, bro
         page, status = _open(browser, site + asked)
         try:
             assert status == 404  # what the edge answers; the page then finds the folder
-            # Waited for in Python: a predicate evaluated in the page is JavaScript that the CSP (no eval) refuses.
-            page.wait_for_url(lambda url: urlsplit(url).path.endswith("/"), timeout=10_000)
-            assert page.evaluate("location.pathname") == asked + "/"
-            assert heading in page.inner_text("main") and "no slash" in page.inner_text("main")
+            # Waited for in Python (a predicate evaluated in the page is JavaScript that the CSP, no
+            # eval, refuses), until the new address is committed; the folder's page is then waited
+            # for by its content, not by its load event.
+            page.wait_for_url(lambda url: urlsplit(url).path.endswith("/"), wait_until="commit", timeout=30_000)
+            assert urlsplit(page.url).path == asked + "/"
+            page.wait_for_selector(f"main:has-text('{heading}')", timeout=30_000)
+            assert "no slash" in page.inner_text("main")
         finally:
             page.close()
 
