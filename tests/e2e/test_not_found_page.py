@@ -10,13 +10,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from newsdrop import search
 from tests.e2e.conftest import DevStack
+from tests.support.search import found_documents
 
 POST = """---
 title: "没有斜杠 no slash"
@@ -58,7 +57,7 @@ def _wait_until_searchable(dev_stack: DevStack, query: str, title: str, timeout:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            found = [json.loads(get(search.doc_key(doc)) or b"{}").get("t") for doc in search.search(get, query)]
+            found = [document.get("t") for document in found_documents(get, query)]
         except (FileNotFoundError, TypeError, ValueError):  # no manifest yet, or a file a compaction replaced
             found = []
         if title in found:

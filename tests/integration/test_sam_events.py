@@ -15,6 +15,7 @@ import boto3
 from newsdrop import search
 from newsdrop.local import template as cfn
 from tests.conftest import ROOT, SAMPLES, load_event
+from tests.support.search import found_documents
 
 POST_KEY = "_posts/2024-05-20-hello-newsdrop.md"
 POST_PAGE = "sitenews/2024/05/20/hello-newsdrop.html"
@@ -86,7 +87,7 @@ def test_payloads_publish_then_remove_the_sample_post(moto_stack: Any) -> None:
             return None
         return body
 
-    found = [json.loads(get(search.doc_key(doc)) or b"{}")["u"] for doc in search.search(get, "欢迎使用")]
+    found = [document["u"] for document in found_documents(get, "欢迎使用")]
     assert found == ["/" + POST_PAGE]
 
     # compact-tick: the scheduled compaction has nothing owed on a one-post site and writes nothing

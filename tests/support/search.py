@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from newsdrop import search
 from newsdrop.local.inprocess import InProcessPipeline
@@ -27,3 +28,8 @@ def site_get(pipeline: InProcessPipeline) -> search.Get:
         return None if blob is None else blob.body
 
     return get
+
+
+def found_documents(get: search.Get, query: str) -> list[dict[str, Any]]:
+    """The documents a query finds, best first, as the search page shows them ({} for one missing)."""
+    return [json.loads(get(search.doc_key(doc)) or b"{}") for doc in search.search(get, query)]

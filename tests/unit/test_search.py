@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +10,7 @@ from newsdrop import search
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.rendering import writer
 from newsdrop.stages import index
-from tests.support.search import expected_index, site_get
+from tests.support.search import expected_index, found_documents, site_get
 
 
 def test_cjk_text_is_indexed_as_characters_and_overlapping_bigrams() -> None:
@@ -142,8 +140,7 @@ def _site(posts: dict[str, tuple[str, str]], *, one_by_one: bool = False) -> InP
 
 
 def _found(pipeline: InProcessPipeline, query: str) -> list[str]:
-    get = site_get(pipeline)
-    return [json.loads(get(search.doc_key(doc)) or b"{}")["t"] for doc in search.search(get, query)]
+    return [document["t"] for document in found_documents(site_get(pipeline), query)]
 
 
 def test_title_matches_and_frequent_matches_rank_first() -> None:
