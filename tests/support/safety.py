@@ -24,7 +24,7 @@ URL_ATTRIBUTES = frozenset(
 SCRIPT_SCHEMES = ("javascript:", "vbscript:", "livescript:", "data:")
 STYLE_TRICKS = ("url(", "expression(", "javascript:", "behavior", "-moz-binding", "@import", "\\")
 OWN_SCRIPT = re.compile(r"\A/assets/search\.[0-9a-f]+\.js\Z")
-# The 404 page's script, which sends a folder asked for without its slash on to the folder.
+# The 404 page's script: sends a folder asked for without its slash on to the folder, else offers a search.
 NOT_FOUND_SCRIPT = re.compile(r"\A/assets/folder\.[0-9a-f]+\.js\Z")
 # The theme's own <link>s, by rel: its stylesheet, empty favicon, feed and the page's canonical address.
 OWN_LINKS = {

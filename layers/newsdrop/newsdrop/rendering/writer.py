@@ -203,12 +203,11 @@ class SiteWriter:
                 # sure it is there, or its path would be invalidated and its day's indexes derived for nothing.
                 if recalled and not self._still(key, head):
                     return None
+                self.known.remember(key, None)  # gone, or changed by another writer: unknown either way
                 try:
                     self.store.delete(key, if_match=head.etag)
                 except PreconditionFailed:
-                    self.known.remember(key, None)
                     return None
-                self.known.remember(key, None)
                 self._changed(key, existed=True, cache=cache)
                 self.counts.deleted += 1
                 self.counts.deleted_keys.append(key)
