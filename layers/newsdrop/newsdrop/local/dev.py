@@ -22,7 +22,7 @@ from newsdrop import clock, events
 from newsdrop.adapters.aws import DynamoCatalog
 from newsdrop.envelopes import REGION
 from newsdrop.local import moto_patches
-from newsdrop.local.scheduler import ScheduleRunner
+from newsdrop.local.scheduler import ScheduleRunner, put_on_bus
 from newsdrop.local.siteserver import SiteServer, security_headers
 from newsdrop.local.sources import source_files
 from newsdrop.local.stack import Names, Pump, Stack, client, describe, provision, queue_url
@@ -35,6 +35,8 @@ SCHEDULE_DLQ = "ScheduleDLQ"  # what EventBridge Scheduler could not put on the 
 EVENT_TARGETS = "(EventBridge targets)"
 POST_SCHEDULES = "(post schedules)"
 BUS = "PublishingBus"
+# What parse's schedules put on the bus (`EventBridgeScheduler.schedule`'s EventBridgeParameters).
+SCHEDULE_TARGET = {"Source": events.SCHEDULER_SOURCE, "DetailType": events.POST_DUE}
 
 # Lambda waits for the queue's visibility timeout (180 s in the template) before it retries a
 # failed record; locally that would hide a poison message for minutes, so retry sooner.
@@ -305,13 +307,7 @@ def _to_bus(events_client: Any, bus: str) -> Deliver:
             events.parse_messages({"detail-type": events.POST_DUE, "detail": json.loads(message["Body"])})
         except (ValueError, events.MalformedEvent):
             return False  # not a schedule's event: left for a person to read
-        entry = {
-            "EventBusName": bus,
-            "Source": events.SCHEDULER_SOURCE,
-            "DetailType": events.POST_DUE,
-            "Detail": message["Body"],
-        }
-        return not events_client.put_events(Entries=[entry]).get("FailedEntryCount")
+        return not put_on_bus(events_client, bus, SCHEDULE_TARGET, message["Body"])
 
     return deliver
 

@@ -31,6 +31,20 @@ def schedule_time(schedule: dict[str, Any]) -> dt.datetime:
     return dt.datetime.fromisoformat(match.group(1)).replace(tzinfo=zone)
 
 
+def put_on_bus(events_client: Any, bus: str, parameters: dict[str, Any], detail: str) -> list[dict[str, Any]]:
+    """Put a schedule's input on its bus as EventBridge Scheduler does (`parameters`: the target's
+    EventBridgeParameters); the bus's answer for the entry when it refused it, else nothing."""
+    entry = {
+        "EventBusName": bus,
+        "Source": parameters["Source"],
+        "DetailType": parameters["DetailType"],
+        "Detail": detail,
+    }
+    response = events_client.put_events(Entries=[entry])
+    refused: list[dict[str, Any]] = response["Entries"] if response.get("FailedEntryCount") else []
+    return refused
+
+
 @dataclass
 class ScheduleRunner:
     stack: Stack
@@ -77,17 +91,8 @@ class ScheduleRunner:
         bus = target["Arn"].rsplit("/", 1)[1]
         detail = target.get("Input") or "{}"
         json.loads(detail)  # the scheduler, too, refuses an input that is not JSON for this target
-        response = self.events.put_events(
-            Entries=[
-                {
-                    "EventBusName": bus,
-                    "Source": parameters["Source"],
-                    "DetailType": parameters["DetailType"],
-                    "Detail": detail,
-                }
-            ]
-        )
-        if response.get("FailedEntryCount"):
-            raise RuntimeError(f"schedule {schedule['Name']}: the bus refused its event: {response['Entries']}")
+        refused = put_on_bus(self.events, bus, parameters, detail)
+        if refused:
+            raise RuntimeError(f"schedule {schedule['Name']}: the bus refused its event: {refused}")
         if schedule.get("ActionAfterCompletion") == "DELETE":
             self.scheduler.delete_schedule(Name=schedule["Name"], GroupName=schedule["GroupName"])
