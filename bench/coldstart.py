@@ -6,11 +6,17 @@ function's built folder, the built layer's python/, then what the python3.12 run
 (boto3 and its dependencies, copied from .venv with their bytecode). Nothing else is
 importable, so a module missing from the layer fails here as it would on Lambda.
 
-Two figures per handler:
+Lambda's runtime imports the handler from its own bootstrap, which has loaded part of the
+standard library by then (logging, json, decimal, traceback and what they need: RUNTIME_BOOTSTRAP).
+Every figure is the import with those already loaded, as on Lambda, except `median_ms_bare`.
+
+Three figures per handler:
 - `median_ms`, as deployed (the goal's figure; `median_cpu_ms` is its CPU time, which other load
   on the machine inflates much less): `-B` and no bytecode cache, because Lambda's
   /opt and /var/task are read-only; a module whose .pyc the layer does not ship is compiled on
   every import, as on every Lambda cold start;
+- `median_ms_bare`: the same in an interpreter that has loaded nothing first (this bench's
+  figure before it loaded the runtime's modules; it counts the runtime's share as the handler's);
 - `median_ms_bytecode_cached`: the same imports with a scratch PYTHONPYCACHEPREFIX warmed by a
   first import, which is what the handlers would cost if every .pyc were at hand (this was
   the bench's only figure before the layer shipped bytecode).
@@ -51,14 +57,21 @@ LAYER = "NewsdropLayer"
 RUNS = 5
 # What the Lambda python3.12 runtime provides besides the standard library (its boto3 and what boto3 needs).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+# The standard library modules the python3.12 runtime's bootstrap (awslambdaric's bootstrap.py,
+# 4.2.2) has imported when it imports the handler module: with these, an interpreter holds the
+# same standard library modules as that bootstrap did (checked by importing it here). `site`, as
+# the runtime runs without -S (importing it under -S leaves sys.path alone).
+RUNTIME_BOOTSTRAP = ("decimal", "importlib", "json", "logging", "math", "site", "time", "traceback")
+PRELOAD = f"import {', '.join(RUNTIME_BOOTSTRAP)}"
 # Wall time, and the process's CPU time, which other work on the machine inflates much less.
 IMPORT_CODE = """import sys, time
+{preload}
 sys.path[:0] = {path!r}
 start, cpu = time.perf_counter(), time.process_time()
 import app
 print(time.perf_counter() - start, time.process_time() - cpu)
 """
-MODES = ("deployed", "bytecode_cached")
+MODES = ("deployed", "bytecode_cached", "deployed_bare")
 # Where a handler's import time goes: each step imported after the previous ones in one interpreter
 # (deployed mode), so a step's figure is what it adds. What the handlers import, named by hand.
 BREAKDOWN: dict[str, str | dict[str, str]] = {
@@ -76,6 +89,7 @@ BREAKDOWN: dict[str, str | dict[str, str]] = {
     "newsdrop": "import app",
 }
 BREAKDOWN_CODE = """import sys, time
+{preload}
 sys.path[:0] = {path!r}
 for step in {steps!r}:
     start, cpu = time.perf_counter(), time.process_time()
@@ -236,13 +250,14 @@ def _import_once(
     """(wall ms, CPU ms) of `import app`, and stderr (the -X importtime log)."""
     path = [str(tree.functions[name]), str(tree.layer / "python"), str(runtime)]
     pycache = paths.WORK / "pycache" / tree.label / name if mode == "bytecode_cached" else None
-    flags = ["-S", "-B"] if mode == "deployed" else ["-S"]
+    flags = ["-S"] if mode == "bytecode_cached" else ["-S", "-B"]
+    preload = "" if mode == "deployed_bare" else PRELOAD
     cmd = [
         str(paths.PYTHON),
         *flags,
         *(["-X", "importtime"] if importtime else []),
         "-c",
-        IMPORT_CODE.format(path=path),
+        IMPORT_CODE.format(path=path, preload=preload),
     ]
     done = subprocess.run(cmd, env=lambda_env(name, pycache), capture_output=True, text=True, check=False, timeout=120)
     if done.returncode != 0:
@@ -290,6 +305,7 @@ def import_times(trees: list[Tree], runtime: Path, runs: int = RUNS) -> dict[str
         for tree in trees:
             _, log = _import_once(tree, name, runtime, "deployed", importtime=True)
             deployed, cached = samples[tree.label, "deployed"], samples[tree.label, "bytecode_cached"]
+            bare = samples[tree.label, "deployed_bare"]
             results[tree.label][name] = {
                 "median_ms": _median(deployed, 0),
                 "samples_ms": [round(s[0], 1) for s in deployed],
@@ -297,6 +313,8 @@ def import_times(trees: list[Tree], runtime: Path, runs: int = RUNS) -> dict[str
                 "median_ms_bytecode_cached": _median(cached, 0),
                 "median_cpu_ms_bytecode_cached": _median(cached, 1),
                 "samples_ms_bytecode_cached": [round(s[0], 1) for s in cached],
+                "median_ms_bare": _median(bare, 0),
+                "median_cpu_ms_bare": _median(bare, 1),
                 "direct_imports": direct_imports(log),
             }
     return results
@@ -312,7 +330,7 @@ def breakdown(tree: Tree, runtime: Path, runs: int = RUNS) -> dict[str, dict[str
     for name in FUNCTIONS:
         steps = [step if isinstance(step, str) else step[name] for step in BREAKDOWN.values()]
         path = [str(tree.functions[name]), str(tree.layer / "python"), str(runtime)]
-        code = BREAKDOWN_CODE.format(path=path, steps=steps)
+        code = BREAKDOWN_CODE.format(path=path, steps=steps, preload=PRELOAD)
         samples: list[list[tuple[float, float]]] = []
         for _ in range(runs + 1):  # the first warms the file cache
             done = subprocess.run(

@@ -199,14 +199,22 @@ def cold_table(results: dict[str, Any]) -> str:
                     f"{row['median_ms']:.0f} ms",
                     f"{row.get('median_cpu_ms', 0):.0f} ms",
                     f"{row.get('median_ms_bytecode_cached', 0):.0f} ms",
+                    f"{row['median_ms_bare']:.0f} ms" if "median_ms_bare" in row else "-",
                 ]
             )
         layer = (data.get("sizes") or {}).get("layer") or {}
         if layer:
             rows.append(
-                [f"layer{suffix}", f"{layer['bytes'] / 1e6:.1f} MB", "", f"{layer['zipped_bytes'] / 1e6:.1f} MB zipped"]
+                [
+                    f"layer{suffix}",
+                    f"{layer['bytes'] / 1e6:.1f} MB",
+                    "",
+                    f"{layer['zipped_bytes'] / 1e6:.1f} MB zipped",
+                    "",
+                ]
             )
-    return _table(["handler", "import as deployed (median)", "its CPU time", "with bytecode cached"], rows)
+    headers = ["handler", "import as deployed (median)", "its CPU time", "with bytecode cached", "nothing loaded first"]
+    return _table(headers, rows)
 
 
 def _kb(value: float | None) -> str:
