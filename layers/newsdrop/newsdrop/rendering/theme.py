@@ -124,6 +124,9 @@ def environment(overrides: tuple[tuple[str, str], ...] = ()) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # The theme's files never change under a running process (and overrides make a new
+        # environment): no file system check each time a page asks for a template.
+        auto_reload=False,
     )
     env.filters["date"] = _date
     env.filters["href"] = paths.href
