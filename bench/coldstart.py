@@ -75,7 +75,7 @@ MODES = ("deployed", "bytecode_cached", "deployed_bare")
 # Where a handler's import time goes: each step imported after the previous ones in one interpreter
 # (deployed mode), so a step's figure is what it adds. What the handlers import, named by hand.
 BREAKDOWN: dict[str, str | dict[str, str]] = {
-    "boto3": "import boto3, boto3.dynamodb.types, botocore.config, botocore.exceptions",
+    "botocore": "import botocore.session, botocore.config, botocore.exceptions, botocore.utils",
     "powertools": "import aws_lambda_powertools.logging.utils, aws_lambda_powertools.metrics, "
     "aws_lambda_powertools.utilities.batch, aws_lambda_powertools.utilities.data_classes.sqs_event, "
     "aws_lambda_powertools.utilities.typing",

@@ -23,8 +23,9 @@ from tests.conftest import ROOT
 BUILD = ROOT / ".aws-sam" / "build"
 LAYER = BUILD / "NewsdropLayer" / "python"
 SOURCE = ROOT / "layers" / "newsdrop"
-# Never needed to serve an event: tracing's SDK, the local stack and CLI, the test doubles.
-NEVER = {"aws_xray_sdk", "moto", "newsdrop.local", "newsdrop.cli", "rich", "pytest"}
+# Never needed to serve an event: tracing's SDK, the local stack and CLI, the test doubles; and
+# boto3, whose own modules the adapters do without (they use botocore's clients).
+NEVER = {"aws_xray_sdk", "boto3", "moto", "newsdrop.local", "newsdrop.cli", "rich", "pytest"}
 # Each stage's own libraries stay out of the other stages' cold starts.
 PARSE_ONLY = {"markdown_it", "nh3", "frontmatter", "yaml"}
 RENDER_ONLY = {"jinja2"}

@@ -21,7 +21,7 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Stubber]]:
     """aws.client(service) answers with a stubbed client, one per service."""
     aws.client.cache_clear()
     stubs: dict[str, Stubber] = {}
-    make = aws.client.__wrapped__
+    make = aws.client.make
 
     def client(service: str) -> Any:
         if service not in stubs:

@@ -1,8 +1,12 @@
-"""boto3 adapters: S3 object stores, the DynamoDB catalog and the EventBridge bus.
+"""AWS adapters: S3 object stores, the DynamoDB catalog and the EventBridge bus.
 
 Clients are built on first use and cached for the life of the process (one per
-Lambda execution environment); the endpoint comes from boto3's own settings, so
+Lambda execution environment); the endpoint comes from the SDK's own settings, so
 `AWS_ENDPOINT_URL` points everything at moto's server in the local stack.
+
+The clients are botocore's, which is what boto3's clients are: the functions import botocore
+without boto3, whose own modules (sessions, resources, its DynamoDB type codec) add about a
+fifth to a handler's cold start and nothing the adapters use.
 """
 
 from __future__ import annotations
@@ -14,15 +18,15 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from functools import cache
+from decimal import Decimal
 from typing import Any
 
-import boto3
 import botocore
+import botocore.session
 import botocore.utils
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -88,18 +92,46 @@ def quick_timestamp(value: str) -> dt.datetime | None:
     return None
 
 
-@cache
-def client(service: str) -> Any:
-    # boto3's default session, as boto3.client uses (moto swaps it per mock), with the parser above.
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    session = boto3.DEFAULT_SESSION
-    assert session is not None
-    session._session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
-    made = session.client(service, config=_CONFIG)  # type: ignore[call-overload]
-    if service == "s3":
-        require_conditional_writes(made)
-    return made
+class Clients:
+    """The process's clients, one per service, made on first use from one botocore session (a
+    session loads the SDK's endpoint data, tens of milliseconds, so the services share one).
+
+    `cache_clear()` forgets the session with the clients, as a test's moto mock needs: moto hooks
+    into sessions made after it is imported (boto3's default session is swapped per mock for that
+    reason).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._session: botocore.session.Session | None = None
+        self._made: dict[str, Any] = {}
+
+    def __call__(self, service: str) -> Any:
+        found = self._made.get(service)
+        if found is None:
+            with self._lock:
+                found = self._made.get(service) or self.make(service)
+                self._made[service] = found
+        return found
+
+    def make(self, service: str) -> Any:
+        """A new client, not kept (tests wrap it)."""
+        if self._session is None:
+            self._session = botocore.session.get_session()
+            parsers = self._session.get_component("response_parser_factory")
+            parsers.set_parser_defaults(timestamp_parser=parse_timestamp)
+        made = self._session.create_client(service, config=_CONFIG)
+        if service == "s3":
+            require_conditional_writes(made)
+        return made
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._session = None
+            self._made.clear()
+
+
+client = Clients()
 
 
 def require_conditional_writes(s3: Any) -> None:
@@ -234,16 +266,47 @@ class S3Store:
             args["ContinuationToken"] = response["NextContinuationToken"]
 
 
-_serialise = TypeSerializer().serialize
-_deserialise = TypeDeserializer().deserialize
+def to_attribute(value: Any) -> dict[str, Any]:
+    """The DynamoDB attribute value boto3's TypeSerializer makes of a value of the kinds the catalog
+    stores (a tuple is a list; it stores no sets, binaries or floats, so they are refused)."""
+    if isinstance(value, bool):  # before int: a bool is an int
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(value)}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, list | tuple):
+        return {"L": [to_attribute(v) for v in value]}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): to_attribute(v) for k, v in value.items()}}
+    raise TypeError(f"the catalog stores no {type(value).__name__} ({value!r})")
+
+
+def from_attribute(attribute: Mapping[str, Any]) -> Any:
+    """The value boto3's TypeDeserializer reads from an attribute value of the kinds to_attribute
+    makes (a number is a Decimal, exact as stored)."""
+    ((kind, raw),) = attribute.items()
+    if kind in ("S", "BOOL"):
+        return raw
+    if kind == "N":
+        return Decimal(raw)
+    if kind == "NULL":
+        return None
+    if kind == "L":
+        return [from_attribute(v) for v in raw]
+    if kind == "M":
+        return {k: from_attribute(v) for k, v in raw.items()}
+    raise TypeError(f"the catalog reads no {kind} attribute")
 
 
 def _item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serialise(value) for name, value in values.items()}
+    return {name: to_attribute(v) for name, v in values.items()}
 
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _deserialise(value) for name, value in item.items()}
+    return {name: from_attribute(v) for name, v in item.items()}
 
 
 def _post_pk(key: str) -> str:
