@@ -1,4 +1,5 @@
-"""A folder laid out like the source bucket, read as `newsdrop build` and `newsdrop publish` read it."""
+"""A folder laid out like the source bucket, read as `newsdrop build`, `newsdrop publish` and
+`newsdrop dev --posts` read it."""
 
 from __future__ import annotations
 
@@ -38,3 +39,22 @@ def test_a_folder_without_posts_gives_its_settings_alone(tmp_path: Path) -> None
     _write(tmp_path / "_config.yml")
     assert [key for key, _ in source_files(tmp_path)] == ["_config.yml"]
     assert list(source_files(tmp_path / "absent")) == []
+
+
+def test_template_overrides_come_after_the_settings_and_before_the_posts(tmp_path: Path) -> None:
+    for name in ("_posts/a.md", "_templates/post.html", "_templates/base.html", "_config.yml", "templates/x.html"):
+        _write(tmp_path / name)
+    keys = [key for key, _ in source_files(tmp_path)]
+    assert keys == ["_config.yml", "_templates/base.html", "_templates/post.html", "_posts/a.md"]
+
+
+def test_hidden_files_and_folders_are_left_out(tmp_path: Path) -> None:
+    for name in (
+        "_posts/a.md",
+        "_posts/.DS_Store",
+        "_posts/.git/b.md",
+        "_templates/.post.html.swp",
+        "_templates/post.html",
+    ):
+        _write(tmp_path / name)
+    assert [key for key, _ in source_files(tmp_path)] == ["_templates/post.html", "_posts/a.md"]

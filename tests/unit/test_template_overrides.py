@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,16 @@ def test_the_theme_renders_alike_in_and_out_of_the_sandbox() -> None:
         made = [page(catalog, c)() for c in (plain, sandboxed)]
         assert isinstance(made[0], bytes) and samples.SAMPLE.title.encode() in made[0]
         assert made[0] == made[1]
+
+
+def test_newsdrop_build_applies_the_folder_s_template_overrides(tmp_path: Path) -> None:
+    from newsdrop.cli.main import main
+
+    src = tmp_path / "site"
+    (src / "_posts").mkdir(parents=True)
+    (src / "_templates").mkdir()
+    (src / "_posts" / "2024-05-23-override.md").write_text("---\ntitle: 覆盖 Override\n---\nBody.\n", encoding="utf-8")
+    (src / "_templates" / "post.html").write_text(GOOD, encoding="utf-8")
+    assert main(["build", str(src), "--out", str(tmp_path / "out"), "--strict", "--jobs", "1"]) == 0
+    page = (tmp_path / "out" / "2024" / "05" / "23" / "override.html").read_text(encoding="utf-8")
+    assert '<h1 class="mine">覆盖 Override</h1>' in page

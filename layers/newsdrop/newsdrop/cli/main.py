@@ -143,7 +143,7 @@ def _publish(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     files = list(source_files(folder))
     if not files:
-        print(f"newsdrop publish: no _config.yml or _posts/ files in {folder}", file=sys.stderr)
+        print(f"newsdrop publish: no _config.yml, _templates/ or _posts/ files in {folder}", file=sys.stderr)
         return 2
     if args.endpoint:
         use_local_credentials()
@@ -240,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="build the site from a folder laid out like the source bucket")
-    build.add_argument("src", help="folder with _posts/ and an optional _config.yml")
+    build.add_argument("src", help="folder with _posts/, an optional _config.yml and optional _templates/")
     build.add_argument("--out", required=True, help="folder to write the site bucket's objects to")
     build.add_argument("--strict", action="store_true", help="exit 1 when any file was rejected")
     build.add_argument("--clean", action="store_true", help="empty OUT first")
@@ -253,7 +253,10 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for `sam local invoke`)")
     dev.add_argument("--s3-port", type=int, default=4566)
     dev.add_argument("--site-port", type=int, default=8080)
-    dev.add_argument("--posts", help="folder to publish at start (laid out like the source bucket)")
+    dev.add_argument(
+        "--posts",
+        help="folder to publish at start, laid out like the source bucket (_config.yml, _templates/, _posts/)",
+    )
     dev.add_argument(
         "--retry-after",
         type=int,
@@ -271,7 +274,7 @@ def parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=_dev)
 
     publish = commands.add_parser("publish", help="upload a folder to the source bucket, with a progress bar")
-    publish.add_argument("dir")
+    publish.add_argument("dir", help="laid out like the source bucket: _config.yml, _templates/, _posts/")
     publish.add_argument("--endpoint", default=None, help="endpoint URL (the local stack's); default: AWS")
     publish.add_argument("--bucket", default="newsdrop-source")
     publish.set_defaults(run=_publish)
@@ -284,7 +287,9 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("--bucket", default="newsdrop-source")
     migrate.set_defaults(run=_import)
 
-    status = commands.add_parser("status", help="queues, dead letters and the last rejections of the local stack")
+    status = commands.add_parser(
+        "status", help="queues, dead letters, site-wide refresh progress and the last rejections of the local stack"
+    )
     _stack_options(status)
     status.set_defaults(run=_status)
 

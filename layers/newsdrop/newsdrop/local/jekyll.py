@@ -28,7 +28,7 @@ LEFT_BEHIND = {
 @dataclass(frozen=True)
 class JekyllSite:
     root: Path
-    found: list[tuple[str, Path]]  # every file `source_files` finds: `_config.yml`, then `_posts/`
+    found: list[tuple[str, Path]]  # every file `source_files` finds
 
     @classmethod
     def read(cls, root: Path) -> JekyllSite:
@@ -54,7 +54,9 @@ class JekyllSite:
         nested = sorted(p.parent.relative_to(self.root).as_posix() for p in self.root.glob("*/_posts"))
         found += [f"{folder}/ not imported: move its posts to _posts/ with their category" for folder in nested]
         skipped = [
-            key for key, _ in self.found if not source_keys.is_config_key(key) and not source_keys.is_post_key(key)
+            key
+            for key, _ in self.found
+            if key.startswith(source_keys.POSTS_PREFIX) and not source_keys.is_post_key(key)
         ]
         if skipped:
             found.append(f"{len(skipped)} files in _posts/ are not posts (.md, .markdown, .html) and were skipped")
