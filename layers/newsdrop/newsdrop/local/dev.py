@@ -23,7 +23,7 @@ from newsdrop.adapters.aws import DynamoCatalog
 from newsdrop.envelopes import REGION
 from newsdrop.local import moto_patches
 from newsdrop.local.scheduler import ScheduleRunner, put_on_bus
-from newsdrop.local.siteserver import SiteServer, security_headers
+from newsdrop.local.siteserver import SiteServer, mounted_at, security_headers
 from newsdrop.local.sources import source_files
 from newsdrop.local.stack import Names, Pump, Stack, client, describe, provision, queue_url
 from newsdrop.ports import RefreshJob
@@ -111,7 +111,11 @@ class DevStack:
         from newsdrop.adapters.aws import S3Store
 
         self.site = SiteServer(
-            S3Store(self.names.site_bucket), self.host, self.site_port, security_headers(self.stack.template)
+            S3Store(self.names.site_bucket),
+            self.host,
+            self.site_port,
+            security_headers(self.stack.template),
+            base=mounted_at(DynamoCatalog(self.names.table)),
         )
         self.site_port = self.site.port
         self.site.start()

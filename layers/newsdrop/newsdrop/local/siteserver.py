@@ -3,20 +3,23 @@
 Same key mapping as the distribution's viewer-request function (`/x/` -> `x/index.html`,
 `/x` -> `x.html`), `404.html` with status 404 for anything missing, the stored
 Content-Type and Cache-Control, and the security headers of the template's response
-headers policy.
+headers policy. A site with a `baseurl` is served under it, as whatever mounts the
+distribution there would serve it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from newsdrop import paths
-from newsdrop.ports import Blob, ObjectStore
+from newsdrop.ports import Blob, Catalog, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,34 @@ def key_for_path(raw_path: str, base: str = "/") -> str:
     return paths.key_for_url(path)
 
 
+def mounted_at(catalog: Catalog, *, ttl_s: float = 1.0) -> Callable[[], str]:
+    """Where the site lives: its current settings' `baseurl`, which a new `_config.yml` may change
+    while the stack runs; read again at most every `ttl_s` seconds, not on every request."""
+    last: list[tuple[float, str]] = []
+
+    def base() -> str:
+        now = time.monotonic()
+        if not last or now - last[0][0] > ttl_s:
+            record = catalog.get_config()
+            last[:] = [(now, record.config.baseurl if record is not None else "")]
+        return last[0][1]
+
+    return base
+
+
 class SiteServer:
-    def __init__(self, store: ObjectStore, host: str, port: int, headers: dict[str, str], *, base: str = "/") -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        host: str,
+        port: int,
+        headers: dict[str, str],
+        *,
+        base: str | Callable[[], str] = "/",
+    ) -> None:
         self.store = store
         self.headers = headers
-        self.base = base.rstrip("/") + "/"
+        self._base = base
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -92,11 +118,26 @@ class SiteServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    @property
+    def base(self) -> str:
+        """The site's path prefix, with its closing slash (`/` for a site at the root)."""
+        base = self._base() if callable(self._base) else self._base
+        return base.rstrip("/") + "/"
+
     def respond(self, request: BaseHTTPRequestHandler, *, with_body: bool) -> None:
         status = HTTPStatus.OK
         blob: Blob | None = None
+        base = self.base
+        if base != "/" and urlsplit(request.path).path == "/":  # the stack's printed address: send the reader on
+            request.send_response(HTTPStatus.FOUND)
+            request.send_header("Location", base)
+            request.send_header("Content-Length", "0")
+            for name, value in self.headers.items():
+                request.send_header(name, value)
+            request.end_headers()
+            return
         try:
-            blob = self.store.get(key_for_path(request.path, self.base))
+            blob = self.store.get(key_for_path(request.path, base))
         except paths.PathError:
             blob = None
         if blob is None:
