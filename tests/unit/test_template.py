@@ -538,8 +538,10 @@ def check_alarms(t: Template) -> list[str]:
     topics = set(resources(t, "AWS::SNS::Topic"))
     watched: set[tuple[str, str, str]] = set()  # (namespace, metric, what it is about)
     for aid, alarm in resources(t, "AWS::CloudWatch::Alarm").items():
-        if not {the_ref(action) for action in as_list(props(alarm).get("AlarmActions"))} & topics:
-            problems.append(f"{aid}: tells no topic the template declares (AlarmActions)")
+        # ...when it goes off, and when it clears: CloudWatch tells only of the changes that have actions.
+        for actions in ("AlarmActions", "OKActions"):
+            if not {the_ref(action) for action in as_list(props(alarm).get(actions))} & topics:
+                problems.append(f"{aid}: tells no topic the template declares ({actions})")
         for metric in _alarm_metrics(alarm):
             for dimension in metric.get("Dimensions", []):
                 about = the_ref(dimension["Value"]) or str(dimension["Value"])
@@ -784,6 +786,7 @@ MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
         lambda t: _alarm_reading(t, "AWS/Lambda")["Metrics"].pop(),
     ),
     "alarm tells nobody": (check_alarms, lambda t: _alarm_reading(t, "AWS/SQS").pop("AlarmActions")),
+    "alarm never says it cleared": (check_alarms, lambda t: _alarm_reading(t, "AWS/Lambda").pop("OKActions")),
     "rejections of another function": (
         check_alarms,
         lambda t: next(p for a in resources(t, "AWS::CloudWatch::Alarm").values() if (p := props(a)).get("MetricName"))[
