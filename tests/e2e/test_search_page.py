@@ -103,6 +103,10 @@ def test_queries_typed_into_the_search_page(built: tuple[InProcessPipeline, str]
         ("liver", {"/markets/2024/05/23/nio.html"}),  # the middle of a word
         ("滚动新闻", set()),  # a tag, not in any title or text
         ("央行 逆回购", {"/macro/2024/05/21/central-bank.html"}),
+        # Quotes and the punctuation between clauses separate what is looked for, as spaces do.
+        ('"央行"', {"/macro/2024/05/21/central-bank.html"}),
+        ("“央行”", {"/macro/2024/05/21/central-bank.html"}),
+        ("央行，逆回购", {"/macro/2024/05/21/central-bank.html"}),
     ]:
         page.fill("#q", query)
         found = results(page, expect_text="结果" if expected else "没有找到")
@@ -203,4 +207,64 @@ def test_results_link_into_a_site_that_lives_under_a_baseurl(browser: Any) -> No
         page.wait_for_load_state()
         assert page.url.endswith("/blog/markets/2024/05/23/byd.html")
         assert "比亚迪" in page.locator("h1").inner_text()
+        page.close()
+
+
+def _post(key: str, title: str, body: str, minute: int) -> tuple[str, bytes]:
+    when = f"2024-05-25 10:{minute % 60:02d}:{minute // 60:02d}"
+    text = f'---\ntitle: "{title}"\ndate: {when}\ncategories: markets\n---\n{body}\n'
+    return f"_posts/2024-05-25-{key}.md", text.encode()
+
+
+def test_matches_far_down_the_candidates_are_reached_and_more_results_come_on_request(browser: Any) -> None:
+    pipeline = InProcessPipeline()
+    # Sixty posts hold both of the query's tokens in their titles, which rank them first, but not
+    # the query itself; three hold it, lower down.
+    decoys = [_post(f"decoy-{n}", f"上调评级 维持买入 {n}", "研究报告摘要。", n) for n in range(60)]
+    found = [_post(f"found-{n}", f"公司公告 {n}", "分析师给予评级买入。", 60 + n) for n in range(3)]
+    reports = [_post(f"report-{n}", f"季度报告 {n}", "公司发布季度报告。", 70 + n) for n in range(25)]
+    for key, body in decoys + found + reports:
+        pipeline.upload(key, body)
+    pipeline.drain()
+    with serving(pipeline) as site:
+        page = browser.new_page()
+        page.goto(f"{site}/search/?q={quote('评级买入')}")
+        # The first fifty candidates hold none: the page says so and offers to look further, not "no results".
+        assert results(page, expect_text="还有 13 篇未查") == []
+        more = page.locator("#more")
+        expect(more).to_have_text("继续查找")
+        more.click()
+        assert sorted(results(page, expect_text="3 条结果")) == [
+            f"/markets/2024/05/25/found-{n}.html" for n in range(3)
+        ]
+        expect(more).to_be_hidden()
+
+        # Twenty-five matches: a screen of ten, then ten more on each request, until none are left.
+        page.fill("#q", "季度报告")
+        assert len(results(page, expect_text="10+ 条结果")) == 10
+        expect(more).to_have_text("更多结果")
+        more.click()
+        assert len(results(page, expect_text="20+ 条结果")) == 20
+        more.click()
+        shown = results(page, expect_text="25 条结果")
+        assert sorted(shown) == sorted(f"/markets/2024/05/25/report-{n}.html" for n in range(25))
+        expect(more).to_be_hidden()
+        page.close()
+
+
+def test_full_width_text_is_found_and_marked_where_it_stands(browser: Any) -> None:
+    pipeline = InProcessPipeline()
+    filler = "行业景气度持续回升，" * 20  # the match lies past the first 140 characters of the text
+    key, body = _post("fullwidth", "寒武纪（６８８２５６）公告", f"{filler}公司与ＮＶＩＤＩＡ达成合作。", 0)
+    pipeline.upload(key, body)
+    pipeline.drain()
+    with serving(pipeline) as site:
+        page = browser.new_page()
+        page.goto(f"{site}/search/?q=nvidia")
+        assert results(page) == ["/markets/2024/05/25/fullwidth.html"]
+        assert page.locator(".excerpt mark").all_inner_texts() == ["ＮＶＩＤＩＡ"]
+        assert page.locator(".excerpt").inner_text().startswith("…")  # the snippet is taken around the match
+        page.fill("#q", "688256")
+        results(page)
+        assert page.locator("#results a.title mark").all_inner_texts() == ["６８８２５６"]
         page.close()

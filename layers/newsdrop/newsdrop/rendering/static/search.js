@@ -8,7 +8,12 @@
   var input = document.getElementById("q");
   var results = document.getElementById("results");
   var status = document.getElementById("status");
+  var moreButton = document.getElementById("more");
   var PAGE = 10;  // documents fetched per round: one screen of results
+  // Documents checked for the text at most per screen asked for: the index finds every post that
+  // holds the query's tokens, and where those are common, the posts holding the text itself may
+  // come far down; past this the reader is asked before more are fetched.
+  var CHECK = 5 * PAGE;
   var GRAMS = 3;  // Latin letters and digits are indexed as 1-, 2- and 3-grams
   var files = {};
   var manifest = null;
@@ -155,8 +160,12 @@
     return attempt(false).catch(function () { files = {}; return attempt(true); });
   }
 
+  // Spaces, quotes, brackets and the punctuation that ends a clause separate what a reader looks
+  // for (`"央行"`, `央行，逆回购`); inside a word punctuation is part of it (`1.8%`, `11:30`).
+  var SEPARATORS = /[\s"“”‘’「」『』《》〈〉()\[\]【】{}<>,，。、;；!！?？]+/u;
+
   function terms(query) {
-    return normalise(query).split(/\s+/).filter(function (t) { return t.length > 0; });
+    return normalise(query).split(SEPARATORS).filter(function (t) { return t.length > 0; });
   }
 
   function contains(doc, wanted) {
@@ -164,30 +173,47 @@
     return wanted.every(function (term) { return haystack.indexOf(term) >= 0; });
   }
 
-  function highlight(parent, text, wanted) {
-    var lower = text.toLowerCase(), at = 0;
-    while (at < text.length) {
-      var next = -1, length = 0;
-      wanted.forEach(function (term) {
-        var found = lower.indexOf(term, at);
-        if (found >= 0 && (next < 0 || found < next)) { next = found; length = term.length; }
-      });
-      if (next < 0) break;
-      parent.appendChild(document.createTextNode(text.slice(at, next)));
-      var mark = document.createElement("mark");
-      mark.textContent = text.slice(next, next + length);
-      parent.appendChild(mark);
-      at = next + length;
+  // The text normalised as queries are (full-width letters and digits become ASCII), with where
+  // each of its code units came from: a match found there is marked on the text as written.
+  function folded(text) {
+    var out = "", from = [], at = 0;
+    for (var ch of text) {
+      var n = normalise(ch);
+      for (var k = 0; k < n.length; k++) from.push(at);
+      out += n;
+      at += ch.length;
     }
-    parent.appendChild(document.createTextNode(text.slice(at)));
+    from.push(at);
+    return { text: out, from: from };
+  }
+
+  // The first match of any term at or after `at` in folded text: [start, end) in the folded text.
+  function firstMatch(text, wanted, at) {
+    var next = -1, length = 0;
+    wanted.forEach(function (term) {
+      var found = text.indexOf(term, at);
+      if (found >= 0 && (next < 0 || found < next)) { next = found; length = term.length; }
+    });
+    return next < 0 ? null : [next, next + length];
+  }
+
+  function highlight(parent, text, wanted) {
+    var f = folded(text), at = 0, written = 0, match;
+    while ((match = firstMatch(f.text, wanted, at)) !== null) {
+      var start = f.from[match[0]], end = f.from[match[1]];
+      parent.appendChild(document.createTextNode(text.slice(written, start)));
+      var mark = document.createElement("mark");
+      mark.textContent = text.slice(start, end);
+      parent.appendChild(mark);
+      written = end;
+      at = match[1];
+    }
+    parent.appendChild(document.createTextNode(text.slice(written)));
   }
 
   function snippet(text, wanted) {
-    var lower = text.toLowerCase(), first = -1;
-    wanted.forEach(function (term) {
-      var found = lower.indexOf(term);
-      if (found >= 0 && (first < 0 || found < first)) first = found;
-    });
+    var f = folded(text), match = firstMatch(f.text, wanted, 0);
+    var first = match ? f.from[match[0]] : 0;
     var start = Math.max(0, first - 40);
     var piece = text.slice(start, start + 140);
     return (start > 0 ? "…" : "") + piece + (start + 140 < text.length ? "…" : "");
@@ -215,23 +241,39 @@
     var mine = ++generation;
     var wanted = terms(query);
     results.textContent = "";
+    moreButton.hidden = true;
     if (!wanted.length) { status.textContent = ""; return Promise.resolve(); }
     status.textContent = "搜索中…";
     return candidates(query).then(function (ids) {
       var shown = 0, offset = 0;
+      // One more screen of results, checking up to CHECK documents for it; then the reader may ask
+      // for the next. "No results" only once every candidate has been checked.
       function more() {
-        var page = ids.slice(offset, offset + PAGE);
-        offset += page.length;
-        return Promise.all(page.map(function (id) { return fetchJSON("search/doc/" + id + ".json", false).catch(function () { return null; }); }))
-          .then(function (docs) {
-            if (mine !== generation) return;
-            docs.forEach(function (doc) {
-              // The index finds every post holding all the query's tokens; show those holding the text itself.
-              if (doc && contains(doc, wanted)) { show(doc, wanted); shown++; }
+        var wantedShown = shown + PAGE, checked = 0;
+        moreButton.hidden = true;
+        status.textContent = "搜索中…";
+        function round() {
+          var page = ids.slice(offset, offset + PAGE);
+          offset += page.length;
+          checked += page.length;
+          return Promise.all(page.map(function (id) { return fetchJSON("search/doc/" + id + ".json", false).catch(function () { return null; }); }))
+            .then(function (docs) {
+              if (mine !== generation) return;
+              docs.forEach(function (doc) {
+                // The index finds every post holding all the query's tokens; show those holding the text itself.
+                if (doc && contains(doc, wanted)) { show(doc, wanted); shown++; }
+              });
+              if (shown < wantedShown && offset < ids.length && checked < CHECK) return round();
+              var left = ids.length - offset;
+              if (!left) status.textContent = shown ? shown + " 条结果" : "没有找到结果";
+              else if (shown) status.textContent = shown + "+ 条结果";
+              else status.textContent = "前 " + offset + " 篇相关文章里没有找到，还有 " + left + " 篇未查";
+              moreButton.textContent = shown ? "更多结果" : "继续查找";
+              moreButton.hidden = left === 0;
+              moreButton.onclick = function () { more(); };
             });
-            if (shown < PAGE && offset < ids.length && offset < 5 * PAGE) return more();
-            status.textContent = shown ? shown + (offset < ids.length ? "+" : "") + " 条结果" : "没有找到结果";
-          });
+        }
+        return round();
       }
       return more();
     }).catch(function (error) {
@@ -249,6 +291,7 @@
     history.replaceState(null, "", url);
     generation++;  // results of an earlier query must not land after this one
     results.textContent = "";
+    moreButton.hidden = true;
     status.textContent = input.value.trim() ? "搜索中…" : "";
     clearTimeout(timer);
     timer = setTimeout(function () { search(input.value); }, 120);
