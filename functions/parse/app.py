@@ -14,6 +14,6 @@ from newsdrop.stages import parse
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    outcome = parse.run(event, aws_ports())
+    outcome = parse.run(event, aws_ports(), seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
     record_outcome(outcome)
     return outcome.response

@@ -838,3 +838,12 @@ def test_loader_reads_short_tags() -> None:
     assert data["B"] == {"Fn::GetAtt": ["Y", "Arn"]}
     assert refs(data) == {"X", "Y", "Z"}
     assert data["D"] == {"Fn::If": ["Cond", {"Ref": "AWS::NoValue"}, 1]}
+
+
+def test_the_parse_function_has_room_for_itself_and_a_template_check(template: Template) -> None:
+    # A template override's trial render runs in a child process capped at MEMORY_LIMIT; Lambda's
+    # memory setting covers every process of the function, so the function must hold both.
+    from newsdrop.rendering import samples
+
+    memory_mib = int(function_props(template, "ParseFunction")["MemorySize"])
+    assert memory_mib * 1024 * 1024 >= 2 * samples.MEMORY_LIMIT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -48,6 +49,13 @@ def test_an_override_that_runs_away_is_stopped_by_the_trial(monkeypatch: pytest.
     endless = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
     with pytest.raises(posts.Rejected, match="took more than 2 s"):
         posts.read_template("_templates/archive.html", endless.encode())
+
+
+def test_an_override_that_fills_memory_is_stopped_by_the_trial_s_limit() -> None:
+    # Each sample page's output grows past the child's address space long before the time limit.
+    flood = "{% for a in range(100000) %}{% for b in range(100000) %}" + "x" * 64 + "{% endfor %}{% endfor %}"
+    with pytest.raises(posts.Rejected, match="ran out of memory"):
+        posts.read_template("_templates/archive.html", flood.encode())
 
 
 def test_an_oversized_override_is_rejected_before_it_is_read() -> None:
@@ -102,3 +110,23 @@ def test_newsdrop_build_applies_the_folder_s_template_overrides(tmp_path: Path) 
     assert main(["build", str(src), "--out", str(tmp_path / "out"), "--strict", "--jobs", "1"]) == 0
     page = (tmp_path / "out" / "2024" / "05" / "23" / "override.html").read_text(encoding="utf-8")
     assert '<h1 class="mine">覆盖 Override</h1>' in page
+
+
+def test_an_override_the_invocation_has_no_time_left_to_check_is_retried_not_rejected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Lambda stops a function at its timeout, failing the whole batch: an override whose trial render
+    # might not finish in the time left fails alone, and is checked again in another invocation.
+    pipeline = InProcessPipeline()
+    left = [parse.TEMPLATE_CHECK_MARGIN_S + theme.TRIAL_SECONDS - 1]
+    monkeypatch.setattr(pipeline.queues["parse"], "stage", functools.partial(parse.run, seconds_left=lambda: left[0]))
+    pipeline.upload("_templates/post.html", GOOD.encode())
+    pipeline.drain()
+    assert pipeline.rejections == []
+    assert site_settings(pipeline.catalog).config.templates == ()
+    assert len(pipeline.dead_letters["parse"]) == 1  # every attempt lacked the time, so it went to the DLQ
+
+    left[0] = parse.TEMPLATE_CHECK_MARGIN_S + theme.TRIAL_SECONDS + 1  # redriven, with the time it needs
+    pipeline.upload("_templates/post.html", GOOD.encode())
+    pipeline.drain()
+    assert [name for name, _ in site_settings(pipeline.catalog).config.templates] == ["post.html"]

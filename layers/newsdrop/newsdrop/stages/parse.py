@@ -50,6 +50,9 @@ MAX_SETTINGS_RACES: Final = 5  # settings changing under one post this many time
 # The settings are one DynamoDB item, 400 KB at most: this leaves room for its other attributes.
 MAX_SETTINGS_BYTES: Final = 360 * 1024
 MIN_SCHEDULE_LEAD: Final = dt.timedelta(seconds=60)  # EventBridge Scheduler runs schedules to the minute
+# Time a template override needs besides its trial render (theme.TRIAL_SECONDS): reading it,
+# committing the settings, the events.
+TEMPLATE_CHECK_MARGIN_S: Final = 5.0
 STATES: Final[dict[Phase, PostState]] = {
     Phase.DRAFT: "draft",
     Phase.SCHEDULED: "scheduled",
@@ -90,6 +93,8 @@ class ParseBatch:
     counts: dict[str, int] = field(
         default_factory=lambda: {"published": 0, "removed": 0, "rejected": 0, "skipped": 0, "refreshed": 0}
     )
+    # Seconds this invocation has left (Lambda's context); None where nothing stops it (a build).
+    seconds_left: Callable[[], float] | None = None
 
     @property
     def config(self) -> SiteConfig:
@@ -341,6 +346,8 @@ class ParseBatch:
             fresh = SiteConfig() if blob is None else posts.read_config(blob.body, max_bytes=self.ports.max_post_bytes)
             return lambda current: fresh.with_templates(current.templates)
         name = source_keys.template_name(change.key)
+        if blob is not None:
+            self.make_time_for_a_template(change.key)
         source = None if blob is None else posts.read_template(change.key, blob.body)
 
         def with_template(current: SiteConfig) -> SiteConfig:
@@ -352,6 +359,22 @@ class ParseBatch:
             return current.with_templates(tuple(sorted(templates.items())))
 
         return with_template
+
+    def make_time_for_a_template(self, key: str) -> None:
+        """A template's trial render may take its full time: where the invocation cannot give it
+        that (a batch of several overrides), the record fails and is retried in another invocation,
+        rather than the function timing out and the whole batch with it."""
+        if self.seconds_left is None:
+            return
+        from newsdrop.rendering import theme  # as posts.read_template does: Jinja only when a template comes
+
+        needed, left = theme.TRIAL_SECONDS + TEMPLATE_CHECK_MARGIN_S, self.seconds_left()
+        if left < needed:
+            raise OutOfTime(f"{key}: {left:.1f} s left, under the {needed:.0f} s a template check may take; retried")
+
+
+class OutOfTime(RuntimeError):
+    """Not enough of the invocation left for a step: the record is retried, not rejected."""
 
 
 def settings_bytes(config: SiteConfig) -> int:
@@ -371,10 +394,12 @@ def changed_posts(event: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-def run(event: dict[str, Any], ports: Ports) -> Outcome:
+def run(event: dict[str, Any], ports: Ports, *, seconds_left: Callable[[], float] | None = None) -> Outcome:
     # The settings and the records of the batch's posts in one request, not one and then one per post.
     found = ports.catalog.read(Reads(config=True, posts=changed_posts(event)))
-    batch = ParseBatch(ports=ports, site=or_defaults(found.config), read_ahead=dict(found.posts))
+    batch = ParseBatch(
+        ports=ports, site=or_defaults(found.config), read_ahead=dict(found.posts), seconds_left=seconds_left
+    )
     response = process_batch(event, batch.handle)
     # One PutEvents call per ten events for the whole batch. If it fails, the whole batch is
     # retried: every record is then a duplicate whose event is re-emitted, so nothing is lost.
