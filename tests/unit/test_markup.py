@@ -238,6 +238,44 @@ def test_pathological_nesting_fails_fast(unit: str, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     "source",
     [
+        "<svg>" + "<div/>" * 101,  # an HTML tag takes a browser out of SVG, and there "/" is ignored
+        "<svg><div/>" + "<x-y/>" * 101,  # ...so what follows nests as HTML
+        "<svg><foreignObject>" + "<x-y/>" * 101,  # inside foreignObject content is HTML
+        "<math><mi>" + "<x-y/>" * 101,  # ...and inside MathML's text elements
+    ],
+)
+def test_self_closing_tags_nest_wherever_a_browser_reads_html(source: str) -> None:
+    with pytest.raises(markup.TooDeep):
+        markup.check_depth(source)
+
+
+@pytest.mark.parametrize(
+    ("unit", "tail", "parser_method"),
+    [
+        ("<!--", "<div>>", "parse_comment"),
+        ("<!--x>", "", "parse_comment"),
+        ("<?", "", "parse_pi"),  # no ">" after them: nothing there can open an element
+        ("</a", "", "parse_endtag"),
+    ],
+)
+def test_unclosed_comments_are_read_once_not_once_each(
+    unit: str, tail: str, parser_method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unclosed comment runs to the end of the text, as in a browser. Python's parser (before the
+    # CPython release that fixed it) looked for its end again from each one that followed: quadratic.
+    calls: list[int] = []
+    original = getattr(markup._DepthGauge, parser_method)
+    monkeypatch.setattr(
+        markup._DepthGauge, parser_method, lambda self, i, *rest: calls.append(i) or original(self, i, *rest)
+    )
+    markup.check_depth("<div>" + unit * 20_000 + tail)
+    assert len(calls) <= 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "<svg>" + "<path/>" * 500 + "</svg>",  # SVG's own elements close at once
         "<p>one<p>two" * 200,  # unclosed paragraphs are siblings, not nesting
         "<ul>" + "<li>item" * 500 + "</ul>",
         "<table>" + "<tr><td>a<td>b" * 300 + "</table>",

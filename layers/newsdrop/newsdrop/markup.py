@@ -164,6 +164,16 @@ _SIBLING_CLOSES = frozenset({"p", "li", "dt", "dd", "tr", "td", "th", "option", 
 _FORMATTING = frozenset(
     {"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"}
 )  # fmt: skip
+# Inside SVG and MathML `<x/>` closes at once, but these start tags take a browser back to HTML (the
+# HTML standard's list; `font` only with some attributes, counted always), and inside these
+# elements' content is HTML again, where the "/" of `<div/>` is ignored and the element stays open.
+_FOREIGN_ROOTS = frozenset({"svg", "math"})
+_BREAKOUT = frozenset(
+    {"b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em", "embed", "font",
+     "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing", "menu", "meta", "nobr", "ol",
+     "p", "pre", "ruby", "s", "small", "span", "strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var"}
+)  # fmt: skip
+_INTEGRATION_POINTS = frozenset({"foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext", "annotation-xml"})
 
 
 class _DepthGauge(HTMLParser):
@@ -178,20 +188,41 @@ class _DepthGauge(HTMLParser):
         super().__init__(convert_charrefs=False)
         self.limit = limit
         self.open: list[str] = []
+        self.foreign: list[bool] = []  # per open element: SVG or MathML (kept in step with `open`)
+
+    def _in_foreign_content(self, tag: str) -> bool:
+        """Whether `tag`, starting here, is an SVG or MathML element. A breakout tag is counted as an
+        HTML element opened inside, where a browser would first close the SVG: never shallower."""
+        inside = bool(self.foreign) and self.foreign[-1] and self.open[-1] not in _INTEGRATION_POINTS
+        return tag in _FOREIGN_ROOTS or (inside and tag not in _BREAKOUT)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _VOID:
             return
+        foreign = self._in_foreign_content(tag)
         if tag in _SIBLING_CLOSES and tag in self.open:
-            del self.open[len(self.open) - 1 - self.open[::-1].index(tag)]
+            at = len(self.open) - 1 - self.open[::-1].index(tag)
+            del self.open[at], self.foreign[at]
         self.open.append(tag)
+        self.foreign.append(foreign)
         if len(self.open) > self.limit:
             raise TooDeep(self.limit)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if "svg" in self.open or "math" in self.open:
+        if tag not in _FOREIGN_ROOTS and self._in_foreign_content(tag):
             return  # in SVG and MathML `<path/>` is closed at once
         self.handle_starttag(tag, attrs)  # in HTML a browser ignores the "/" of `<div/>`: it stays open
+
+    # An unclosed comment or processing instruction runs to the end, as in a browser. This parser
+    # would look for its end again from each `<!--` or `<?` that follows (quadratic: a quarter of a
+    # megabyte of `<!--` took half a minute), before the CPython release that fixed it.
+    def parse_comment(self, i: int, report: bool = True) -> int:
+        end = super().parse_comment(i, report)
+        return len(self.rawdata) if end < 0 else end
+
+    def parse_pi(self, i: int) -> int:
+        end = super().parse_pi(i)
+        return len(self.rawdata) if end < 0 else end
 
     def parse_html_declaration(self, i: int) -> int:
         # `<![CDATA[` in HTML opens a bogus comment that the next `>` ends, as a browser reads it;
@@ -206,10 +237,12 @@ class _DepthGauge(HTMLParser):
             return  # a stray end tag: browsers ignore it
         at = len(self.open) - 1 - self.open[::-1].index(tag)
         if tag in _FORMATTING:
-            del self.open[at]  # the elements inside stay open (the adoption agency moves them)
+            del self.open[at], self.foreign[at]  # the elements inside stay open (the adoption agency moves them)
         else:
             # Closing a block closes what it holds, but formatting elements are reopened after it.
-            self.open[at:] = [name for name in self.open[at + 1 :] if name in _FORMATTING]
+            kept = [i for i in range(at + 1, len(self.open)) if self.open[i] in _FORMATTING]
+            self.open[at:] = [self.open[i] for i in kept]
+            self.foreign[at:] = [self.foreign[i] for i in kept]
 
 
 def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH) -> None:
@@ -217,7 +250,9 @@ def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH) -> None:
     if fragment.count("<") <= limit:
         return  # every element opens with a "<": too few to nest that deep (most posts, at a glance)
     gauge = _DepthGauge(limit)
-    gauge.feed(fragment)
+    # Nothing after the last ">" can open an element (a tag cut off at the end is dropped), and each
+    # construct the parser then meets has an end to find.
+    gauge.feed(fragment[: fragment.rfind(">") + 1])
     gauge.close()
 
 
