@@ -568,6 +568,22 @@ def test_characters_xml_cannot_hold_are_dropped_so_the_feed_stays_readable() -> 
     assert "tags/A股/index.html" in pipeline.site.objects
 
 
+@pytest.mark.parametrize("reference", ["&#1;", "&#x1b;", "&#xFFFF;", "&#xFFFE;"])
+def test_character_references_to_what_xml_cannot_hold_leave_the_feed_readable(reference: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    from newsdrop.local.inprocess import InProcessPipeline
+
+    pipeline = InProcessPipeline()
+    body = f"<p>行情 {reference} 快讯</p>"  # raw HTML: its text is read with the references resolved
+    pipeline.upload("_posts/2024-05-20-ref.md", source("title: T\ndate: 2024-05-20 10:00", body=body))
+    pipeline.drain()
+    assert pipeline.rejections == []
+    feed = pipeline.site.objects["feed.xml"].body
+    ET.fromstring(feed)  # well-formed
+    assert "<summary>行情 快讯</summary>" in feed.decode()
+
+
 # --- bodies whose HTML a browser nests deeper, or that Markdown multiplies
 
 
@@ -590,6 +606,14 @@ def test_a_reference_link_repeated_until_the_html_is_huge_is_rejected() -> None:
     # The same with a short URL that markdown-it keeps as it is: caught once rendered.
     body = "[r]: https://example.com/" + "a" * 150 + "\n\n" + "[r] " * 20_000
     assert "body HTML would be longer" in rejection(source("title: T", body=body))
+
+
+def test_html_the_sanitiser_makes_too_large_is_rejected_not_left_unrendered() -> None:
+    # Under the limit as Markdown renders it; over it once every link carries its `rel` and every
+    # element its end tag. Rejected while read, not failing its page's render again and again.
+    body = "x<a></a>" * 124_875
+    assert len(markup.render_markdown(body, trusted=True)) <= markup.MAX_BODY_HTML_CHARS
+    assert "body HTML would be longer" in rejection(source("title: T", body=body), max_bytes=2_000_000)
 
 
 def test_a_long_post_with_many_links_is_still_published() -> None:

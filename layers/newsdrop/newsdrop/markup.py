@@ -59,6 +59,8 @@ URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _STYLE_TRICKS = ("expression(", "url(", "javascript:", "vbscript:", "behavior:", "-moz-binding", "@import", "\\")
 _CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.S)
 _SPACE = re.compile(r"\s+")
+# What XML 1.0 cannot hold (control characters, lone surrogates, U+FFFE, U+FFFF): feeds and sitemaps are XML.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @cache
@@ -264,18 +266,24 @@ def render_markdown(source: str, *, trusted: bool = False, max_depth: int = MAX_
     """
     token = _budget.set([MAX_BODY_HTML_CHARS])
     try:
-        rendered = _markdown().render(source)
+        rendered: str = _markdown().render(source)
     finally:
         _budget.reset(token)
     if len(rendered) > MAX_BODY_HTML_CHARS:
         raise TooLarge(MAX_BODY_HTML_CHARS)
     check_depth(rendered, max_depth)
-    return rendered if trusted else sanitise(rendered)
+    if trusted:
+        return rendered
+    clean = sanitise(rendered)
+    if len(clean) > MAX_BODY_HTML_CHARS:  # the sanitiser closes every element and adds `rel` to links
+        raise TooLarge(MAX_BODY_HTML_CHARS)
+    return clean
 
 
 def plain_text(fragment: str) -> str:
-    """The visible text of an HTML fragment, whitespace collapsed."""
-    return _SPACE.sub(" ", html.unescape(nh3.clean(fragment, tags=set()))).strip()
+    """The visible text of an HTML fragment, whitespace collapsed, with only characters XML can hold
+    (a character reference such as `&#1;` is a control character once read)."""
+    return _SPACE.sub(" ", NOT_XML.sub("", html.unescape(nh3.clean(fragment, tags=set())))).strip()
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

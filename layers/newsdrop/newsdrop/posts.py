@@ -121,12 +121,9 @@ def load_yaml(text: str, *, what: str) -> Any:
 # Characters XML 1.0 does not allow (C0 controls but tab, newline and carriage return; lone
 # surrogates, which YAML escapes can make; U+FFFE and U+FFFF): one in a title or a summary would
 # make the feed unreadable to every reader. Pasted and scraped news carries them now and then.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
 def xml_text(text: str) -> str:
     """`text` without the characters XML cannot hold."""
-    return _NOT_XML.sub("", text)
+    return markup.NOT_XML.sub("", text)
 
 
 def decode_text(body: bytes, *, what: str = "file") -> str:
