@@ -29,7 +29,7 @@ from tests.integration.sitecheck import (
     upload,
 )
 
-MAX_POST_BYTES = 1_000_000  # template.yaml: Globals.Function.Environment.Variables.MAX_POST_BYTES
+MAX_POST_BYTES = 262_144  # template.yaml: Globals.Function.Environment.Variables.MAX_POST_BYTES
 
 GOOD_KEY = "_posts/2021-12-08-good-news.md"
 GOOD_PAGE = "markets/2021/12/08/good-news.html"  # Jekyll: /:categories/:year/:month/:day/:title.html

@@ -652,3 +652,37 @@ def test_labels_that_would_share_the_page_of_a_name_that_looks_the_same_are_reje
 def test_labels_that_look_alike_but_are_addressable_are_kept() -> None:
     post = read('title: T\ntags: ["A股", "v1.5", "*ST华仪", "Fed & ECB", "A/H股"]\ncategories: [Macro Desk]')
     assert post.tags == ["A股", "v1.5", "*ST华仪", "Fed & ECB", "A/H股"] and post.categories == ["Macro Desk"]
+
+
+# The shapes of Markdown that take markdown-it the most memory and time per byte (tokens per
+# character): thousands of table rows, list items, emphasis markers.
+HEAVIEST = {"table rows": ("|a|\n|-|\n", "|a|\n"), "list items": ("", "- a\n"), "emphasis": ("", "*_")}
+MEASURE = """
+import resource, sys
+from newsdrop import posts
+from newsdrop.model import SiteConfig
+from newsdrop.ports import DEFAULT_MAX_POST_BYTES
+body = sys.stdin.buffer.read()[:DEFAULT_MAX_POST_BYTES]
+try:
+    posts.read_post("_posts/2024-01-01-heavy.md", body, SiteConfig(), max_bytes=DEFAULT_MAX_POST_BYTES)
+except posts.Rejected:
+    pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+@pytest.mark.parametrize("shape", sorted(HEAVIEST))
+def test_the_heaviest_post_within_the_size_limit_leaves_the_parse_function_room(shape: str) -> None:
+    # Lambda gives the parse function 512 MB (template.yaml) for everything in it: its own code and
+    # clients take about 100 MB, so reading one post must stay well under the rest.
+    import subprocess
+    import sys
+
+    from newsdrop.ports import DEFAULT_MAX_POST_BYTES
+
+    head, unit = HEAVIEST[shape]
+    data = source("title: T", body=head + unit * (DEFAULT_MAX_POST_BYTES // len(unit)))
+    assert len(data) > DEFAULT_MAX_POST_BYTES  # cut at the limit: the largest post that is read at all
+    done = subprocess.run([sys.executable, "-c", MEASURE], input=data, capture_output=True, check=True, timeout=300)
+    peak = int(done.stdout.decode().split()[-1])
+    assert peak < 300 * 1024 * 1024, f"{shape}: {peak / 2**20:.0f} MB"

@@ -847,3 +847,11 @@ def test_the_parse_function_has_room_for_itself_and_a_template_check(template: T
 
     memory_mib = int(function_props(template, "ParseFunction")["MemorySize"])
     assert memory_mib * 1024 * 1024 >= 2 * samples.MEMORY_LIMIT
+
+
+def test_the_template_s_post_size_limit_is_the_package_s_default(template: Template) -> None:
+    # The default is what the parse function's memory and time budgets were measured at (ports.py).
+    from newsdrop.ports import DEFAULT_MAX_POST_BYTES
+
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert int(variables["MAX_POST_BYTES"]) == DEFAULT_MAX_POST_BYTES

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from importlib import resources
 from pathlib import Path
 
@@ -110,23 +109,3 @@ def test_newsdrop_build_applies_the_folder_s_template_overrides(tmp_path: Path) 
     assert main(["build", str(src), "--out", str(tmp_path / "out"), "--strict", "--jobs", "1"]) == 0
     page = (tmp_path / "out" / "2024" / "05" / "23" / "override.html").read_text(encoding="utf-8")
     assert '<h1 class="mine">覆盖 Override</h1>' in page
-
-
-def test_an_override_the_invocation_has_no_time_left_to_check_is_retried_not_rejected(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Lambda stops a function at its timeout, failing the whole batch: an override whose trial render
-    # might not finish in the time left fails alone, and is checked again in another invocation.
-    pipeline = InProcessPipeline()
-    left = [parse.TEMPLATE_CHECK_MARGIN_S + theme.TRIAL_SECONDS - 1]
-    monkeypatch.setattr(pipeline.queues["parse"], "stage", functools.partial(parse.run, seconds_left=lambda: left[0]))
-    pipeline.upload("_templates/post.html", GOOD.encode())
-    pipeline.drain()
-    assert pipeline.rejections == []
-    assert site_settings(pipeline.catalog).config.templates == ()
-    assert len(pipeline.dead_letters["parse"]) == 1  # every attempt lacked the time, so it went to the DLQ
-
-    left[0] = parse.TEMPLATE_CHECK_MARGIN_S + theme.TRIAL_SECONDS + 1  # redriven, with the time it needs
-    pipeline.upload("_templates/post.html", GOOD.encode())
-    pipeline.drain()
-    assert [name for name, _ in site_settings(pipeline.catalog).config.templates] == ["post.html"]

@@ -16,6 +16,11 @@ from typing import Any, Literal, Protocol
 from newsdrop.clock import Clock, ProcessClock
 from newsdrop.model import Entry, Post, SiteConfig
 
+# A post's size limit, unless MAX_POST_BYTES says otherwise: real posts are a few KB. At this size
+# the slowest Markdown to read (long tables and lists) takes about 170 MB and 3.5 s of CPU on the
+# benchmark machine; four times the size takes four times both, past the parse function's 512 MB.
+DEFAULT_MAX_POST_BYTES = 256 * 1024
+
 
 class PreconditionFailed(Exception):
     """A conditional write lost a race: someone changed the object since it was read."""
@@ -343,7 +348,7 @@ class Ports:
     artifacts: ObjectStore
     catalog: Catalog
     bus: EventBus
-    max_post_bytes: int = 1_000_000
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES
     cdn: Cdn = field(default_factory=NoCdn)
     clock: Clock = field(default_factory=ProcessClock)
     scheduler: Scheduler = field(default_factory=NoScheduler)

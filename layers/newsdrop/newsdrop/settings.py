@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from newsdrop.ports import DEFAULT_MAX_POST_BYTES
+
 
 class SettingsError(RuntimeError):
     """A required setting is missing or malformed."""
@@ -24,7 +26,7 @@ class Settings:
     artifact_bucket: str
     catalog_table: str
     event_bus: str
-    max_post_bytes: int = 1_000_000
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES
     distribution_id: str = ""
     # Parse's one-time schedules (scheduled posts, front-page expiry): EventBridge Scheduler's
     # group, the role it assumes to put events on the bus, the bus's ARN and a dead-letter queue.
@@ -41,7 +43,7 @@ class Settings:
                 raise SettingsError(f"environment variable {name} is required")
             return value
 
-        raw_max = env.get("MAX_POST_BYTES", "1000000")
+        raw_max = env.get("MAX_POST_BYTES", str(DEFAULT_MAX_POST_BYTES))
         try:
             max_post_bytes = int(raw_max)
         except ValueError as exc:

@@ -21,7 +21,7 @@ from newsdrop import envelopes, events, source_keys
 from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryScheduler, MemoryStore
 from newsdrop.clock import Clock, SystemClock
 from newsdrop.local.forked import Forked
-from newsdrop.ports import Blob, BusEvent, Ports, SearchState
+from newsdrop.ports import DEFAULT_MAX_POST_BYTES, Blob, BusEvent, Ports, SearchState
 from newsdrop.stages import fanout, index, parse, render
 from newsdrop.stages.common import Outcome, site_settings
 
@@ -89,7 +89,7 @@ class InProcessPipeline:
     artifacts: MemoryStore = field(default_factory=MemoryStore)
     catalog: MemoryCatalog = field(default_factory=MemoryCatalog)
     bus: MemoryBus = field(default_factory=MemoryBus)
-    max_post_bytes: int = 1_000_000
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES
     rejections: list[tuple[str, str]] = field(default_factory=list)
     invocations: dict[str, int] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)

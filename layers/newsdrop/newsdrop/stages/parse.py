@@ -53,6 +53,11 @@ MIN_SCHEDULE_LEAD: Final = dt.timedelta(seconds=60)  # EventBridge Scheduler run
 # Time a template override needs besides its trial render (theme.TRIAL_SECONDS): reading it,
 # committing the settings, the events.
 TEMPLATE_CHECK_MARGIN_S: Final = 5.0
+# The time a post within the size limit may take to read and commit, which an invocation must have
+# left to start one: the slowest shapes of Markdown at 256 KiB (long tables and lists) take 3.5 s
+# of CPU on the machine the benchmarks run on, about 12 s at the parse function's 512 MB (Lambda
+# gives a whole vCPU at 1,769 MB).
+POST_READ_BUDGET_S: Final = 15.0
 STATES: Final[dict[Phase, PostState]] = {
     Phase.DRAFT: "draft",
     Phase.SCHEDULED: "scheduled",
@@ -137,6 +142,7 @@ class ParseBatch:
 
     def read(self, key: str, sequencer: str, lane: Lane, stored: PostRecord | None) -> None:
         """Read the source object and publish it as version `sequencer`."""
+        self.make_time(key, POST_READ_BUDGET_S, "reading a post")
         try:
             blob = self.ports.source.get(key, max_bytes=self.ports.max_post_bytes)
         except TooLarge as exc:
@@ -347,7 +353,9 @@ class ParseBatch:
             return lambda current: fresh.with_templates(current.templates)
         name = source_keys.template_name(change.key)
         if blob is not None:
-            self.make_time_for_a_template(change.key)
+            from newsdrop.rendering import theme  # as posts.read_template does: Jinja only when a template comes
+
+            self.make_time(change.key, theme.TRIAL_SECONDS + TEMPLATE_CHECK_MARGIN_S, "a template check")
         source = None if blob is None else posts.read_template(change.key, blob.body)
 
         def with_template(current: SiteConfig) -> SiteConfig:
@@ -360,17 +368,15 @@ class ParseBatch:
 
         return with_template
 
-    def make_time_for_a_template(self, key: str) -> None:
-        """A template's trial render may take its full time: where the invocation cannot give it
-        that (a batch of several overrides), the record fails and is retried in another invocation,
-        rather than the function timing out and the whole batch with it."""
+    def make_time(self, key: str, needed: float, what: str) -> None:
+        """A step that may take `needed` seconds starts only if the invocation has them left: otherwise
+        its record fails alone and is retried in another invocation (a batch of slow posts or of
+        template overrides), rather than the function timing out and the whole batch with it."""
         if self.seconds_left is None:
             return
-        from newsdrop.rendering import theme  # as posts.read_template does: Jinja only when a template comes
-
-        needed, left = theme.TRIAL_SECONDS + TEMPLATE_CHECK_MARGIN_S, self.seconds_left()
+        left = self.seconds_left()
         if left < needed:
-            raise OutOfTime(f"{key}: {left:.1f} s left, under the {needed:.0f} s a template check may take; retried")
+            raise OutOfTime(f"{key}: {left:.1f} s left, under the {needed:.0f} s {what} may take; retried")
 
 
 class OutOfTime(RuntimeError):
