@@ -264,6 +264,9 @@ def test_longest_allowed_segment_is_accepted() -> None:
         "/2021/12/",
         "/emnews/",  # a category's front page
         "/emnews/index.html",
+        "/robots.txt/x",  # under one of the site's files: a file system cannot hold both
+        "/feed.xml/",
+        "/404.html/x.html",
     ],
 )
 def test_permalinks_colliding_with_site_pages_are_refused(permalink: str) -> None:

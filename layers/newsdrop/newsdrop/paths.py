@@ -153,7 +153,8 @@ def post_key(url: str) -> str:
     if any(len(seg.encode()) > MAX_SEGMENT_BYTES for seg in key.split("/")):
         raise PathError(f"a permalink segment is longer than {MAX_SEGMENT_BYTES} bytes")
     first = key.split("/", 1)[0]
-    if key in RESERVED_FILES or ("/" in key and first in RESERVED_DIRS) or _ARCHIVE_PAGE.match(key):
+    under_own = "/" in key and (first in RESERVED_DIRS or first in RESERVED_FILES)  # `robots.txt/x` too
+    if key in RESERVED_FILES or under_own or _ARCHIVE_PAGE.match(key):
         raise PathError(f"permalink {url[:80]!r} collides with a page the site itself owns")
     if key.endswith("/index.html") and key.count("/") == 1:
         raise PathError(f"permalink {url[:80]!r} collides with a category page")

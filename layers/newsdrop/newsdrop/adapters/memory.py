@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -46,6 +47,9 @@ class MemoryStore:
     mirror: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _folders: set[Path] = field(default_factory=set, repr=False)  # made under the mirror
+    # Keys the mirror could not hold as files, and why: on S3 `a/b.html` and `a/b.html/c.html` are
+    # two keys, but a file system cannot have a file and a folder of one name.
+    unwritable: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
         blob = self.objects.get(key)
@@ -92,7 +96,9 @@ class MemoryStore:
             if if_match is not None and current is not None and current.etag != if_match:
                 raise PreconditionFailed(key)
             if self.objects.pop(key, None) is not None and self.mirror is not None:
-                _file(self.mirror, key).unlink(missing_ok=True)
+                self.unwritable.pop(key, None)
+                with contextlib.suppress(IsADirectoryError, NotADirectoryError):  # never written: see `unwritable`
+                    _file(self.mirror, key).unlink(missing_ok=True)
 
     def list_keys(self, prefix: str) -> list[str]:
         return self.objects.with_prefix(prefix)
@@ -102,12 +108,17 @@ class MemoryStore:
 
     def _mirror(self, root: Path, key: str, body: bytes) -> None:
         path = _file(root, key)
-        if path.parent not in self._folders:  # each folder made once, not once a file
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(path.parent)
-        # os.open, not Path.write_bytes: a build writes tens of thousands of files, and the buffered
-        # file object adds three system calls to each (fstat, the isatty ioctl and lseek).
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            if path.parent not in self._folders:  # each folder made once, not once a file
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(path.parent)
+            # os.open, not Path.write_bytes: a build writes tens of thousands of files, and the buffered
+            # file object adds three system calls to each (fstat, the isatty ioctl and lseek).
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+            self.unwritable[key] = f"a file and a folder of the same name ({exc.strerror})"
+            return
+        self.unwritable.pop(key, None)
         try:
             view = memoryview(body)
             while view:

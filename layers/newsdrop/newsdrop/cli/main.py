@@ -38,8 +38,12 @@ def _build(args: argparse.Namespace) -> int:
         print(f"rejected {key}: {reason}", file=sys.stderr)
     published = len(pipeline.catalog.entries("all"))
     print(f"built {published} posts into {count} files in {out} ({len(pipeline.rejections)} rejected)", file=sys.stderr)
+    for key, reason in sorted(pipeline.site.unwritable.items()):
+        print(f"not written {key}: {reason}", file=sys.stderr)
     if pipeline.dead_letters:
         print(f"newsdrop build: messages failed repeatedly: {pipeline.dead_letters}", file=sys.stderr)
+        return 1
+    if pipeline.site.unwritable:  # the site on S3 would hold them; this folder cannot
         return 1
     return 1 if args.strict and pipeline.rejections else 0
 
