@@ -43,7 +43,9 @@ def post(
     if title is not None:
         lines.append(f"title: {yaml_quote(title)}")
     if date is not None:
-        lines.append(f"date: {date}")
+        # Quoted: read in the site's time zone when it has no offset (Jekyll reads an unquoted time
+        # without one as UTC; tests/unit/test_posts.py holds both).
+        lines.append(f"date: {yaml_quote(date)}")
     cats, tgs = list(categories), list(tags)
     if cats:
         lines.append("categories: [" + ", ".join(yaml_quote(c) for c in cats) + "]")

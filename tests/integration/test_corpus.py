@@ -68,8 +68,8 @@ def front_matter(text: str) -> dict[str, object]:
 
 
 def jekyll_date(raw: object, tz: ZoneInfo) -> dt.datetime | None:
-    if isinstance(raw, dt.datetime):
-        return (raw if raw.tzinfo else raw.replace(tzinfo=tz)).astimezone(tz)
+    if isinstance(raw, dt.datetime):  # unquoted in YAML: Jekyll's reader (Ruby's Psych) takes no offset as UTC
+        return (raw if raw.tzinfo else raw.replace(tzinfo=dt.UTC)).astimezone(tz)
     if isinstance(raw, dt.date):
         return dt.datetime(raw.year, raw.month, raw.day, tzinfo=tz)
     match = JEKYLL_DATE.match(str(raw or "").strip())

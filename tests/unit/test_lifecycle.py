@@ -134,7 +134,7 @@ def test_in_process_pipeline_publishes_a_scheduled_post_when_its_schedule_runs()
     clock = ManualClock(DATE - dt.timedelta(hours=2))
     pipeline = InProcessPipeline(clock=clock)
     pipeline.publish_all([("_config.yml", b"timezone: Asia/Shanghai\nfront_page_days: 1\n")])
-    pipeline.publish_all([("_posts/2024-05-20-a.md", source("Later", "2024-05-20 10:00:00"))])
+    pipeline.publish_all([("_posts/2024-05-20-a.md", source("Later", "2024-05-20 10:00:00 +0800"))])
     page = "news/2024/05/20/a.html"
     assert page not in pipeline.site.objects
     assert pipeline.run_schedules() == 0

@@ -37,11 +37,24 @@ def rejection(data: bytes, *, key: str = KEY, max_bytes: int = LIMIT) -> str:
 # --- dates and time zones
 
 
-def test_date_without_offset_is_in_the_site_time_zone() -> None:
+def test_a_quoted_date_without_offset_is_in_the_site_time_zone() -> None:
+    for quoted in ('"2021-12-08 22:06:07"', "'2021-12-08 22:06:07'", "2021-12-08 22:06"):  # the last: no seconds, text
+        post = read(f"title: T\ncategories: news\ndate: {quoted}")
+        assert post.when == dt.datetime(2021, 12, 8, 22, 6, 7 if ":07" in quoted else 0, tzinfo=SHANGHAI.tz), quoted
+        assert post.url == "/news/2021/12/08/hello.html"
+
+
+def test_an_unquoted_time_without_offset_is_utc_as_jekyll_reads_it() -> None:
+    # Jekyll's YAML reader (Ruby's Psych) makes `2021-12-08 22:06:07` a time in UTC: 06:06 the next
+    # morning in Shanghai, so Jekyll publishes the post under the 9th, and so does newsdrop.
     post = read("title: T\ncategories: news\ndate: 2021-12-08 22:06:07")
-    assert post.when == dt.datetime(2021, 12, 8, 22, 6, 7, tzinfo=SHANGHAI.tz)
+    assert post.when == dt.datetime(2021, 12, 8, 22, 6, 7, tzinfo=dt.UTC)
     assert post.when.utcoffset() == dt.timedelta(hours=8)
-    assert post.url == "/news/2021/12/08/hello.html"
+    assert post.url == "/news/2021/12/09/hello.html"
+    # In a zone behind UTC the day can move back: 02:00 UTC is the evening before in New York.
+    new_york = SiteConfig(timezone="America/New_York")
+    early = read_post(KEY, source("title: T\ncategories: news\ndate: 2021-12-08 02:00:00"), new_york, max_bytes=LIMIT)
+    assert early.url == "/news/2021/12/07/hello.html"
 
 
 def test_date_with_the_site_offset_keeps_its_wall_clock() -> None:

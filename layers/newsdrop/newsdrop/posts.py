@@ -82,10 +82,24 @@ class _Loader(_SafeLoader):  # type: ignore[valid-type,misc]
     """SafeLoader that leaves dates as text: they are parsed by Jekyll's rules, with a clear reason when wrong."""
 
 
+class YamlTime(str):
+    """An unquoted date with a time (`date: 2021-12-08 20:00:00`), which Jekyll's YAML reader (Ruby's
+    Psych) reads as a time, in UTC when it has no offset; a quoted one is text, read in the site's
+    time zone. Kept as text, marked, so that `_parse_date` reads each as Jekyll does."""
+
+
+_YAML_TIME = "tag:newsdrop,2024:yaml-time"
+# Psych's pattern for a time (ScalarScanner::TIME): seconds required, an offset optional.
+_PSYCH_TIME = re.compile(
+    r"^-?\d{4}-\d{1,2}-\d{1,2}(?:[Tt]|[ \t]+)\d{1,2}:\d\d:\d\d(?:\.\d*)?(?:[ \t]*(?:Z|[-+]\d{1,2}:?(?:\d\d)?))?$"
+)
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+for _first in "-0123456789":
+    _Loader.yaml_implicit_resolvers.setdefault(_first, []).insert(0, (_YAML_TIME, _PSYCH_TIME))
+_Loader.add_constructor(_YAML_TIME, lambda loader, node: YamlTime(loader.construct_scalar(node)))
 
 
 def load_yaml(text: str, *, what: str) -> Any:
@@ -184,7 +198,9 @@ def _parse_date(raw: Any, tz: dt.tzinfo) -> dt.datetime:
         except ValueError:
             raise Rejected(f"date {str(raw)[:60]!r} is not a date (expected YYYY-MM-DD[ HH:MM[:SS]][ +ZZZZ])") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
+        # Jekyll reads an unquoted time without an offset as UTC (see YamlTime), anything else in
+        # the site's time zone: the post's day, and so its URL, is the one Jekyll gives it.
+        value = value.replace(tzinfo=dt.UTC if isinstance(raw, YamlTime) else tz)
     try:
         value = value.astimezone(tz)
     except OverflowError:
