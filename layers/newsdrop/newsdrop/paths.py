@@ -64,6 +64,15 @@ def slugify_pretty(text: str) -> str:
     return "".join(out).strip("-")
 
 
+def slugify_default(text: str) -> str:
+    """Jekyll's `slugify` in its default mode, which its `:slug` and `:slugified_categories` use:
+    every run of characters but letters and digits becomes "-", and the result is lower-cased."""
+    return _NOT_ALNUM.sub("-", text).strip("-").lower()
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def _check_chars(text: str, what: str) -> None:
     for ch in text:
         if ch == "\\":
@@ -86,11 +95,18 @@ _DATE_FIELDS: dict[str, Callable[[dt.datetime], str]] = {
     "y_day": lambda when: f"{when:%j}",
     "week": lambda when: f"{when:%V}",
     "short_day": lambda when: f"{when:%a}",
+    "long_day": lambda when: f"{when:%A}",
+    "long_month": lambda when: f"{when:%B}",
+    "short_month": lambda when: f"{when:%b}",
+    "w_year": lambda when: f"{when:%G}",  # the ISO week's year, with `:week`
+    "w_day": lambda when: f"{when:%u}",  # the ISO weekday, 1 on Mondays
     "output_ext": lambda _: ".html",
 }
 # Longest names first, so `:i_month` is never read as `:i` + `_month`.
 _PLACEHOLDER = re.compile(
-    ":(" + "|".join(sorted([*_DATE_FIELDS, "categories", "title", "slug"], key=len, reverse=True)) + ")"
+    ":("
+    + "|".join(sorted([*_DATE_FIELDS, "categories", "slugified_categories", "title", "slug"], key=len, reverse=True))
+    + ")"
 )
 
 
@@ -99,7 +115,12 @@ def jekyll_permalink(
 ) -> str:
     """Fill a Jekyll permalink template (the default one unless front matter gives `permalink:`)."""
     title = slugify_pretty(explicit_slug) if explicit_slug else slugify_pretty(slug) or slug
-    named = {"categories": "/".join(dict.fromkeys(c.lower() for c in categories)), "title": title, "slug": title}
+    named = {
+        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
+        "slugified_categories": "/".join(dict.fromkeys(slugify_default(c) for c in categories)),
+        "title": title,
+        "slug": slugify_default(explicit_slug or slug) or title,
+    }
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)

@@ -150,18 +150,27 @@ def decode_text(body: bytes, *, what: str = "file") -> str:
         raise Rejected(f"{what} is not UTF-8 text: invalid byte 0x{body[exc.start]:02x} at offset {exc.start}") from exc
 
 
-def _labels(meta: dict[str, Any], plural: str, singular: str) -> list[str]:
-    raw = meta.get(plural, meta.get(singular))
+def _label_items(raw: Any, plural: str, *, split: bool) -> list[Any]:
     if raw is None:
         return []
     if isinstance(raw, str):
-        items: list[Any] = raw.split()
-    elif isinstance(raw, list):
-        items = raw
-    elif isinstance(raw, int | float):
-        items = [raw]
-    else:
-        raise Rejected(f"{plural} must be a list or a space-separated string, not {type(raw).__name__}")
+        return raw.split() if split else [raw]
+    if isinstance(raw, list):
+        return raw
+    if isinstance(raw, int | float):
+        return [raw]
+    raise Rejected(f"{plural} must be a list or a space-separated string, not {type(raw).__name__}")
+
+
+def _labels(meta: dict[str, Any], plural: str, singular: str, *, merged: bool) -> list[str]:
+    """Names as Jekyll reads them: the plural's string is split at spaces, the singular's is one name
+    (`category: Hong Kong`). Categories take both, the plural's first (`merged`); tags the singular
+    when it is there, else the plural."""
+    items: list[Any] = []
+    if merged or singular not in meta:
+        items += _label_items(meta.get(plural), plural, split=True)
+    if singular in meta:
+        items += _label_items(meta.get(singular), plural, split=False)
     labels: list[str] = []
     for item in items:
         if isinstance(item, dict | list):
@@ -267,8 +276,8 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
         problems[-1] = "date is empty and the file name (YYYY-MM-DD-slug.md) gives none"
 
     try:
-        categories = _labels(meta, "categories", "category")
-        tags = _labels(meta, "tags", "tag")
+        categories = _labels(meta, "categories", "category", merged=True)
+        tags = _labels(meta, "tags", "tag", merged=False)
     except Rejected as exc:
         problems.append(exc.reason)
         categories, tags = [], []

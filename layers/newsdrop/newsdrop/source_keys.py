@@ -9,7 +9,8 @@ from __future__ import annotations
 POSTS_PREFIX = "_posts/"
 CONFIG_KEY = "_config.yml"
 TEMPLATES_PREFIX = "_templates/"  # overrides of the theme's templates (Jinja), by name
-POST_SUFFIXES = (".md", ".markdown", ".html")
+# Jekyll's default `markdown_ext` (markdown, mkdown, mkdn, mkd, md), and HTML posts.
+POST_SUFFIXES = (".md", ".markdown", ".mkdown", ".mkdn", ".mkd", ".html")
 
 
 def is_post_key(key: str) -> bool:
