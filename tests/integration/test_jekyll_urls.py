@@ -63,6 +63,10 @@ def sites() -> dict[str, dict[str, str]]:
         "_config.yml": f"timezone: UTC\npermalink: {placeholders}\n",
         "_posts/2021-01-02-hello-world.md": post("x", "categories: [News, Big Markets]"),
     }
+    found[":name"] = {
+        "_config.yml": "timezone: UTC\npermalink: /posts/:name:output_ext\n",
+        "_posts/2021-12-08-Hello World.md": post("x", ""),
+    }
     found["extensions"] = {"_config.yml": "timezone: UTC\n"} | {
         f"_posts/2021-12-08-ext-{ext}.{ext}": post(ext, "categories: desk")
         for ext in ("md", "markdown", "mkdown", "mkdn", "mkd")

@@ -105,21 +105,31 @@ _DATE_FIELDS: dict[str, Callable[[dt.datetime], str]] = {
 # Longest names first, so `:i_month` is never read as `:i` + `_month`.
 _PLACEHOLDER = re.compile(
     ":("
-    + "|".join(sorted([*_DATE_FIELDS, "categories", "slugified_categories", "title", "slug"], key=len, reverse=True))
+    + "|".join(
+        sorted([*_DATE_FIELDS, "categories", "slugified_categories", "title", "slug", "name"], key=len, reverse=True)
+    )
     + ")"
 )
 
 
 def jekyll_permalink(
-    template: str, *, when: dt.datetime, slug: str, categories: list[str], explicit_slug: str | None = None
+    template: str,
+    *,
+    when: dt.datetime,
+    slug: str,
+    categories: list[str],
+    explicit_slug: str | None = None,
+    file_name: str = "",
 ) -> str:
-    """Fill a Jekyll permalink template (the default one unless front matter gives `permalink:`)."""
+    """Fill a Jekyll permalink template (the default one unless front matter gives `permalink:`).
+    `file_name`: the post's file name without its extension, date included (`:name`)."""
     title = slugify_pretty(explicit_slug) if explicit_slug else slugify_pretty(slug) or slug
     named = {
         "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
         "slugified_categories": "/".join(dict.fromkeys(slugify_default(c) for c in categories)),
         "title": title,
         "slug": slugify_default(explicit_slug or slug) or title,
+        "name": slugify_default(file_name or slug),
     }
 
     def fill(match: re.Match[str]) -> str:

@@ -315,6 +315,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
             slug=slug,
             categories=categories,
             explicit_slug=str(explicit_slug) if isinstance(explicit_slug, str | int) else None,
+            file_name=stem,
         )
         url = paths.normalise_url(filled)
         paths.post_key(url)
