@@ -403,3 +403,20 @@ def test_permalinks_that_name_the_same_object_are_one_url(first: str, second: st
 def test_deleting_a_post_never_deletes_the_page_of_a_live_post(first: str, second: str) -> None:
     p = run((A, post("Alpha Page", permalink=first)), (B, post("Bravo Page", permalink=second)), (A, None))
     assert_pages_match_catalog(p)
+
+
+def test_a_moved_post_that_is_unpublished_at_its_first_address_leaves_no_redirect_behind() -> None:
+    # At /news/.../a.html, then moved to /moved/a.html (the first address redirecting there), then
+    # back to its first address as a draft: neither address may serve anything, redirects included.
+    first = post("Alpha", permalink="")
+    moved = post("Alpha", permalink="/moved/a.html")
+    draft = post("Alpha").replace(b"layout: post", b"layout: post\npublished: false")
+    bystander = (B, post("Bravo", date="2021-12-07 09:00:00 +0800"))
+    p = run(bystander, (A, first), (A, moved))
+    assert redirects(site(p)) == {"news/2021/12/08/alpha.html": "/moved/a.html"}
+    run((A, draft), pipeline=p)
+    assert broken_redirects(site(p)) == []
+    assert differences(site(p), site(run(bystander, (A, draft)))) == []
+    run((A, first), pipeline=p)  # published again, at its first address: the one it left redirects there
+    assert "news/2021/12/08/alpha.html" in site(p)
+    assert redirects(site(p)) == {"moved/a.html": "/news/2021/12/08/alpha.html"}

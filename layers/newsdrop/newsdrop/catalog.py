@@ -46,7 +46,10 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
     aliases = [*(previous.aliases if previous else ()), *record.aliases]  # the record's own: `redirect_from`
     if previous_url and record.url and url_claim(previous_url) != url_claim(record.url):
         aliases.append(previous_url)
-    if record.url:
+    if record.url and record.live:
+        # The post holds that URL now, so it no longer redirects from it. A post that is not live
+        # holds none: its earlier URLs stay listed, so that their redirects (to the address it left)
+        # are taken down with its pages, and come back should it be published again.
         aliases = [a for a in aliases if url_claim(a) != url_claim(record.url)]
     aliases = list(dict.fromkeys(aliases))[-MAX_ALIASES:]
     return replace(record, touched=touched, previous_url=previous_url, aliases=tuple(aliases))
