@@ -420,3 +420,16 @@ def test_a_moved_post_that_is_unpublished_at_its_first_address_leaves_no_redirec
     run((A, first), pipeline=p)  # published again, at its first address: the one it left redirects there
     assert "news/2021/12/08/alpha.html" in site(p)
     assert redirects(site(p)) == {"moved/a.html": "/news/2021/12/08/alpha.html"}
+
+
+def test_names_that_a_page_address_would_make_alike_keep_their_own_pages() -> None:
+    # `a/b` and `ab`: removing the one's last post takes its page down, never the other's.
+    p = run(
+        (B, post("Bravo", categories="ab", tags="美元人民币")), (A, post("Alpha", categories="a/b", tags="美元/人民币"))
+    )
+    pages = [k for k in site(p) if k.endswith("/index.html") and ("ab" in k or "人民币" in k)]
+    assert len(pages) == 4  # two category pages, two tag pages
+    run((A, None), pipeline=p)
+    assert "ab/index.html" in site(p) and "tags/美元人民币/index.html" in site(p)
+    assert b"Bravo" in site(p)["ab/index.html"]
+    assert differences(site(p), site(run((B, post("Bravo", categories="ab", tags="美元人民币"))))) == []

@@ -8,6 +8,7 @@ characters, absolute URLs) or overwrite a page that the site itself owns.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -217,9 +218,15 @@ def looks_like_another(name: str) -> bool:
 
 
 def segment(name: str) -> str:
-    """A listing name (category, tag) as one safe path segment."""
+    """A listing name (category, tag) as one safe path segment, one per name: where the name cannot
+    be the segment as it is (a "/" or "\\" dropped, a long name cut), a digest of the whole name is
+    added, so that `美元/人民币` and `美元人民币`, or two long names that begin alike, keep pages of
+    their own."""
     cleaned = "".join(ch for ch in name if not _invisible(ch) and ch not in "/\\")
     cleaned = cleaned.strip().strip(".") or "-"
-    while len(cleaned.encode()) > MAX_SEGMENT_BYTES:
+    if cleaned == name and len(cleaned.encode()) <= MAX_SEGMENT_BYTES:
+        return cleaned
+    digest = "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    while len(cleaned.encode()) + len(digest) > MAX_SEGMENT_BYTES:
         cleaned = cleaned[:-1]
-    return cleaned
+    return cleaned + digest
