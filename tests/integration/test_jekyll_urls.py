@@ -1,7 +1,7 @@
 """Post URLs are the ones a real `jekyll build` gives, for the front matter and settings that decide
 them: dates without an offset (Jekyll's YAML reader takes an unquoted time as UTC, anything else in
 the site's time zone), `category` and `categories`, the `:slug` and other permalink placeholders,
-and Jekyll's Markdown file extensions."""
+Jekyll's Markdown file extensions and one-digit months, days and hours."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ DATES = {
     "utc-offset": "2021-12-08 20:00:00 +0000",
     "day-only": "2021-12-08",
     "iso-t": "2021-12-08T23:30:00",
+    "one-digit-hour": "2021-12-08 9:05:00",
+    "one-digit-day": "2021-12-8 21:05:00",
 }
 CATEGORIES = {
     "plural-string": "categories: Markets Asia",
@@ -71,6 +73,7 @@ def sites() -> dict[str, dict[str, str]]:
         f"_posts/2021-12-08-ext-{ext}.{ext}": post(ext, "categories: desk")
         for ext in ("md", "markdown", "mkdown", "mkdn", "mkd")
     }
+    found["extensions"]["_posts/2021-1-5-one-digit.md"] = post("one digit", "categories: desk")
     return found
 
 

@@ -31,6 +31,8 @@ MAX_LABEL_CHARS = 100
 
 MAX_TEMPLATE_BYTES = 64 * 1024
 _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
+# A one-digit month or day (after a "-") or hour (after the date's " " or "T"), to pad for ISO parsing.
+_ONE_DIGIT = re.compile(r"(?<=\d)(-|[ T])?(?<![\d:])(\d)(?=[-: T]|\Z)")
 # Front matter opens the file; a byte-order mark or blank lines before it are forgiven (feeds emit both).
 _FRONT_MATTER = re.compile(r"\A\ufeff?(?:[ \t]*\r?\n)*(?=---[ \t]*\r?\n)")
 _CLOSING = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.M)
@@ -202,6 +204,8 @@ def _parse_date(raw: Any, tz: dt.tzinfo) -> dt.datetime:
         text = str(raw).strip()
         # Jekyll's usual "2021-12-08 10:40:58 +0800": drop the space before the offset for ISO parsing.
         text = re.sub(r"\s+([+-]\d{2}:?\d{2}|Z)$", r"\1", text)
+        # Jekyll (Ruby) also reads one-digit months, days and hours: `2021-1-5-x.md`, `9:05:00`.
+        text = _ONE_DIGIT.sub(lambda m: (m[1] or "") + m[2].zfill(2), text)
         try:
             value = dt.datetime.fromisoformat(text)
         except ValueError:
