@@ -25,6 +25,8 @@ DATES = {
     "iso-t": "2021-12-08T23:30:00",
     "one-digit-hour": "2021-12-08 9:05:00",
     "one-digit-day": "2021-12-8 21:05:00",
+    "one-digit-offset": "2021-12-08 20:00:00 +8",
+    "two-spaces": "2021-12-08  21:00:00",
 }
 CATEGORIES = {
     "plural-string": "categories: Markets Asia",
@@ -40,6 +42,7 @@ SLUGS = {  # file name slug -> extra front matter
     "x_y.z": "",
     "A股快讯": "",
     "custom": "slug: Custom Slug With Spaces!",
+    "thai": "slug: ข่าวด่วน",  # combining marks are part of letters, not separators
 }
 
 
@@ -64,6 +67,7 @@ def sites() -> dict[str, dict[str, str]]:
     found["placeholders"] = {
         "_config.yml": f"timezone: UTC\npermalink: {placeholders}\n",
         "_posts/2021-01-02-hello-world.md": post("x", "categories: [News, Big Markets]"),
+        "_posts/2021-01-03-cafe.md": post("x", "categories: [Café News, x²]"),  # ² is no decimal digit
     }
     found[":name"] = {
         "_config.yml": "timezone: UTC\npermalink: /posts/:name:output_ext\n",

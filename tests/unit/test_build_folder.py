@@ -31,3 +31,14 @@ def test_a_page_and_a_folder_of_one_name_are_reported_and_the_rest_is_written(
     assert unwritten[0].split()[2].rstrip(":") in ("a/b.html", "a/b.html/c.html")
     for written in ("x/other/index.html", "index.html", "feed.xml", "404.html", "robots.txt", "sitemap.xml"):
         assert (out / written).is_file(), written
+
+
+def test_a_folder_emptied_by_deletes_leaves_room_for_a_file_of_its_name(tmp_path: Path) -> None:
+    from newsdrop.adapters.memory import MemoryStore
+
+    store = MemoryStore(mirror=tmp_path)
+    store.put("a/b.html/c.html", b"inner", content_type="text/html")
+    store.delete("a/b.html/c.html")
+    store.put("a/b.html", b"page", content_type="text/html")
+    assert store.unwritable == {}
+    assert (tmp_path / "a" / "b.html").read_bytes() == b"page"

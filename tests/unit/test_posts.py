@@ -133,6 +133,14 @@ def test_singular_category_and_tag() -> None:
     assert post.url == "/opinion/2021/12/08/hello.html"
 
 
+def test_an_empty_or_false_singular_leaves_the_plural_in_force() -> None:
+    # As Jekyll: `tag:` with no value does not hide `tags:`.
+    assert read("title: T\ntag:\ntags: t1 t2").tags == ["t1", "t2"]
+    assert read("title: T\ntag: false\ntags: [t1]").tags == ["t1"]
+    assert read("title: T\ncategory:\ncategories: [a, b]").categories == ["a", "b"]
+    assert read("title: T\ntag: Hong Kong\ntags: t1").tags == ["Hong Kong"]  # a given singular wins
+
+
 def test_duplicate_labels_are_dropped() -> None:
     post = read("title: T\ncategories: news\ntags: a b a")
     assert post.tags == ["a", "b"]

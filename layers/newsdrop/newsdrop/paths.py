@@ -66,12 +66,16 @@ def slugify_pretty(text: str) -> str:
 
 
 def slugify_default(text: str) -> str:
-    """Jekyll's `slugify` in its default mode, which its `:slug` and `:slugified_categories` use:
-    every run of characters but letters and digits becomes "-", and the result is lower-cased."""
-    return _NOT_ALNUM.sub("-", text).strip("-").lower()
-
-
-_NOT_ALNUM = re.compile(r"[\W_]+")
+    """Jekyll's `slugify` in its default mode, which its `:slug`, `:name` and `:slugified_categories`
+    use: every run of characters but letters, marks and decimal digits becomes "-", lower-cased."""
+    out: list[str] = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat[0] in "LM" or cat == "Nd":
+            out.append(ch)
+        elif not out or out[-1] != "-":
+            out.append("-")
+    return "".join(out).strip("-").lower()
 
 
 def _check_chars(text: str, what: str) -> None:

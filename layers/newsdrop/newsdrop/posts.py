@@ -32,6 +32,8 @@ MAX_LABEL_CHARS = 100
 MAX_TEMPLATE_BYTES = 64 * 1024
 _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
 # A one-digit month or day (after a "-") or hour (after the date's " " or "T"), to pad for ISO parsing.
+_DATE_TIME_GAP = re.compile(r"\A(\d{4}-\d{1,2}-\d{1,2})(?:[ \t]+|t)(?=\d)")
+_ONE_DIGIT_OFFSET = re.compile(r"(?<=:\d\d)\s*([+-])(\d)(:\d\d)?\Z")
 _ONE_DIGIT = re.compile(r"(?<=\d)(-|[ T])?(?<![\d:])(\d)(?=[-: T]|\Z)")
 # Front matter opens the file; a byte-order mark or blank lines before it are forgiven (feeds emit both).
 _FRONT_MATTER = re.compile(r"\A\ufeff?(?:[ \t]*\r?\n)*(?=---[ \t]*\r?\n)")
@@ -168,11 +170,13 @@ def _labels(meta: dict[str, Any], plural: str, singular: str, *, merged: bool) -
     """Names as Jekyll reads them: the plural's string is split at spaces, the singular's is one name
     (`category: Hong Kong`). Categories take both, the plural's first (`merged`); tags the singular
     when it is there, else the plural."""
+    one = meta.get(singular)
+    given = one is not None and one is not False  # Jekyll passes over an empty or false singular
     items: list[Any] = []
-    if merged or singular not in meta:
+    if merged or not given:
         items += _label_items(meta.get(plural), plural, split=True)
-    if singular in meta:
-        items += _label_items(meta.get(singular), plural, split=False)
+    if given:
+        items += _label_items(one, plural, split=False)
     labels: list[str] = []
     for item in items:
         if isinstance(item, dict | list):
@@ -202,9 +206,12 @@ def _parse_date(raw: Any, tz: dt.tzinfo) -> dt.datetime:
         value = dt.datetime(raw.year, raw.month, raw.day)
     else:
         text = str(raw).strip()
+        # Jekyll (Ruby) also reads any spaces or a "t" between the date and the time, a one-digit
+        # offset (`+8`), and one-digit months, days and hours (`2021-1-5-x.md`, `9:05:00`).
+        text = _DATE_TIME_GAP.sub(r"\1 ", text, count=1)
+        text = _ONE_DIGIT_OFFSET.sub(lambda m: f" {m[1]}{m[2].zfill(2)}{m[3] or ':00'}", text)
         # Jekyll's usual "2021-12-08 10:40:58 +0800": drop the space before the offset for ISO parsing.
         text = re.sub(r"\s+([+-]\d{2}:?\d{2}|Z)$", r"\1", text)
-        # Jekyll (Ruby) also reads one-digit months, days and hours: `2021-1-5-x.md`, `9:05:00`.
         text = _ONE_DIGIT.sub(lambda m: (m[1] or "") + m[2].zfill(2), text)
         try:
             value = dt.datetime.fromisoformat(text)

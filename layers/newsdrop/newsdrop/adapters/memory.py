@@ -97,8 +97,19 @@ class MemoryStore:
                 raise PreconditionFailed(key)
             if self.objects.pop(key, None) is not None and self.mirror is not None:
                 self.unwritable.pop(key, None)
+                path = _file(self.mirror, key)
                 with contextlib.suppress(IsADirectoryError, NotADirectoryError):  # never written: see `unwritable`
-                    _file(self.mirror, key).unlink(missing_ok=True)
+                    path.unlink(missing_ok=True)
+                # Folders left empty go too, as on S3 (where they never were): a later key of one of
+                # their names is then a file that can be written.
+                for folder in path.parents:
+                    if folder == self.mirror or not folder.is_relative_to(self.mirror):
+                        break
+                    try:
+                        folder.rmdir()
+                    except OSError:  # not empty (or gone): neither are the folders above it
+                        break
+                    self._folders.discard(folder)
 
     def list_keys(self, prefix: str) -> list[str]:
         return self.objects.with_prefix(prefix)
