@@ -255,7 +255,7 @@ def test_matches_far_down_the_candidates_are_reached_and_more_results_come_on_re
 def test_full_width_text_is_found_and_marked_where_it_stands(browser: Any) -> None:
     pipeline = InProcessPipeline()
     filler = "行业景气度持续回升，" * 20  # the match lies past the first 140 characters of the text
-    key, body = _post("fullwidth", "寒武纪（６８８２５６）公告", f"{filler}公司与ＮＶＩＤＩＡ达成合作。", 0)
+    key, body = _post("fullwidth", "寒武纪（６８８２５６）公告", f"{filler}公司与ＮＶＩＤＩＡ达成合作，ｶﾞｽ料金。", 0)
     pipeline.upload(key, body)
     pipeline.drain()
     with serving(pipeline) as site:
@@ -267,4 +267,7 @@ def test_full_width_text_is_found_and_marked_where_it_stands(browser: Any) -> No
         page.fill("#q", "688256")
         results(page)
         assert page.locator("#results a.title mark").all_inner_texts() == ["６８８２５６"]
+        page.fill("#q", "ガス")  # half-width kana with its voiced mark, which NFKC joins into one character
+        results(page)
+        assert page.locator(".excerpt mark").all_inner_texts() == ["ｶﾞｽ"]
         page.close()

@@ -175,13 +175,18 @@
 
   // The text normalised as queries are (full-width letters and digits become ASCII), with where
   // each of its code units came from: a match found there is marked on the text as written.
+  // A character and the marks that NFKC may join to it (combining marks, half-width kana's voiced
+  // marks: ｶﾞ is ガ) are normalised together.
+  var JOINS = /^[\p{M}\uFF9E\uFF9F]$/u;
   function folded(text) {
-    var out = "", from = [], at = 0;
-    for (var ch of text) {
-      var n = normalise(ch);
+    var out = "", from = [], at = 0, chars = Array.from(text);
+    for (var i = 0; i < chars.length;) {
+      var unit = chars[i++];
+      while (i < chars.length && JOINS.test(chars[i])) unit += chars[i++];
+      var n = normalise(unit);
       for (var k = 0; k < n.length; k++) from.push(at);
       out += n;
-      at += ch.length;
+      at += unit.length;
     }
     from.push(at);
     return { text: out, from: from };
