@@ -31,7 +31,9 @@ MAX_LABEL_CHARS = 100
 
 MAX_TEMPLATE_BYTES = 64 * 1024
 _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
-# A one-digit month or day (after a "-") or hour (after the date's " " or "T"), to pad for ISO parsing.
+# What Ruby reads in a date and ISO parsing does not, made ISO: any spaces or a "t" between the day
+# and the time; a one-digit offset hour (`+8`, after the time's minutes or seconds); a one-digit
+# month or day (after a "-") or hour (after the date's " " or "T").
 _DATE_TIME_GAP = re.compile(r"\A(\d{4}-\d{1,2}-\d{1,2})(?:[ \t]+|t)(?=\d)")
 _ONE_DIGIT_OFFSET = re.compile(r"(?<=:\d\d)\s*([+-])(\d)(:\d\d)?\Z")
 _ONE_DIGIT = re.compile(r"(?<=\d)(-|[ T])?(?<![\d:])(\d)(?=[-: T]|\Z)")

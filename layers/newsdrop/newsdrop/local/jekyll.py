@@ -59,5 +59,6 @@ class JekyllSite:
             if key.startswith(source_keys.POSTS_PREFIX) and not source_keys.is_post_key(key)
         ]
         if skipped:
-            found.append(f"{len(skipped)} files in _posts/ are not posts (.md, .markdown, .html) and were skipped")
+            kinds = ", ".join(source_keys.POST_SUFFIXES)
+            found.append(f"{len(skipped)} files in _posts/ are not posts ({kinds}) and were skipped")
         return found
