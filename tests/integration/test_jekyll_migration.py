@@ -40,15 +40,20 @@ def jekyll_post_urls(corpus: Path, work: Path) -> dict[str, str]:
     config = re.sub(r"(?m)^theme:.*$", "", config)
     config = re.sub(r"(?ms)^plugins:\n(?:\s+-.*\n)*", "", config)
     (source / "_config.yml").write_text(config, encoding="utf-8")
+    return jekyll_build_post_urls(source, work / "_site")
+
+
+def jekyll_build_post_urls(source: Path, out: Path) -> dict[str, str]:
+    """`jekyll build` of the site in `source` into `out`: URL -> source file of every post it publishes."""
     (source / "post-urls.txt").write_text(URL_LIST, encoding="utf-8")
     assert JEKYLL is not None
     subprocess.run(
-        [JEKYLL, "build", "--safe", "--quiet", "-s", str(source), "-d", str(work / "_site")],
+        [JEKYLL, "build", "--safe", "--quiet", "-s", str(source), "-d", str(out)],
         check=True,
         timeout=600,
         capture_output=True,
     )
-    lines = (work / "_site" / "post-urls.txt").read_text(encoding="utf-8").splitlines()
+    lines = (out / "post-urls.txt").read_text(encoding="utf-8").splitlines()
     return {unquote(url): path for url, path in (line.split("\t", 1) for line in lines if line.strip())}
 
 

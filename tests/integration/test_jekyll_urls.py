@@ -5,14 +5,12 @@ Jekyll's Markdown file extensions and one-digit months, days and hours."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
 
 from newsdrop.local.inprocess import InProcessPipeline
-from tests.integration.test_jekyll_migration import JEKYLL, URL_LIST
+from tests.integration.test_jekyll_migration import JEKYLL, jekyll_build_post_urls
 
 DATES = {
     "unquoted-evening": "2021-12-08 20:00:00",  # 04:00 on the 9th in Shanghai
@@ -85,14 +83,10 @@ SITES = sites()
 
 
 def jekyll_urls(files: dict[str, str], work: Path) -> set[str]:
-    for key, text in {**files, "post-urls.txt": URL_LIST}.items():
+    for key, text in files.items():
         (work / key).parent.mkdir(parents=True, exist_ok=True)
         (work / key).write_text(text, encoding="utf-8")
-    assert JEKYLL is not None
-    out = work / "_site"
-    subprocess.run([JEKYLL, "build", "--safe", "--quiet", "-s", str(work), "-d", str(out)], check=True, timeout=300)
-    lines = (out / "post-urls.txt").read_text(encoding="utf-8").splitlines()
-    return {unquote(line.split("\t", 1)[0]) for line in lines if line.strip()}
+    return set(jekyll_build_post_urls(work, work / "_site"))
 
 
 @pytest.mark.skipif(JEKYLL is None, reason="jekyll (Debian's package) is not installed")
