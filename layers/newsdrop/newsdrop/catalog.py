@@ -17,12 +17,31 @@ def url_claim(url: str) -> str:
     return key_for_url(url)
 
 
+# DynamoDB's limit on the items of one transaction. A commit's transaction grows with the listings
+# the post leaves and joins and the earlier URLs it starts or stops redirecting from.
+MAX_TRANSACTION_ITEMS = 100
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     put: list[tuple[str, str]]  # (list id, sort key) entries to write with the record's entry
     delete: list[tuple[str, str]]  # (list id, sort key) entries to remove
     claim_key: str
     release_key: str
+    redirect_put: list[str]  # claims of earlier URLs the post starts redirecting from
+    redirect_delete: list[str]  # and of those it stops redirecting from
+
+    def items(self, *, settings_checked: bool) -> int:
+        """The transaction's items: the record, these changes, the count of changes and the settings."""
+        changes = len(self.put) + len(self.delete) + len(self.redirect_put) + len(self.redirect_delete)
+        return 2 + bool(self.claim_key) + bool(self.release_key) + changes + settings_checked
+
+
+def redirect_claims(record: PostRecord | None) -> set[str]:
+    """What a post redirects from: the claims of its earlier URLs, while it is live."""
+    if record is None or not record.live:
+        return set()
+    return {url_claim(alias) for alias in record.aliases}
 
 
 def plan(record: PostRecord, previous: PostRecord | None) -> Plan:
@@ -31,7 +50,26 @@ def plan(record: PostRecord, previous: PostRecord | None) -> Plan:
     claim = url_claim(record.url) if record.live else ""
     previous_claim = url_claim(previous.url) if previous and previous.live else ""
     release = previous_claim if previous_claim != claim else ""
-    return Plan(put=sorted(new), delete=sorted(old - new), claim_key=claim, release_key=release)
+    redirects, redirected = redirect_claims(record), redirect_claims(previous)
+    return Plan(
+        put=sorted(new),
+        delete=sorted(old - new),
+        claim_key=claim,
+        release_key=release,
+        redirect_put=sorted(redirects - redirected),
+        redirect_delete=sorted(redirected - redirects),
+    )
+
+
+def too_large(change: Plan, *, settings_checked: bool) -> str:
+    """Why the change cannot be one transaction ("" when it can): both catalogs refuse it alike."""
+    items = change.items(settings_checked=settings_checked)
+    if items <= MAX_TRANSACTION_ITEMS:
+        return ""
+    return (
+        f"this change touches {items} catalog items at once (listings it leaves and joins, earlier URLs);"
+        f" at most {MAX_TRANSACTION_ITEMS}: publish it with fewer categories, tags or redirect_from URLs"
+    )
 
 
 MAX_ALIASES = 20  # earlier URLs that keep redirecting to a post; the oldest are dropped first
@@ -51,5 +89,8 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
         # holds none: its earlier URLs stay listed, so that their redirects (to the address it left)
         # are taken down with its pages, and come back should it be published again.
         aliases = [a for a in aliases if url_claim(a) != url_claim(record.url)]
-    aliases = list(dict.fromkeys(aliases))[-MAX_ALIASES:]
-    return replace(record, touched=touched, previous_url=previous_url, aliases=tuple(aliases))
+    aliases = list(dict.fromkeys(aliases))
+    # Those dropped are named in the change's event, so that their redirects are taken down too.
+    released = tuple(aliases[:-MAX_ALIASES])
+    aliases = aliases[-MAX_ALIASES:]
+    return replace(record, touched=touched, previous_url=previous_url, aliases=tuple(aliases), released=released)

@@ -87,6 +87,7 @@ def for_record(record: PostRecord, lane: Lane = "live") -> BusEvent:
         "previous_url": record.previous_url,
         "lists": list(record.touched),
         "aliases": list(record.aliases),
+        "released": list(record.released),
         "lane": lane,
     }
     return BusEvent(POST_UPSERTED if record.live else POST_REMOVED, detail)
@@ -191,6 +192,7 @@ class PublishingEvent:
     previous_url: str
     lists: tuple[str, ...]
     aliases: tuple[str, ...] = ()
+    released: tuple[str, ...] = ()  # earlier URLs the post no longer redirects from
     bulk: bool = False  # in the lane of a site-wide refresh or an import, not a single publish
 
 
@@ -202,7 +204,8 @@ def publishing_event(body: dict[str, Any]) -> PublishingEvent:
         raise MalformedEvent(f"unexpected publishing event {detail_type!r}")
     lists = detail.get("lists", [])
     aliases = detail.get("aliases", [])
-    for name, value in (("lists", lists), ("aliases", aliases)):
+    released = detail.get("released", [])
+    for name, value in (("lists", lists), ("aliases", aliases), ("released", released)):
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             raise MalformedEvent(f"publishing event {name} must be a list of strings")
     return PublishingEvent(
@@ -212,5 +215,6 @@ def publishing_event(body: dict[str, Any]) -> PublishingEvent:
         previous_url=str(detail.get("previous_url", "")),
         lists=tuple(lists),
         aliases=tuple(aliases),
+        released=tuple(released),
         bulk=detail.get("lane") == "bulk",
     )

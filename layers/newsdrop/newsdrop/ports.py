@@ -158,9 +158,10 @@ class PostRecord:
     state: PostState = "front"
     due: str = ""  # ISO 8601: when the post's phase next changes by itself (a schedule is set for it)
     aliases: Sequence[str] = ()  # earlier URLs of the post, which redirect to its current one
+    released: Sequence[str] = ()  # earlier URLs this change dropped from `aliases` (past MAX_ALIASES)
 
 
-CommitStatus = Literal["applied", "duplicate", "stale", "url_taken", "config_changed"]
+CommitStatus = Literal["applied", "duplicate", "stale", "url_taken", "config_changed", "too_large"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ class CommitResult:
     status: CommitStatus
     current: PostRecord | None = None
     url_owner: str = ""
+    reason: str = ""  # why a "too_large" change cannot be committed
     previous: PostRecord | None = None  # the record an applied commit replaced
 
 
@@ -251,7 +253,8 @@ class Catalog(Protocol):
     ) -> CommitResult:
         """Atomically replace the stored record by `record` if record.sequencer is newer than the stored one.
 
-        Listing entries and the URL claim change in the same transaction; `current` in the
+        Listing entries, the URL claim and the claims of earlier URLs change in the same transaction
+        (status "too_large", with the reason, when they are more than one may hold); `current` in the
         result is the stored record afterwards (with `touched`, `previous_url` and `aliases`
         filled in). With `generation`, only while the site settings are still that generation
         (status "config_changed" otherwise): a post is never committed as read under old settings.
@@ -265,6 +268,11 @@ class Catalog(Protocol):
 
     def url_owner(self, url: str) -> str | None:
         """The source key of the live post that holds `url`, if any."""
+
+    def redirect_claimant(self, url: str) -> str | None:
+        """The source key of the live post that `url` redirects to when no post holds it: of those that
+        list it among their earlier URLs, the first by key, so that the answer depends on what is
+        published, not on the order it was published in."""
 
     def get_config(self) -> ConfigRecord | None: ...
 

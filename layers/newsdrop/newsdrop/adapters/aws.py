@@ -351,6 +351,7 @@ def _post_record(key: str, item: dict[str, Any] | None) -> PostRecord | None:
         state=item.get("state", "front" if item["live"] else "deleted"),
         due=item.get("due", ""),
         aliases=tuple(item.get("aliases", [])),
+        released=tuple(item.get("released", [])),
     )
 
 
@@ -389,8 +390,13 @@ def _url_pk(url: str) -> str:
     return f"URL#{catalog_plan.url_claim(url)}"
 
 
+def _redirect_pk(claim: str) -> str:
+    return f"REDIRECT#{claim}"
+
+
 class DynamoCatalog:
-    """Single-table catalog: POST#key/STATE, LIST#id/sort, URL#path/OWNER, CONFIG/SITE, CATALOG/CHANGES."""
+    """Single-table catalog: POST#key/STATE, LIST#id/sort, URL#path/OWNER, REDIRECT#path/key (a live post
+    that lists the path among its earlier URLs), CONFIG/SITE, CATALOG/CHANGES."""
 
     def __init__(self, table: str) -> None:
         self.table = table
@@ -468,6 +474,7 @@ class DynamoCatalog:
                 "state": record.state,
                 "due": record.due,
                 "aliases": list(record.aliases),
+                "released": list(record.released),
             }
         )
 
@@ -481,6 +488,8 @@ class DynamoCatalog:
                 return CommitResult("duplicate" if stored.sequencer == record.sequencer else "stale", current=stored)
             final = catalog_plan.finalise(record, stored)
             change = catalog_plan.plan(final, stored)
+            if reason := catalog_plan.too_large(change, settings_checked=generation is not None):
+                return CommitResult("too_large", current=stored, reason=reason)
             # Optimistic concurrency: the transaction holds only if the record is still the one planned against.
             post: dict[str, Any] = {"TableName": self.table, "Item": self._post_item(final)}
             if stored is None:
@@ -527,6 +536,12 @@ class DynamoCatalog:
                             }
                         }
                     )
+            for claim in change.redirect_put:
+                item = _item({"pk": _redirect_pk(claim), "sk": record.key})
+                items.append({"Put": {"TableName": self.table, "Item": item}})
+            for claim in change.redirect_delete:
+                key = _item({"pk": _redirect_pk(claim), "sk": record.key})
+                items.append({"Delete": {"TableName": self.table, "Key": key}})
             items.append({"Update": self._count_change()})
             if generation is not None:
                 # Last, so the indexes of the URL claim's reason above stay put.
@@ -578,6 +593,17 @@ class DynamoCatalog:
 
     def url_owner(self, url: str) -> str | None:
         return _owner(self._get(_url_pk(url), "OWNER"))
+
+    def redirect_claimant(self, url: str) -> str | None:
+        response = client("dynamodb").query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_item({":pk": _redirect_pk(catalog_plan.url_claim(url))}),
+            ConsistentRead=True,
+            Limit=1,  # the first key
+        )
+        items = response.get("Items", [])
+        return str(from_attribute(items[0]["sk"])) if items else None
 
     def get_config(self) -> ConfigRecord | None:
         return _config_record(self._get("CONFIG", "SITE"))

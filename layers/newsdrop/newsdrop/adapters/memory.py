@@ -148,6 +148,7 @@ class MemoryCatalog:
     # Each list's entries by sort key, kept sorted: a newest-n read costs n, as a DynamoDB Query.
     lists: dict[str, SortedKeyMap[Entry]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    redirects: dict[str, set[str]] = field(default_factory=dict)  # an earlier URL's claim -> the keys listing it
     config: ConfigRecord | None = None
     search: dict[str, SearchState] = field(default_factory=dict)
     next_id: int = 0
@@ -189,6 +190,8 @@ class MemoryCatalog:
             owner = self.urls.get(change.claim_key)
             if change.claim_key and owner not in (None, record.key):
                 return CommitResult("url_taken", current=stored, url_owner=owner or "")
+            if reason := catalog_plan.too_large(change, settings_checked=generation is not None):
+                return CommitResult("too_large", current=stored, reason=reason)
             self.posts[record.key] = record
             for list_id, sort in change.delete:
                 if (listing := self.lists.get(list_id)) is not None:
@@ -202,6 +205,13 @@ class MemoryCatalog:
                 del self.urls[change.release_key]
             if change.claim_key:
                 self.urls[change.claim_key] = record.key
+            for claim in change.redirect_put:
+                self.redirects.setdefault(claim, set()).add(record.key)
+            for claim in change.redirect_delete:
+                if (keys := self.redirects.get(claim)) is not None:
+                    keys.discard(record.key)
+                    if not keys:
+                        del self.redirects[claim]
             self.change_count += 1
             return CommitResult("applied", current=record, previous=stored)
 
@@ -211,6 +221,10 @@ class MemoryCatalog:
 
     def url_owner(self, url: str) -> str | None:
         return self.urls.get(catalog_plan.url_claim(url))
+
+    def redirect_claimant(self, url: str) -> str | None:
+        with self._lock:
+            return min(self.redirects.get(catalog_plan.url_claim(url), ()), default=None)
 
     def get_config(self) -> ConfigRecord | None:
         return self.config

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from newsdrop import model, paths
 from newsdrop.model import Entry, Post, SiteConfig
-from newsdrop.ports import Catalog, ObjectStore, Reads
+from newsdrop.ports import Catalog, ObjectStore, PostRecord, Reads
 from newsdrop.rendering import theme, urls
 from newsdrop.rendering.writer import KEEP, Compute, Fingerprinted, Keep
 
@@ -44,26 +44,19 @@ def post_body(post: Post, config: SiteConfig) -> bytes:
 
 
 def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, config: SiteConfig) -> Compute:
-    """The page at `url`, as long as the post `key` holds that URL; a redirect to the post's current
-    URL when `url` is one of its earlier ones that nobody holds now; absent otherwise."""
+    """The page at `url`: the post `key`'s, as long as it holds that URL; where no post holds it, a
+    redirect to the post that lists it among its earlier URLs (`Catalog.redirect_claimant`, whichever
+    post's event asks); absent otherwise."""
 
     def compute() -> bytes | Keep | None:
         found = catalog.read(Reads(urls=(url,), posts=(key,)))  # one request: the URL's holder is usually `key`
         owner = found.owners[url]
-        if owner is not None and owner != key:
-            return KEEP  # another post holds this URL now; its own event renders it
-        record = found.posts[key]
-        if record is None or not record.live:
-            return None if owner is None else KEEP
-        here = paths.key_for_url(url)
         if owner is None:
-            moved = any(paths.key_for_url(alias) == here for alias in record.aliases)
-            if not moved:
-                return None
-            # Not over one of the site's own pages: parse checks every URL it records, and this
-            # guards against records older than a check.
-            return redirect_page(url, record.url, config) if paths.may_hold_post(url) else KEEP
-        if paths.key_for_url(record.url) != here:
+            return _redirect(url, key, found.posts[key], catalog, config)
+        record = found.posts[key]
+        if owner != key or record is None or not record.live:
+            return KEEP  # another post holds this URL now (or `key` again, since this read): its event renders it
+        if paths.key_for_url(record.url) != paths.key_for_url(url):
             return KEEP
         blob = artifacts.get(record.artifact)
         if blob is None:
@@ -71,6 +64,22 @@ def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, conf
         return post_body(Post.from_json(json.loads(blob.body)), config)
 
     return compute
+
+
+def _redirect(
+    url: str, key: str, record: PostRecord | None, catalog: Catalog, config: SiteConfig
+) -> bytes | Keep | None:
+    """The page at `url`, which no post holds: a redirect, or nothing. A post's own URL is held by
+    the post, so only its earlier URLs, and the one it leaves (deleted, unpublished), ask here."""
+    claimant = catalog.redirect_claimant(url)
+    if claimant is None:
+        return None
+    target = record if claimant == key else catalog.get_post(claimant)
+    if target is None or not target.live or paths.key_for_url(target.url) == paths.key_for_url(url):
+        return KEEP  # read between two commits: the later one's event derives this URL again
+    # Not over one of the site's own pages: parse checks every URL it records, and this
+    # guards against records older than a check.
+    return redirect_page(url, target.url, config) if paths.may_hold_post(url) else KEEP
 
 
 def redirect_page(url: str, target: str, config: SiteConfig) -> bytes:

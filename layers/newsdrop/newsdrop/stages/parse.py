@@ -215,6 +215,9 @@ class ParseBatch:
         if result.status == "url_taken":
             self.reject(record.key, record.sequencer, f"permalink {record.url} is already used by {result.url_owner}")
             return result.status
+        if result.status == "too_large":
+            self.reject(record.key, record.sequencer, result.reason)
+            return result.status
         if result.status == "stale":
             log.info("stale change ignored", extra=extra)
             self.counts["skipped"] += 1

@@ -63,7 +63,7 @@ class RenderBatch:
     def render_post(self, event: events.PublishingEvent) -> None:
         # The event names the URLs involved; what each one shows is decided by the catalog now,
         # so each URL is derived once per batch, whichever of the post's events named it.
-        for url in dict.fromkeys(u for u in (event.url, event.previous_url, *event.aliases) if u):
+        for url in dict.fromkeys(u for u in (event.url, event.previous_url, *event.aliases, *event.released) if u):
             if (event.key, url) in self.rendered:
                 continue
             self.derive(

@@ -1,0 +1,60 @@
+"""Earlier URLs on DynamoDB (moto), through the real handlers: claimed by two posts, and too many at once.
+
+The same cases as tests/unit/test_redirect_claims.py on the memory catalog; here the claims are
+DynamoDB items written in the commit's transaction, which holds at most 100 items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newsdrop import catalog
+from tests.integration.sitecheck import delete, local_build, post, rejections, site, upload
+from tests.support.redirects import redirect_target
+
+A = "_posts/2021-12-08-a.md"
+B = "_posts/2021-12-09-b.md"
+A_PAGE, B_PAGE = "news/2021/12/08/a.html", "news/2021/12/09/b.html"
+OLD = "old/place.html"
+
+
+def claiming(title: str, date: str) -> bytes:
+    return post(title, date, categories=["News"], extra={"redirect_from": "/old/place.html"})
+
+
+POSTS = {A: claiming("A", "2021-12-08 10:00:00"), B: claiming("B", "2021-12-09 10:00:00")}
+
+
+def drain(pump: Any) -> dict[str, bytes]:
+    pump.drain()
+    assert pump.errors == []
+    return site()
+
+
+def test_two_claimants_of_an_earlier_url_published_in_reverse_key_order(moto_stack: Any) -> None:
+    for key in (B, A):  # A after B, and A is first by key: the redirect is A's, as in a fresh build
+        upload(key, POSTS[key])
+        objects = drain(moto_stack)
+    assert redirect_target(objects[OLD]) == "/" + A_PAGE
+    assert objects[OLD] == local_build(POSTS)[OLD]
+    delete(A)
+    assert redirect_target(drain(moto_stack)[OLD]) == "/" + B_PAGE
+    delete(B)
+    assert OLD not in drain(moto_stack)
+    assert rejections(moto_stack) == []
+
+
+def test_a_change_too_large_for_one_transaction_is_rejected_with_its_key_and_reason(moto_stack: Any) -> None:
+    labels = [f"l{i}" for i in range(20)]
+
+    def many(date: str, prefix: str) -> bytes:
+        earlier = {"redirect_from": "[" + ", ".join(f"/{prefix}/{i}.html" for i in range(20)) + "]"}
+        return post("A", date, categories=labels, tags=[f"t{i}" for i in range(20)], extra=earlier)
+
+    upload(A, many("2021-12-08 10:00:00", "x"))
+    before = drain(moto_stack)
+    upload(A, many("2021-12-09 10:00:00", "y"))  # leaves and joins 42 listings, and swaps 20 earlier URLs
+    assert drain(moto_stack) == before
+    [rejected] = rejections(moto_stack)
+    assert rejected["key"] == A
+    assert f"at most {catalog.MAX_TRANSACTION_ITEMS}" in rejected["reason"]
