@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import unicodedata
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -52,6 +53,28 @@ def assert_inside(key: str) -> None:
 )
 def test_slugify_pretty_follows_jekyll(text: str, expected: str) -> None:
     assert paths.slugify_pretty(text) == expected
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)), st.booleans())
+def test_ascii_text_is_slugified_as_the_general_loop_does(text: str, pretty: bool) -> None:
+    if pretty:
+        assert paths.slugify_pretty(text) == paths.slugify_any(text, "._~!$&'()+,;=@")
+    else:
+        assert paths.slugify_default(text) == paths.slugify_any(text).lower()
+
+
+REFUSED = ("Cc", "Cf", "Cs", "Co", "Zl", "Zp")
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(blacklist_categories=())))
+def test_a_name_is_refused_exactly_when_it_holds_a_backslash_or_a_control_character(text: str) -> None:
+    refused = any(ch == "\\" or unicodedata.category(ch) in REFUSED for ch in text)
+    outcome = contextlib.suppress(PathError) if refused else contextlib.nullcontext()
+    with outcome:
+        paths._check_chars(text, "name")
+        assert not refused, text
 
 
 # --- jekyll_permalink placeholders

@@ -8,6 +8,7 @@ characters, absolute URLs) or overwrite a page that the site itself owns.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import unicodedata
@@ -49,14 +50,20 @@ class PathError(ValueError):
     """A permalink or name cannot become a path inside the site."""
 
 
-def slugify_pretty(text: str) -> str:
-    """Jekyll's `slugify(mode: "pretty", cased: true)`, which its `:title` placeholder uses."""
-    allowed = set("._~!$&'()+,;=@")
+_PRETTY_KEEPS = "._~!$&'()+,;=@"
+# ASCII text, the usual file name, slugified in C: its letters and digits are all the letters,
+# marks and decimal digits it has, so these give what `slugify_any` gives, character for character.
+_ASCII_NOT_PRETTY = re.compile(f"[^A-Za-z0-9{re.escape(_PRETTY_KEEPS)}]+")
+_ASCII_NOT_DEFAULT = re.compile(r"[^A-Za-z0-9]+")
+
+
+def slugify_any(text: str, keeps: str = "") -> str:
+    """Every run of characters but letters, marks, decimal digits and `keeps` becomes one "-"."""
     out: list[str] = []
     run = False
     for ch in text:
         cat = unicodedata.category(ch)
-        if cat[0] in "LM" or cat == "Nd" or ch in allowed:
+        if cat[0] in "LM" or cat == "Nd" or ch in keeps:
             out.append(ch)
             run = False
         elif not run:
@@ -65,20 +72,26 @@ def slugify_pretty(text: str) -> str:
     return "".join(out).strip("-")
 
 
+def slugify_pretty(text: str) -> str:
+    """Jekyll's `slugify(mode: "pretty", cased: true)`, which its `:title` placeholder uses."""
+    if text.isascii():
+        return _ASCII_NOT_PRETTY.sub("-", text).strip("-")
+    return slugify_any(text, _PRETTY_KEEPS)
+
+
 def slugify_default(text: str) -> str:
     """Jekyll's `slugify` in its default mode, which its `:slug`, `:name` and `:slugified_categories`
     use: every run of characters but letters, marks and decimal digits becomes "-", lower-cased."""
-    out: list[str] = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if cat[0] in "LM" or cat == "Nd":
-            out.append(ch)
-        elif not out or out[-1] != "-":
-            out.append("-")
-    return "".join(out).strip("-").lower()
+    if text.isascii():
+        return _ASCII_NOT_DEFAULT.sub("-", text).strip("-").lower()
+    return slugify_any(text).lower()
 
 
 def _check_chars(text: str, what: str) -> None:
+    # Printable text has none of the categories refused below (str.isprintable refuses them all,
+    # and spaces but " " too): the loop, which names the character, runs only when it might.
+    if "\\" not in text and text.isprintable():
+        return
     for ch in text:
         if ch == "\\":
             raise PathError(f"{what} contains a backslash")
@@ -206,6 +219,7 @@ def may_hold_post(url: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1 << 16)  # listings and feeds link the same URLs page after page
 def href(url: str) -> str:
     """A site path as an `href`: percent-encoded UTF-8, safe characters kept."""
     return quote(url, safe="/:@!$&'()*+,;=-._~")

@@ -84,6 +84,7 @@ def stamp(config: SiteConfig) -> str:
     return f"{fingerprint()}:{settings}"
 
 
+@lru_cache(maxsize=1 << 14)  # a post's date is printed on every listing that shows it
 def _date(value: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return dt.datetime.fromisoformat(value).strftime(fmt)
 
