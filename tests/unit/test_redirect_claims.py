@@ -10,7 +10,7 @@ import itertools
 
 import pytest
 
-from newsdrop import catalog
+from newsdrop import catalog, posts
 from newsdrop.local.inprocess import InProcessPipeline
 from tests.support.redirects import redirect_target
 
@@ -111,3 +111,23 @@ def test_a_change_too_large_for_one_catalog_transaction_is_rejected_and_the_post
     assert pipeline.catalog.posts[A].url == url
     assert pipeline.site.objects == published
     assert target(pipeline, "x/0.html") == url
+
+
+def test_redirect_from_urls_keep_redirecting_however_often_the_post_moves_or_is_uploaded_again() -> None:
+    assert catalog.MAX_ALIASES > posts.MAX_REDIRECTS  # and room for the address Jekyll gave the post
+    listed = [f"r/{i}.html" for i in range(posts.MAX_REDIRECTS)]
+    extra = "redirect_from: [" + ", ".join("/" + url for url in listed) + "]\n"
+    pipeline = InProcessPipeline()
+    for day in (8, 9, 9, 10, 10, 10):  # moves, uploads unchanged, moves again
+        pipeline.publish_all([(A, source("A", f"2021-12-{day:02d} 10:00:00", extra))])
+        url = pipeline.catalog.posts[A].url
+        assert [target(pipeline, key) for key in listed] == [url] * len(listed)
+        assert target(pipeline, "news/2021/12/08/a.html") == (url if day > 8 else None)
+
+
+def test_a_catalog_written_before_claims_gains_them_when_the_post_is_committed_again() -> None:
+    pipeline = InProcessPipeline()
+    pipeline.publish_all([(A, POSTS[A])])
+    pipeline.catalog.redirects.clear()  # records with earlier URLs and no claims, as before claims existed
+    pipeline.publish_all([(A, POSTS[A])])
+    assert target(pipeline) == A_URL

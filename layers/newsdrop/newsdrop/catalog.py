@@ -56,7 +56,9 @@ def plan(record: PostRecord, previous: PostRecord | None) -> Plan:
         delete=sorted(old - new),
         claim_key=claim,
         release_key=release,
-        redirect_put=sorted(redirects - redirected),
+        # Every claim of the record, not only its new ones: a Put that changes nothing costs one item,
+        # and a catalog written before claims existed gains them as its posts are committed again.
+        redirect_put=sorted(redirects),
         redirect_delete=sorted(redirected - redirects),
     )
 
@@ -72,7 +74,9 @@ def too_large(change: Plan, *, settings_checked: bool) -> str:
     )
 
 
-MAX_ALIASES = 20  # earlier URLs that keep redirecting to a post; the oldest are dropped first
+# Earlier URLs that keep redirecting to a post: room for all of its `redirect_from:` (at most 20,
+# and the address Jekyll gave it), which are never dropped; the oldest addresses it moved from are.
+MAX_ALIASES = 24
 
 
 def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
@@ -81,9 +85,11 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
     old_lists = list(previous.lists) if previous and previous.live else []
     touched = tuple(dict.fromkeys([*old_lists, *record.lists]))
     previous_url = previous.url if previous and previous.live else ""
-    aliases = [*(previous.aliases if previous else ()), *record.aliases]  # the record's own: `redirect_from`
+    listed = list(record.aliases)  # the post's own: `redirect_from`, kept while it lists them
+    aliases = [a for a in (previous.aliases if previous else ()) if a not in listed]
     if previous_url and record.url and url_claim(previous_url) != url_claim(record.url):
         aliases.append(previous_url)
+    aliases += listed  # last, so that trimming drops the oldest addresses the post moved from first
     if record.url and record.live:
         # The post holds that URL now, so it no longer redirects from it. A post that is not live
         # holds none: its earlier URLs stay listed, so that their redirects (to the address it left)

@@ -183,15 +183,16 @@ class MemoryCatalog:
             if stored is not None and stored.sequencer >= record.sequencer:
                 status: CommitStatus = "duplicate" if stored.sequencer == record.sequencer else "stale"
                 return CommitResult(status, current=stored)
-            if generation is not None and generation != self._generation:
-                return CommitResult("config_changed", current=stored)
             record = catalog_plan.finalise(record, stored)
             change = catalog_plan.plan(record, stored)
+            # In DynamoCatalog's order: its size is known before the transaction, the rest from it.
+            if reason := catalog_plan.too_large(change, settings_checked=generation is not None):
+                return CommitResult("too_large", current=stored, reason=reason)
+            if generation is not None and generation != self._generation:
+                return CommitResult("config_changed", current=stored)
             owner = self.urls.get(change.claim_key)
             if change.claim_key and owner not in (None, record.key):
                 return CommitResult("url_taken", current=stored, url_owner=owner or "")
-            if reason := catalog_plan.too_large(change, settings_checked=generation is not None):
-                return CommitResult("too_large", current=stored, reason=reason)
             self.posts[record.key] = record
             for list_id, sort in change.delete:
                 if (listing := self.lists.get(list_id)) is not None:
