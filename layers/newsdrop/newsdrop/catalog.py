@@ -28,7 +28,7 @@ class Plan:
     delete: list[tuple[str, str]]  # (list id, sort key) entries to remove
     claim_key: str
     release_key: str
-    redirect_put: list[str]  # claims of earlier URLs the post starts redirecting from
+    redirect_put: list[str]  # claims of the earlier URLs the post redirects from (each put again)
     redirect_delete: list[str]  # and of those it stops redirecting from
 
     def items(self, *, settings_checked: bool) -> int:
