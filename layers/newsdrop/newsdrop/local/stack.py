@@ -14,6 +14,8 @@ queue that has some: a publish then makes no requests to learn that six queues a
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import importlib.util
 import json
 import logging
@@ -34,6 +36,40 @@ from newsdrop.local import template as cfn
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+# The invocation each thread is running, for its log lines (see `invoke`).
+_INVOCATION: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("invocation", default=None)
+
+
+class _OwnInvocation(logging.Filter):
+    """Stamps a log line with its thread's invocation: the formatter lets a record's own attributes
+    override the keys `inject_lambda_context` set on the shared logger (and which it clears from
+    the thread's own keys when an invocation starts)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.update(_INVOCATION.get() or {})
+        return True
+
+
+@functools.cache
+def _stamp_invocations() -> None:
+    from newsdrop.observability import logger
+
+    logger.registered_handler.addFilter(_OwnInvocation())
+
+
+def invoke(handler: Handler, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Run a handler as Lambda would, with its own invocation on its log lines: the functions share
+    one Powertools logger in this process, whose keys name whichever invocation started last."""
+    from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
+
+    _stamp_invocations()
+    token = _INVOCATION.set(build_lambda_context_model(context).__dict__)
+    try:
+        return handler(event, context)
+    finally:
+        _INVOCATION.reset(token)
 
 
 @dataclass(frozen=True)
@@ -332,7 +368,7 @@ class Pump:
         ]
         self.invocations[logical] = self.invocations.get(logical, 0) + 1
         try:
-            result = self.handlers[logical]({"Records": records}, LambdaContext(function_name=logical))
+            result = invoke(self.handlers[logical], {"Records": records}, LambdaContext(function_name=logical))
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         except Exception as exc:  # the invocation failed: Lambda returns the whole batch to the queue
             log.exception("%s failed on a batch of %d", logical, len(records))
@@ -361,9 +397,8 @@ class Pump:
             for rule in spec.schedules:
                 self.invocations[logical] = self.invocations.get(logical, 0) + 1
                 try:
-                    self.handlers[logical](
-                        envelopes.scheduled_event(f"{self.stack.names.stack}-{rule}"), LambdaContext(logical)
-                    )
+                    event = envelopes.scheduled_event(f"{self.stack.names.stack}-{rule}")
+                    invoke(self.handlers[logical], event, LambdaContext(logical))
                 except Exception as exc:  # as on AWS: the next tick runs again
                     log.exception("%s failed on its schedule", logical)
                     self.errors.append(f"{logical}: {exc}")
