@@ -160,3 +160,14 @@ def test_an_upload_after_the_payloads_still_updates_the_post(moto_stack: Any) ->
     moto_stack.drain()
     assert moto_stack.errors == []
     assert "欢迎再次使用 newsdrop" in s3.get_object(Bucket="newsdrop-site", Key=POST_PAGE)["Body"].read().decode()
+
+
+def test_publishing_payloads_carry_every_field_parse_emits() -> None:
+    from newsdrop import events
+    from newsdrop.ports import PostRecord
+
+    for name, live in (("render-upserted.json", True), ("index-upserted.json", True), ("render-removed.json", False)):
+        body = json.loads(load_event(name)["Records"][0]["body"])
+        emitted = events.for_record(PostRecord(key="k", sequencer="s", live=live, url="/u.html" if live else ""))
+        assert body["detail-type"] == emitted.detail_type, name
+        assert body["detail"].keys() == emitted.detail.keys(), name
