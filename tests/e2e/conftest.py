@@ -54,9 +54,9 @@ class DevStack:
     def get(self, path: str) -> tuple[int, dict[str, str], str]:
         try:
             with urllib.request.urlopen(self.site.rstrip("/") + path, timeout=10) as response:
-                return response.status, dict(response.headers), response.read().decode()
+                return response.status, dict(response.headers), response.read().decode(errors="replace")
         except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), exc.read().decode()
+            return exc.code, dict(exc.headers), exc.read().decode(errors="replace")
 
     def wait_for(self, path: str, predicate: Any, timeout: float = 30) -> tuple[int, str]:
         """Poll a page until predicate(status, body) holds; returns the last answer."""

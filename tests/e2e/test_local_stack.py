@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
+from tests.conftest import ROOT
 from tests.e2e.conftest import DevStack
 
 POST = """---
@@ -78,6 +81,33 @@ def test_home_and_post_in_chromium(dev_stack: DevStack, browser: Any) -> None:
     color = page.evaluate("getComputedStyle(document.querySelector('.masthead')).borderBottomStyle")
     assert color == "solid"
     assert errors == []
+    page.close()
+
+
+def test_a_post_s_image_from_the_source_bucket_shows_in_chromium(dev_stack: DevStack, browser: Any) -> None:
+    image = "/images/2024/yuan-week.png"  # a sample file, referenced by the sample post below
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(dev_stack.site.rstrip("/") + image, timeout=10) as response:
+                served, content_type = response.read(), response.headers["Content-Type"]
+                break
+        except urllib.error.HTTPError:
+            assert time.monotonic() < deadline, f"{image} was not copied to the site"
+            time.sleep(0.2)
+    assert served == (ROOT / "samples/site" / image.lstrip("/")).read_bytes() and content_type == "image/png"
+    page = browser.new_page()
+    page.goto(dev_stack.site.rstrip("/") + "/fx/2024/05/22/fx-weekly.html")
+    picture = page.locator(".post .body img")
+    assert picture.get_attribute("src") == image
+    page.wait_for_function("document.querySelector('.post .body img').complete")
+    assert picture.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [240, 120]
+
+    # Replaced in the source bucket, the site serves the new one; deleted, it is gone.
+    dev_stack.s3().put_object(Bucket="newsdrop-source", Key="images/2024/e2e.png", Body=served[:100])
+    dev_stack.wait_for("/images/2024/e2e.png", lambda s, b: s == 200)
+    dev_stack.s3().delete_object(Bucket="newsdrop-source", Key="images/2024/e2e.png")
+    dev_stack.wait_for("/images/2024/e2e.png", lambda s, b: s == 404)
     page.close()
 
 

@@ -233,7 +233,8 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(moto_stack: Any, 
     try:
         # Enough posts for the scheduled compaction to flush the search log and merge levels (and
         # delete replaced files).
-        apply(moto_stack, {"_config.yml": CONFIG.encode()})
+        # With a file the site serves as it is (copied by render from the source bucket).
+        apply(moto_stack, {"_config.yml": CONFIG.encode(), "images/chart.png": b"\x89PNG first"})
         for n in range(24):
             day = f"2024-05-{10 + n % 9:02d}"
             apply(moto_stack, {f"_posts/{day}-story-{n}.md": story(n, f"{day} 09:00:00")})
@@ -251,6 +252,8 @@ def test_every_call_of_every_function_is_allowed_by_its_policy(moto_stack: Any, 
                 "_posts/2024-05-11-story-1.md": None,  # deleted
                 "_posts/2024-05-12-broken.md": b"---\ntitle: [unclosed\n---\nbody",  # rejected
                 "_config.yml": (CONFIG + "description: changed\n").encode(),  # every page again
+                "images/chart.png": None,  # a file deleted: render finds it gone and deletes its copy
+                "assets/img/logo.png": b"\x89PNG logo",
             },
         )
         assert moto_stack.errors == []

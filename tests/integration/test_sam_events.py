@@ -171,3 +171,20 @@ def test_publishing_payloads_carry_every_field_parse_emits() -> None:
         emitted = events.for_record(PostRecord(key="k", sequencer="s", live=live, url="/u.html" if live else ""))
         assert body["detail-type"] == emitted.detail_type, name
         assert body["detail"].keys() == emitted.detail.keys(), name
+    body = json.loads(load_event("render-file-changed.json")["Records"][0]["body"])
+    emitted = events.file_changed("images/x.png", "s")
+    assert body["detail-type"] == emitted.detail_type
+    assert body["detail"].keys() == emitted.detail.keys()
+
+
+def test_the_file_payload_copies_the_sample_image(moto_stack: Any) -> None:
+    s3 = boto3.client("s3")
+    key = "images/2024/yuan-week.png"
+    image = (SAMPLES / "site" / key).read_bytes()
+    s3.put_object(Bucket="newsdrop-source", Key=key, Body=image)
+    assert drop_messages(boto3.client("sqs"), moto_stack.stack.queue_urls["ParseQueue"]) == 1
+    assert moto_stack.handlers["RenderFunction"](
+        load_event("render-file-changed.json"), _context("RenderFunction")
+    ) == {"batchItemFailures": []}
+    copy = s3.get_object(Bucket="newsdrop-site", Key=key)
+    assert (copy["Body"].read(), copy["ContentType"]) == (image, "image/png")

@@ -190,6 +190,17 @@ def functions_triggered_by(t: Template, bucket_id: str) -> set[str]:
     return found
 
 
+def functions_copying_files(t: Template) -> set[str]:
+    """Functions that consume a queue fed by a rule taking parse's FileChanged events: they copy the
+    files the site serves as they are from the source bucket, so they may read it."""
+    found: set[str] = set()
+    for rule in resources(t, RULE).values():
+        if "FileChanged" in as_list((props(rule).get("EventPattern") or {}).get("detail-type")):
+            for queue in rule_target_queues(t, rule):
+                found |= consumers_of(t, queue)
+    return found
+
+
 def is_read_only_s3(action: str) -> bool:
     a = action.lower()
     return a.startswith(("s3:get", "s3:list"))
@@ -254,15 +265,17 @@ def check_no_wildcards(t: Template) -> list[str]:
 
 
 def check_source_bucket_access(t: Template) -> list[str]:
-    """Only the functions that source-bucket events trigger may touch a source bucket,
-    only to read, and each of them can actually read it."""
+    """Only the functions that source-bucket events trigger, and those that copy its files to the
+    site, may touch a source bucket, only to read, and each function it triggers can read it."""
     problems = []
     sources = source_buckets(t)
     if not sources:
         return ["no bucket's events feed any function (expected a source bucket)"]
+    copying = functions_copying_files(t)
     for bucket in sorted(sources):
-        readers = functions_triggered_by(t, bucket)
-        if not readers:
+        triggered = functions_triggered_by(t, bucket)
+        readers = triggered | copying
+        if not triggered:
             problems.append(f"{bucket}: its events reach no function")
         for fid in resources(t, FUNCTION):
             on_bucket = [s for s in function_statements(t, fid) if bucket in refs(s.get("Resource"))]
@@ -273,8 +286,10 @@ def check_source_bucket_access(t: Template) -> list[str]:
             beyond_listing = [a for a in granted if a.lower() != "s3:listbucket"]
             if beyond_listing and fid not in readers:  # a fan-out may list the keys, never read the posts
                 problems.append(f"{fid}: is not triggered by {bucket} but may access it: {beyond_listing}")
-            if fid in readers and "s3:getobject" not in {a.lower() for a in granted}:
+            if fid in triggered and "s3:getobject" not in {a.lower() for a in granted}:
                 problems.append(f"{fid}: is triggered by {bucket} but cannot s3:GetObject from it")
+            if fid in copying and "s3:getobject" not in {a.lower() for a in granted}:
+                problems.append(f"{fid}: copies the files of {bucket} but cannot s3:GetObject from it")
     return problems
 
 
@@ -634,7 +649,13 @@ def _reader(t: Template) -> str:
 
 
 def _non_reader(t: Template) -> str:
-    return sorted(set(resources(t, FUNCTION)) - functions_triggered_by(t, _source(t)))[0]
+    readers = functions_triggered_by(t, _source(t)) | functions_copying_files(t)
+    return sorted(set(resources(t, FUNCTION)) - readers)[0]
+
+
+def _without_source_statements(t: Template, fid: str) -> None:
+    statements = [s for s in function_statements(t, fid) if _source(t) not in refs(s["Resource"])]
+    props(t["Resources"][fid]).update(Policies=[{"Statement": statements}])
 
 
 def _grant(t: Template, fid: str, action: str | list[str], resource: Any) -> None:
@@ -723,13 +744,10 @@ MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
         check_source_bucket_access,
         lambda t: _grant(t, _reader(t), ["s3:GetObject", "s3:DeleteObject"], _on_source(t)),
     ),
-    "reader cannot read": (
+    "reader cannot read": (check_source_bucket_access, lambda t: _without_source_statements(t, _reader(t))),
+    "file copier cannot read": (
         check_source_bucket_access,
-        lambda t: props(t["Resources"][_reader(t)]).update(
-            Policies=[
-                {"Statement": [s for s in function_statements(t, _reader(t)) if _source(t) not in refs(s["Resource"])]}
-            ]
-        ),
+        lambda t: _without_source_statements(t, sorted(functions_copying_files(t))[0]),
     ),
     "reader writes its trigger": (
         check_no_write_to_trigger,
@@ -855,3 +873,15 @@ def test_the_template_s_post_size_limit_is_the_package_s_default(template: Templ
 
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert int(variables["MAX_POST_BYTES"]) == DEFAULT_MAX_POST_BYTES
+
+
+def test_the_source_rule_forwards_every_file_type_the_site_serves_in_any_case(template: Template) -> None:
+    from newsdrop import source_keys
+
+    suffixes = set()
+    for rule in resources(template, RULE).values():
+        if triggering_buckets(template, rule):
+            for match in as_list(props(rule)["EventPattern"]["detail"]["object"]["key"]):
+                if isinstance(match, dict) and "suffix" in match:
+                    suffixes.add(match["suffix"]["equals-ignore-case"])
+    assert suffixes == {f".{ext}" for ext in source_keys.FILE_TYPES}

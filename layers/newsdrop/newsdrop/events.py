@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 
+from newsdrop import source_keys
 from newsdrop.ports import BusEvent, PostRecord, normalise_sequencer
 
 SOURCE = "newsdrop.parse"
@@ -21,6 +22,7 @@ POST_UPSERTED = "PostUpserted"
 POST_REMOVED = "PostRemoved"
 POST_REJECTED = "PostRejected"
 SITE_CONFIGURED = "SiteConfigured"
+FILE_CHANGED = "FileChanged"  # a file the site serves as it is was uploaded or deleted
 # A one-time schedule's event: a post's phase changes now (scheduled -> published -> archived).
 POST_DUE = "PostDue"
 SCHEDULER_SOURCE = "newsdrop.scheduler"
@@ -91,6 +93,12 @@ def for_record(record: PostRecord, lane: Lane = "live") -> BusEvent:
         "lane": lane,
     }
     return BusEvent(POST_UPSERTED if record.live else POST_REMOVED, detail)
+
+
+def file_changed(key: str, sequencer: str) -> BusEvent:
+    """Render copies the file as the source bucket holds it when it runs, or deletes it: events of one
+    key may come in any order, and the last to run copies what is there last."""
+    return BusEvent(FILE_CHANGED, {"key": key, "sequencer": sequencer, "lane": "live"})
 
 
 def rejected(key: str, sequencer: str, reason: str) -> BusEvent:
@@ -200,8 +208,12 @@ def publishing_event(body: dict[str, Any]) -> PublishingEvent:
     """Read an EventBridge event that parse emitted (as delivered in an SQS message body)."""
     detail_type = body.get("detail-type")
     detail = body.get("detail")
-    if detail_type not in (POST_UPSERTED, POST_REMOVED, SITE_CONFIGURED) or not isinstance(detail, dict):
+    if detail_type not in (POST_UPSERTED, POST_REMOVED, SITE_CONFIGURED, FILE_CHANGED) or not isinstance(detail, dict):
         raise MalformedEvent(f"unexpected publishing event {detail_type!r}")
+    if detail_type == FILE_CHANGED and not source_keys.is_file_key(str(detail.get("key", ""))):
+        raise MalformedEvent(
+            f"{FILE_CHANGED} event for {str(detail.get('key'))[:80]!r}, which is not a file the site serves"
+        )
     lists = detail.get("lists", [])
     aliases = detail.get("aliases", [])
     released = detail.get("released", [])

@@ -15,12 +15,17 @@ import unicodedata
 from collections.abc import Callable
 from urllib.parse import quote, unquote, urlsplit
 
+from newsdrop import source_keys
+
 MAX_KEY_BYTES = 900  # S3 allows 1,024; keep room for prefixes and index.html
 MAX_SEGMENT_BYTES = 200  # below every file system's name limit, for `newsdrop build`
 
 # Keys and top-level folders that belong to the site, never to a post.
 RESERVED_FILES = frozenset({"index.html", "404.html", "feed.xml", "sitemap.xml", "robots.txt", "favicon.ico"})
 RESERVED_DIRS = frozenset({"assets", "search", "tags", "archive", "sitemaps", "categories"})
+# Of those, what a file may still take: `assets/` holds the theme's files, all of them CSS and
+# JavaScript, types no file has (Jekyll sites keep their images there), and nothing writes a favicon.
+FILE_MAY_TAKE = frozenset({"assets", "favicon.ico"})
 _ARCHIVE_PAGE = re.compile(r"\A\d{4}/\d{2}(?:/\d{2})?/index\.html\Z")
 # The search index's objects (newsdrop.search): the manifest names the runs and documents. Here,
 # with the rest of the site's layout, so the writer knows them without importing the index.
@@ -207,6 +212,28 @@ def post_key(url: str) -> str:
         raise PathError(f"permalink {url[:80]!r} collides with a page the site itself owns")
     if key.endswith("/index.html") and key.count("/") == 1:
         raise PathError(f"permalink {url[:80]!r} collides with a category page")
+    if source_keys.file_type(key) is not None:
+        raise PathError(
+            f"permalink {url[:80]!r} ends like a file served as it is ({key.rsplit('.', 1)[-1]}), not a page"
+        )
+    return key
+
+
+def file_key(key: str) -> str:
+    """The site key of a file served as it is (`source_keys.is_file_key`): its own, unless that
+    leaves the site or takes a name the site's own pages use. Files and pages never share a key: a
+    file's type is one no page has (`post_key`)."""
+    _check_chars(key, "file name")
+    segments = key.split("/")
+    if any(seg in ("", ".", "..") for seg in segments):
+        raise PathError(f"file {key[:80]!r} does not name a file inside the site")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise PathError(f"file name is longer than {MAX_KEY_BYTES} bytes")
+    if any(len(seg.encode()) > MAX_SEGMENT_BYTES for seg in segments):
+        raise PathError(f"a file name segment is longer than {MAX_SEGMENT_BYTES} bytes")
+    own = key in RESERVED_FILES or (len(segments) > 1 and segments[0] in RESERVED_DIRS)
+    if own and segments[0] not in FILE_MAY_TAKE:
+        raise PathError(f"file {key[:80]!r} takes a name the site's own pages use")
     return key
 
 

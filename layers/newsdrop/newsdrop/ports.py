@@ -37,6 +37,7 @@ class TooLarge(Exception):
 class Head:
     etag: str
     metadata: Mapping[str, str] = field(default_factory=dict)
+    size: int | None = None  # bytes, where the store told it
 
 
 @dataclass

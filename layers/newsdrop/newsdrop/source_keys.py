@@ -1,4 +1,4 @@
-"""What the keys of the source bucket are: posts, the site settings and template overrides.
+"""What the keys of the source bucket are: posts, the site settings, template overrides and files.
 
 Kept apart from `posts` (which parses them) so that code that only sorts keys, such as the
 fan-out, imports no Markdown, YAML or HTML library.
@@ -11,6 +11,22 @@ CONFIG_KEY = "_config.yml"
 TEMPLATES_PREFIX = "_templates/"  # overrides of the theme's templates (Jinja), by name
 # Jekyll's default `markdown_ext` (markdown, mkdown, mkdn, mkd, md), and HTML posts.
 POST_SUFFIXES = (".md", ".markdown", ".mkdown", ".mkdn", ".mkd", ".html")
+# Files the site serves as they are, at their own key (Jekyll copies every file outside folders
+# and names that start with `_` or `.`), by type: images, PDFs and plain text. Not SVG, HTML,
+# JavaScript or CSS: served from the site's own origin, each could run script or restyle its pages.
+FILE_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "avif": "image/avif",
+    "ico": "image/vnd.microsoft.icon",
+    "pdf": "application/pdf",
+    "txt": "text/plain; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+}
+MAX_FILE_BYTES = 20 * 2**20  # render holds a file in memory while it copies it
 
 
 def is_post_key(key: str) -> bool:
@@ -24,6 +40,21 @@ def is_config_key(key: str) -> bool:
 def is_site_key(key: str) -> bool:
     """Keys that change the site settings: `_config.yml` and template overrides."""
     return is_config_key(key) or key.startswith(TEMPLATES_PREFIX)
+
+
+def file_type(key: str) -> str | None:
+    """The content type a file of this name is served with, or None for a type the site never serves."""
+    name = key.rsplit("/", 1)[-1]
+    stem, dot, ext = name.rpartition(".")
+    return FILE_TYPES.get(ext.lower()) if dot and stem else None
+
+
+LEFT_OUT = "_.#~"  # what the names of folders and files Jekyll does not copy start with
+
+
+def is_file_key(key: str) -> bool:
+    """A file the site serves as it is: a served type, in no folder and under no name Jekyll leaves out."""
+    return file_type(key) is not None and not any(not part or part[0] in LEFT_OUT for part in key.split("/"))
 
 
 def template_name(key: str) -> str:

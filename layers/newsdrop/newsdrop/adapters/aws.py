@@ -198,7 +198,11 @@ class S3Store:
             if _code(exc) in _MISSING:
                 return None
             raise
-        return Head(etag=response["ETag"].strip('"'), metadata=response.get("Metadata", {}))
+        return Head(
+            etag=response["ETag"].strip('"'),
+            metadata=response.get("Metadata", {}),
+            size=int(response.get("ContentLength", 0)),
+        )
 
     def put(
         self,

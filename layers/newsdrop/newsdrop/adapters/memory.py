@@ -59,7 +59,7 @@ class MemoryStore:
 
     def head(self, key: str) -> Head | None:
         blob = self.objects.get(key)
-        return None if blob is None else Head(etag=blob.etag, metadata=dict(blob.metadata))
+        return None if blob is None else Head(etag=blob.etag, metadata=dict(blob.metadata), size=len(blob.body))
 
     def put(
         self,

@@ -147,7 +147,7 @@ def _publish(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     files = list(source_files(folder))
     if not files:
-        print(f"newsdrop publish: no _config.yml, _templates/ or _posts/ files in {folder}", file=sys.stderr)
+        print(f"newsdrop publish: no _config.yml, _templates/, _posts/ or site files in {folder}", file=sys.stderr)
         return 2
     if args.endpoint:
         use_local_credentials()

@@ -118,7 +118,7 @@ class InProcessPipeline:
         }
         self._enveloped: tuple[BusEvent | None, str] = (None, "")
         # The template's rules, queue for queue.
-        self.bus.subscribe(PUBLISHING, self._to("render"), lane="live")
+        self.bus.subscribe([*PUBLISHING, events.FILE_CHANGED], self._to("render"), lane="live")
         self.bus.subscribe(PUBLISHING, self._to("index"), lane="live")
         self.bus.subscribe(PUBLISHING, self._to("render-bulk"), lane="bulk")
         self.bus.subscribe(PUBLISHING, self._to("index-bulk"), lane="bulk")

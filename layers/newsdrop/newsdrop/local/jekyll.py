@@ -25,6 +25,11 @@ LEFT_BEHIND = {
 }
 
 
+# Folders Jekyll leaves out of a site by default (its `exclude:` setting), which hold files of the
+# types newsdrop copies (images of installed packages).
+JEKYLL_EXCLUDES = frozenset({"node_modules", "vendor", "gemfiles"})
+
+
 @dataclass(frozen=True)
 class JekyllSite:
     root: Path
@@ -39,9 +44,14 @@ class JekyllSite:
         return cls(root, list(source_files(root)))
 
     def files(self) -> list[tuple[str, Path]]:
-        """`_config.yml` first (its time zone and permalink decide every post's URL), then the posts."""
+        """`_config.yml` first (its time zone and permalink decide every post's URL), then the posts,
+        then the images, PDFs and text files Jekyll would copy (not those of folders it leaves out)."""
         return [
-            (key, path) for key, path in self.found if source_keys.is_config_key(key) or source_keys.is_post_key(key)
+            (key, path)
+            for key, path in self.found
+            if source_keys.is_config_key(key)
+            or source_keys.is_post_key(key)
+            or (source_keys.is_file_key(key) and key.split("/", 1)[0] not in JEKYLL_EXCLUDES)
         ]
 
     @property

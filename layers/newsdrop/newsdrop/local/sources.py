@@ -12,7 +12,8 @@ from newsdrop import source_keys
 def source_files(root: Path) -> Iterator[tuple[str, Path]]:
     """(bucket key, path) for what the source bucket holds: the site settings first, as they shape
     how posts are read and rendered (`_config.yml`, then the template overrides under `_templates/`),
-    then `_posts/`; each folder sorted."""
+    then `_posts/`, then the files the site serves as they are (images, PDFs: outside folders whose
+    names start with `_`, which are never entered); each folder sorted."""
     config = root / source_keys.CONFIG_KEY
     if config.is_file():
         yield source_keys.CONFIG_KEY, config
@@ -20,22 +21,26 @@ def source_files(root: Path) -> Iterator[tuple[str, Path]]:
         found = sorted(_files(str(root / prefix), []))
         for parts, path in found:  # by path components, as `Path` objects sort
             yield prefix + "/".join(parts), Path(path)
+    for parts, path in sorted(_files(str(root), [], left_out=source_keys.LEFT_OUT)):
+        key = "/".join(parts)
+        if source_keys.is_file_key(key):
+            yield key, Path(path)
 
 
-def _files(folder: str, inside: list[str]) -> Iterator[tuple[list[str], str]]:
-    """Every file under `folder`, with its path components below it. Like `Path.rglob`, linked
-    folders are not entered; like Jekyll, hidden files and folders (`.DS_Store`, `.git/`) are left
-    out. Directory entries rather than `Path` objects: a build of 10,000 posts spent 0.4 s making
-    and comparing paths here."""
+def _files(folder: str, inside: list[str], *, left_out: str = ".") -> Iterator[tuple[list[str], str]]:
+    """Every file under `folder`, with its path components below it, but those under a name that
+    starts with one of `left_out`. Like `Path.rglob`, linked folders are not entered; like Jekyll,
+    hidden files and folders (`.DS_Store`, `.git/`) are always left out. Directory entries rather
+    than `Path` objects: a build of 10,000 posts spent 0.4 s making and comparing paths here."""
     try:
         with os.scandir(folder) as scan:
             entries = list(scan)
     except (FileNotFoundError, NotADirectoryError):
         return
     for entry in entries:
-        if entry.name.startswith("."):
+        if entry.name.startswith((".", *left_out)):
             continue
         if entry.is_dir(follow_symlinks=False):
-            yield from _files(entry.path, [*inside, entry.name])
+            yield from _files(entry.path, [*inside, entry.name], left_out=left_out)
         elif entry.is_file():
             yield [*inside, entry.name], entry.path

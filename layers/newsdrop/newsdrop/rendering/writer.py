@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import quote
 
+from newsdrop import source_keys
 from newsdrop.paths import SEARCH_MANIFEST_KEY, SEARCH_PREFIX, SEARCH_RUN_PREFIX
 from newsdrop.ports import Blob, Head, KnownHeads, ObjectStore, PreconditionFailed
 
@@ -44,6 +45,9 @@ HTML_CACHE = "public, max-age=60, s-maxage=300"
 LISTING_CACHE = "public, max-age=10, s-maxage=10"
 SHORT_CACHE = "public, max-age=30, s-maxage=60"
 IMMUTABLE = "public, max-age=31536000, immutable"
+# Files served as they are (images, PDFs) rarely change and are invalidated when they do; a browser
+# may show the one it has for ten minutes more.
+FILE_CACHE = "public, max-age=600, s-maxage=86400"
 
 _TYPES = {
     "html": "text/html; charset=utf-8",
@@ -65,7 +69,7 @@ KEEP: Final = Keep()
 def content_type(key: str) -> str:
     if key == "feed.xml":
         return "application/atom+xml; charset=utf-8"
-    return _TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+    return _TYPES.get(key.rsplit(".", 1)[-1].lower()) or source_keys.file_type(key) or "application/octet-stream"
 
 
 def cache_control(key: str) -> str:
@@ -292,8 +296,9 @@ def create_once(store: ObjectStore, key: str, body: bytes, *, content_type: str,
 
 
 def invalidation_paths(stale_keys: list[str]) -> list[str]:
-    """The CDN paths to invalidate for these keys (`WriteCounts.stale_keys`): content-hashed assets never need it."""
-    return sorted({_cdn_path(key) for key in stale_keys if not key.startswith("assets/")})
+    """The CDN paths to invalidate for these keys (`WriteCounts.stale_keys`): the theme's content-hashed
+    assets never need it (a file kept under `assets/` does: its name stays when it changes)."""
+    return sorted({_cdn_path(key) for key in stale_keys if not key.startswith("assets/") or source_keys.file_type(key)})
 
 
 def _cdn_path(key: str) -> str:

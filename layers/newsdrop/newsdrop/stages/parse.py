@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from newsdrop import events, lifecycle, model, posts, source_keys
+from newsdrop import events, lifecycle, model, paths, posts, source_keys
 from newsdrop.events import Lane
 from newsdrop.lifecycle import Phase
 from newsdrop.model import Entry, Post, SiteConfig
@@ -96,7 +96,7 @@ class ParseBatch:
     read_ahead: dict[str, PostRecord | None] = field(default_factory=dict)
     emitted: list[BusEvent] = field(default_factory=list)
     counts: dict[str, int] = field(
-        default_factory=lambda: {"published": 0, "removed": 0, "rejected": 0, "skipped": 0, "refreshed": 0}
+        default_factory=lambda: {"published": 0, "removed": 0, "rejected": 0, "skipped": 0, "refreshed": 0, "files": 0}
     )
     # Seconds this invocation has left (Lambda's context); None where nothing stops it (a build).
     seconds_left: Callable[[], float] | None = None
@@ -123,8 +123,11 @@ class ParseBatch:
         if source_keys.is_site_key(change.key):
             self.apply_site(change)
             return
+        if source_keys.is_file_key(change.key):
+            self.apply_file(change)
+            return
         if not source_keys.is_post_key(change.key):
-            log.info("ignored: not a post", extra={"key": change.key, "sequencer": change.sequencer})
+            log.info("ignored: neither a post nor a file the site serves", extra={"key": change.key})
             self.counts["skipped"] += 1
             return
         stored = (
@@ -139,6 +142,24 @@ class ParseBatch:
         # an old version, or of a delete marker (an undelete), while the key has a current object.
         # What the key holds now decides; a missing object is the tombstone (`read`).
         self.read(change.key, change.sequencer, "live", stored)
+
+    def apply_file(self, change: events.SourceChange) -> None:
+        """A file served as it is (an image, a PDF): checked here, copied by render, which reads the
+        source bucket as it is when it runs. Nothing of it goes into the catalog."""
+        head = self.ports.source.head(change.key)
+        try:
+            paths.file_key(change.key)
+        except paths.PathError as exc:
+            if head is not None:  # a name refused when it was uploaded is not reported again when deleted
+                self.reject(change.key, change.sequencer, str(exc))
+            return
+        if head is not None and (head.size or 0) > source_keys.MAX_FILE_BYTES:
+            self.reject(
+                change.key, change.sequencer, f"file is {head.size} bytes; the limit is {source_keys.MAX_FILE_BYTES}"
+            )
+            return
+        self.emitted.append(events.file_changed(change.key, change.sequencer))
+        self.counts["files"] += 1
 
     def read(self, key: str, sequencer: str, lane: Lane, stored: PostRecord | None) -> None:
         """Read the source object and publish it as version `sequencer`."""

@@ -1,4 +1,5 @@
-"""Render: post pages, listings, archives, feed and sitemap, from catalog state.
+"""Render: post pages, listings, archives, feed and sitemap, from catalog state; and the files the
+site serves as they are (images, PDFs), copied from the source bucket.
 
 Post pages are rendered per record, so one broken record fails alone. Aggregates
 (home, category, tag, archive pages, feed, sitemaps) are rewritten once per batch,
@@ -25,8 +26,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from newsdrop import events, model, paths
 from newsdrop.model import SiteConfig
 from newsdrop.ports import Ports, Reads
-from newsdrop.rendering import pages, theme, urls
-from newsdrop.rendering.writer import LISTING_CACHE, Compute, SiteWriter, invalidation_paths
+from newsdrop.rendering import files, pages, theme, urls
+from newsdrop.rendering.writer import FILE_CACHE, LISTING_CACHE, Compute, SiteWriter, invalidation_paths
 from newsdrop.stages.common import Outcome, or_defaults, process_batch
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ class RenderBatch:
         event = events.publishing_event(record.json_body)
         if event.detail_type == events.SITE_CONFIGURED:
             self.configured = True
+            return
+        if event.detail_type == events.FILE_CHANGED:
+            key = paths.file_key(event.key)
+            self.derive(key, files.copy(key, self.ports.source), cache=FILE_CACHE)
             return
         self.render_post(event)
         self.lists.update(event.lists)

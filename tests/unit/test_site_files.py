@@ -1,0 +1,188 @@
+"""Files the site serves as they are (images, PDFs, text): copied from the source bucket to the same
+key, replaced, deleted and refused through the in-process pipeline (the local adapters)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from newsdrop import envelopes, events, paths, source_keys
+from newsdrop.cli.main import main
+from newsdrop.local.inprocess import InProcessPipeline
+from newsdrop.local.jekyll import JekyllSite
+from newsdrop.rendering import writer
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"first image"
+PNG_2 = b"\x89PNG\r\n\x1a\n" + b"second image, replacing the first"
+
+
+@dataclass
+class RecordingCdn:
+    batches: list[list[str]] = field(default_factory=list)
+
+    def invalidate(self, paths: Sequence[str]) -> None:
+        self.batches.append(list(paths))
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for batch in self.batches for path in batch]
+
+
+def pipeline() -> tuple[InProcessPipeline, RecordingCdn]:
+    built = InProcessPipeline()
+    cdn = RecordingCdn()
+    built.ports = dataclasses.replace(built.ports, cdn=cdn)
+    return built, cdn
+
+
+def upload(p: InProcessPipeline, key: str, body: bytes) -> None:
+    p.upload(key, body)
+    p.drain()
+
+
+def delete(p: InProcessPipeline, key: str) -> None:
+    p.delete(key)
+    p.drain()
+
+
+def test_a_file_is_served_at_its_own_key_with_the_type_of_its_name() -> None:
+    p, _ = pipeline()
+    upload(p, "images/2024/chart.png", PNG)
+    upload(p, "assets/reports/Q1 Report.PDF", b"%PDF-1.7 report")
+    upload(p, "data/rates.csv", "日期,汇率\n2024-05-20,7.23\n".encode())
+
+    chart, report, rates = (
+        p.site.objects[k] for k in ("images/2024/chart.png", "assets/reports/Q1 Report.PDF", "data/rates.csv")
+    )
+    assert (chart.body, chart.content_type) == (PNG, "image/png")
+    assert (report.body, report.content_type) == (b"%PDF-1.7 report", "application/pdf")
+    assert rates.content_type == "text/csv; charset=utf-8" and rates.body.decode() == "日期,汇率\n2024-05-20,7.23\n"
+    # Not the theme's immutable assets: a file keeps its name when it changes.
+    assert {chart.cache_control, report.cache_control, rates.cache_control} == {writer.FILE_CACHE}
+    assert p.rejections == [] and p.dead_letters == {}
+    # Nothing of a file goes into the catalog.
+    assert p.catalog.entries("all") == []
+
+
+def test_a_replaced_file_is_rewritten_and_invalidated_and_a_deleted_one_is_removed() -> None:
+    p, cdn = pipeline()
+    for key in ("images/chart.png", "assets/img/logo.png"):  # under assets/ too, unlike the theme's own files
+        upload(p, key, PNG)
+        assert cdn.paths == []  # new: nothing cached to drop
+        upload(p, key, PNG_2)
+        assert p.site.objects[key].body == PNG_2
+        assert cdn.paths == ["/" + key]
+        upload(p, key, PNG_2)  # the same bytes again: nothing written, nothing invalidated
+        assert cdn.paths == ["/" + key]
+        delete(p, key)
+        assert key not in p.site.objects
+        assert cdn.paths == ["/" + key, "/" + key]
+        cdn.batches.clear()
+
+
+def test_events_of_one_file_in_any_order_leave_what_the_bucket_holds_last() -> None:
+    p, _ = pipeline()
+    key = "images/late.png"
+    upload(p, key, PNG)
+    first = envelopes.s3_notification("newsdrop-source", key, sequencer=envelopes.next_sequencer(), removed=False)
+    upload(p, key, PNG_2)
+    # The first upload's notification delivered again, after the second upload's was handled.
+    p.queues["parse"].messages.append((json.dumps(first), 0))
+    p.drain()
+    assert p.site.objects[key].body == PNG_2
+
+    delete(p, key)
+    # An upload's notification arriving after the delete copies nothing: the bucket holds nothing.
+    p.queues["parse"].messages.append((json.dumps(first), 0))
+    p.drain()
+    assert key not in p.site.objects
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["logo.svg", "page.html", "about.md", "script.js", "style.css", "_drafts/chart.png", ".hidden/chart.png",
+     "images/.chart.png", "#backup.png", "~chart.png", "images/_old/chart.png", "png", "images/.png"],
+)  # fmt: skip
+def test_files_of_other_types_and_names_jekyll_leaves_out_are_not_published(key: str) -> None:
+    p, _ = pipeline()
+    before = set(p.site.objects)
+    upload(p, key, PNG)
+    assert not source_keys.is_file_key(key)
+    assert set(p.site.objects) == before and p.rejections == []
+    assert p.source.objects[key].body == PNG
+
+
+@pytest.mark.parametrize("key", ["robots.txt", "search/chart.png", "tags/chart.png", "sitemaps/x.txt", "archive/a.pdf"])
+def test_a_file_that_would_take_a_name_of_the_site_is_rejected_with_its_reason(key: str) -> None:
+    p, _ = pipeline()
+    upload(p, "_posts/2024-05-20-a.md", b"---\ntitle: A\n---\nBody.\n")  # the site's own pages exist
+    own = {k: b.body for k, b in p.site.objects.items()}
+    upload(p, key, b"not the site's")
+    assert p.rejections == [(key, f"file {key!r} takes a name the site's own pages use")]
+    assert {k: b.body for k, b in p.site.objects.items()} == own
+    assert p.source.objects[key].body == b"not the site's"  # input is never deleted
+    delete(p, key)  # deleting it is not reported again, and takes nothing of the site's
+    assert len(p.rejections) == 1 and {k: b.body for k, b in p.site.objects.items()} == own
+
+
+def test_a_favicon_may_be_uploaded() -> None:
+    p, _ = pipeline()
+    upload(p, "favicon.ico", b"\x00\x00\x01\x00icon")
+    assert p.site.objects["favicon.ico"].content_type == "image/vnd.microsoft.icon"
+
+
+def test_a_file_over_the_limit_is_rejected_and_the_copy_published_before_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(source_keys, "MAX_FILE_BYTES", 100)
+    p, _ = pipeline()
+    key = "images/chart.png"
+    upload(p, key, PNG)
+    upload(p, key, PNG + b"x" * 200)
+    assert p.rejections == [(key, f"file is {len(PNG) + 200} bytes; the limit is 100")]
+    assert p.site.objects[key].body == PNG
+    # Should its copy be asked for all the same (an event sent by hand), render keeps what is there.
+    p.bus.publish([events.file_changed(key, envelopes.next_sequencer())])
+    p.drain()
+    assert p.site.objects[key].body == PNG
+
+
+def test_a_post_page_never_takes_the_name_of_a_file() -> None:
+    with pytest.raises(paths.PathError, match="ends like a file served as it is"):
+        paths.post_key("/charts/yuan.png")
+    assert paths.post_key("/charts/yuan/") == "charts/yuan/index.html"
+
+
+def test_a_file_event_for_another_key_is_refused() -> None:
+    body = envelopes.bus_envelope(events.file_changed("_posts/2024-05-20-a.md", "1"))
+    with pytest.raises(events.MalformedEvent):
+        events.publishing_event(body)
+
+
+def test_build_and_import_take_the_files_jekyll_would_copy(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    files = {
+        "_posts/2024-05-20-a.md": b"---\ntitle: A\n---\n![chart](/images/chart.png)\n",
+        "images/chart.png": PNG,
+        "docs/report.pdf": b"%PDF-1.7",
+        "_drafts/draft.png": PNG,
+        "node_modules/pkg/icon.png": PNG,
+        "Gemfile": b"source 'https://rubygems.org'\n",
+        "index.html": b"<html>a Jekyll page</html>",
+    }
+    for name, body in files.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(body)
+    out = tmp_path / "out"
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1", "--strict"]) == 0
+    assert (out / "images/chart.png").read_bytes() == PNG
+    assert (out / "docs/report.pdf").read_bytes() == b"%PDF-1.7"
+    assert not (out / "_drafts").exists()
+    assert (out / "node_modules/pkg/icon.png").read_bytes() == PNG  # a folder laid out like the bucket: all of it
+    assert b"a Jekyll page" not in (out / "index.html").read_bytes()  # the site's own home page
+
+    imported = [key for key, _ in JekyllSite.read(site).files()]
+    assert imported == ["_posts/2024-05-20-a.md", "docs/report.pdf", "images/chart.png"]
