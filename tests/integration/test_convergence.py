@@ -36,14 +36,19 @@ from tests.support.chaos import CaptureBus, FaultPlan, Interleaver, faulty_ports
 from tests.support.redirects import broken_redirects, without_redirects
 
 EXAMPLES = int(os.environ.get("NEWSDROP_CONVERGENCE_EXAMPLES", "12"))
-KEYS = ["_posts/2024-03-01-alpha.md", "_posts/2024-03-01-beta two.md", "_posts/2024-03-02-红+c.md"]
+# Three posts, and a file the site serves as it is (render copies whatever the bucket holds when it runs).
+FILE = "images/图 1.png"
+KEYS = ["_posts/2024-03-01-alpha.md", "_posts/2024-03-01-beta two.md", "_posts/2024-03-02-红+c.md", FILE]
 STAGES = {"parse": parse.run, "render": render.run, "index": index.run}
 SHARED = "shared/old.html"
 CONFIG = b"title: Chaos\nurl: https://chaos.example\ntimezone: Asia/Shanghai\n"
 
 
 def variant(key: str, v: int) -> bytes:
-    """Four shapes of each post: they move it between days, categories, tags and permalinks."""
+    """Four shapes of each post: they move it between days, categories, tags and permalinks. Five
+    versions of the file."""
+    if key == FILE:
+        return b"\x89PNG\r\n\x1a\n" + bytes([v]) * (v + 1)
     if v == 4:
         return b"---\ntitle: \n---\nbroken: no title"
     day = ["2024-03-01 09:00:00", "2024-03-03 23:30:00 +0000", "2024-03-01 12:00:00", "2024-02-28 08:00:00"][v]
@@ -120,7 +125,8 @@ def deliver(data: Any, queues: dict[str, Queue], ports: Ports, bus: CaptureBus, 
         if published.detail_type != "PostRejected":
             body = json.dumps(envelopes.bus_envelope(published), ensure_ascii=False)
             queues["render"].messages.append((body, 0))
-            queues["index"].messages.append((body, 0))
+            if published.detail_type != "FileChanged":  # the template sends files to render alone
+                queues["index"].messages.append((body, 0))
     bus.delivered.clear()
 
 

@@ -106,7 +106,8 @@ def test_events_of_one_file_in_any_order_leave_what_the_bucket_holds_last() -> N
 @pytest.mark.parametrize(
     "key",
     ["logo.svg", "page.html", "about.md", "script.js", "style.css", "_drafts/chart.png", ".hidden/chart.png",
-     "images/.chart.png", "#backup.png", "~chart.png", "images/_old/chart.png", "png", "images/.png"],
+     "images/.chart.png", "#backup.png", "~chart.png", "images/_old/chart.png", "png", "images/.png",
+     "images~/chart.png", "v1./chart.png"],
 )  # fmt: skip
 def test_files_of_other_types_and_names_jekyll_leaves_out_are_not_published(key: str) -> None:
     p, _ = pipeline()

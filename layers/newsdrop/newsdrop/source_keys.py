@@ -50,11 +50,13 @@ def file_type(key: str) -> str | None:
 
 
 LEFT_OUT = "_.#~"  # what the names of folders and files Jekyll does not copy start with
+LEFT_OUT_ENDS = "~."  # and end with (a backup, to Jekyll; a name ending in a dot)
 
 
 def is_file_key(key: str) -> bool:
     """A file the site serves as it is: a served type, in no folder and under no name Jekyll leaves out."""
-    return file_type(key) is not None and not any(not part or part[0] in LEFT_OUT for part in key.split("/"))
+    parts = key.split("/")
+    return file_type(key) is not None and not any(not p or p[0] in LEFT_OUT or p[-1] in LEFT_OUT_ENDS for p in parts)
 
 
 def template_name(key: str) -> str:

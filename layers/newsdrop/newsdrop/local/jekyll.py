@@ -25,9 +25,17 @@ LEFT_BEHIND = {
 }
 
 
-# Folders Jekyll leaves out of a site by default (its `exclude:` setting), which hold files of the
-# types newsdrop copies (images of installed packages).
-JEKYLL_EXCLUDES = frozenset({"node_modules", "vendor", "gemfiles"})
+# What Jekyll's default `exclude:` leaves out of a site, compared as Jekyll compares it (a path that
+# starts with one of them): installed packages, which hold files of the types newsdrop copies.
+JEKYLL_EXCLUDES = (
+    "gemfiles",
+    "Gemfile",
+    "node_modules",
+    "vendor/bundle/",
+    "vendor/cache/",
+    "vendor/gems/",
+    "vendor/ruby/",
+)
 
 
 @dataclass(frozen=True)
@@ -45,13 +53,13 @@ class JekyllSite:
 
     def files(self) -> list[tuple[str, Path]]:
         """`_config.yml` first (its time zone and permalink decide every post's URL), then the posts,
-        then the images, PDFs and text files Jekyll would copy (not those of folders it leaves out)."""
+        then the images, PDFs and text files Jekyll would copy (`tests/integration/test_jekyll_files.py`)."""
         return [
             (key, path)
             for key, path in self.found
             if source_keys.is_config_key(key)
             or source_keys.is_post_key(key)
-            or (source_keys.is_file_key(key) and key.split("/", 1)[0] not in JEKYLL_EXCLUDES)
+            or (source_keys.is_file_key(key) and not key.startswith(JEKYLL_EXCLUDES))
         ]
 
     @property

@@ -113,6 +113,8 @@ class IndexBatch:
 
     def handle(self, record: SQSRecord) -> None:
         event = events.publishing_event(record.json_body)
+        if event.detail_type == events.FILE_CHANGED:
+            return  # files are not searched (the template routes them to render alone)
         self.bulk = self.bulk or event.bulk
         if event.detail_type != events.SITE_CONFIGURED:
             self.keys.add(event.key)
