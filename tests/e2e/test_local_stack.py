@@ -109,6 +109,12 @@ def test_a_post_s_image_from_the_source_bucket_shows_in_chromium(dev_stack: DevS
     dev_stack.s3().delete_object(Bucket="newsdrop-source", Key="images/2024/e2e.png")
     dev_stack.wait_for("/images/2024/e2e.png", lambda s, b: s == 404)
     page.close()
+    # A PDF is saved rather than shown (the site's CSP would stop Chrome's viewer).
+    dev_stack.s3().put_object(Bucket="newsdrop-source", Key="docs/report.pdf", Body=b"%PDF-1.7")
+    dev_stack.wait_for("/docs/report.pdf", lambda s, b: s == 200)
+    _, headers, _ = dev_stack.get("/docs/report.pdf")
+    assert (headers["Content-Type"], headers["Content-Disposition"]) == ("application/pdf", "attachment")
+    assert headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_poison_message_ends_in_the_dlq_and_the_rest_publish(dev_stack: DevStack) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
+
 from newsdrop.rendering import writer
 from tests.integration.sitecheck import SITE, apply, delete, served_objects, upload
 
@@ -16,6 +18,9 @@ def test_an_image_goes_from_the_source_bucket_to_the_site_and_away_again(moto_st
     served = served_objects(SITE)
     assert served["images/2024/Chart.PNG"] == (PNG, "image/png", writer.FILE_CACHE)
     assert served["docs/报告.pdf"] == (b"%PDF-1.7", "application/pdf", writer.FILE_CACHE)
+    s3 = boto3.client("s3")
+    pdf, png = (s3.head_object(Bucket=SITE, Key=key) for key in ("docs/报告.pdf", "images/2024/Chart.PNG"))
+    assert (pdf.get("ContentDisposition"), png.get("ContentDisposition")) == ("attachment", None)
     assert moto_stack.invocations.get("RenderFunction", 0) >= 1
 
     apply(moto_stack, {"images/2024/Chart.PNG": PNG[::-1]})

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from newsdrop import envelopes, events, paths, source_keys
+from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
 from newsdrop.cli.main import main
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.local.jekyll import JekyllSite
+from newsdrop.ports import Blob, KnownHeads, Ports
 from newsdrop.rendering import writer
+from newsdrop.stages import parse, render
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"first image"
 PNG_2 = b"\x89PNG\r\n\x1a\n" + b"second image, replacing the first"
@@ -61,6 +64,8 @@ def test_a_file_is_served_at_its_own_key_with_the_type_of_its_name() -> None:
     )
     assert (chart.body, chart.content_type) == (PNG, "image/png")
     assert (report.body, report.content_type) == (b"%PDF-1.7 report", "application/pdf")
+    # Saved, not shown: the site's CSP would stop Chrome's PDF viewer; images are shown.
+    assert (report.content_disposition, chart.content_disposition) == ("attachment", "")
     assert rates.content_type == "text/csv; charset=utf-8" and rates.body.decode() == "日期,汇率\n2024-05-20,7.23\n"
     # Not the theme's immutable assets: a file keeps its name when it changes.
     assert {chart.cache_control, report.cache_control, rates.cache_control} == {writer.FILE_CACHE}
@@ -118,13 +123,22 @@ def test_files_of_other_types_and_names_jekyll_leaves_out_are_not_published(key:
     assert p.source.objects[key].body == PNG
 
 
-@pytest.mark.parametrize("key", ["robots.txt", "search/chart.png", "tags/chart.png", "sitemaps/x.txt", "archive/a.pdf"])
-def test_a_file_that_would_take_a_name_of_the_site_is_rejected_with_its_reason(key: str) -> None:
+TAKES = "takes a name the site's own pages use"
+IN_PAGE = "is in a folder named like a page"
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [("robots.txt", TAKES), ("search/chart.png", TAKES), ("tags/chart.png", TAKES), ("sitemaps/x.txt", TAKES),
+     ("archive/a.pdf", TAKES), ("index.html/x.png", TAKES), ("robots.txt/x.png", TAKES),
+     ("news/index.html/chart.png", IN_PAGE), ("news/2024/a.html/b.png", IN_PAGE)],
+)  # fmt: skip
+def test_a_file_that_would_take_a_name_of_the_site_is_rejected_with_its_reason(key: str, why: str) -> None:
     p, _ = pipeline()
     upload(p, "_posts/2024-05-20-a.md", b"---\ntitle: A\n---\nBody.\n")  # the site's own pages exist
     own = {k: b.body for k, b in p.site.objects.items()}
     upload(p, key, b"not the site's")
-    assert p.rejections == [(key, f"file {key!r} takes a name the site's own pages use")]
+    assert p.rejections == [(key, f"file {key!r} {why}")]
     assert {k: b.body for k, b in p.site.objects.items()} == own
     assert p.source.objects[key].body == b"not the site's"  # input is never deleted
     delete(p, key)  # deleting it is not reported again, and takes nothing of the site's
@@ -145,15 +159,21 @@ def test_a_file_over_the_limit_is_rejected_and_the_copy_published_before_stays(m
     upload(p, key, PNG + b"x" * 200)
     assert p.rejections == [(key, f"file is {len(PNG) + 200} bytes; the limit is 100")]
     assert p.site.objects[key].body == PNG
+    assert [k for k in p.artifacts.objects if k.startswith(parse.REPORTS_PREFIX)] == [parse.report_key(key)]
     # Should its copy be asked for all the same (an event sent by hand), render keeps what is there.
     p.bus.publish([events.file_changed(key, envelopes.next_sequencer())])
     p.drain()
     assert p.site.objects[key].body == PNG
+    upload(p, key, PNG_2)  # within the limit again: published, and no longer reported
+    assert p.site.objects[key].body == PNG_2
+    assert [k for k in p.artifacts.objects if k.startswith(parse.REPORTS_PREFIX)] == []
 
 
-def test_a_post_page_never_takes_the_name_of_a_file() -> None:
-    with pytest.raises(paths.PathError, match="ends like a file served as it is"):
-        paths.post_key("/charts/yuan.png")
+@pytest.mark.parametrize("url", ["/charts/yuan.png", "/charts/yuan.PNG/", "/report.pdf/page.html"])
+def test_a_post_page_never_takes_the_name_of_a_file(url: str) -> None:
+    # Nor a folder of a file's name: a file and a folder of one name cannot both be in a built site.
+    with pytest.raises(paths.PathError, match="names a file served as it is"):
+        paths.post_key(url)
     assert paths.post_key("/charts/yuan/") == "charts/yuan/index.html"
 
 
@@ -187,3 +207,65 @@ def test_build_and_import_take_the_files_jekyll_would_copy(tmp_path: Path) -> No
 
     imported = [key for key, _ in JekyllSite.read(site).files()]
     assert imported == ["_posts/2024-05-20-a.md", "docs/report.pdf", "images/chart.png"]
+
+
+@dataclass
+class Meanwhile(MemoryStore):
+    """A source bucket that runs `then` once, right after the next read of `key` has been served:
+    the copy that read it is still on its way to the site."""
+
+    key: str = ""
+    then: Callable[[], None] | None = None
+
+    def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
+        blob = super().get(key, max_bytes=max_bytes)
+        if key == self.key and self.then is not None:
+            then, self.then = self.then, None
+            then()
+        return blob
+
+
+@pytest.mark.parametrize("change", ["deleted", "reverted"])
+def test_a_copy_that_lands_after_a_newer_one_found_nothing_to_write_is_copied_again(change: str) -> None:
+    # Render X reads the file; the author then deletes it (or puts back the version the site
+    # holds), and render Y, finding the site already as the bucket is, writes nothing; then X's
+    # write lands. X looks at the source once it has written, and copies again.
+    key = "images/chart.png"
+    source = Meanwhile(key=key)
+    ports = Ports(source=source, site=MemoryStore(), artifacts=MemoryStore(), catalog=MemoryCatalog(), bus=MemoryBus())
+    first = PNG if change == "reverted" else None
+    if first is not None:
+        source.put(key, first, content_type="image/png")
+        render.run(envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "1"))], queue="render"), ports)
+        assert ports.site.get(key) is not None
+    source.put(key, PNG_2, content_type="image/png")
+    event = envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "2"))], queue="render")
+
+    def meanwhile() -> None:
+        if first is None:
+            source.delete(key)
+        else:
+            source.put(key, first, content_type="image/png")
+        render.run(event, dataclasses.replace(ports, site_heads=KnownHeads()))  # Y, in another environment
+
+    source.then = meanwhile
+    render.run(event, ports)  # X
+    copy = ports.site.get(key)
+    assert (None if copy is None else copy.body) == first
+
+
+def test_build_refuses_a_file_over_the_limit_by_its_size_and_never_copies_its_own_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(source_keys, "MAX_FILE_BYTES", 100)
+    site = tmp_path / "site"
+    (site / "images").mkdir(parents=True)
+    (site / "images/small.png").write_bytes(PNG)
+    (site / "images/large.png").write_bytes(PNG + b"x" * 200)
+    out = site / "public"  # the output inside the folder it builds: built again, it must not copy itself
+    for _ in range(2):
+        assert main(["build", str(site), "--out", str(out), "--jobs", "1"]) == 0
+    assert f"rejected images/large.png: file is {len(PNG) + 200} bytes; the limit is 100" in capsys.readouterr().err
+    assert (out / "images/small.png").read_bytes() == PNG
+    assert not (out / "images/large.png").exists() and not (out / "public").exists()
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1", "--strict"]) == 1

@@ -885,3 +885,16 @@ def test_the_source_rule_forwards_every_file_type_the_site_serves_in_any_case(te
                 if isinstance(match, dict) and "suffix" in match:
                     suffixes.add(match["suffix"]["equals-ignore-case"])
     assert suffixes == {f".{ext}" for ext in source_keys.FILE_TYPES}
+
+
+def test_a_function_copying_files_may_not_read_the_posts_settings_or_templates(template: Template) -> None:
+    # Files never start with "_"; what does (`_posts/`, `_config.yml`, `_templates/`) stays parse's.
+    copying = functions_copying_files(template)
+    assert copying, "no function copies files"
+    for fid in copying:
+        denied = [
+            statement["Resource"]
+            for statement in function_statements(template, fid)
+            if statement.get("Effect") == "Deny" and "s3:GetObject" in actions(statement)
+        ]
+        assert any(_source(template) in refs(r) and str(r.get("Fn::Sub", "")).endswith("/_*") for r in denied), fid

@@ -48,6 +48,7 @@ class Spy:
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        content_disposition: str = "",
     ) -> str:
         self._race()
         self.puts.append(key)
@@ -57,6 +58,7 @@ class Spy:
             content_type=content_type,
             cache_control=cache_control,
             metadata=metadata,
+            content_disposition=content_disposition,
             if_match=if_match,
             if_none_match=if_none_match,
         )

@@ -26,6 +26,7 @@ RESERVED_DIRS = frozenset({"assets", "search", "tags", "archive", "sitemaps", "c
 # Of those, what a file may still take: `assets/` holds the theme's files, all of them CSS and
 # JavaScript, types no file has (Jekyll sites keep their images there), and nothing writes a favicon.
 FILE_MAY_TAKE = frozenset({"assets", "favicon.ico"})
+_PAGE_SUFFIXES = (".html", ".htm", ".xml", ".json")  # what the site's own objects are named
 _ARCHIVE_PAGE = re.compile(r"\A\d{4}/\d{2}(?:/\d{2})?/index\.html\Z")
 # The search index's objects (newsdrop.search): the manifest names the runs and documents. Here,
 # with the rest of the site's layout, so the writer knows them without importing the index.
@@ -212,10 +213,9 @@ def post_key(url: str) -> str:
         raise PathError(f"permalink {url[:80]!r} collides with a page the site itself owns")
     if key.endswith("/index.html") and key.count("/") == 1:
         raise PathError(f"permalink {url[:80]!r} collides with a category page")
-    if source_keys.file_type(key) is not None:
-        raise PathError(
-            f"permalink {url[:80]!r} ends like a file served as it is ({key.rsplit('.', 1)[-1]}), not a page"
-        )
+    named = next((seg for seg in key.split("/") if source_keys.file_type(seg) is not None), None)
+    if named is not None:  # a page, or a folder of pages, of a file's name
+        raise PathError(f"permalink {url[:80]!r} names a file served as it is ({named[:80]}), not a page")
     return key
 
 
@@ -231,10 +231,24 @@ def file_key(key: str) -> str:
         raise PathError(f"file name is longer than {MAX_KEY_BYTES} bytes")
     if any(len(seg.encode()) > MAX_SEGMENT_BYTES for seg in segments):
         raise PathError(f"a file name segment is longer than {MAX_SEGMENT_BYTES} bytes")
-    own = key in RESERVED_FILES or (len(segments) > 1 and segments[0] in RESERVED_DIRS)
-    if own and segments[0] not in FILE_MAY_TAKE:
+    own = key in RESERVED_FILES or (len(segments) > 1 and segments[0] in RESERVED_DIRS | RESERVED_FILES)
+    if own and key != "favicon.ico" and segments[0] not in FILE_MAY_TAKE:
         raise PathError(f"file {key[:80]!r} takes a name the site's own pages use")
+    if any(seg.lower().endswith(_PAGE_SUFFIXES) for seg in segments[:-1]):  # `news/index.html/x.png`
+        raise PathError(f"file {key[:80]!r} is in a folder named like a page")
     return key
+
+
+def file_refusal(key: str, size: int | None) -> str | None:
+    """Why a file of the source bucket (`source_keys.is_file_key`) cannot be served as it is, by its
+    name or its size in bytes (None: not known, as when it is gone), or None when it can."""
+    try:
+        file_key(key)
+    except PathError as exc:
+        return str(exc)
+    if size is not None and size > source_keys.MAX_FILE_BYTES:
+        return f"file is {size} bytes; the limit is {source_keys.MAX_FILE_BYTES}"
+    return None
 
 
 def may_hold_post(url: str) -> bool:

@@ -80,6 +80,7 @@ class Blob:
     content_type: str = "application/octet-stream"
     cache_control: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
+    content_disposition: str = ""
 
 
 class ObjectStore(Protocol):
@@ -98,6 +99,7 @@ class ObjectStore(Protocol):
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        content_disposition: str = "",
     ) -> str | None:
         """Write; with if_match / if_none_match, raise PreconditionFailed when the condition does not hold.
         Returns the new object's ETag, where the store tells it."""

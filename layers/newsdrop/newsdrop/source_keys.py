@@ -27,6 +27,10 @@ FILE_TYPES = {
     "csv": "text/csv; charset=utf-8",
 }
 MAX_FILE_BYTES = 20 * 2**20  # render holds a file in memory while it copies it
+# Types a browser is to save rather than show: Chrome's PDF viewer has been reported not to show
+# a PDF served with the site's Content-Security-Policy (`object-src 'none'`), which no page should
+# lose for the sake of PDFs.
+DOWNLOADED = frozenset({"pdf"})
 
 
 def is_post_key(key: str) -> bool:
@@ -51,6 +55,11 @@ def file_type(key: str) -> str | None:
 
 LEFT_OUT = "_.#~"  # what the names of folders and files Jekyll does not copy start with
 LEFT_OUT_ENDS = "~."  # and end with (a backup, to Jekyll; a name ending in a dot)
+
+
+def file_disposition(key: str) -> str:
+    """The Content-Disposition a file of this name is served with ("" for none)."""
+    return "attachment" if file_type(key) is not None and key.rsplit(".", 1)[-1].lower() in DOWNLOADED else ""
 
 
 def is_file_key(key: str) -> bool:

@@ -189,6 +189,7 @@ class S3Store:
             content_type=response.get("ContentType", ""),
             cache_control=response.get("CacheControl", ""),
             metadata=response.get("Metadata", {}),
+            content_disposition=response.get("ContentDisposition", ""),
         )
 
     def head(self, key: str) -> Head | None:
@@ -214,12 +215,15 @@ class S3Store:
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        content_disposition: str = "",
     ) -> str | None:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": content_type}
         if cache_control:
             args["CacheControl"] = cache_control
         if metadata:
             args["Metadata"] = dict(metadata)
+        if content_disposition:
+            args["ContentDisposition"] = content_disposition
         if if_match is not None:
             args["IfMatch"] = f'"{if_match}"'
         if if_none_match:

@@ -71,6 +71,7 @@ class MemoryStore:
         metadata: Mapping[str, str] | None = None,
         if_match: str | None = None,
         if_none_match: bool = False,
+        content_disposition: str = "",
     ) -> str:
         with self._lock:
             current = self.objects.get(key)
@@ -85,6 +86,7 @@ class MemoryStore:
                 content_type=content_type,
                 cache_control=cache_control,
                 metadata=dict(metadata or {}),
+                content_disposition=content_disposition,
             )
             if self.mirror is not None:
                 self._mirror(self.mirror, key, body)

@@ -15,7 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from newsdrop.local.sources import source_files
+from newsdrop import source_keys
+from newsdrop.local.sources import copy_files, source_files
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -30,22 +31,28 @@ def _build(args: argparse.Namespace) -> int:
     if out.exists() and args.clean:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    inside = out.resolve()
+    found = [(key, path) for key, path in source_files(src) if not path.resolve().is_relative_to(inside)]
     # The site's objects are written to OUT as the stages make them, render's and index's side by side.
     pipeline = InProcessPipeline(site=MemoryStore(mirror=out), batch_sizes=BULK_BATCH_SIZES)
-    pipeline.publish_site(((key, path.read_bytes()) for key, path in source_files(src)), jobs=args.jobs)
-    count = len(pipeline.site.objects)
-    for key, reason in pipeline.rejections:
+    posts = ((key, path.read_bytes()) for key, path in found if not source_keys.is_file_key(key))
+    pipeline.publish_site(posts, jobs=args.jobs)
+    copied = copy_files(((key, path) for key, path in found if source_keys.is_file_key(key)), out)
+    rejections = pipeline.rejections + copied.refused
+    for key, reason in rejections:
         print(f"rejected {key}: {reason}", file=sys.stderr)
+    count = len(pipeline.site.objects) + copied.count
     published = len(pipeline.catalog.entries("all"))
-    print(f"built {published} posts into {count} files in {out} ({len(pipeline.rejections)} rejected)", file=sys.stderr)
-    for key, reason in sorted(pipeline.site.unwritable.items()):
+    print(f"built {published} posts into {count} files in {out} ({len(rejections)} rejected)", file=sys.stderr)
+    unwritable = pipeline.site.unwritable | copied.unwritable
+    for key, reason in sorted(unwritable.items()):
         print(f"not written {key}: {reason}", file=sys.stderr)
     if pipeline.dead_letters:
         print(f"newsdrop build: messages failed repeatedly: {pipeline.dead_letters}", file=sys.stderr)
         return 1
-    if pipeline.site.unwritable:  # the site on S3 would hold them; this folder cannot
+    if unwritable:  # the site on S3 would hold them; this folder cannot
         return 1
-    return 1 if args.strict and pipeline.rejections else 0
+    return 1 if args.strict and rejections else 0
 
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"

@@ -148,6 +148,8 @@ class SiteServer:
         request.send_header("Content-Length", str(len(blob.body)))
         if blob.cache_control:
             request.send_header("Cache-Control", blob.cache_control)
+        if blob.content_disposition:
+            request.send_header("Content-Disposition", blob.content_disposition)
         if blob.etag:
             request.send_header("ETag", f'"{blob.etag}"')
         for name, value in self.headers.items():

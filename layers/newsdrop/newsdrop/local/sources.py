@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from newsdrop import source_keys
+from newsdrop import paths, source_keys
 
 
 def source_files(root: Path) -> Iterator[tuple[str, Path]]:
@@ -44,3 +46,31 @@ def _files(folder: str, inside: list[str], *, left_out: str = ".") -> Iterator[t
             yield from _files(entry.path, [*inside, entry.name], left_out=left_out)
         elif entry.is_file():
             yield [*inside, entry.name], entry.path
+
+
+@dataclass
+class Copied:
+    count: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (key, reason), as parse reports them
+    unwritable: dict[str, str] = field(default_factory=dict)  # key -> why this folder cannot hold it
+
+
+def copy_files(files: Iterable[tuple[str, Path]], out: Path) -> Copied:
+    """`newsdrop build`'s copies of the files the site serves as they are: each checked as parse
+    checks it and copied to its key under `out`, the bytes render copies to the site bucket, from
+    file to file (a site's images never all in memory)."""
+    done = Copied()
+    for key, path in files:
+        refusal = paths.file_refusal(key, path.stat().st_size)
+        if refusal is not None:
+            done.refused.append((key, refusal))
+            continue
+        target = out / key
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        except (IsADirectoryError, NotADirectoryError, FileExistsError):
+            done.unwritable[key] = "a file and a folder of the same name cannot both be in a folder"
+            continue
+        done.count += 1
+    return done

@@ -244,6 +244,7 @@ class SiteWriter:
                 metadata=metadata,
                 if_match=head.etag if head is not None else None,
                 if_none_match=head is None,
+                content_disposition=source_keys.file_disposition(key),
             )
         except PreconditionFailed:
             self.known.remember(key, None)

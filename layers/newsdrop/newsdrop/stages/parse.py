@@ -147,19 +147,15 @@ class ParseBatch:
         """A file served as it is (an image, a PDF): checked here, copied by render, which reads the
         source bucket as it is when it runs. Nothing of it goes into the catalog."""
         head = self.ports.source.head(change.key)
-        try:
-            paths.file_key(change.key)
-        except paths.PathError as exc:
-            if head is not None:  # a name refused when it was uploaded is not reported again when deleted
-                self.reject(change.key, change.sequencer, str(exc))
-            return
-        if head is not None and (head.size or 0) > source_keys.MAX_FILE_BYTES:
-            self.reject(
-                change.key, change.sequencer, f"file is {head.size} bytes; the limit is {source_keys.MAX_FILE_BYTES}"
-            )
+        refusal = paths.file_refusal(change.key, None if head is None else head.size)
+        if refusal is not None:
+            if head is not None:  # a file refused when it was uploaded is not reported again when deleted
+                self.reject(change.key, change.sequencer, refusal)
             return
         self.emitted.append(events.file_changed(change.key, change.sequencer))
         self.counts["files"] += 1
+        if head is not None:
+            self.ports.artifacts.delete(report_key(change.key))  # a fixed file is no longer rejected
 
     def read(self, key: str, sequencer: str, lane: Lane, stored: PostRecord | None) -> None:
         """Read the source object and publish it as version `sequencer`."""

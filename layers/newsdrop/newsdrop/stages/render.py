@@ -59,8 +59,7 @@ class RenderBatch:
             self.configured = True
             return
         if event.detail_type == events.FILE_CHANGED:
-            key = paths.file_key(event.key)
-            self.derive(key, files.copy(key, self.ports.source), cache=FILE_CACHE)
+            self.copy_file(paths.file_key(event.key))
             return
         self.render_post(event)
         self.lists.update(event.lists)
@@ -76,6 +75,17 @@ class RenderBatch:
                 pages.post_page(url, event.key, self.ports.catalog, self.ports.artifacts, self.config),
             )
             self.rendered.add((event.key, url))
+
+    def copy_file(self, key: str) -> None:
+        """Copy a file from the source bucket; once a copy is written, again for as long as the
+        source changed meanwhile (`files.Copy`)."""
+        copy = files.Copy(key, self.ports.source)
+        for _ in range(MAX_SETTLES):
+            written = len(self.writer.counts.changed_keys)
+            self.derive(key, copy, cache=FILE_CACHE)
+            if len(self.writer.counts.changed_keys) == written or not copy.moved():
+                return
+        log.warning("the file kept changing while it was copied; stopped", extra={"key": key})
 
     def derive(self, key: str, compute: Compute, *, cache: str | None = None) -> None:
         self._keep((key,), lambda: self.writer.derive(key, compute, cache=cache))
