@@ -269,3 +269,33 @@ def test_build_refuses_a_file_over_the_limit_by_its_size_and_never_copies_its_ow
     assert (out / "images/small.png").read_bytes() == PNG
     assert not (out / "images/large.png").exists() and not (out / "public").exists()
     assert main(["build", str(site), "--out", str(out), "--jobs", "1", "--strict"]) == 1
+
+
+def test_what_a_file_costs_on_aws() -> None:
+    # The requests README's "Images and other files" counts, on the counting adapters the bench uses.
+    from bench.inproc import counted_pipeline
+
+    counted = counted_pipeline()
+    p, meter = counted.pipeline, counted.meter
+    upload(p, "_posts/2024-05-20-a.md", b"---\ntitle: A\n---\nBody.\n")  # the theme in place
+
+    def publish(body: bytes | None) -> tuple[dict[str, int], dict[str, int]]:
+        if body is None:
+            p.delete("images/a.png")
+        else:
+            p.upload("images/a.png", body)
+        meter.reset()  # what the functions do, not the author's upload
+        before = dict(p.invocations)
+        p.drain()
+        return meter.snapshot(), {k: n - before.get(k, 0) for k, n in p.invocations.items() if n != before.get(k, 0)}
+
+    new, invoked = publish(PNG)
+    assert invoked == {"parse": 1, "render": 1}  # never index: files are not searched
+    assert (new["s3:PutObject[site]"], new["s3:GetObject"], new["s3:HeadObject"]) == (1, 1, 4)
+    assert "cloudfront:CreateInvalidation" not in new  # new: nothing cached to drop
+    replaced, _ = publish(PNG_2)
+    assert (replaced["s3:PutObject[site]"], replaced["cloudfront:CreateInvalidation.paths"]) == (1, 1)
+    again, _ = publish(PNG_2)
+    assert "s3:PutObject" not in again and "cloudfront:CreateInvalidation" not in again
+    deleted, _ = publish(None)
+    assert (deleted["s3:DeleteObject[site]"], deleted["cloudfront:CreateInvalidation.paths"]) == (1, 1)
