@@ -16,7 +16,7 @@ from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
 from newsdrop.cli.main import main
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.local.jekyll import JekyllSite
-from newsdrop.ports import Blob, KnownHeads, Ports
+from newsdrop.ports import Blob, Head, KnownHeads, Ports
 from newsdrop.rendering import writer
 from newsdrop.stages import parse, render
 
@@ -291,11 +291,41 @@ def test_what_a_file_costs_on_aws() -> None:
 
     new, invoked = publish(PNG)
     assert invoked == {"parse": 1, "render": 1}  # never index: files are not searched
-    assert (new["s3:PutObject[site]"], new["s3:GetObject"], new["s3:HeadObject"]) == (1, 1, 4)
+    assert (new["s3:PutObject[site]"], new["s3:GetObject"], new["s3:HeadObject"]) == (1, 1, 5)
     assert "cloudfront:CreateInvalidation" not in new  # new: nothing cached to drop
     replaced, _ = publish(PNG_2)
     assert (replaced["s3:PutObject[site]"], replaced["cloudfront:CreateInvalidation.paths"]) == (1, 1)
     again, _ = publish(PNG_2)
-    assert "s3:PutObject" not in again and "cloudfront:CreateInvalidation" not in again
+    # The same object again (its ETag): not read, not written, not invalidated.
+    assert not {"s3:GetObject", "s3:PutObject", "cloudfront:CreateInvalidation"} & set(again)
     deleted, _ = publish(None)
     assert (deleted["s3:DeleteObject[site]"], deleted["cloudfront:CreateInvalidation.paths"]) == (1, 1)
+
+
+@dataclass
+class DeletedAfterHead(MemoryStore):
+    """A source bucket whose file is deleted right after its next HEAD has been answered."""
+
+    key: str = ""
+
+    def head(self, key: str) -> Head | None:
+        found = super().head(key)
+        if key == self.key and found is not None:
+            self.key = ""
+            self.delete(key)
+        return found
+
+
+def test_a_file_deleted_between_its_head_and_its_read_is_tried_again_and_its_copy_deleted() -> None:
+    key = "images/chart.png"
+    source = DeletedAfterHead()
+    ports = Ports(source=source, site=MemoryStore(), artifacts=MemoryStore(), catalog=MemoryCatalog(), bus=MemoryBus())
+    event = envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "1"))], queue="render")
+    source.put(key, PNG, content_type="image/png")
+    render.run(event, ports)
+    source.put(key, PNG_2, content_type="image/png")
+    source.key = key
+    failed = render.run(event, ports).response["batchItemFailures"]
+    assert len(failed) == 1 and ports.site.get(key) is not None  # never an empty copy, never a stale one kept
+    assert render.run(event, ports).response["batchItemFailures"] == []  # the retry
+    assert ports.site.get(key) is None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from newsdrop import source_keys
 from newsdrop.ports import ObjectStore, TooLarge
-from newsdrop.rendering.writer import KEEP, Answer
+from newsdrop.rendering.writer import KEEP, Answer, Fingerprinted
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class Copy:
     """A compute (`SiteWriter.derive`): the file as the source bucket holds it when the copy runs, or
-    None (delete the copy) when it is gone. Read when computed, like every other site object.
+    None (delete the copy) when it is gone. Read when computed, like every other site object; by
+    the source's ETag first (a HEAD), so a copy already made from that object is kept without
+    reading the file again (a repeated event, the same bytes uploaded again).
 
     A copy that found its object already right writes nothing, and so leaves no change for an
     older copy still in flight to fail on (the writer's module says why): that one lands last. Pages
@@ -27,13 +29,24 @@ class Copy:
     copied: str | None = None  # the ETag of the source object last read (None: there was none)
 
     def __call__(self) -> Answer:
+        head = self.source.head(self.key)
+        self.copied = None if head is None else head.etag
+        if head is None:
+            return None
+        if (head.size or 0) > source_keys.MAX_FILE_BYTES:  # parse rejected it: the copy made before stays
+            log.warning("file too large to copy; kept as it was", extra={"key": self.key, "size": head.size})
+            return KEEP
+        return Fingerprinted(inputs=f"source {head.etag}", render=self._read)
+
+    def _read(self) -> bytes:
         try:
             blob = self.source.get(self.key, max_bytes=source_keys.MAX_FILE_BYTES)
-        except TooLarge as exc:  # parse rejected it with its reason: the copy published before stays
-            log.warning("file too large to copy; kept as it was", extra={"key": self.key, "size": exc.size})
-            return KEEP
-        self.copied = None if blob is None else blob.etag
-        return None if blob is None else blob.body
+        except TooLarge as exc:  # replaced by a larger one since the HEAD: its record is tried again
+            raise RuntimeError(f"{self.key} grew past the limit while it was copied") from exc
+        if blob is None:  # deleted since the HEAD: its record is tried again, and deletes the copy
+            raise RuntimeError(f"{self.key} was deleted while it was copied")
+        self.copied = blob.etag  # what is copied, if it changed since the HEAD
+        return blob.body
 
     def moved(self) -> bool:
         """Whether the source object is another than the one last copied (one HEAD)."""
