@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from newsdrop.adapters.memory import MemoryBus, MemoryCatalog, MemoryStore
 from newsdrop.cli.main import main
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.local.jekyll import JekyllSite
-from newsdrop.ports import Blob, Head, KnownHeads, Ports
+from newsdrop.ports import Blob, Head, KnownHeads, Ports, PreconditionFailed
 from newsdrop.rendering import writer
 from newsdrop.stages import parse, render
 
@@ -329,3 +330,66 @@ def test_a_file_deleted_between_its_head_and_its_read_is_tried_again_and_its_cop
     assert len(failed) == 1 and ports.site.get(key) is not None  # never an empty copy, never a stale one kept
     assert render.run(event, ports).response["batchItemFailures"] == []  # the retry
     assert ports.site.get(key) is None
+
+
+@dataclass
+class ReplacedAfterHead(MemoryStore):
+    """A source bucket whose file is replaced by `by` right after its next HEAD has been answered."""
+
+    key: str = ""
+    by: bytes = b""
+
+    def head(self, key: str) -> Head | None:
+        found = super().head(key)
+        if key == self.key:
+            self.key = ""
+            self.put(key, self.by, content_type="image/png")
+        return found
+
+
+def test_a_copy_read_newer_than_its_head_is_labelled_with_what_it_holds() -> None:
+    # The copy is labelled with the source's ETag from a HEAD; a read that finds a newer object must
+    # not leave that object under the older label, or a revert to the older one would be kept out.
+    key = "images/chart.png"
+    source = ReplacedAfterHead()
+    ports = Ports(source=source, site=MemoryStore(), artifacts=MemoryStore(), catalog=MemoryCatalog(), bus=MemoryBus())
+    event = envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "1"))], queue="render")
+    source.put(key, PNG, content_type="image/png")
+    source.key, source.by = key, PNG_2
+    assert render.run(event, ports).response["batchItemFailures"] == []
+    assert ports.site.objects[key].body == PNG_2
+    source.put(key, PNG, content_type="image/png")  # reverted
+    render.run(event, ports)
+    assert ports.site.objects[key].body == PNG
+
+
+@dataclass
+class LostAnswer(MemoryStore):
+    """A site bucket that loses the answer to the next PUT of `key`: the PUT lands, and the SDK's
+    retry of it is refused (412), as S3 refuses a conditional PUT that already took effect."""
+
+    key: str = ""
+
+    def put(self, key: str, body: bytes, **options: Any) -> str:
+        etag = super().put(key, body, **options)
+        if key == self.key:
+            self.key = ""
+            raise PreconditionFailed(key)
+        return etag
+
+
+def test_a_replaced_file_whose_put_answer_was_lost_is_still_invalidated() -> None:
+    key = "images/chart.png"
+    site = LostAnswer()
+    cdn = RecordingCdn()
+    ports = Ports(
+        source=MemoryStore(), site=site, artifacts=MemoryStore(), catalog=MemoryCatalog(), bus=MemoryBus(), cdn=cdn
+    )
+    event = envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "1"))], queue="render")
+    ports.source.put(key, PNG, content_type="image/png")
+    render.run(event, ports)
+    ports.source.put(key, PNG_2, content_type="image/png")
+    site.key = key
+    render.run(event, ports)
+    assert site.objects[key].body == PNG_2
+    assert cdn.paths == ["/" + key]  # the edge drops the old copy, though the PUT's answer never came

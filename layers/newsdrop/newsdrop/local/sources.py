@@ -61,16 +61,25 @@ def copy_files(files: Iterable[tuple[str, Path]], out: Path) -> Copied:
     file to file (a site's images never all in memory)."""
     done = Copied()
     for key, path in files:
-        refusal = paths.file_refusal(key, path.stat().st_size)
+        try:
+            refusal = paths.file_refusal(key, path.stat().st_size)
+        except OSError as exc:  # gone or unreadable since the folder was listed
+            done.refused.append((key, f"file cannot be read: {exc.strerror or exc}"))
+            continue
         if refusal is not None:
             done.refused.append((key, refusal))
             continue
         target = out / key
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink():  # a link left in the output: replaced, never written through
+                target.unlink()
             shutil.copyfile(path, target)
         except (IsADirectoryError, NotADirectoryError, FileExistsError):
             done.unwritable[key] = "a file and a folder of the same name cannot both be in a folder"
+            continue
+        except OSError as exc:
+            done.unwritable[key] = f"cannot be copied: {exc.strerror or exc}"
             continue
         done.count += 1
     return done

@@ -27,8 +27,10 @@ class Copy:
     key: str
     source: ObjectStore
     copied: str | None = None  # the ETag of the source object last read (None: there was none)
+    relabel: bool = False  # the object read was newer than the one the copy is labelled with
 
     def __call__(self) -> Answer:
+        self.relabel = False
         head = self.source.head(self.key)
         self.copied = None if head is None else head.etag
         if head is None:
@@ -36,7 +38,8 @@ class Copy:
         if (head.size or 0) > source_keys.MAX_FILE_BYTES:  # parse rejected it: the copy made before stays
             log.warning("file too large to copy; kept as it was", extra={"key": self.key, "size": head.size})
             return KEEP
-        return Fingerprinted(inputs=f"source {head.etag}", render=self._read)
+        # The disposition too: a type that turns to downloads is copied again.
+        return Fingerprinted(inputs=f"source {head.etag} {source_keys.file_disposition(self.key)}", render=self._read)
 
     def _read(self) -> bytes:
         try:
@@ -45,10 +48,12 @@ class Copy:
             raise RuntimeError(f"{self.key} grew past the limit while it was copied") from exc
         if blob is None:  # deleted since the HEAD: its record is tried again, and deletes the copy
             raise RuntimeError(f"{self.key} was deleted while it was copied")
-        self.copied = blob.etag  # what is copied, if it changed since the HEAD
+        if blob.etag != self.copied:
+            self.relabel = True  # newer than the HEAD the copy is labelled with: copied again, with its own label
         return blob.body
 
     def moved(self) -> bool:
-        """Whether the source object is another than the one last copied (one HEAD)."""
+        """Whether the copy must be made again: the source object is another than the one last
+        copied (one HEAD), or the copy holds a newer one than its label says."""
         head = self.source.head(self.key)
-        return (None if head is None else head.etag) != self.copied
+        return self.relabel or (None if head is None else head.etag) != self.copied

@@ -118,10 +118,11 @@ class SiteWriter:
     # Each object's head as this execution environment last wrote or read it (`Ports.site_heads`,
     # kept from one batch to the next): a hint, which no write is made on without its condition.
     known: KnownHeads = field(default_factory=KnownHeads)
-    # Conditional PUTs refused, by key: (the digest written, whether the object existed). The SDK
-    # retries a PUT whose answer it lost, and the retry is refused when the first one landed; the
-    # next attempt then finds this content in place, and counts it as written, not as unchanged.
-    _refused: dict[str, tuple[str, bool]] = field(default_factory=dict, repr=False)
+    # Conditional PUTs refused, by key: (the digest written, whether the object existed, the inputs
+    # of a Fingerprinted answer). The SDK retries a PUT whose answer it lost, and the retry is
+    # refused when the first one landed; the next attempt then finds this content (or these
+    # inputs) in place, and counts it as written, not as unchanged.
+    _refused: dict[str, tuple[str, bool, str | None]] = field(default_factory=dict, repr=False)
 
     def derive(
         self, key: str, compute: Compute, *, extra: dict[str, str] | None = None, cache: str | None = None
@@ -216,13 +217,19 @@ class SiteWriter:
                 self.counts.deleted += 1
                 self.counts.deleted_keys.append(key)
             return True
+        inputs = None
         if isinstance(answer, Fingerprinted):
-            if head is not None and head.metadata.get(INPUTS) == answer.inputs:
+            inputs = answer.inputs
+            if head is not None and head.metadata.get(INPUTS) == inputs:
                 if recalled and not self._still(key, head):
                     return None
-                self.counts.unchanged += 1
+                refused = self._refused.pop(key, None)
+                if refused is not None and refused[2] == inputs:  # this writer's own PUT, landed after all
+                    self._written(key, existed=refused[1], cache=cache)
+                else:
+                    self.counts.unchanged += 1
                 return True
-            extra = {**extra, INPUTS: answer.inputs}
+            extra = {**extra, INPUTS: inputs}
             answer = answer.render()
         digest = hashlib.sha256(answer).hexdigest()
         metadata = {DIGEST: digest, **extra}
@@ -248,7 +255,7 @@ class SiteWriter:
             )
         except PreconditionFailed:
             self.known.remember(key, None)
-            self._refused[key] = (digest, head is not None)
+            self._refused[key] = (digest, head is not None, inputs)
             return None
         self.known.remember(key, None if etag is None else Head(etag=etag, metadata=metadata))
         self._written(key, existed=head is not None, cache=cache)

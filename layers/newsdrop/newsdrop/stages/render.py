@@ -83,9 +83,11 @@ class RenderBatch:
         for _ in range(MAX_SETTLES):
             written = len(self.writer.counts.changed_keys)
             self.derive(key, copy, cache=FILE_CACHE)
-            if len(self.writer.counts.changed_keys) == written or not copy.moved():
+            wrote = len(self.writer.counts.changed_keys) > written
+            if not (wrote or copy.relabel) or not copy.moved():
                 return
-        log.warning("the file kept changing while it was copied; stopped", extra={"key": key})
+        # The newer events' renders may have found their copy already right: this record is tried again.
+        raise RuntimeError(f"{key} kept changing while it was copied")
 
     def derive(self, key: str, compute: Compute, *, cache: str | None = None) -> None:
         self._keep((key,), lambda: self.writer.derive(key, compute, cache=cache))
