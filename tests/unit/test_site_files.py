@@ -44,6 +44,19 @@ def pipeline() -> tuple[InProcessPipeline, RecordingCdn]:
     return built, cdn
 
 
+def stage_ports(source: MemoryStore, site: MemoryStore | None = None, cdn: RecordingCdn | None = None) -> Ports:
+    """Ports for running the stages one by one on the local adapters."""
+    parts = Ports(
+        source=source, site=site or MemoryStore(), artifacts=MemoryStore(), catalog=MemoryCatalog(), bus=MemoryBus()
+    )
+    return parts if cdn is None else dataclasses.replace(parts, cdn=cdn)
+
+
+def file_event(key: str, sequencer: str = "1") -> dict[str, Any]:
+    """Render's SQS event for one FileChanged."""
+    return envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, sequencer))], queue="render")
+
+
 def upload(p: InProcessPipeline, key: str, body: bytes) -> None:
     p.upload(key, body)
     p.drain()
@@ -233,14 +246,14 @@ def test_a_copy_that_lands_after_a_newer_one_found_nothing_to_write_is_copied_ag
     # write lands. X looks at the source once it has written, and copies again.
     key = "images/chart.png"
     source = Meanwhile(key=key)
-    ports = Ports(source=source, site=MemoryStore(), artifacts=MemoryStore(), catalog=MemoryCatalog(), bus=MemoryBus())
+    ports = stage_ports(source)
     first = PNG if change == "reverted" else None
     if first is not None:
         source.put(key, first, content_type="image/png")
-        render.run(envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "1"))], queue="render"), ports)
+        render.run(file_event(key), ports)
         assert ports.site.get(key) is not None
     source.put(key, PNG_2, content_type="image/png")
-    event = envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "2"))], queue="render")
+    event = file_event(key, "2")
 
     def meanwhile() -> None:
         if first is None:
@@ -304,24 +317,29 @@ def test_what_a_file_costs_on_aws() -> None:
 
 
 @dataclass
-class DeletedAfterHead(MemoryStore):
-    """A source bucket whose file is deleted right after its next HEAD has been answered."""
+class ChangedAfterHead(MemoryStore):
+    """A source bucket whose file `key` is replaced by `by` (deleted, for None) right after its next
+    HEAD has been answered."""
 
     key: str = ""
+    by: bytes | None = None
 
     def head(self, key: str) -> Head | None:
         found = super().head(key)
-        if key == self.key and found is not None:
+        if key == self.key:
             self.key = ""
-            self.delete(key)
+            if self.by is None:
+                self.delete(key)
+            else:
+                self.put(key, self.by, content_type="image/png")
         return found
 
 
 def test_a_file_deleted_between_its_head_and_its_read_is_tried_again_and_its_copy_deleted() -> None:
     key = "images/chart.png"
-    source = DeletedAfterHead()
-    ports = Ports(source=source, site=MemoryStore(), artifacts=MemoryStore(), catalog=MemoryCatalog(), bus=MemoryBus())
-    event = envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "1"))], queue="render")
+    source = ChangedAfterHead()
+    ports = stage_ports(source)
+    event = file_event(key)
     source.put(key, PNG, content_type="image/png")
     render.run(event, ports)
     source.put(key, PNG_2, content_type="image/png")
@@ -332,28 +350,13 @@ def test_a_file_deleted_between_its_head_and_its_read_is_tried_again_and_its_cop
     assert ports.site.get(key) is None
 
 
-@dataclass
-class ReplacedAfterHead(MemoryStore):
-    """A source bucket whose file is replaced by `by` right after its next HEAD has been answered."""
-
-    key: str = ""
-    by: bytes = b""
-
-    def head(self, key: str) -> Head | None:
-        found = super().head(key)
-        if key == self.key:
-            self.key = ""
-            self.put(key, self.by, content_type="image/png")
-        return found
-
-
 def test_a_copy_read_newer_than_its_head_is_labelled_with_what_it_holds() -> None:
     # The copy is labelled with the source's ETag from a HEAD; a read that finds a newer object must
     # not leave that object under the older label, or a revert to the older one would be kept out.
     key = "images/chart.png"
-    source = ReplacedAfterHead()
-    ports = Ports(source=source, site=MemoryStore(), artifacts=MemoryStore(), catalog=MemoryCatalog(), bus=MemoryBus())
-    event = envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "1"))], queue="render")
+    source = ChangedAfterHead()
+    ports = stage_ports(source)
+    event = file_event(key)
     source.put(key, PNG, content_type="image/png")
     source.key, source.by = key, PNG_2
     assert render.run(event, ports).response["batchItemFailures"] == []
@@ -382,10 +385,8 @@ def test_a_replaced_file_whose_put_answer_was_lost_is_still_invalidated() -> Non
     key = "images/chart.png"
     site = LostAnswer()
     cdn = RecordingCdn()
-    ports = Ports(
-        source=MemoryStore(), site=site, artifacts=MemoryStore(), catalog=MemoryCatalog(), bus=MemoryBus(), cdn=cdn
-    )
-    event = envelopes.sqs_event([envelopes.bus_envelope(events.file_changed(key, "1"))], queue="render")
+    ports = stage_ports(MemoryStore(), site, cdn)
+    event = file_event(key)
     ports.source.put(key, PNG, content_type="image/png")
     render.run(event, ports)
     ports.source.put(key, PNG_2, content_type="image/png")
