@@ -197,16 +197,24 @@ def key_for_url(url: str) -> str:
     return key
 
 
+def _check_key(key: str, what: str, named: str) -> list[str]:
+    """Refuse a site key that could leave the site or that no bucket or folder can hold; its segments.
+    `what` names the kind of name ("permalink"), `named` the one refused."""
+    _check_chars(key, what)
+    segments = key.split("/")
+    if any(seg in ("", ".", "..") for seg in segments):
+        raise PathError(f"{named} does not name a file inside the site")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise PathError(f"{what} is longer than {MAX_KEY_BYTES} bytes")
+    if any(len(seg.encode()) > MAX_SEGMENT_BYTES for seg in segments):
+        raise PathError(f"a {what} segment is longer than {MAX_SEGMENT_BYTES} bytes")
+    return segments
+
+
 def post_key(url: str) -> str:
     """The key of a post page; refuses keys that escape or collide with the site's own pages."""
     key = key_for_url(url)
-    _check_chars(key, "permalink")
-    if any(seg in ("", ".", "..") for seg in key.split("/")):
-        raise PathError(f"permalink {url[:80]!r} does not name a file inside the site")
-    if len(key.encode()) > MAX_KEY_BYTES:
-        raise PathError(f"permalink is longer than {MAX_KEY_BYTES} bytes")
-    if any(len(seg.encode()) > MAX_SEGMENT_BYTES for seg in key.split("/")):
-        raise PathError(f"a permalink segment is longer than {MAX_SEGMENT_BYTES} bytes")
+    _check_key(key, "permalink", f"permalink {url[:80]!r}")
     first = key.split("/", 1)[0]
     under_own = "/" in key and (first in RESERVED_DIRS or first in RESERVED_FILES)  # `robots.txt/x` too
     if key in RESERVED_FILES or under_own or _ARCHIVE_PAGE.match(key):
@@ -223,14 +231,7 @@ def file_key(key: str) -> str:
     """The site key of a file served as it is (`source_keys.is_file_key`): its own, unless that
     leaves the site or takes a name the site's own pages use. Files and pages never share a key: a
     file's type is one no page has (`post_key`)."""
-    _check_chars(key, "file name")
-    segments = key.split("/")
-    if any(seg in ("", ".", "..") for seg in segments):
-        raise PathError(f"file {key[:80]!r} does not name a file inside the site")
-    if len(key.encode()) > MAX_KEY_BYTES:
-        raise PathError(f"file name is longer than {MAX_KEY_BYTES} bytes")
-    if any(len(seg.encode()) > MAX_SEGMENT_BYTES for seg in segments):
-        raise PathError(f"a file name segment is longer than {MAX_SEGMENT_BYTES} bytes")
+    segments = _check_key(key, "file name", f"file {key[:80]!r}")
     own = key in RESERVED_FILES or (len(segments) > 1 and segments[0] in RESERVED_DIRS | RESERVED_FILES)
     if own and key != "favicon.ico" and segments[0] not in FILE_MAY_TAKE:
         raise PathError(f"file {key[:80]!r} takes a name the site's own pages use")

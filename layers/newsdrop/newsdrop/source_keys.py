@@ -46,11 +46,15 @@ def is_site_key(key: str) -> bool:
     return is_config_key(key) or key.startswith(TEMPLATES_PREFIX)
 
 
+def _extension(key: str) -> str:
+    """The name's extension, lower-cased ("" for none: a name that is only an extension has none)."""
+    stem, dot, ext = key.rsplit("/", 1)[-1].rpartition(".")
+    return ext.lower() if dot and stem else ""
+
+
 def file_type(key: str) -> str | None:
     """The content type a file of this name is served with, or None for a type the site never serves."""
-    name = key.rsplit("/", 1)[-1]
-    stem, dot, ext = name.rpartition(".")
-    return FILE_TYPES.get(ext.lower()) if dot and stem else None
+    return FILE_TYPES.get(_extension(key))
 
 
 LEFT_OUT = "_.#~"  # what the names of folders and files Jekyll does not copy start with
@@ -59,7 +63,7 @@ LEFT_OUT_ENDS = "~."  # and end with (a backup, to Jekyll; a name ending in a do
 
 def file_disposition(key: str) -> str:
     """The Content-Disposition a file of this name is served with ("" for none)."""
-    return "attachment" if file_type(key) is not None and key.rsplit(".", 1)[-1].lower() in DOWNLOADED else ""
+    return "attachment" if _extension(key) in DOWNLOADED else ""
 
 
 def is_file_key(key: str) -> bool:
