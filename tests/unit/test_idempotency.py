@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from newsdrop import envelopes, events
@@ -13,6 +13,7 @@ from newsdrop.ports import BusEvent, Ports
 from newsdrop.rendering import writer
 from newsdrop.stages import index, parse, render
 from newsdrop.stages.common import or_defaults
+from tests.support.cdn import RecordingCdn
 
 POST = '---\ntitle: "重复事件 Repeat"\ndate: 2024-05-20 10:00:00\ncategories: news\ntags: [a]\n---\n正文。\n'
 
@@ -46,14 +47,6 @@ class CountingCatalog(MemoryCatalog):
     def allocate_ids(self, count: int) -> int:
         self.writes += 1
         return super().allocate_ids(count)
-
-
-@dataclass
-class RecordingCdn:
-    batches: list[list[str]] = field(default_factory=list)
-
-    def invalidate(self, paths: Sequence[str]) -> None:
-        self.batches.append(list(paths))
 
 
 def stores(ports: Ports) -> Mapping[str, CountingStore]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +20,10 @@ from newsdrop.local.jekyll import JekyllSite
 from newsdrop.ports import Blob, Head, KnownHeads, Ports, PreconditionFailed
 from newsdrop.rendering import writer
 from newsdrop.stages import parse, render
+from tests.support.cdn import RecordingCdn
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"first image"
 PNG_2 = b"\x89PNG\r\n\x1a\n" + b"second image, replacing the first"
-
-
-@dataclass
-class RecordingCdn:
-    batches: list[list[str]] = field(default_factory=list)
-
-    def invalidate(self, paths: Sequence[str]) -> None:
-        self.batches.append(list(paths))
-
-    @property
-    def paths(self) -> list[str]:
-        return [path for batch in self.batches for path in batch]
 
 
 def pipeline() -> tuple[InProcessPipeline, RecordingCdn]:
@@ -357,7 +346,7 @@ def test_a_copy_read_newer_than_its_head_is_labelled_with_what_it_holds() -> Non
     source = ChangedAfterHead()
     ports = stage_ports(source)
     event = file_event(key)
-    source.put(key, PNG, content_type="image/png")
+    source.put(key, PNG, content_type="image/png")  # never copied yet: the first render reads past its HEAD
     source.key, source.by = key, PNG_2
     assert render.run(event, ports).response["batchItemFailures"] == []
     assert ports.site.objects[key].body == PNG_2
