@@ -58,3 +58,21 @@ def test_hidden_files_and_folders_are_left_out(tmp_path: Path) -> None:
     ):
         _write(tmp_path / name)
     assert [key for key, _ in source_files(tmp_path)] == ["_templates/post.html", "_posts/a.md"]
+
+
+def test_nothing_inside_the_folder_left_out_is_listed_however_it_is_reached(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for name in ("_config.yml", "_posts/a.md", "_posts/out/old.md", "images/a.png", "images/out/b.png", "c.png"):
+        _write(site / name)
+    os.symlink(site / "_posts/out/old.md", site / "_posts/into-out.md")  # a linked file whose target is inside
+    os.symlink(site / "images/a.png", site / "_posts/out/linked.png")
+    link = tmp_path / "link"
+    os.symlink(site, link)  # the site reached through a link, the folder left out named without one
+    keys = {key for key, _ in source_files(link, leave_out=site / "_posts/out")}
+    assert keys == {"_config.yml", "_posts/a.md", "images/a.png", "images/out/b.png", "c.png"}
+    keys = {key for key, _ in source_files(site, leave_out=link / "images")}
+    assert keys == {"_config.yml", "_posts/a.md", "_posts/into-out.md", "_posts/out/old.md", "c.png"}
+    assert [key for key, _ in source_files(site, leave_out=tmp_path)] == []  # the output holds the site
+    everything = {key for key, _ in source_files(site)}
+    assert {key for key, _ in source_files(site, leave_out=tmp_path / "absent")} == everything
+    assert everything - keys == {"images/a.png", "images/out/b.png", "_posts/out/linked.png"}

@@ -31,8 +31,7 @@ def _build(args: argparse.Namespace) -> int:
     if out.exists() and args.clean:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    inside = out.resolve()
-    found = [(key, path) for key, path in source_files(src) if not path.resolve().is_relative_to(inside)]
+    found = list(source_files(src, leave_out=out))
     # The site's objects are written to OUT as the stages make them, render's and index's side by side.
     pipeline = InProcessPipeline(site=MemoryStore(mirror=out), batch_sizes=BULK_BATCH_SIZES)
     posts = ((key, path.read_bytes()) for key, path in found if not source_keys.is_file_key(key))
