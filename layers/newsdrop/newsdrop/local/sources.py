@@ -64,9 +64,11 @@ def _files(
             below = _below(real, entry.name)
             yield from _files(entry.path, [*inside, entry.name], real=below, skip=skip, left_out=left_out)
         elif entry.is_file():
-            target = os.path.realpath(entry.path) if entry.is_symlink() else _below(real, entry.name)
-            if not _inside(target, skip):
-                yield [*inside, entry.name], entry.path
+            if skip is not None:  # a linked file's target is looked up only when something is left out
+                target = os.path.realpath(entry.path) if entry.is_symlink() else _below(real, entry.name)
+                if _inside(target, skip):
+                    continue
+            yield [*inside, entry.name], entry.path
 
 
 @dataclass
