@@ -51,3 +51,21 @@ def test_a_flush_does_not_bring_back_a_document_deleted_since() -> None:
     assert after.runs == current.runs == []
     assert search.table_ids(after.log) == {1, 3}
     assert search.decode_postings(after.log["only3"]) == {3: 1}
+
+
+def test_a_document_deleted_earlier_stays_out_of_the_log() -> None:
+    # GIVEN a log of documents 1 and 2, and a delta that deletes 2 (kept as deleted for the grace period)
+    seen = Manifest(clock=2, log=search.table_of({1: tokens(1), 2: tokens(2)}))
+    current, _ = index.apply(seen, index.Delta(add={}, delete={2}, now=1_000, deletes=0), index.TUNING)
+    assert 2 in current.deleted and search.table_ids(current.log) == {1}
+
+    # WHEN an invocation that read the post before it was deleted adds it, beside a new document 3,
+    # and another deletes it again
+    late, _ = index.apply(
+        current, index.Delta(add={2: tokens(2), 3: tokens(3)}, delete=set(), now=1_001, deletes=0), index.TUNING
+    )
+    again, _ = index.apply(late, index.Delta(add={}, delete={2}, now=1_002, deletes=0), index.TUNING)
+
+    # THEN the log holds 1 and 3 throughout, and every posting of 3 is there
+    assert search.table_ids(late.log) == search.table_ids(again.log) == {1, 3}
+    assert search.decode_postings(again.log["shared"]) == {1: 2, 3: 2}

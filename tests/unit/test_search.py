@@ -233,5 +233,7 @@ def test_compaction_keeps_the_index_equal_to_the_catalog(steps: list[tuple[list[
             manifest = search.read_index(get)
             for run_ in manifest.runs:
                 assert all(get(key) is not None for key in run_.file_keys())
+            # A delta decodes the log only to take out what leaves it, so a deleted id is never in it.
+            assert not search.table_ids(manifest.log) & manifest.deleted.keys()
             assert search.logical_index(get) == expected_index(pipeline)
     assert written and all(n <= 1 + posts * (1 + TINY.steps_per_post) for posts, n in written)

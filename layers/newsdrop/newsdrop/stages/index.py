@@ -37,7 +37,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -255,17 +255,19 @@ def _documents(table: Mapping[str, str]) -> dict[int, dict[str, int]]:
     return documents
 
 
-def _log(
-    current: Mapping[str, str], delta: Delta, deleted: Mapping[int, Deleted], flushed: frozenset[int]
-) -> dict[str, str]:
-    """The log without flushed or deleted documents, with the delta's new ones."""
+def _log(current: Mapping[str, str], delta: Delta, deleted: Mapping[int, Deleted], leaving: Set[int]) -> dict[str, str]:
+    """The log without the documents `leaving` it (flushed, or deleted by this delta), with the
+    delta's new ones that are not deleted. Documents deleted before are never in the log: the
+    delta that deleted them took them out, and no later delta adds them back. So the log is
+    decoded only when documents leave it, and a publish, which usually removes none, merges its
+    postings into the log as text: decoding the whole log took a third of a publish's index time."""
     log = dict(current)
-    if log:
+    if log and leaving:
         documents = _documents(log)
-        kept = {doc: tokens for doc, tokens in documents.items() if doc not in flushed and doc not in deleted}
+        kept = {doc: tokens for doc, tokens in documents.items() if doc not in leaving}
         if len(kept) < len(documents):
             log = search.table_of(kept)
-    added = {doc: tokens for doc, tokens in delta.add.items() if doc not in flushed and doc not in deleted}
+    added = {doc: tokens for doc, tokens in delta.add.items() if doc not in leaving and doc not in deleted}
     table = delta.add_table if len(added) == len(delta.add) else search.table_of(added)
     for token, encoded in table.items():
         log[token] = search.merge_postings([log[token], encoded], None) if token in log else encoded
@@ -278,13 +280,14 @@ def apply(current: Manifest, delta: Delta, tuning: Tuning) -> tuple[Manifest, li
     deleted = dict(current.deleted)
     for doc in delta.delete:
         deleted.setdefault(doc, Deleted(clock, delta.now))
+    newly_deleted = deleted.keys() - current.deleted.keys()
     runs = list(current.runs)
     flushed = frozenset[int]()
     if delta.flushed is not None and _still_logged(current.log, delta):
         flushed = delta.flushed_ids
         if all(r.id != delta.flushed.id for r in runs):
             runs.append(delta.flushed)
-    log = _log(current.log, delta, deleted, flushed)
+    log = _log(current.log, delta, deleted, flushed | newly_deleted)
     deferred = current.deferred  # the count of publishes in a row that left their compaction owed
     if delta.deferring is not None:
         deferred = deferred + 1 if delta.deferring else 0
