@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import itertools
 import os
 import re
 import shutil
@@ -27,7 +26,33 @@ FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
 DROPPED_SETTINGS = ("theme", "remote_theme", "plugins", "gems", "google_analytics")
 EMPTY_TITLE = re.compile(r'(?m)^title:\s*(""|\'\')?\s*$')
 NEW_POSTS_DAY = dt.datetime(2022, 7, 1, 9, 0)  # after every synthesized post (they end on 2022-06-30)
-_minutes = itertools.count()
+MINUTES_A_DAY = 24 * 60
+
+
+class NewPostTimes:
+    """Minutes after NEW_POSTS_DAY: one per new post, each later than the last."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def take(self) -> dt.datetime:
+        self.next += 1
+        return NEW_POSTS_DAY + dt.timedelta(minutes=self.next - 1)
+
+    def new_day(self) -> None:
+        self.next = -(-self.next // MINUTES_A_DAY) * MINUTES_A_DAY
+
+
+_times = NewPostTimes()
+
+
+def new_day() -> None:
+    """Date the next new posts from 09:00 on a day no new post has yet (the same day if none has).
+
+    A publish rewrites its day's page and sitemap, which list every post of the day: when one
+    process publishes into sites of several sizes, each size starts a day of its own, so that
+    every size publishes into a day holding the same posts, and only the site's size differs."""
+    _times.new_day()
 
 
 @dataclass(frozen=True)
@@ -95,7 +120,7 @@ def new_posts(count: int, tag: str) -> list[tuple[str, bytes]]:
     made = []
     for i in range(count):
         head, body = sources[i % len(sources)]
-        when = NEW_POSTS_DAY + dt.timedelta(minutes=next(_minutes))
+        when = _times.take()
         head = re.sub(r"(?m)^date:.*$", f"date: {when:%Y-%m-%d %H:%M:%S} +0800", head)
         head = _retitle(head, f" (bench {tag} {i})")
         key = f"_posts/{when:%Y-%m-%d}-bench-{tag}-{i:04d}.md"

@@ -130,6 +130,7 @@ def published(pipeline: InProcessPipeline, key: str) -> bool:
 def run_size(counted: Counted, source: corpus.Corpus, loaded: set[str], args: argparse.Namespace) -> dict[str, Any]:
     pipeline = counted.pipeline
     base = load(counted, source, loaded)
+    corpus.new_day()
     warmup = corpus.new_posts(1, f"w{source.size}")
     publish = publisher(counted)
     for key, body in warmup:
