@@ -44,9 +44,11 @@ FULL = Plan(
     jekyll_sizes=(1_000, 10_000),  # Jekyll takes ~90 s at 10,000; 100,000 is out of reach
     hugo_only_sizes=(100_000,),
     inproc_sizes=(1_000, 10_000, 100_000),
-    inproc_repeats=15,
+    # A publish costs milliseconds: enough of them that the median spans several rounds of the search
+    # log growing until the schedule flushes it (about five publishes), whatever round it starts in.
+    inproc_repeats=45,
     stack_sizes=(1_000, 10_000),
-    stack_repeats=15,
+    stack_repeats=45,
     stack_flow_size=1_000,
     profile_publishes=5,
     import_runs=5,
