@@ -398,3 +398,34 @@ def test_s3_url_patterns_equal_moto(monkeypatch: pytest.MonkeyPatch) -> None:
         assert any("files.example.com" in url for url in patched) == (endpoints is not None)
     monkeypatch.delenv("MOTO_S3_CUSTOM_ENDPOINTS")
     BaseBackend.urls.fget(backend)  # type: ignore[attr-defined]  # moto's module as the other tests expect it
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"Items": [{"e": {"S": "<RequestId> in a value is text"}}], "Count": 1}',
+        "<Error><Code>NoSuchKey</Code><RequestId>moto-id</RequestId></Error>",
+        "<A><RequestId>1</RequestId><B/><RequestId>2</RequestId></A>",
+        '{"Items": [], "Count": 0}',
+        b"\x89PNG <RequestId>x</RequestId>",
+        "",
+    ],
+)
+def test_responses_get_their_request_id_as_moto_gives_it(body: str | bytes) -> None:
+    """A body without the element is left as it is, without the regular expression; every other
+    body, and the headers, come out as moto's own gives them (the id itself is random)."""
+    from moto.core.responses import BaseResponse
+
+    patched = BaseResponse._enrich_response
+    ours, theirs = {"status": 201}, {"status": 201}
+    ours_headers, ours_body = patched(ours, body)
+    theirs_headers, theirs_body = patched.__wrapped__(theirs, body)  # type: ignore[attr-defined]
+
+    def same_id(headers: dict[str, str], out: str | bytes) -> str | bytes:
+        found = headers["x-amzn-requestid"]
+        return out.replace(found, "ID") if isinstance(out, str) else out
+
+    assert ours_headers.keys() == theirs_headers.keys() and ours_headers["status"] == theirs_headers["status"] == "201"
+    assert same_id(ours_headers, ours_body) == same_id(theirs_headers, theirs_body)
+    if isinstance(body, str) and "</RequestId>" in body:  # an element to hold it: this response's id is there
+        assert f"<RequestId>{ours_headers['x-amzn-requestid']}</RequestId>" in ours_body

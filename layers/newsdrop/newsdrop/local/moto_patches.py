@@ -10,8 +10,8 @@
    when all hold: the same all-or-nothing outcome, in time proportional to the
    transaction.
 
-And eight costs that AWS does not have, which made a publish through the local stack slower
-the larger the site or the longer a response (3 to 7) or added to every request (8 to 10)
+And nine costs that AWS does not have, which made a publish through the local stack slower
+the larger the site or the longer a response (3 to 7) or added to every request (8 to 11)
 (measured: README, Benchmarks):
 3. Query (`_patch_queries`): moto sorts every item of the table, then the partition, to answer
    a page; the patch hands it the items the page can reach, from sort keys kept in order. And
@@ -34,6 +34,9 @@ the larger the site or the longer a response (3 to 7) or added to every request 
 10. S3 URL patterns (`_patch_s3_urls`): for every S3 request, moto reloads its S3 URL module
     (the patterns depend on two environment variables) and formats every pattern again; the
     patch keeps the patterns per value of those variables.
+11. Request ids (`_patch_request_ids`): moto writes the request id into every response body
+    with a regular expression whose look-behind is tried at every character (about 2 ms for
+    a page of 200 DynamoDB items); the patch runs it only on a body holding `<RequestId>`.
 Each hands moto's own code a smaller input or a cached lookup, or writes what moto's code would
 write, so its answers are unchanged; tests/integration/test_moto_patches.py compares them with
 moto's own, page by page.
@@ -126,6 +129,7 @@ def install() -> None:
         _patch_event_paths()
         _patch_action_names()
         _patch_s3_urls()
+        _patch_request_ids()
         _done = True
 
 
@@ -477,6 +481,26 @@ def _patch_s3_urls() -> None:
         return found
 
     s3_models.S3Backend.urls = property(urls)  # type: ignore[assignment,method-assign]
+
+
+def _patch_request_ids() -> None:
+    """The request id written into a response body only when the body has the element to hold it.
+
+    Moto's `_enrich_response` replaces the text of `<RequestId>` elements with a regular expression
+    on every body, JSON ones included; on a body without the element it returns the body as it
+    was (and on bytes it fails and keeps them). The id for the headers is made either way.
+    """
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse._enrich_response
+
+    def enrich(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+        if isinstance(body, str) and "<RequestId>" in body:
+            return original(headers, body)
+        return original(headers, "")[0], body
+
+    enrich.__wrapped__ = original  # type: ignore[attr-defined]
+    BaseResponse._enrich_response = staticmethod(enrich)  # type: ignore[method-assign]
 
 
 def _patch_transactions() -> None:
