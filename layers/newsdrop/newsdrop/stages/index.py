@@ -277,10 +277,10 @@ def _log(current: Mapping[str, str], delta: Delta, deleted: Mapping[int, Deleted
 def apply(current: Manifest, delta: Delta, tuning: Tuning) -> tuple[Manifest, list[str]]:
     """The manifest after `delta`, compacted by the policy; and the replaced files this invocation deletes."""
     clock = current.clock + 1
+    newly_deleted = {doc for doc in delta.delete if doc not in current.deleted}
     deleted = dict(current.deleted)
-    for doc in delta.delete:
-        deleted.setdefault(doc, Deleted(clock, delta.now))
-    newly_deleted = deleted.keys() - current.deleted.keys()
+    for doc in newly_deleted:
+        deleted[doc] = Deleted(clock, delta.now)
     runs = list(current.runs)
     flushed = frozenset[int]()
     if delta.flushed is not None and _still_logged(current.log, delta):
