@@ -73,6 +73,48 @@ def test_in_process_pump_reads_queue_depths_from_moto_as_the_api_reports_them(mo
     assert seen[False] == (3, 0, 1)
 
 
+def test_in_process_pump_hands_a_function_the_records_the_api_gives(moto_stack: Any) -> None:
+    # GIVEN a message with an attribute in the render queue, and a render function that fails it twice
+    sqs = boto3.client("sqs")
+    attributes = {"origin": {"DataType": "String", "StringValue": "test"}}
+    sent = sqs.send_message(
+        QueueUrl=moto_stack.stack.queue_urls["RenderQueue"], MessageBody='{"n": 1}', MessageAttributes=attributes
+    )
+    seen: list[dict[str, Any]] = []
+
+    def render(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        (record,) = event["Records"]
+        seen.append(record)
+        return {"batchItemFailures": [{"itemIdentifier": record["messageId"]}] if len(seen) < 3 else []}
+
+    moto_stack.handlers["RenderFunction"] = render
+    source = next(s for s in moto_stack.stack.functions["RenderFunction"].sources if s.queue == "RenderQueue")
+
+    # WHEN the pump delivers it through moto's backend, then through the API, then through the backend
+    for in_process in (True, False, True):
+        moto_stack.in_process = in_process
+        assert moto_stack.step_source("RenderFunction", source) == 1
+
+    # THEN the three records differ only in what each receive changes, and the last, handled, is deleted
+    assert [r["attributes"]["ApproximateReceiveCount"] for r in seen] == ["1", "2", "3"]
+    assert len({r["receiptHandle"] for r in seen}) == 3
+    same = [
+        {k: v for k, v in r.items() if k != "receiptHandle"}
+        | {"attributes": {k: v for k, v in r["attributes"].items() if k != "ApproximateReceiveCount"}}
+        for r in seen
+    ]
+    assert same[0] == same[1] == same[2]
+    assert set(seen[1]["attributes"]) == {
+        "SenderId",
+        "SentTimestamp",
+        "ApproximateReceiveCount",
+        "ApproximateFirstReceiveTimestamp",
+    }
+    assert seen[1]["messageId"] == sent["MessageId"] and seen[1]["md5OfBody"] == sent["MD5OfMessageBody"]
+    assert seen[1]["messageAttributes"]["origin"]["StringValue"] == "test"
+    assert moto_stack.pending() == 0
+
+
 def test_redrive_sends_undelivered_events_to_their_target_and_counts_what_stays(moto_stack: Any) -> None:
     from newsdrop.local.dev import redrive
 

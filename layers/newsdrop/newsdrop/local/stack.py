@@ -7,9 +7,10 @@ visibility timeout and redrive policy; `tick` plays the schedule rules of schedu
 
 On AWS, Lambda's pollers long-poll every queue, so a message is taken as soon as it arrives and
 an empty queue costs the functions nothing. The pump runs in the functions' process, one queue
-after another; when moto runs in this process too (`in_process`), it sees how many messages a
-queue holds in moto's backend, as Lambda's service sees its queues, and receives only from a
-queue that has some: a publish then makes no requests to learn that six queues are empty.
+after another; when moto runs in this process too (`in_process`), the pump works in moto's SQS
+backend, as Lambda's service works inside SQS: it sees how many messages a queue holds and
+receives, deletes and returns messages there, only from a queue that has some. A publish then
+makes no requests to learn that six queues are empty, nor any of the pollers' own.
 """
 
 from __future__ import annotations
@@ -311,7 +312,7 @@ class Pump:
     stack: Stack
     endpoint: str | None = None
     retry_after: int | None = None  # seconds before a failed record is visible again (None: the queue's timeout)
-    in_process: bool = False  # moto runs in this process: see queue depths in its backend, not by requests
+    in_process: bool = False  # moto runs in this process: work in its SQS backend, not by requests
     handlers: dict[str, Handler] = field(default_factory=dict)
     invocations: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -340,15 +341,7 @@ class Pump:
         """One receive + invoke from one queue; returns how many messages were received."""
         if self.in_process and not self._moto_queue(source.queue).approximate_number_of_messages:
             return 0
-        url = self.stack.queue_urls[source.queue]
-        response = self.sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=source.receive_max,
-            WaitTimeSeconds=wait,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages = response.get("Messages", [])
+        messages = self._receive(source, wait)
         if not messages:
             return 0
         arn = self.stack.resolver.arns[source.queue]
@@ -374,21 +367,54 @@ class Pump:
             log.exception("%s failed on a batch of %d", logical, len(records))
             self.errors.append(f"{logical}: {exc}")
             failed = {r["messageId"] for r in records}
-        done = [m for m in messages if m["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
-            self.sqs.delete_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
-                ],
-            )
+        self._delete(source, [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed])
         if failed and self.retry_after is not None:
             for m in messages:
                 if m["MessageId"] in failed:
-                    self.sqs.change_message_visibility(
-                        QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=self.retry_after
-                    )
+                    self._make_visible(source, m["ReceiptHandle"], self.retry_after)
         return len(messages)
+
+    # Receiving, deleting and returning messages: Lambda's pollers do this inside AWS, not through the
+    # functions' SDK. With moto in this process the pump does it in moto's SQS backend, which the
+    # API's handlers call (the same visibility, receive counts and redrive to the dead-letter queue),
+    # without a request's botocore and moto round trip: six of them a publish.
+
+    def _receive(self, source: EventSource, wait: int) -> list[dict[str, Any]]:
+        if not self.in_process:
+            response = self.sqs.receive_message(
+                QueueUrl=self.stack.queue_urls[source.queue],
+                MaxNumberOfMessages=source.receive_max,
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages: list[dict[str, Any]] = response.get("Messages", [])
+            return messages
+        queue = self._moto_queue(source.queue)
+        received = _moto_sqs().receive_message(queue.name, source.receive_max, wait, queue.visibility_timeout, ["All"])
+        return [_as_received(m) for m in received]
+
+    def _delete(self, source: EventSource, handles: list[str]) -> None:
+        if not handles:
+            return
+        if self.in_process:
+            name = self.stack.resolver.physical[source.queue]
+            _moto_sqs().delete_message_batch(name, [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)])
+            return
+        for start in range(0, len(handles), 10):
+            batch = handles[start : start + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.stack.queue_urls[source.queue],
+                Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(batch)],
+            )
+
+    def _make_visible(self, source: EventSource, handle: str, seconds: int) -> None:
+        if self.in_process:
+            _moto_sqs().change_message_visibility(self.stack.resolver.physical[source.queue], handle, seconds)
+        else:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.stack.queue_urls[source.queue], ReceiptHandle=handle, VisibilityTimeout=seconds
+            )
 
     def tick(self) -> None:
         """What the stack's schedule rules do when their time comes: invoke each scheduled function
@@ -439,6 +465,34 @@ class Pump:
 
     def _moto_queue(self, logical: str) -> Any:
         """The queue as moto in this process holds it (looked up each time: a reset of moto replaces it)."""
-        from moto.sqs.models import sqs_backends
+        return _moto_sqs().get_queue(self.stack.resolver.physical[logical])
 
-        return sqs_backends[ACCOUNT][REGION].get_queue(self.stack.resolver.physical[logical])
+
+def _moto_sqs() -> Any:
+    from moto.sqs.models import sqs_backends
+
+    return sqs_backends[ACCOUNT][REGION]
+
+
+def _as_received(message: Any) -> dict[str, Any]:
+    """A message of moto's SQS backend as ReceiveMessage returns it, asked for all attributes
+    (moto's `SQSResponse.receive_message`; the pump's queues are standard ones)."""
+    received: dict[str, Any] = {
+        "MessageId": message.id,
+        "ReceiptHandle": message.receipt_handle,
+        "MD5OfBody": message.body_md5,
+        "Body": message.body,
+        "Attributes": {
+            "SenderId": message.sender_id,
+            "SentTimestamp": str(message.sent_timestamp),
+            "ApproximateReceiveCount": str(message.approximate_receive_count),
+            "ApproximateFirstReceiveTimestamp": str(message.approximate_first_receive_timestamp),
+        },
+    }
+    trace = (message.system_attributes or {}).get("AWSTraceHeader")
+    if trace:
+        received["Attributes"]["AWSTraceHeader"] = trace.get("StringValue")
+    if message.message_attributes:
+        received["MessageAttributes"] = message.message_attributes
+        received["MD5OfMessageAttributes"] = message.attribute_md5
+    return received
