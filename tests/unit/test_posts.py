@@ -7,6 +7,9 @@ import json
 import os
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsdrop import markup, posts, source_keys
 from newsdrop.model import Post, SiteConfig
@@ -332,6 +335,58 @@ def test_nesting_too_deep() -> None:
     reason = rejection(source("title: T\ndeep: " + "[" * depth + "]" * depth))
     assert "nest" in reason
     assert str(posts.MAX_YAML_DEPTH) in reason
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=6))
+_TREES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    max_leaves=12,
+)
+
+
+def _walked(text: str) -> tuple[int, int]:
+    """Aliases and the deepest nesting in the text's YAML events."""
+    aliases = depth = deepest = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        aliases += isinstance(event, yaml.AliasEvent)
+        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+        deepest = max(deepest, depth)
+    return aliases, deepest
+
+
+@settings(max_examples=400)
+@given(
+    tree=_TREES,
+    wrappers=st.lists(st.tuples(st.sampled_from(["list", "dict"]), st.integers(1, 25)), max_size=3),
+    shared=st.integers(0, 14),
+    flow=st.sampled_from([True, False, None]),
+)
+def test_front_matter_let_through_at_a_glance_is_within_the_limits(
+    tree: object, wrappers: list[tuple[str, int]], shared: int, flow: bool | None
+) -> None:
+    # GIVEN front matter of any shape: in runs of lists or mappings, and with a list it refers to `shared` times
+    for kind, count in wrappers:
+        for _ in range(count):
+            tree = [tree] if kind == "list" else {"k": tree}
+    common = ["x"]
+    text = yaml.safe_dump({"title": "T", "tree": tree, "refs": [common] * shared}, default_flow_style=flow)
+
+    # WHEN the glance lets it through without walking its events
+    if not posts.within_yaml_limits_at_a_glance(text):
+        return
+
+    # THEN its events hold no more aliases and no deeper nesting than the limits
+    aliases, deepest = _walked(text)
+    assert aliases <= posts.MAX_YAML_ALIASES
+    assert deepest <= posts.MAX_YAML_DEPTH
+
+
+def test_flow_mappings_nested_without_a_colon_are_refused_for_their_nesting() -> None:
+    # `{a, {b}}` is a mapping of keys without values: its nesting shows in braces alone
+    depth = posts.MAX_YAML_DEPTH + 2
+    reason = rejection(source("title: T\ndeep: " + "{a, " * depth + "b" + "}" * depth))
+    assert f"nests deeper than {posts.MAX_YAML_DEPTH}" in reason
 
 
 def test_front_matter_too_large() -> None:

@@ -108,6 +108,16 @@ for _first in "-0123456789":
 _Loader.add_constructor(_YAML_TIME, lambda loader, node: YamlTime(loader.construct_scalar(node)))
 
 
+# Every collection opens at one of these characters of its own (a sequence entry's "-", a key's "?"
+# or ":", "[" or "{"), and every alias at a "*": text with no more of them than the limits allow
+# cannot pass them, and needs no walk of its events. Most front matter has a handful.
+_OPENERS = "-?:[{"
+
+
+def within_yaml_limits_at_a_glance(text: str) -> bool:
+    return text.count("*") <= MAX_YAML_ALIASES and sum(map(text.count, _OPENERS)) <= MAX_YAML_DEPTH
+
+
 def load_yaml(text: str, *, what: str) -> Any:
     size = len(text.encode())
     if size > MAX_FRONT_MATTER_BYTES:
@@ -117,7 +127,8 @@ def load_yaml(text: str, *, what: str) -> Any:
     try:
         # Walk the event stream first: it costs nothing to count aliases and nesting here,
         # while constructing an alias bomb ("billion laughs") would expand it.
-        for event in yaml.parse(text, Loader=_Loader):
+        events = () if within_yaml_limits_at_a_glance(text) else yaml.parse(text, Loader=_Loader)
+        for event in events:
             if isinstance(event, yaml.AliasEvent):
                 aliases += 1
                 if aliases > MAX_YAML_ALIASES:
