@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import boto3
@@ -112,6 +113,29 @@ def test_in_process_pump_hands_a_function_the_records_the_api_gives(moto_stack: 
     }
     assert seen[1]["messageId"] == sent["MessageId"] and seen[1]["md5OfBody"] == sent["MD5OfMessageBody"]
     assert seen[1]["messageAttributes"]["origin"]["StringValue"] == "test"
+    assert moto_stack.pending() == 0
+
+
+def test_in_process_pump_waits_for_the_request_moto_is_serving(moto_stack: Any) -> None:
+    from newsdrop.local import moto_patches
+
+    # GIVEN a message in the render queue, and moto's backends busy with a request of `newsdrop dev`'s server
+    sqs = boto3.client("sqs")
+    sqs.send_message(QueueUrl=moto_stack.stack.queue_urls["RenderQueue"], MessageBody='{"n": 1}')
+    moto_stack.handlers["RenderFunction"] = lambda event, context: {"batchItemFailures": []}
+    source = next(s for s in moto_stack.stack.functions["RenderFunction"].sources if s.queue == "RenderQueue")
+    stepped: list[int] = []
+    poller = threading.Thread(target=lambda: stepped.append(moto_stack.step_source("RenderFunction", source)))
+
+    # WHEN a poller steps the queue meanwhile
+    with moto_patches.BACKENDS:
+        poller.start()
+        poller.join(0.5)
+        # THEN it receives nothing until the request is done, and then takes the message
+        assert poller.is_alive() and stepped == []
+        assert moto_stack._moto_queue("RenderQueue").approximate_number_of_messages == 1  # still visible
+    poller.join(30)
+    assert stepped == [1]
     assert moto_stack.pending() == 0
 
 

@@ -61,6 +61,10 @@ from newsdrop.adapters.sortedmap import SortedKeys
 _installed = threading.Lock()
 _done = False
 
+# Held by each request of the serialised server, and by whatever else in this process works in
+# moto's backends directly (the pump's receives and deletes), so that they never run side by side.
+BACKENDS = threading.Lock()
+
 
 def install() -> None:
     global _done
@@ -576,14 +580,12 @@ def serialised_server(host: str, port: int) -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
-    lock = threading.Lock()
-
     class Serialised(ThreadedMotoServer):
         def _server_entry(self) -> None:
             app = DomainDispatcherApplication(create_backend_app)
 
             def locked(environ: Any, start_response: Any) -> Any:
-                with lock:
+                with BACKENDS:
                     # Read the whole answer inside the lock: the body is produced lazily.
                     return list(app(environ, start_response))
 

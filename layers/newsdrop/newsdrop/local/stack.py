@@ -32,6 +32,7 @@ import boto3
 
 from newsdrop import envelopes
 from newsdrop.envelopes import ACCOUNT, REGION
+from newsdrop.local import moto_patches
 from newsdrop.local import template as cfn
 
 log = logging.getLogger(__name__)
@@ -391,15 +392,19 @@ class Pump:
             messages: list[dict[str, Any]] = response.get("Messages", [])
             return messages
         queue = self._moto_queue(source.queue)
-        received = _moto_sqs().receive_message(queue.name, source.receive_max, wait, queue.visibility_timeout, ["All"])
-        return [_as_received(m) for m in received]
+        limit, timeout = source.receive_max, queue.visibility_timeout
+        # Under the lock, as `newsdrop dev` polls from many threads beside its server's requests; and
+        # so without a long poll (`step_source` comes here only when the queue has messages).
+        with moto_patches.BACKENDS:
+            return [_as_received(m) for m in _moto_sqs().receive_message(queue.name, limit, 0, timeout, ["All"])]
 
     def _delete(self, source: EventSource, handles: list[str]) -> None:
         if not handles:
             return
         if self.in_process:
-            name = self.stack.resolver.physical[source.queue]
-            _moto_sqs().delete_message_batch(name, [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)])
+            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
+            with moto_patches.BACKENDS:
+                _moto_sqs().delete_message_batch(self.stack.resolver.physical[source.queue], entries)
             return
         for start in range(0, len(handles), 10):
             batch = handles[start : start + 10]
@@ -410,7 +415,8 @@ class Pump:
 
     def _make_visible(self, source: EventSource, handle: str, seconds: int) -> None:
         if self.in_process:
-            _moto_sqs().change_message_visibility(self.stack.resolver.physical[source.queue], handle, seconds)
+            with moto_patches.BACKENDS:
+                _moto_sqs().change_message_visibility(self.stack.resolver.physical[source.queue], handle, seconds)
         else:
             self.sqs.change_message_visibility(
                 QueueUrl=self.stack.queue_urls[source.queue], ReceiptHandle=handle, VisibilityTimeout=seconds
