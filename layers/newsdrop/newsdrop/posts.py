@@ -125,8 +125,9 @@ def load_yaml(text: str, *, what: str) -> Any:
     aliases = 0
     depth = 0
     try:
-        # Walk the event stream first: it costs nothing to count aliases and nesting here,
-        # while constructing an alias bomb ("billion laughs") would expand it.
+        # Walk the event stream first, unless a glance shows the limits cannot be passed: counting
+        # aliases and nesting there builds nothing, while constructing an alias bomb ("billion
+        # laughs") would expand it.
         events = () if within_yaml_limits_at_a_glance(text) else yaml.parse(text, Loader=_Loader)
         for event in events:
             if isinstance(event, yaml.AliasEvent):
