@@ -153,6 +153,31 @@ def test_query_with_a_sort_key_condition_equals_moto() -> None:
         assert [i["sk"]["S"] for i in patched["Items"]] == ["b2"]
 
 
+def test_query_pages_cut_at_one_megabyte_equal_moto() -> None:
+    """Without a Limit the window is the whole partition, and moto stops each page at 1 MB: the
+    pages are moto's own, in both directions, before and after an item shrinks."""
+    from moto import mock_aws
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        create_table(ddb)
+        for n in range(5):  # about 300 KB each: three to a page
+            ddb.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": f"s{n}"}, "v": {"S": "字" * 100_000}})
+        for forward in (True, False):
+            patched, original = both(Table, "query", lambda f=forward: query_pages(ddb, "p", None, f))
+            assert patched == original
+            assert [len(page["Items"]) for page in patched] == [3, 2]
+        ddb.update_item(
+            TableName="t",
+            Key={"pk": {"S": "p"}, "sk": {"S": "s0"}},
+            UpdateExpression="SET v = :v",
+            ExpressionAttributeValues={":v": {"S": "a"}},
+        )
+        patched, original = both(Table, "query", lambda: query_pages(ddb, "p", None, True))
+        assert patched == original
+        assert [len(page["Items"]) for page in patched] == [4, 1]
+
+
 def query_page(ddb: Any, args: dict[str, Any]) -> dict[str, Any]:
     return without_metadata(ddb.query(**args))
 
@@ -379,6 +404,54 @@ def test_action_names_equal_moto() -> None:
         names = patched(clazz)
         assert names == patched.__wrapped__(clazz)
         assert "get_item" in names if clazz is DynamoHandler else "get_item" not in names
+
+
+def queue_scenario() -> list[Any]:
+    """A queue with a retention period and a dead-letter queue, in a fresh moto: its attributes as
+    three reads ask for them, then the bodies two receives hand out (one message sent is past its
+    retention period, and each is received up to twice before it is moved)."""
+    from moto import mock_aws
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs import models as sqs_models
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        dead = sqs.create_queue(QueueName="dead")["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(
+            QueueName="q",
+            Attributes={
+                "VisibilityTimeout": "0",
+                "MessageRetentionPeriod": "60",
+                "RedrivePolicy": f'{{"deadLetterTargetArn": "{dead_arn}", "maxReceiveCount": "2"}}',
+            },
+        )["QueueUrl"]
+        for n in range(3):
+            sqs.send_message(QueueUrl=url, MessageBody=f"快讯 {n}")
+        sqs_models.sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues["q"]._messages[1].sent_timestamp -= 120_000
+        found: list[Any] = []
+        for names in (["All"], ["MessageRetentionPeriod", "RedrivePolicy"], ["ApproximateNumberOfMessages"]):
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            found.append({k: v for k, v in attributes.items() if not k.endswith("Timestamp")})
+        for _ in range(2):
+            received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            found.append(sorted(m["Body"] for m in received.get("Messages", [])))
+        return found
+
+
+def test_queue_attributes_equal_moto() -> None:
+    """With each attribute name converted once, what a queue answers is moto's own answer."""
+    from moto.sqs import models as sqs_models
+
+    converted = sqs_models.camelcase_to_underscores  # type: ignore[attr-defined]
+    hits = converted.cache_info().hits
+    patched = queue_scenario()
+    assert converted.cache_info().hits > hits  # the patched models convert through the cache
+    with unpatched(sqs_models, "camelcase_to_underscores"):  # type: ignore[arg-type]
+        original = queue_scenario()
+    assert patched == original
+    assert patched[0]["MessageRetentionPeriod"] == "60"
+    assert patched[3] == ["快讯 0"]  # moto stops a receive at a message past its retention period
 
 
 def test_s3_url_patterns_equal_moto(monkeypatch: pytest.MonkeyPatch) -> None:
