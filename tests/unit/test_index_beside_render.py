@@ -7,8 +7,11 @@ threads other tests left (a fork there is declined, and the build runs index its
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import multiprocessing
 import os
+import pickle
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ import pytest
 from newsdrop.adapters.memory import MemoryStore
 from newsdrop.local.forked import Forked
 from newsdrop.local.inprocess import BULK_BATCH_SIZES, INDEXING, InProcessPipeline, Stage
-from newsdrop.ports import Ports, SearchState
+from newsdrop.ports import Blob, Ports, SearchState
 from newsdrop.search import differences
 from newsdrop.stages.common import Outcome
 from tests.support.safety import read_site
@@ -171,3 +174,59 @@ def test_nothing_is_forked_while_another_thread_runs() -> None:
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         assert pool.submit(_forks_only_alone).result() == (True, {"from": "child"})
+
+
+class _Unpicklable:
+    def __reduce__(self) -> Any:
+        raise TypeError("not to be pickled")
+
+
+def _refuse() -> None:
+    raise ValueError("not to be unpickled")
+
+
+class _Unloadable:
+    def __reduce__(self) -> Any:
+        return _refuse, ()
+
+
+def _results_through_the_pipe() -> list[Any]:
+    """Results larger than a pipe holds: one comes back whole; one whose pickling fails part way
+    through, and one that fails to load at its start (the child still writing), come back as
+    failures. A child left waiting to write would hang this process: the alarm ends it instead."""
+    signal.alarm(60)
+    large = [os.urandom(1 << 20), Blob(b"<p>x</p>", "e1", "text/html", "max-age=60", {"k": "v"}, "inline")]
+    answers: list[Any] = []
+    for work in (lambda: large, lambda: [os.urandom(1 << 20), _Unpicklable()], lambda: [_Unloadable(), large]):
+        child = Forked.start(work)
+        answers.append("not forked" if child is None else child.result())
+    signal.alarm(0)
+    return [answers[0] == large, *answers[1:]]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_a_result_streams_back_whole_and_a_failed_one_is_none() -> None:
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        assert pool.submit(_results_through_the_pipe).result(timeout=120) == [True, None, None]
+
+
+# A value of each field type of the classes below, none of them a default.
+SAMPLES: dict[str, Any] = {
+    "bytes": b"\x00body",
+    "Mapping[str, str]": {"k": "v"},
+    "int | None": 3,
+    "tuple[int, ...]": (1, 2),
+    "bool": True,
+    "int": 7,
+}
+
+
+@pytest.mark.parametrize("cls", [Blob, SearchState])
+def test_what_index_sends_back_pickles_to_equal_objects(cls: type) -> None:
+    """Every field set to a value of its own survives the trip: a field the class's own pickling
+    forgot, or put in another's place, would come back as another value (and a field of a new
+    type fails here until it has a sample)."""
+    made = {f.name: f"{f.name} value" if f.type == "str" else SAMPLES[str(f.type)] for f in dataclasses.fields(cls)}
+    original = cls(**made)
+    assert pickle.loads(pickle.dumps(original, protocol=pickle.HIGHEST_PROTOCOL)) == original

@@ -60,9 +60,11 @@ class Forked(Generic[T]):
             os.close(reading)
             code = 0
             try:
-                payload = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+                result = work()
+                # Written as it is pickled, and read as it comes: the parent unpickles beside this
+                # process instead of after it (a build's index sends back some 16 MB).
                 with os.fdopen(writing, "wb") as out:
-                    out.write(payload)
+                    pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
             except BaseException:  # reported here; the parent sees the exit status and does the work itself
                 traceback.print_exc()
                 code = 1
@@ -74,12 +76,19 @@ class Forked(Generic[T]):
 
     def result(self) -> T | None:
         """Wait for the child; its result, or None when it failed (the reason is on stderr)."""
+        result: T | None = None
+        read = False
+        # Read before waiting: a child with more to write than the pipe holds waits for this. Closed
+        # before waiting too: a child still writing what could not be loaded then fails, and exits.
         with os.fdopen(self.reading, "rb") as pipe:
-            payload = pipe.read()  # before waiting: a child with more to write than the pipe holds waits for this
+            try:
+                result = pickle.load(pipe)  # noqa: S301  # nosec B301 - written by our own child, just now
+                read = True
+            except Exception:  # noqa: S110  # nosec B110 - a child that failed wrote nothing, or part of it
+                pass
         _, status = os.waitpid(self.pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        if code != 0 or not payload:
+        if code != 0 or not read:
             log.warning("forked process %d failed (exit status %d)", self.pid, code)
             return None
-        result: T = pickle.loads(payload)  # noqa: S301  # nosec B301 - written by our own child, just now
         return result
