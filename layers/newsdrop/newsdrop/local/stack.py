@@ -401,16 +401,14 @@ class Pump:
     def _delete(self, source: EventSource, handles: list[str]) -> None:
         if not handles:
             return
+        entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
         if self.in_process:
-            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
             with moto_patches.BACKENDS:
                 _moto_sqs().delete_message_batch(self.stack.resolver.physical[source.queue], entries)
             return
-        for start in range(0, len(handles), 10):
-            batch = handles[start : start + 10]
+        for start in range(0, len(entries), 10):  # the API takes ten a request
             self.sqs.delete_message_batch(
-                QueueUrl=self.stack.queue_urls[source.queue],
-                Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(batch)],
+                QueueUrl=self.stack.queue_urls[source.queue], Entries=entries[start : start + 10]
             )
 
     def _make_visible(self, source: EventSource, handle: str, seconds: int) -> None:
