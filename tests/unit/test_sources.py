@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
-from newsdrop.local.sources import source_files
+import pytest
+
+from newsdrop.local.sources import LINKED_OUTSIDE, source_files
 
 
 def _write(path: Path, text: str = "x") -> None:
@@ -33,6 +36,38 @@ def test_linked_folders_are_not_entered_and_linked_files_are_read(tmp_path: Path
     found = dict(source_files(tmp_path))
     assert sorted(found) == ["_posts/a.md", "_posts/alias.md"]
     assert found["_posts/alias.md"] == tmp_path / "_posts/alias.md"
+
+
+def test_linked_files_that_lead_outside_the_folder_are_not_read_and_are_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    site, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    for name in ("secret.txt", "secret.png", "secret.md", "config.yml"):
+        _write(elsewhere / name, "not the site's")
+    _write(site / "_posts/a.md")
+    _write(site / "images/a.png")
+    links = {
+        "_config.yml": elsewhere / "config.yml",
+        "_templates/post.html": elsewhere / "secret.txt",
+        "_posts/2024/leak.md": elsewhere / "secret.md",
+        "images/notes.txt": elsewhere / "secret.txt",
+        "images/deep/leak.png": elsewhere / "secret.png",
+        "images/twice.png": site / "images/hop.png",  # a link to a link that leads outside
+        "images/hop.png": elsewhere / "secret.png",
+        "images/inside.png": site / "images/a.png",  # inside: read, as before
+    }
+    for name, target in links.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, site / name)
+    refused: list[tuple[str, str]] = []
+    found = dict(source_files(site, refused=refused))
+    assert sorted(found) == ["_posts/a.md", "images/a.png", "images/inside.png"]
+    leaked = {name for name, target in links.items() if name != "images/inside.png"}
+    assert sorted(refused) == sorted((name, LINKED_OUTSIDE) for name in leaked)
+    # Without a list to report into, each is a warning naming its key.
+    with caplog.at_level(logging.WARNING, logger="newsdrop.local.sources"):
+        assert dict(source_files(site)) == found
+    assert sorted(r.args[0] for r in caplog.records if r.args) == sorted(leaked)  # type: ignore[index]
 
 
 def test_a_folder_without_posts_gives_its_settings_alone(tmp_path: Path) -> None:
@@ -76,3 +111,21 @@ def test_nothing_inside_the_folder_left_out_is_listed_however_it_is_reached(tmp_
     everything = {key for key, _ in source_files(site)}
     assert {key for key, _ in source_files(site, leave_out=tmp_path / "absent")} == everything
     assert everything - keys == {"images/a.png", "images/out/b.png", "_posts/out/linked.png"}
+
+
+def test_a_build_reports_a_link_leading_outside_and_publishes_nothing_of_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from newsdrop.cli.main import main
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET", encoding="utf-8")
+    site, out = tmp_path / "site", tmp_path / "out"
+    _write(site / "_posts/2024-05-23-a.md", "---\ntitle: A\n---\nhello\n")
+    (site / "images").mkdir()
+    os.symlink(secret, site / "images/notes.txt")
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1"]) == 0
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1", "--strict"]) == 1  # a rejection, as a post's
+    assert f"rejected images/notes.txt: {LINKED_OUTSIDE}" in capsys.readouterr().err
+    assert (out / "index.html").is_file()
+    assert not any(b"SECRET" in path.read_bytes() for path in out.rglob("*") if path.is_file())

@@ -31,13 +31,14 @@ def _build(args: argparse.Namespace) -> int:
     if out.exists() and args.clean:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    found = list(source_files(src, leave_out=out))
+    unread: list[tuple[str, str]] = []
+    found = list(source_files(src, leave_out=out, refused=unread))
     # The site's objects are written to OUT as the stages make them, render's and index's side by side.
     pipeline = InProcessPipeline(site=MemoryStore(mirror=out), batch_sizes=BULK_BATCH_SIZES)
     posts = ((key, path.read_bytes()) for key, path in found if not source_keys.is_file_key(key))
     pipeline.publish_site(posts, jobs=args.jobs)
     copied = copy_files(((key, path) for key, path in found if source_keys.is_file_key(key)), out)
-    rejections = pipeline.rejections + copied.refused
+    rejections = unread + pipeline.rejections + copied.refused
     for key, reason in rejections:
         print(f"rejected {key}: {reason}", file=sys.stderr)
     count = len(pipeline.site.objects) + copied.count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -10,27 +11,53 @@ from pathlib import Path
 
 from newsdrop import paths, source_keys
 
+log = logging.getLogger(__name__)
 
-def source_files(root: Path, *, leave_out: Path | None = None) -> Iterator[tuple[str, Path]]:
+LINKED_OUTSIDE = "a link to a file outside the folder, not read: it could publish any file of this machine"
+
+
+def source_files(
+    root: Path, *, leave_out: Path | None = None, refused: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[str, Path]]:
     """(bucket key, path) for what the source bucket holds: the site settings first, as they shape
     how posts are read and rendered (`_config.yml`, then the template overrides under `_templates/`),
     then `_posts/`, then the files the site serves as they are (images, PDFs: outside folders whose
     names start with `_`, which are never entered); each folder sorted. Nothing inside `leave_out`
-    (a build's own output folder, which may sit inside the folder it builds) is listed."""
+    (a build's own output folder, which may sit inside the folder it builds) is listed.
+
+    A linked file whose target lies outside `root` is not read, as Jekyll reads none: a tree taken
+    from someone else could otherwise publish `~/.aws/credentials`. Each is reported, as (key,
+    reason), into `refused` when given, else as a warning."""
     skip = str(leave_out.resolve()) if leave_out is not None else None
+    within = os.path.realpath(root)
+    outside: list[str] = []
     config = root / source_keys.CONFIG_KEY
     if config.is_file() and not _inside(os.path.realpath(config), skip):
-        yield source_keys.CONFIG_KEY, config
+        if _inside(os.path.realpath(config), within):
+            yield source_keys.CONFIG_KEY, config
+        else:
+            outside.append(source_keys.CONFIG_KEY)
     for prefix in (source_keys.TEMPLATES_PREFIX, source_keys.POSTS_PREFIX):
         folder = str(root / prefix)
-        found = sorted(_files(folder, [], real=os.path.realpath(folder), skip=skip))
+        found = sorted(_files(folder, [], real=os.path.realpath(folder), skip=skip, within=within))
         for parts, path in found:  # by path components, as `Path` objects sort
-            yield prefix + "/".join(parts), Path(path)
-    served = _files(str(root), [], real=os.path.realpath(root), skip=skip, left_out=source_keys.LEFT_OUT)
+            if path is None:
+                outside.append(prefix + "/".join(parts))
+            else:
+                yield prefix + "/".join(parts), Path(path)
+    served = _files(str(root), [], real=within, skip=skip, within=within, left_out=source_keys.LEFT_OUT)
     for parts, path in sorted(served):
         key = "/".join(parts)
         if source_keys.is_file_key(key):
-            yield key, Path(path)
+            if path is None:
+                outside.append(key)
+            else:
+                yield key, Path(path)
+    for key in outside:
+        if refused is not None:
+            refused.append((key, LINKED_OUTSIDE))
+        else:
+            log.warning("left out %s: %s", key, LINKED_OUTSIDE)
 
 
 def _inside(real: str, skip: str | None) -> bool:
@@ -42,14 +69,15 @@ def _below(folder: str, name: str) -> str:
 
 
 def _files(
-    folder: str, inside: list[str], *, real: str, skip: str | None, left_out: str = "."
-) -> Iterator[tuple[list[str], str]]:
+    folder: str, inside: list[str], *, real: str, skip: str | None, within: str, left_out: str = "."
+) -> Iterator[tuple[list[str], str | None]]:
     """Every file under `folder` (whose path without links is `real`), with its path components
-    below it, but those under a name that starts with one of `left_out`, or inside `skip`. Like
-    `Path.rglob`, linked folders are not entered; like Jekyll, hidden files and folders
-    (`.DS_Store`, `.git/`) are always left out. Directory entries rather than `Path` objects, and a
-    file's real path from its folder's unless it is a link: a build of 10,000 posts spent 0.4 s
-    making and comparing paths here, and 1 s resolving each file's."""
+    below it, but those under a name that starts with one of `left_out`, or inside `skip`; a linked
+    file whose target is not inside `within` comes with no path. Like `Path.rglob`, linked folders
+    are not entered; like Jekyll, hidden files and folders (`.DS_Store`, `.git/`) are always left
+    out. Directory entries rather than `Path` objects, and a file's real path from its folder's
+    unless it is a link: a build of 10,000 posts spent 0.4 s making and comparing paths here, and
+    1 s resolving each file's."""
     if _inside(real, skip):
         return
     try:
@@ -60,15 +88,17 @@ def _files(
     for entry in entries:
         if entry.name.startswith((".", *left_out)):
             continue
+        parts = [*inside, entry.name]
         if entry.is_dir(follow_symlinks=False):
             below = _below(real, entry.name)
-            yield from _files(entry.path, [*inside, entry.name], real=below, skip=skip, left_out=left_out)
+            yield from _files(entry.path, parts, real=below, skip=skip, within=within, left_out=left_out)
         elif entry.is_file():
-            if skip is not None:  # a linked file's target is looked up only when something is left out
-                target = os.path.realpath(entry.path) if entry.is_symlink() else _below(real, entry.name)
-                if _inside(target, skip):
-                    continue
-            yield [*inside, entry.name], entry.path
+            linked = entry.is_symlink()
+            target = os.path.realpath(entry.path) if linked else _below(real, entry.name)
+            if linked and not _inside(target, within):
+                yield parts, None
+            elif not _inside(target, skip):
+                yield parts, entry.path
 
 
 @dataclass
