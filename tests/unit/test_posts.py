@@ -645,6 +645,39 @@ def test_characters_xml_cannot_hold_are_dropped_so_the_feed_stays_readable() -> 
     assert "tags/A股/index.html" in pipeline.site.objects
 
 
+@pytest.mark.parametrize("name", ["title", "description", "author", "lang"])
+def test_settings_lose_what_xml_cannot_hold_so_the_feed_and_sitemaps_stay_readable(name: str) -> None:
+    import xml.etree.ElementTree as ET
+
+    from newsdrop.local.inprocess import InProcessPipeline
+
+    pipeline = InProcessPipeline()
+    pipeline.upload("_config.yml", f'{name}: "zh\\x01\\x1b-CN\\uFFFE"\nurl: "https://example.com"\n'.encode())
+    pipeline.upload("_posts/2024-05-20-a.md", source("title: T\ndate: 2024-05-20 10:00"))
+    pipeline.drain()
+    assert pipeline.rejections == []
+    for key in ("feed.xml", "sitemap.xml", "sitemaps/2024-05-20.xml", "index.html"):
+        body = pipeline.site.objects[key].body
+        if key.endswith(".xml"):
+            ET.fromstring(body)  # well-formed
+        assert "\x01" not in body.decode()
+    assert "zh-CN" in pipeline.site.objects["index.html"].body.decode()
+
+
+@pytest.mark.parametrize(
+    ("setting", "reason"),
+    [
+        ('url: "https://example.com/\\x01"', "url 'https://example.com/\\x01' contains a control character"),
+        ('url: "https://example.com/a\\x7fb"', "contains a control character"),
+        ('baseurl: "/b\\x7f"', "baseurl '/b\\x7f' is not a path on this site"),
+    ],
+)
+def test_addresses_in_the_settings_with_control_characters_are_rejected(setting: str, reason: str) -> None:
+    with pytest.raises(Rejected) as raised:
+        posts.read_config(f"{setting}\n".encode(), max_bytes=LIMIT)
+    assert reason in raised.value.reason
+
+
 @pytest.mark.parametrize("reference", ["&#1;", "&#x1b;", "&#xFFFF;", "&#xFFFE;"])
 def test_character_references_to_what_xml_cannot_hold_leave_the_feed_readable(reference: str) -> None:
     import xml.etree.ElementTree as ET

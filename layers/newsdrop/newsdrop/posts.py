@@ -431,7 +431,10 @@ def _read_config(body: bytes) -> SiteConfig:
         if name in data and data[name] is not None:
             if isinstance(data[name], dict | list):
                 raise Rejected(f"_config.yml: {name} must be a plain value")
-            values[name] = str(data[name]).strip()
+            value = str(data[name])
+            # The text is written into the feed and the sitemaps: what XML cannot hold is dropped, as
+            # from a post's fields. The addresses are checked whole below instead.
+            values[name] = (value if name in ("url", "baseurl") else xml_text(value)).strip()
     for name, lowest in (("page_size", 1), ("home_per_tag", 1), ("feed_size", 1), ("front_page_days", 0)):
         if name in data:
             number = data[name]
@@ -459,7 +462,12 @@ def _read_config(body: bytes) -> SiteConfig:
     except (KeyError, ValueError) as exc:
         raise Rejected(f"_config.yml: timezone {config.timezone!r} is not a known time zone") from exc
     url = config.url.rstrip("/")
+    if not url.isprintable():  # `\S` takes control characters, which no address holds
+        raise Rejected(f"_config.yml: url {config.url!r} contains a control character")
     if not re.match(r"\Ahttps?://[^\s/]+(?:/\S*)?\Z", url):
         raise Rejected(f"_config.yml: url {config.url!r} must be an http(s) address")
-    baseurl = paths.normalise_url(config.baseurl).rstrip("/") if config.baseurl.strip() else ""
+    try:
+        baseurl = paths.normalise_url(config.baseurl).rstrip("/") if config.baseurl.strip() else ""
+    except paths.PathError as exc:
+        raise Rejected(f"_config.yml: baseurl {config.baseurl[:80]!r} is not a path on this site: {exc}") from exc
     return SiteConfig(**{**config.to_json(), "url": url, "baseurl": baseurl})
