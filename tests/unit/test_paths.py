@@ -297,7 +297,25 @@ def test_permalinks_colliding_with_site_pages_are_refused(permalink: str) -> Non
         key_of(permalink)
 
 
-@pytest.mark.parametrize("permalink", ["/search.html", "/assets", "/2021/12/08/x.html", "/emnews/x/"])
+@pytest.mark.parametrize(
+    "permalink",
+    [
+        "/2024/05/23/index.html/y.html",  # under a day's page
+        "/emnews/index.html/x",  # under a category's page
+        "/a.html/b",  # under another post's page
+        "/news/a.HTM/b/",
+        "/data.json/x.html",
+        "/x.xml/y/z.html",
+    ],
+)
+def test_permalinks_in_a_folder_named_like_a_page_are_refused(permalink: str) -> None:
+    with pytest.raises(PathError, match="in a folder named like a page"):
+        key_of(permalink)
+
+
+@pytest.mark.parametrize(
+    "permalink", ["/search.html", "/assets", "/2021/12/08/x.html", "/emnews/x/", "/v1.2/x.html", "/a.html", "/a.htmlx/b"]
+)
 def test_names_near_site_pages_are_allowed(permalink: str) -> None:
     assert_inside(key_of(permalink))
 

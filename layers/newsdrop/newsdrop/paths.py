@@ -221,9 +221,14 @@ def post_key(url: str) -> str:
         raise PathError(f"permalink {url[:80]!r} collides with a page the site itself owns")
     if key.endswith("/index.html") and key.count("/") == 1:
         raise PathError(f"permalink {url[:80]!r} collides with a category page")
-    named = next((seg for seg in key.split("/") if source_keys.file_type(seg) is not None), None)
+    segments = key.split("/")
+    named = next((seg for seg in segments if source_keys.file_type(seg) is not None), None)
     if named is not None:  # a page, or a folder of pages, of a file's name
         raise PathError(f"permalink {url[:80]!r} names a file served as it is ({named[:80]}), not a page")
+    if any(seg.lower().endswith(_PAGE_SUFFIXES) for seg in segments[:-1]):  # `2024/05/23/index.html/x.html`
+        # A folder cannot share its name with a file: built into a folder, the page of that name
+        # (a day's page, a listing, another post's) could not be written.
+        raise PathError(f"permalink {url[:80]!r} is in a folder named like a page")
     return key
 
 
