@@ -433,3 +433,24 @@ def test_names_that_a_page_address_would_make_alike_keep_their_own_pages() -> No
     assert "ab/index.html" in site(p) and "tags/美元人民币/index.html" in site(p)
     assert b"Bravo" in site(p)["ab/index.html"]
     assert differences(site(p), site(run((B, post("Bravo", categories="ab", tags="美元人民币"))))) == []
+
+
+def test_a_post_page_is_served_as_a_page_whatever_its_name_ends_in() -> None:
+    # Named by the extension, `/v1.2` would be a download and `/x.js` a script of the site's own origin.
+    permalinks = {"/v1.2": "v1.2", "/x.js": "x.js", "/s.css": "s.css", "/p.htm": "p.htm", "/d.json": "d.json"}
+    steps = [(f"_posts/2021-12-08-p{i}.md", post(f"P{i}", permalink=p)) for i, p in enumerate(permalinks)]
+    moved = post("Moved", permalink="/news/moved/")
+    steps += [("_posts/2021-12-08-moved.md", moved.replace(b"permalink:", b"redirect_from: /old.js\npermalink:"))]
+    pipeline = run(*steps)
+    assert pipeline.rejections == []
+    for key in [*permalinks.values(), "old.js", "news/moved/index.html"]:
+        blob = pipeline.site.objects[key]
+        assert blob.content_type == "text/html; charset=utf-8", key
+        assert blob.body.startswith(b"<!DOCTYPE html>"), key
+    # Everything else keeps the type its name gives.
+    assert pipeline.site.objects["feed.xml"].content_type.startswith("application/atom+xml")
+    assert pipeline.site.objects["sitemap.xml"].content_type.startswith("application/xml")
+    assert any(k.startswith("assets/") and k.endswith(".js") for k in pipeline.site.objects)
+    for key, blob in pipeline.site.objects.items():
+        if key.startswith("assets/") and key.endswith(".js"):
+            assert blob.content_type.startswith("text/javascript"), key

@@ -314,7 +314,8 @@ def test_permalinks_in_a_folder_named_like_a_page_are_refused(permalink: str) ->
 
 
 @pytest.mark.parametrize(
-    "permalink", ["/search.html", "/assets", "/2021/12/08/x.html", "/emnews/x/", "/v1.2/x.html", "/a.html", "/a.htmlx/b"]
+    "permalink",
+    ["/search.html", "/assets", "/2021/12/08/x.html", "/emnews/x/", "/v1.2/x.html", "/a.html", "/a.htmlx/b"],
 )
 def test_names_near_site_pages_are_allowed(permalink: str) -> None:
     assert_inside(key_of(permalink))

@@ -49,8 +49,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # may show the one it has for ten minutes more.
 FILE_CACHE = "public, max-age=600, s-maxage=86400"
 
+PAGE_TYPE: Final = "text/html; charset=utf-8"
 _TYPES = {
-    "html": "text/html; charset=utf-8",
+    "html": PAGE_TYPE,
+    "htm": PAGE_TYPE,
     "xml": "application/xml; charset=utf-8",
     "json": "application/json; charset=utf-8",
     "css": "text/css; charset=utf-8",
@@ -125,13 +127,20 @@ class SiteWriter:
     _refused: dict[str, tuple[str, bool, str | None]] = field(default_factory=dict, repr=False)
 
     def derive(
-        self, key: str, compute: Compute, *, extra: dict[str, str] | None = None, cache: str | None = None
+        self,
+        key: str,
+        compute: Compute,
+        *,
+        extra: dict[str, str] | None = None,
+        cache: str | None = None,
+        media: str | None = None,
     ) -> bool:
         """Make `key` hold compute()'s result (None: absent). compute must read its inputs when called.
-        `cache`: its Cache-Control, when not the one its key gives (`cache_control`).
+        `cache`: its Cache-Control, and `media` its Content-Type, when not the ones its key gives
+        (`cache_control`, `content_type`).
 
         Returns False when compute chose to keep the object as it is."""
-        return self.derive_together(lambda: {key: compute}, extra=extra, cache=cache)[key]
+        return self.derive_together(lambda: {key: compute}, extra=extra, cache=cache, media=media)[key]
 
     def derive_together(
         self,
@@ -139,6 +148,7 @@ class SiteWriter:
         *,
         extra: dict[str, str] | None = None,
         cache: str | None = None,
+        media: str | None = None,
     ) -> dict[str, bool]:
         """derive() for objects whose computes share what they read: `make` returns fresh computes (and
         a fresh shared cache) for each attempt, and every object's ETag is read before any of them
@@ -151,7 +161,8 @@ class SiteWriter:
             heads = {key: self._head(key, recall=attempt == 0) for key in computes}
             for key, compute in computes.items():
                 head, recalled = heads[key]
-                outcome = self._write(key, head, compute(), extra or {}, cache or cache_control(key), recalled=recalled)
+                answer, cached = compute(), cache or cache_control(key)
+                outcome = self._write(key, head, answer, extra or {}, cached, recalled=recalled, media=media)
                 if outcome is None:
                     self.counts.retried += 1
                 else:
@@ -194,7 +205,15 @@ class SiteWriter:
         return now is not None and now.etag == head.etag and dict(now.metadata) == dict(head.metadata)
 
     def _write(
-        self, key: str, head: Head | None, answer: Answer, extra: dict[str, str], cache: str, *, recalled: bool = False
+        self,
+        key: str,
+        head: Head | None,
+        answer: Answer,
+        extra: dict[str, str],
+        cache: str,
+        *,
+        recalled: bool = False,
+        media: str | None = None,
     ) -> bool | None:
         """Make `key` hold `answer`, if it is still as `head` found it: True when it does (or did
         already), False when the answer is to keep it, None when another writer changed it meanwhile.
@@ -246,7 +265,7 @@ class SiteWriter:
             etag = self.store.put(
                 key,
                 answer,
-                content_type=content_type(key),
+                content_type=media or content_type(key),
                 cache_control=cache,
                 metadata=metadata,
                 if_match=head.etag if head is not None else None,

@@ -27,7 +27,7 @@ from newsdrop import events, model, paths
 from newsdrop.model import SiteConfig
 from newsdrop.ports import Ports, Reads
 from newsdrop.rendering import files, pages, theme, urls
-from newsdrop.rendering.writer import FILE_CACHE, LISTING_CACHE, Compute, SiteWriter, invalidation_paths
+from newsdrop.rendering.writer import FILE_CACHE, LISTING_CACHE, PAGE_TYPE, Compute, SiteWriter, invalidation_paths
 from newsdrop.stages.common import Outcome, or_defaults, process_batch
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ class RenderBatch:
             self.derive(
                 paths.key_for_url(url),
                 pages.post_page(url, event.key, self.ports.catalog, self.ports.artifacts, self.config),
+                # A page, whatever its name ends in: `/v1.2` is no download, `/x.js` no script.
+                media=PAGE_TYPE,
             )
             self.rendered.add((event.key, url))
 
@@ -89,8 +91,8 @@ class RenderBatch:
         # The newer events' renders may have found their copy already right: this record is tried again.
         raise RuntimeError(f"{key} kept changing while it was copied")
 
-    def derive(self, key: str, compute: Compute, *, cache: str | None = None) -> None:
-        self._keep((key,), lambda: self.writer.derive(key, compute, cache=cache))
+    def derive(self, key: str, compute: Compute, *, cache: str | None = None, media: str | None = None) -> None:
+        self._keep((key,), lambda: self.writer.derive(key, compute, cache=cache, media=media))
 
     def derive_together(self, make: Callable[[], Mapping[str, Compute]]) -> None:
         """Listings (every caller's): what a publish rewrites, kept fresh by their short lifetime."""
