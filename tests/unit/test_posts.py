@@ -720,8 +720,9 @@ def test_a_reference_link_repeated_until_the_html_is_huge_is_rejected() -> None:
 
 def test_html_the_sanitiser_makes_too_large_is_rejected_not_left_unrendered() -> None:
     # Under the limit as Markdown renders it; over it once every link carries its `rel` and every
-    # element its end tag. Rejected while read, not failing its page's render again and again.
-    body = "x<a></a>" * 124_875
+    # element its end tag. Rejected while read, not failing its page's render again and again. (An
+    # HTML block: Markdown passes it through as it is, so it takes no inline steps.)
+    body = "<div>" + "x<a></a>" * 124_875 + "</div>"
     assert len(markup.render_markdown(body, trusted=True)) <= markup.MAX_BODY_HTML_CHARS
     assert "body HTML would be longer" in rejection(source("title: T", body=body), max_bytes=2_000_000)
 
@@ -766,6 +767,33 @@ def test_labels_that_look_alike_but_are_addressable_are_kept() -> None:
 
 # The shapes of Markdown that take markdown-it the most memory and time per byte (tokens per
 # character): thousands of table rows, list items, emphasis markers.
+@pytest.mark.parametrize("unit", ["*![", "![\n", "[", "_a_ "])
+def test_markdown_that_takes_too_many_steps_to_read_is_rejected_with_its_reason(unit: str) -> None:
+    # Each costs several times as much per byte as prose (`*![` ten seconds of CPU at the size limit):
+    # counted in steps, not in seconds, so a post is refused alike on every machine.
+    from newsdrop.ports import DEFAULT_MAX_POST_BYTES
+
+    data = source("title: T", body=unit * (DEFAULT_MAX_POST_BYTES // len(unit)))[:DEFAULT_MAX_POST_BYTES]
+    reason = rejection(data, max_bytes=DEFAULT_MAX_POST_BYTES)
+    assert f"more than {markup.MAX_INLINE_STEPS} steps to read as Markdown" in reason
+
+
+def test_long_dense_markdown_is_read_well_within_the_step_limit() -> None:
+    # This project's README: 110 KB of links, code spans, lists and tables, twice over.
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    budget = [markup.MAX_BODY_HTML_CHARS, markup.MAX_INLINE_STEPS]
+    token = markup._budget.set(budget)
+    try:
+        markup._markdown().render(readme * 2)
+    finally:
+        markup._budget.reset(token)
+    used = markup.MAX_INLINE_STEPS - budget[1]
+    assert 0 < used < markup.MAX_INLINE_STEPS // 10
+    assert read("title: T", body=readme[:90_000]).body_html  # LIMIT: this file's own limit for posts
+
+
 HEAVIEST = {"table rows": ("|a|\n|-|\n", "|a|\n"), "list items": ("", "- a\n"), "emphasis": ("", "*_")}
 # The peak of this program's own memory: VmHWM, not getrusage's ru_maxrss, which Linux carries over
 # from the process that started it (pytest, hundreds of MB into a full run).

@@ -22,6 +22,12 @@ MAX_HTML_DEPTH = 100  # nested elements in a post's body
 # Reference links can make it far larger than the post ("[a]: <100 KB URL>" used a thousand
 # times is 100 MB), so the links' URLs count against it while Markdown is read, not only after.
 MAX_BODY_HTML_CHARS = 2_000_000
+# Attempts markdown-it's inline parser makes to read a post's text (`_step`): a count, so the same
+# post is read or refused alike everywhere. Some shapes cost far more per byte than prose: at the
+# size limit, `*![` repeated takes 10 s of CPU on the benchmarks' machine (500,000 attempts), a
+# lone `[` repeated 5 s, where the slowest block shapes (table rows) take 3.5 s. This many attempts
+# take at most about 3 s of any shape; the posts of the reference site make at most a few hundred.
+MAX_INLINE_STEPS = 150_000
 
 ALLOWED_TAGS = frozenset(
     {
@@ -66,7 +72,9 @@ NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 @cache
 def _markdown() -> MarkdownIt:
     # CommonMark (autolinks, blockquotes, raw HTML) plus the GFM tables and strikethrough Jekyll's kramdown knows.
-    return _Markdown("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    md = _Markdown("commonmark", {"html": True}).enable(["table", "strikethrough"])
+    md.inline.ruler.before("text", "newsdrop_steps", _step)  # first: tried at every attempt
+    return md
 
 
 # The URLs a link's normalising leaves exactly as they are: http(s) or scheme-relative ones with a
@@ -100,6 +108,16 @@ class _Markdown(MarkdownIt):
         return _spend(link if "xn--" not in link and _plain(link) else super().normalizeLinkText(link))
 
 
+class TooComplex(ValueError):
+    """Markdown that takes more than the limit of inline parsing steps to read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"body takes more than {limit} steps to read as Markdown (brackets, `*` or `_` by the ten thousand?)"
+        )
+        self.limit = limit
+
+
 class TooLarge(ValueError):
     """Markdown whose HTML would be larger than the limit."""
 
@@ -108,8 +126,8 @@ class TooLarge(ValueError):
         self.limit = limit
 
 
-# What is left of the HTML budget of the Markdown being read (one per thread or task).
-_budget: ContextVar[list[int] | None] = ContextVar("html_budget", default=None)
+# What is left of the budgets of the Markdown being read (one per thread or task): [HTML characters, inline steps].
+_budget: ContextVar[list[int] | None] = ContextVar("markdown_budget", default=None)
 
 
 def _spend(url: str) -> str:
@@ -119,6 +137,16 @@ def _spend(url: str) -> str:
         if budget[0] < 0:
             raise TooLarge(MAX_BODY_HTML_CHARS)
     return url
+
+
+def _step(state: object, silent: bool) -> bool:
+    """An inline rule that matches nothing: it counts the parser's attempts against the budget."""
+    budget = _budget.get()
+    if budget is not None:
+        budget[1] -= 1
+        if budget[1] < 0:
+            raise TooComplex(MAX_INLINE_STEPS)
+    return False
 
 
 def sanitise(fragment: str) -> str:
@@ -261,10 +289,11 @@ def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH) -> None:
 def render_markdown(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML_DEPTH) -> str:
     """Markdown with raw HTML to HTML: sanitised, unless the site trusts its authors' HTML.
 
-    Raises `TooDeep` when the HTML nests more than `max_depth` elements, and `TooLarge` when it
-    would be longer than `MAX_BODY_HTML_CHARS` (trusted or not).
+    Raises `TooDeep` when the HTML nests more than `max_depth` elements, `TooLarge` when it
+    would be longer than `MAX_BODY_HTML_CHARS`, and `TooComplex` when reading it takes more than
+    `MAX_INLINE_STEPS` (trusted or not).
     """
-    token = _budget.set([MAX_BODY_HTML_CHARS])
+    token = _budget.set([MAX_BODY_HTML_CHARS, MAX_INLINE_STEPS])
     try:
         rendered: str = _markdown().render(source)
     finally:

@@ -364,7 +364,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
 
     try:
         body_html = markup.render_markdown(xml_text(parsed.content), trusted=config.trust_html)
-    except (markup.TooDeep, markup.TooLarge) as exc:
+    except (markup.TooDeep, markup.TooLarge, markup.TooComplex) as exc:
         raise Rejected(str(exc)) from exc
     text_only = markup.plain_text(body_html)
     return Post(
