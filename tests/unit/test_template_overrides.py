@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from newsdrop import posts
+from newsdrop import model, posts
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.model import SiteConfig
+from newsdrop.ports import DEFAULT_MAX_POST_BYTES
 from newsdrop.rendering import pages, samples, theme
 from newsdrop.stages import parse
 from newsdrop.stages.common import site_settings
@@ -20,7 +21,7 @@ GOOD = '{% extends "base.html" %}{% block content %}<h1 class="mine">{{ post.tit
 def test_an_override_replaces_the_theme_template_for_its_pages_only() -> None:
     config = SiteConfig(templates=(("post.html", posts.read_template("_templates/post.html", GOOD.encode())),))
     page = pages.post_body(samples.SAMPLE, config).decode()
-    assert '<h1 class="mine">样例 Sample</h1>' in page
+    assert f'<h1 class="mine">{samples.SAMPLE.title}</h1>' in page
     assert "<title>" in page  # base.html still frames it
     assert 'class="mine"' not in pages.post_body(samples.SAMPLE, SiteConfig()).decode()
     assert 'class="mine"' not in theme.render("404.html", config).decode()
@@ -55,6 +56,36 @@ def test_an_override_that_fills_memory_is_stopped_by_the_trial_s_limit() -> None
     flood = "{% for a in range(100000) %}{% for b in range(100000) %}" + "x" * 64 + "{% endfor %}{% endfor %}"
     with pytest.raises(posts.Rejected, match="ran out of memory"):
         posts.read_template("_templates/archive.html", flood.encode())
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        # Fine for a short post, a page of gigabytes for a long one.
+        ("post.html", "{% for c in post.text %}{{ post.body_html|safe }}{% endfor %}"),
+        # Fine for a quiet day, hours for a busy one.
+        ("listing.html", "{% for a in entries %}{% for b in entries %}{{ b.title }}{% endfor %}{% endfor %}"),
+    ],
+)
+def test_an_override_whose_cost_grows_with_what_it_renders_is_stopped_by_the_trial(
+    name: str, body: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sample pages are as large as a site's may be, so the trial meets what the site's largest
+    # pages would cost, instead of passing the override on to fail their renders again and again.
+    monkeypatch.setattr(theme, "TRIAL_SECONDS", 5)
+    source = '{% extends "base.html" %}{% block content %}' + body + "{% endblock %}"
+    with pytest.raises(posts.Rejected, match=r"ran out of memory|took more than 5 s"):
+        posts.read_template(f"_templates/{name}", source.encode())
+
+
+def test_the_sample_post_is_as_large_as_a_post_may_be() -> None:
+    post = samples.SAMPLE
+    assert len(post.title) == posts.MAX_TITLE_CHARS
+    for labels in (post.categories, post.tags):
+        assert len(labels) == posts.MAX_LABELS and all(len(label) == posts.MAX_LABEL_CHARS for label in labels[1:])
+    assert len(post.text) == DEFAULT_MAX_POST_BYTES  # a post's text is at most as long as its file
+    day = samples.sample_catalog().entries(model.DAY_PREFIX + post.date[:10], limit=pages.MAX_DAY_ENTRIES + 1)
+    assert len(day) == pages.MAX_DAY_ENTRIES
 
 
 def test_an_oversized_override_is_rejected_before_it_is_read() -> None:

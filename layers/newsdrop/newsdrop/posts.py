@@ -28,6 +28,7 @@ MIN_YEAR, MAX_YEAR = 1000, 9998
 MAX_KEY_BYTES = 900
 MAX_LABELS = 20  # categories, and tags, per post
 MAX_LABEL_CHARS = 100
+MAX_LISTED = 500  # the largest value of page_size, feed_size, home_per_tag and front_page_days
 
 MAX_TEMPLATE_BYTES = 64 * 1024
 _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
@@ -438,8 +439,8 @@ def _read_config(body: bytes) -> SiteConfig:
     for name, lowest in (("page_size", 1), ("home_per_tag", 1), ("feed_size", 1), ("front_page_days", 0)):
         if name in data:
             number = data[name]
-            if not isinstance(number, int) or isinstance(number, bool) or not lowest <= number <= 500:
-                raise Rejected(f"_config.yml: {name} must be a whole number from {lowest} to 500")
+            if not isinstance(number, int) or isinstance(number, bool) or not lowest <= number <= MAX_LISTED:
+                raise Rejected(f"_config.yml: {name} must be a whole number from {lowest} to {MAX_LISTED}")
             values[name] = number
     if data.get("permalink") is not None:
         permalink = data["permalink"]
