@@ -34,6 +34,18 @@ def test_a_title_occurrence_weighs_five_body_occurrences_up_to_one_digit() -> No
     assert search.weights("Au", "")["au"] == 5
 
 
+def test_only_the_text_a_document_carries_is_indexed() -> None:
+    # The browser shows a post once it finds the query in the document's text: a token found only
+    # past it would name a post it cannot show (and fill the manifest's log).
+    filler = "甲" * (search.DOC_TEXT_CHARS - 2)
+    weights = search.weights("标题", filler + "北向" + "资金流入")
+    assert "北向" in weights and "资金" not in weights and "流入" not in weights
+    document = search.Document(7, "/a.html", "标题", "2024-05-20", filler + "北向" + "资金流入")
+    assert document.postings() == weights
+    assert "资金" not in document.to_json()["x"]  # what the browser checks a candidate against
+    assert search.weights("标题", "资金") == {"标": 5, "题": 5, "标题": 5, "资": 1, "金": 1, "资金": 1}
+
+
 def test_query_tokens_cover_the_query_with_the_fewest_grams() -> None:
     assert search.query_tokens("蔚") == ["蔚"]  # one character
     assert search.query_tokens("蔚来") == ["蔚来"]

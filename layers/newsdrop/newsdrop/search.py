@@ -137,8 +137,12 @@ def shard_range(shard: int, shards: int, other: int) -> range:
 
 
 def weights(title: str, text: str) -> dict[str, int]:
-    """Token -> weight: title occurrences count five times, so title matches rank first."""
-    grams = _grams(normalise(text))
+    """Token -> weight: title occurrences count five times, so title matches rank first.
+
+    Only the text a document carries (`DOC_TEXT_CHARS`) is indexed: the browser shows a post only
+    once it finds the query in that text, so tokens past it would find nothing it could show, and
+    a long post would put tens of thousands of them into the manifest's log."""
+    grams = _grams(normalise(text[:DOC_TEXT_CHARS]))
     grams += _grams(normalise(title)) * TITLE_WEIGHT  # a title has few tokens: counted with the body, in C
     counts = Counter(grams)
     if counts and max(counts.values()) > MAX_WEIGHT:  # rare: most tokens occur a few times
