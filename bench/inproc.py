@@ -1,11 +1,13 @@
 """Incremental publishing on the local adapters (the pipeline's own scaling), as a child process.
 
-    python -m bench.inproc --corpus 1000=DIR [--corpus 10000=DIR ...] --repeats 15 --out FILE
+    python -m bench.inproc --corpus 1000=DIR [--corpus 10000=DIR ...] --repeats 15 [--day-posts N] --out FILE
 
 One InProcessPipeline (memory adapters wrapped by bench.counting) grows from the
 smallest corpus to the largest. At each size it publishes one new post at a time
 (`upload` + `drain`: parse, then render and index, every object written) and records
-the latency, the AWS requests each publish would make and the function invocations.
+the latency, the AWS requests each publish would make and the function invocations. With
+`--day-posts N`, N more posts go into the day first, untimed: a day's page and sitemap list every
+post of the day, so this measures a publish at a feed's daily pace rather than into a new day.
 """
 
 from __future__ import annotations
@@ -131,12 +133,14 @@ def run_size(counted: Counted, source: corpus.Corpus, loaded: set[str], args: ar
     pipeline = counted.pipeline
     base = load(counted, source, loaded)
     corpus.new_day()
-    warmup = corpus.new_posts(1, f"w{source.size}")
+    # The warm-up, and the day's earlier posts: the timed publishes go into a day that holds them.
+    warmup = corpus.new_posts(1 + args.day_posts, f"w{source.size}")
     publish = publisher(counted)
     for key, body in warmup:
         publish(key, body)
     result: dict[str, Any] = {
         "size": source.size,
+        "day_posts_before": len(warmup),
         "posts_in_site": sum(1 for r in pipeline.catalog.posts.values() if r.live),
         "site_objects": len(pipeline.site.objects),
         "base_load": base,
@@ -165,6 +169,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.inproc")
     parser.add_argument("--corpus", action="append", required=True, help="SIZE=DIR (repeatable)")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--day-posts", type=int, default=0, help="posts published into the day before the timed ones (a daily pace)"
+    )
     parser.add_argument("--profile-publishes", type=int, default=0)
     parser.add_argument("--profile-dir", default="bench/work/profiles")
     parser.add_argument("--out", required=True)

@@ -1,6 +1,6 @@
 """Incremental publishing through the local stack (moto + the real handlers), as a child process.
 
-    python -m bench.localstack --corpus DIR --size N --base seeded|flow --repeats 15 --out FILE
+    python -m bench.localstack --corpus DIR --size N --base seeded|flow --repeats 15 [--day-posts N] --out FILE
 
 The stack is template.yaml's resources on in-process moto, with the functions pumped
 like Lambda's SQS event source mappings (exactly tests/conftest.py's `moto_stack`).
@@ -241,10 +241,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.site_dump:
         Path(args.site_dump).write_text(json.dumps({"site": listing, "catalog": catalog}, sort_keys=True))
     publish = publisher(local)
-    for key, body in corpus.new_posts(1, f"lw{args.size}"):
+    warmup = corpus.new_posts(1 + args.day_posts, f"lw{args.size}")  # and the day's earlier posts
+    for key, body in warmup:
         publish(key, body)
     result: dict[str, Any] = {
         "size": args.size,
+        "day_posts_before": len(warmup),
         "site_objects": len(listing),
         "catalog_items": catalog,
         "base_load": base,
@@ -274,6 +276,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--base", choices=("seeded", "flow"), default="seeded")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--day-posts", type=int, default=0, help="posts published into the day before the timed ones")
     parser.add_argument("--profile-publishes", type=int, default=0)
     parser.add_argument("--profile-dir", default="bench/work/profiles")
     parser.add_argument("--site-dump", default="")
