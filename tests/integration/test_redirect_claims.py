@@ -44,6 +44,21 @@ def test_two_claimants_of_an_earlier_url_published_in_reverse_key_order(moto_sta
     assert rejections(moto_stack) == []
 
 
+def test_an_address_a_post_lists_no_more_goes_to_a_post_that_lists_it(moto_stack: Any) -> None:
+    # The catalog item keeps which earlier URLs the post lists itself, apart from those it moved from.
+    for key in (A, B):
+        upload(key, POSTS[key])
+        drain(moto_stack)
+    unlisted = post("A", "2021-12-08 10:00:00", categories=["News"])
+    upload(A, unlisted)
+    objects = drain(moto_stack)
+    assert redirect_target(objects[OLD]) == "/" + B_PAGE
+    assert objects[OLD] == local_build({A: unlisted, B: POSTS[B]})[OLD]
+    delete(B)
+    assert OLD not in drain(moto_stack)
+    assert rejections(moto_stack) == []
+
+
 def test_a_change_too_large_for_one_transaction_is_rejected_with_its_key_and_reason(moto_stack: Any) -> None:
     labels = [f"l{i}" for i in range(20)]
 

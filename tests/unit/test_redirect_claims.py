@@ -125,6 +125,31 @@ def test_redirect_from_urls_keep_redirecting_however_often_the_post_moves_or_is_
         assert target(pipeline, "news/2021/12/08/a.html") == (url if day > 8 else None)
 
 
+@pytest.mark.parametrize("b_first", [False, True])
+def test_an_address_a_post_lists_no_more_redirects_no_more_and_goes_to_a_post_that_lists_it(b_first: bool) -> None:
+    # As in a fresh build of the final sources: A without redirect_from holds no claim on OLD.
+    pipeline = InProcessPipeline()
+    pipeline.publish_all([(A, POSTS[A])])
+    unlisted = source("A", "2021-12-08 10:00:00")
+    steps = [(B, POSTS[B]), (A, unlisted)] if b_first else [(A, unlisted), (B, POSTS[B])]
+    if not b_first:
+        pipeline.publish_all(steps[:1])
+        assert OLD not in pipeline.site.objects  # nothing lists it: the redirect is taken down
+        steps = steps[1:]
+    for step in steps:
+        pipeline.publish_all([step])
+    assert target(pipeline) == B_URL
+    assert pipeline.catalog.posts[A].aliases == ()
+    fresh = InProcessPipeline()
+    fresh.publish_all([(A, unlisted), (B, POSTS[B])])
+    assert pipeline.site.objects[OLD].body == fresh.site.objects[OLD].body
+    # The addresses a post moved from still redirect to it, however its redirect_from changes.
+    pipeline.publish_all([(A, source("A", "2021-12-10 10:00:00", "redirect_from: /x.html\n"))])
+    pipeline.publish_all([(A, source("A", "2021-12-10 10:00:00"))])
+    assert target(pipeline, "news/2021/12/08/a.html") == "/news/2021/12/10/a.html"
+    assert "x.html" not in pipeline.site.objects
+
+
 def test_a_catalog_written_before_claims_gains_them_when_the_post_is_committed_again() -> None:
     pipeline = InProcessPipeline()
     pipeline.publish_all([(A, POSTS[A])])

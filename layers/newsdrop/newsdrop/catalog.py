@@ -86,7 +86,10 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
     touched = tuple(dict.fromkeys([*old_lists, *record.lists]))
     previous_url = previous.url if previous and previous.live else ""
     listed = list(record.aliases)  # the post's own: `redirect_from`, kept while it lists them
-    aliases = [a for a in (previous.aliases if previous else ()) if a not in listed]
+    # What the post listed before and lists no more stops redirecting to it, as in a fresh build,
+    # and leaves the address to any other post that lists it; the addresses it moved from stay.
+    unlisted = [a for a in (previous.listed if previous else ()) if a not in listed]
+    aliases = [a for a in (previous.aliases if previous else ()) if a not in listed and a not in unlisted]
     if previous_url and record.url and url_claim(previous_url) != url_claim(record.url):
         aliases.append(previous_url)
     aliases += listed  # last, so that trimming drops the oldest addresses the post moved from first
@@ -97,6 +100,13 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
         aliases = [a for a in aliases if url_claim(a) != url_claim(record.url)]
     aliases = list(dict.fromkeys(aliases))
     # Those dropped are named in the change's event, so that their redirects are taken down too.
-    released = tuple(aliases[:-MAX_ALIASES])
+    released = tuple(dict.fromkeys([*aliases[:-MAX_ALIASES], *unlisted]))
     aliases = aliases[-MAX_ALIASES:]
-    return replace(record, touched=touched, previous_url=previous_url, aliases=tuple(aliases), released=released)
+    return replace(
+        record,
+        touched=touched,
+        previous_url=previous_url,
+        aliases=tuple(aliases),
+        released=released,
+        listed=tuple(listed),
+    )

@@ -167,7 +167,8 @@ class PostRecord:
     state: PostState = "front"
     due: str = ""  # ISO 8601: when the post's phase next changes by itself (a schedule is set for it)
     aliases: Sequence[str] = ()  # earlier URLs of the post, which redirect to its current one
-    released: Sequence[str] = ()  # earlier URLs this change dropped from `aliases` (past MAX_ALIASES)
+    released: Sequence[str] = ()  # earlier URLs this change dropped from `aliases`
+    listed: Sequence[str] = ()  # of `aliases`, the post's own `redirect_from` (the others: URLs it moved from)
 
 
 CommitStatus = Literal["applied", "duplicate", "stale", "url_taken", "config_changed", "too_large"]

@@ -360,6 +360,7 @@ def _post_record(key: str, item: dict[str, Any] | None) -> PostRecord | None:
         due=item.get("due", ""),
         aliases=tuple(item.get("aliases", [])),
         released=tuple(item.get("released", [])),
+        listed=tuple(item.get("listed", [])),
     )
 
 
@@ -483,6 +484,7 @@ class DynamoCatalog:
                 "due": record.due,
                 "aliases": list(record.aliases),
                 "released": list(record.released),
+                "listed": list(record.listed),
             }
         )
 
