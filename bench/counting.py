@@ -145,6 +145,18 @@ class CountingCatalog(MemoryCatalog):
         self.meter.add("dynamodb:GetItem")
         return super().url_owner(url)
 
+    def wait_for_url(self, url: str, key: str, sequencer: str) -> None:
+        self.meter.add("dynamodb:PutItem")
+        super().wait_for_url(url, key, sequencer)
+
+    def waiting_for_url(self, url: str) -> dict[str, str]:
+        self.meter.add("dynamodb:Query")
+        return super().waiting_for_url(url)
+
+    def stop_waiting(self, url: str, key: str, sequencer: str) -> None:
+        self.meter.add("dynamodb:DeleteItem")
+        super().stop_waiting(url, key, sequencer)
+
     def get_config(self) -> ConfigRecord | None:
         self.meter.add("dynamodb:GetItem")
         return super().get_config()

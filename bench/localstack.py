@@ -151,7 +151,7 @@ def load_seeded(local: Local, source: corpus.Corpus) -> dict[str, Any]:
 
 # What seed_catalog copies (lists and urls follow from the commits). A field outside this set
 # is state the bench does not know how to seed: the run records it, and the seeded site may differ.
-SEEDED_CATALOG_FIELDS = frozenset({"posts", "lists", "urls", "config", "search", "next_id", "jobs", "_lock"})
+SEEDED_CATALOG_FIELDS = frozenset({"posts", "lists", "urls", "config", "search", "next_id", "jobs", "waiting", "_lock"})
 
 
 def _catalog_fields(memory: Any) -> set[str]:
@@ -170,6 +170,9 @@ def seed_catalog(memory: Any, catalog: Any) -> dict[str, int]:
         catalog.swap_search_state(key, None, state)
     if getattr(memory, "next_id", 0):
         catalog.allocate_ids(memory.next_id)
+    for claim, waiting in getattr(memory, "waiting", {}).items():  # posts refused a URL another holds
+        for key, sequencer in waiting.items():
+            catalog.wait_for_url("/" + claim, key, sequencer)
     for job in getattr(memory, "jobs", {}).values():  # site-wide refresh progress
         catalog.count_refresh(job.generation, listed=job.listed, refreshed=job.refreshed, complete=job.complete)
     return statuses

@@ -73,3 +73,27 @@ def test_a_change_too_large_for_one_transaction_is_rejected_with_its_key_and_rea
     [rejected] = rejections(moto_stack)
     assert rejected["key"] == A
     assert f"at most {catalog.MAX_TRANSACTION_ITEMS}" in rejected["reason"]
+
+
+def test_a_post_refused_a_taken_permalink_is_published_once_the_holder_is_deleted(moto_stack: Any) -> None:
+    # The wait is a DynamoDB item (WAIT#<the URL's site key>, one per refused post), ended by the re-read.
+    same = {"permalink": "/same/page.html"}
+    sources = {A: post("A", "2021-12-08 10:00:00", extra=same), B: post("B", "2021-12-09 10:00:00", extra=same)}
+    for key in (A, B):
+        upload(key, sources[key])
+        drain(moto_stack)
+    assert [r["key"] for r in rejections(moto_stack)] == [B]
+    assert [item["sk"]["S"] for item in waits()] == [B]
+    delete(A)
+    objects = drain(moto_stack)
+    assert objects["same/page.html"] == local_build({B: sources[B]})["same/page.html"]
+    assert waits() == []
+
+
+def waits() -> list[dict[str, Any]]:
+    import boto3
+
+    from newsdrop.local.stack import Names
+
+    items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=Names().table)["Items"]
+    return [item for item in items if item["pk"]["S"].startswith("WAIT#")]

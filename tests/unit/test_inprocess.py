@@ -454,3 +454,35 @@ def test_a_post_page_is_served_as_a_page_whatever_its_name_ends_in() -> None:
     for key, blob in pipeline.site.objects.items():
         if key.startswith("assets/") and key.endswith(".js"):
             assert blob.content_type.startswith("text/javascript"), key
+
+
+def _fresh_site(sources: dict[str, bytes]) -> dict[str, bytes]:
+    fresh = InProcessPipeline()
+    fresh.publish_all(sources.items())
+    return site(fresh)
+
+
+def test_a_post_refused_a_taken_permalink_is_published_once_the_holder_lets_it_go() -> None:
+    same = "/same/page.html"
+    a, b, c = (f"_posts/2021-12-0{n}-{name}.md" for n, name in ((8, "a"), (9, "b"), (9, "c")))
+    sources = {key: post(key[-4].upper(), permalink=same) for key in (a, b, c)}
+    pipeline = run(*sources.items())
+    assert [key for key, _ in pipeline.rejections] == [b, c]
+    assert b"A" in pipeline.site.objects["same/page.html"].body
+    pipeline = run((a, None), pipeline=pipeline)  # B first by key: it takes the URL, C waits on
+    assert differences(site(pipeline), _fresh_site({b: sources[b], c: sources[c]})) == []
+    assert "<h1>B</h1>" in pipeline.site.objects["same/page.html"].body.decode()
+    pipeline = run((b, post("B", permalink="/elsewhere/b.html")), pipeline=pipeline)  # B moves away: C's turn
+    final = {b: post("B", permalink="/elsewhere/b.html"), c: sources[c]}
+    assert differences(site(pipeline), _fresh_site(final)) == []
+    assert pipeline.catalog.waiting == {}
+    assert pipeline.dead_letters == {}
+
+
+def test_a_post_renamed_by_copying_then_deleting_stays_published() -> None:
+    # `aws s3 mv` copies to the new key, then deletes the old one: the copy is refused the URL at first.
+    old, new = "_posts/2021-12-08-alpha.md", "_posts/2021-12-08-alpha.markdown"
+    pipeline = run((old, post("Alpha")), (new, post("Alpha")), (old, None))
+    assert [key for key, _ in pipeline.rejections] == [new]
+    assert differences(site(pipeline), _fresh_site({new: post("Alpha")})) == []
+    assert "news/2021/12/08/alpha.html" in pipeline.site.objects

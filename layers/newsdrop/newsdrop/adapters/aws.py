@@ -403,9 +403,14 @@ def _redirect_pk(claim: str) -> str:
     return f"REDIRECT#{claim}"
 
 
+def _waiting_pk(url: str) -> str:
+    return f"WAIT#{catalog_plan.url_claim(url)}"
+
+
 class DynamoCatalog:
     """Single-table catalog: POST#key/STATE, LIST#id/sort, URL#path/OWNER, REDIRECT#path/key (a live post
-    that lists the path among its earlier URLs), CONFIG/SITE, CATALOG/CHANGES."""
+    that lists the path among its earlier URLs), WAIT#path/key (a post refused the path while another
+    held it), CONFIG/SITE, CATALOG/CHANGES."""
 
     def __init__(self, table: str) -> None:
         self.table = table
@@ -614,6 +619,38 @@ class DynamoCatalog:
         )
         items = response.get("Items", [])
         return str(from_attribute(items[0]["sk"])) if items else None
+
+    def wait_for_url(self, url: str, key: str, sequencer: str) -> None:
+        client("dynamodb").put_item(
+            TableName=self.table, Item=_item({"pk": _waiting_pk(url), "sk": key, "seq": sequencer})
+        )
+
+    def waiting_for_url(self, url: str) -> dict[str, str]:
+        args: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": _item({":pk": _waiting_pk(url)}),
+            "ConsistentRead": True,
+        }
+        waiting: dict[str, str] = {}
+        while True:
+            response = client("dynamodb").query(**args)
+            waiting.update((str(i["sk"]), str(i["seq"])) for i in map(_plain, response.get("Items", [])))
+            if "LastEvaluatedKey" not in response:
+                return waiting
+            args["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def stop_waiting(self, url: str, key: str, sequencer: str) -> None:
+        try:
+            client("dynamodb").delete_item(
+                TableName=self.table,
+                Key=_item({"pk": _waiting_pk(url), "sk": key}),
+                ConditionExpression="seq = :seq",
+                ExpressionAttributeValues=_item({":seq": sequencer}),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def get_config(self) -> ConfigRecord | None:
         return _config_record(self._get("CONFIG", "SITE"))

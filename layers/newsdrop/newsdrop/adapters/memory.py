@@ -151,6 +151,7 @@ class MemoryCatalog:
     lists: dict[str, SortedKeyMap[Entry]] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     redirects: dict[str, set[str]] = field(default_factory=dict)  # an earlier URL's claim -> the keys listing it
+    waiting: dict[str, dict[str, str]] = field(default_factory=dict)  # a URL's claim -> key -> sequencer refused it
     config: ConfigRecord | None = None
     search: dict[str, SearchState] = field(default_factory=dict)
     next_id: int = 0
@@ -228,6 +229,23 @@ class MemoryCatalog:
     def redirect_claimant(self, url: str) -> str | None:
         with self._lock:
             return min(self.redirects.get(catalog_plan.url_claim(url), ()), default=None)
+
+    def wait_for_url(self, url: str, key: str, sequencer: str) -> None:
+        with self._lock:
+            self.waiting.setdefault(catalog_plan.url_claim(url), {})[key] = sequencer
+
+    def waiting_for_url(self, url: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self.waiting.get(catalog_plan.url_claim(url), {}))
+
+    def stop_waiting(self, url: str, key: str, sequencer: str) -> None:
+        claim = catalog_plan.url_claim(url)
+        with self._lock:
+            waiting = self.waiting.get(claim, {})
+            if waiting.get(key) == sequencer:
+                del waiting[key]
+                if not waiting:
+                    del self.waiting[claim]
 
     def get_config(self) -> ConfigRecord | None:
         return self.config

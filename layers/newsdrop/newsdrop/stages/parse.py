@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from newsdrop import catalog as catalog_plan
 from newsdrop import events, lifecycle, model, paths, posts, source_keys
 from newsdrop.events import Lane
 from newsdrop.lifecycle import Phase
@@ -100,6 +101,7 @@ class ParseBatch:
     )
     # Seconds this invocation has left (Lambda's context); None where nothing stops it (a build).
     seconds_left: Callable[[], float] | None = None
+    refused: set[tuple[str, str]] = field(default_factory=set)  # (key, URL claim) refused as taken
 
     @property
     def config(self) -> SiteConfig:
@@ -230,6 +232,8 @@ class ParseBatch:
         if result.status == "config_changed":
             return result.status
         if result.status == "url_taken":
+            self.ports.catalog.wait_for_url(record.url, record.key, source_sequencer(record.sequencer))
+            self.refused.add((record.key, catalog_plan.url_claim(record.url)))
             self.reject(record.key, record.sequencer, f"permalink {record.url} is already used by {result.url_owner}")
             return result.status
         if result.status == "too_large":
@@ -245,8 +249,10 @@ class ParseBatch:
             # its event went out (a message delivered twice, side by side): re-emit, as `redelivered`
             # does. A refresh that changed nothing still re-renders too (a template may have changed).
             self.emitted.append(events.for_record(result.current, lane))
+            self.hand_over(result.current)
             return result.status
         self.emitted.append(events.for_record(result.current, lane))
+        self.hand_over(result.current)
         replaced = result.previous
         if replaced is not None:
             if replaced.due:
@@ -259,11 +265,33 @@ class ParseBatch:
         log.info(record.state, extra={**extra, "url": result.current.url})
         return result.status
 
+    def hand_over(self, current: PostRecord) -> None:
+        """When this commit let a URL go, read again the posts refused it while this one held it, as
+        a fresh build of the sources would publish one of them there (first come, first served).
+
+        A post refused again stays waiting; any other outcome ends its wait. A batch that dies
+        before the end is delivered again and hands over again (`redelivered` too)."""
+        left = current.previous_url
+        if not left or (current.live and catalog_plan.url_claim(left) == catalog_plan.url_claim(current.url)):
+            return
+        claim = catalog_plan.url_claim(left)
+        for key, sequencer in sorted(self.ports.catalog.waiting_for_url(left).items()):
+            if key != current.key:
+                stored = self.ports.catalog.get_post(key)
+                if stored is None or source_sequencer(stored.sequencer) < sequencer:
+                    self.refused.discard((key, claim))
+                    log.info("read again: the URL it was refused is free", extra={"key": key, "url": left})
+                    self.read(key, sequencer, "live", stored)
+                    if (key, claim) in self.refused:
+                        continue
+            self.ports.catalog.stop_waiting(left, key, sequencer)
+
     def redelivered(self, stored: PostRecord, change: events.SourceChange) -> None:
         if source_sequencer(stored.sequencer) == change.sequencer:
             # At-least-once delivery: the first attempt may have died before its event went out.
             # Re-emitting is safe because render and index are idempotent.
             self.emitted.append(events.for_record(stored))
+            self.hand_over(stored)
             log.info("duplicate change: event re-emitted", extra={"key": change.key, "sequencer": change.sequencer})
         else:
             log.info("stale change ignored", extra={"key": change.key, "sequencer": change.sequencer})
