@@ -486,3 +486,16 @@ def test_a_post_renamed_by_copying_then_deleting_stays_published() -> None:
     assert [key for key, _ in pipeline.rejections] == [new]
     assert differences(site(pipeline), _fresh_site({new: post("Alpha")})) == []
     assert "news/2021/12/08/alpha.html" in pipeline.site.objects
+
+
+def test_the_last_good_version_kept_after_a_broken_upload_takes_a_new_site_title() -> None:
+    key, page = "_posts/2021-12-08-alpha.md", "news/2021/12/08/alpha.html"
+    broken = post("Alpha").replace(b"title: 'Alpha'", b"title: ''")
+    pipeline = run(("_config.yml", b"title: Old Site\n"), (key, post("Alpha")), (key, broken))
+    kept = pipeline.site.objects[page].body
+    assert b"Old Site" in kept and [k for k, _ in pipeline.rejections] == [key]
+    run(("_config.yml", b"title: New Site\n"), pipeline=pipeline)  # every post is read again: Alpha is refused again
+    assert [k for k, _ in pipeline.rejections] == [key, key]
+    now = pipeline.site.objects[page].body.decode()
+    assert "New Site" in now and "Old Site" not in now and "Alpha" in now
+    assert pipeline.dead_letters == {}

@@ -342,7 +342,12 @@ class ParseBatch:
             # it is uploaded again). Deleted: a newer upload's event is on its way. Or already current.
             if stored is None or stored.state == "deleted" or generation_of(stored.sequencer) >= self.site.generation:
                 continue
+            rejected = self.counts["rejected"]
             self.read(key, source_sequencer(stored.sequencer), "bulk", stored)
+            if self.counts["rejected"] > rejected:
+                # The source was re-uploaded broken, and the last good version stays online: its pages
+                # are derived again, with the new theme and settings, where they are.
+                self.emitted.append(events.for_record(stored, "bulk"))
         self.counts["refreshed"] += len(message.keys)
         self.ports.catalog.count_refresh(message.generation, refreshed=len(message.keys))
 
