@@ -499,3 +499,63 @@ def test_the_last_good_version_kept_after_a_broken_upload_takes_a_new_site_title
     now = pipeline.site.objects[page].body.decode()
     assert "New Site" in now and "Old Site" not in now and "Alpha" in now
     assert pipeline.dead_letters == {}
+
+
+def test_a_holder_that_lets_the_url_go_while_the_refused_post_writes_its_wait_still_hands_it_over() -> None:
+    # Parse runs several invocations at once: the holder's delete may commit and look for waiting posts
+    # between another post's refused commit and that post's wait being written.
+    from dataclasses import dataclass
+
+    from newsdrop.adapters.memory import MemoryCatalog
+
+    old, new = "_posts/2021-12-08-alpha.md", "_posts/2021-12-08-alpha.markdown"
+
+    @dataclass
+    class Interleaved(MemoryCatalog):
+        pipeline: InProcessPipeline | None = None
+
+        def wait_for_url(self, url: str, key: str, sequencer: str) -> None:
+            if self.pipeline is not None:
+                pipeline, self.pipeline = self.pipeline, None
+                pipeline.delete(old)  # the delete event, handled by another invocation meanwhile
+                pipeline._run_batch("parse", pipeline.queues["parse"])
+            super().wait_for_url(url, key, sequencer)
+
+    catalog = Interleaved()
+    pipeline = run((old, post("Alpha")), pipeline=InProcessPipeline(catalog=catalog))
+    catalog.pipeline = pipeline
+    run((new, post("Alpha")), pipeline=pipeline)
+    assert pipeline.rejections == []
+    assert differences(site(pipeline), _fresh_site({new: post("Alpha")})) == []
+
+
+def test_a_post_refused_a_url_by_a_settings_change_takes_it_once_it_is_free() -> None:
+    a, b = "_posts/2021-12-08-a.md", "_posts/2021-12-09-b.md"
+    sources = {a: post("A", permalink="/b.html"), b: post("B")}
+    pipeline = run(*sources.items())
+    config = b"permalink: /:title.html\n"  # B's URL becomes /b.html, which A holds
+    run(("_config.yml", config), pipeline=pipeline)
+    assert [key for key, _ in pipeline.rejections] == [b]
+    run((a, None), pipeline=pipeline)
+    assert pipeline.catalog.posts[b].url == "/b.html"
+    fresh = _fresh_site({"_config.yml": config, b: sources[b]})
+    assert pipeline.site.objects["b.html"].body == fresh["b.html"]
+    assert pipeline.catalog.waiting == {}
+
+
+def test_a_scheduled_post_refused_its_url_when_it_falls_due_takes_it_once_it_is_free() -> None:
+    import datetime as dt
+
+    from newsdrop.clock import ManualClock
+
+    due = dt.datetime(2021, 12, 9, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
+    clock = ManualClock(due - dt.timedelta(hours=2))
+    a, b = "_posts/2021-12-08-a.md", "_posts/2021-12-09-b.md"
+    later = post("Later", date="2021-12-09 10:00:00 +0800", permalink="/same.html")
+    pipeline = run((b, later), (a, post("Now", permalink="/same.html")), pipeline=InProcessPipeline(clock=clock))
+    clock.set(due)
+    pipeline.run_schedules()
+    assert [key for key, _ in pipeline.rejections] == [b]
+    run((a, None), pipeline=pipeline)
+    assert pipeline.catalog.posts[b].live
+    assert "Later" in pipeline.site.objects["same.html"].body.decode()

@@ -150,6 +150,22 @@ def test_an_address_a_post_lists_no_more_redirects_no_more_and_goes_to_a_post_th
     assert "x.html" not in pipeline.site.objects
 
 
+def test_an_address_the_post_moved_from_keeps_redirecting_when_its_redirect_from_drops_it() -> None:
+    # Moving a post and listing its old address by hand, as Jekyll sites do, then dropping the line.
+    moved_from = "news/2021/12/08/a.html"
+    lists_it = f"redirect_from: /{moved_from}\n"
+    for steps in (
+        [source("A", "2021-12-08 10:00:00"), source("A", "2021-12-09 10:00:00", lists_it)],  # moved, then listed
+        [source("A", "2021-12-08 10:00:00", lists_it)],  # listed while still there: only listed
+    ):
+        pipeline = InProcessPipeline()
+        for body in steps:
+            pipeline.publish_all([(A, body)])
+        pipeline.publish_all([(A, source("A", "2021-12-09 10:00:00", lists_it))])
+        pipeline.publish_all([(A, source("A", "2021-12-09 10:00:00"))])  # redirect_from dropped
+        assert target(pipeline, moved_from) == "/news/2021/12/09/a.html"
+
+
 def test_a_catalog_written_before_claims_gains_them_when_the_post_is_committed_again() -> None:
     pipeline = InProcessPipeline()
     pipeline.publish_all([(A, POSTS[A])])

@@ -64,6 +64,13 @@ def test_linked_files_that_lead_outside_the_folder_are_not_read_and_are_reported
     assert sorted(found) == ["_posts/a.md", "images/a.png", "images/inside.png"]
     leaked = {name for name, target in links.items() if name != "images/inside.png"}
     assert sorted(refused) == sorted((name, LINKED_OUTSIDE) for name in leaked)
+    # A linked `_posts/` or `_templates/` that leads outside is not entered either.
+    other = tmp_path / "other"
+    _write(other / "_config.yml")
+    os.symlink(elsewhere, other / "_posts")
+    refused.clear()
+    assert [key for key, _ in source_files(other, refused=refused)] == ["_config.yml"]
+    assert refused == [("_posts/", LINKED_OUTSIDE)]
     # Without a list to report into, each is a warning naming its key.
     with caplog.at_level(logging.WARNING, logger="newsdrop.local.sources"):
         assert dict(source_files(site)) == found

@@ -86,12 +86,15 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
     touched = tuple(dict.fromkeys([*old_lists, *record.lists]))
     previous_url = previous.url if previous and previous.live else ""
     listed = list(record.aliases)  # the post's own: `redirect_from`, kept while it lists them
-    # What the post listed before and lists no more stops redirecting to it, as in a fresh build,
-    # and leaves the address to any other post that lists it; the addresses it moved from stay.
-    unlisted = [a for a in (previous.listed if previous else ()) if a not in listed]
-    aliases = [a for a in (previous.aliases if previous else ()) if a not in listed and a not in unlisted]
+    # The addresses the post moved from keep redirecting to it; one it only listed, and lists no
+    # more, stops, as in a fresh build, and goes to any other post that lists it. (A record from
+    # before `listed` was kept counts every earlier URL as one it moved from.)
+    only_listed = set(previous.listed) if previous else set()
+    moved_from = [a for a in (previous.aliases if previous else ()) if a not in only_listed]
     if previous_url and record.url and url_claim(previous_url) != url_claim(record.url):
-        aliases.append(previous_url)
+        moved_from.append(previous_url)
+    unlisted = [a for a in (previous.listed if previous else ()) if a not in listed and a not in moved_from]
+    aliases = [a for a in moved_from if a not in listed]
     aliases += listed  # last, so that trimming drops the oldest addresses the post moved from first
     if record.url and record.live:
         # The post holds that URL now, so it no longer redirects from it. A post that is not live
@@ -108,5 +111,5 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
         previous_url=previous_url,
         aliases=tuple(aliases),
         released=released,
-        listed=tuple(listed),
+        listed=tuple(a for a in listed if a not in moved_from),
     )

@@ -211,6 +211,11 @@ def _check_key(key: str, what: str, named: str) -> list[str]:
     return segments
 
 
+def _in_page_folder(segments: list[str]) -> bool:
+    """Whether a key lies below a folder named like one of the site's pages."""
+    return any(seg.lower().endswith(_PAGE_SUFFIXES) for seg in segments[:-1])
+
+
 def post_key(url: str) -> str:
     """The key of a post page; refuses keys that escape or collide with the site's own pages."""
     key = key_for_url(url)
@@ -225,7 +230,7 @@ def post_key(url: str) -> str:
     named = next((seg for seg in segments if source_keys.file_type(seg) is not None), None)
     if named is not None:  # a page, or a folder of pages, of a file's name
         raise PathError(f"permalink {url[:80]!r} names a file served as it is ({named[:80]}), not a page")
-    if any(seg.lower().endswith(_PAGE_SUFFIXES) for seg in segments[:-1]):  # `2024/05/23/index.html/x.html`
+    if _in_page_folder(segments):  # `2024/05/23/index.html/x.html`
         # A folder cannot share its name with a file: built into a folder, the page of that name
         # (a day's page, a listing, another post's) could not be written.
         raise PathError(f"permalink {url[:80]!r} is in a folder named like a page")
@@ -240,7 +245,7 @@ def file_key(key: str) -> str:
     own = key in RESERVED_FILES or (len(segments) > 1 and segments[0] in RESERVED_DIRS | RESERVED_FILES)
     if own and key != "favicon.ico" and segments[0] not in FILE_MAY_TAKE:
         raise PathError(f"file {key[:80]!r} takes a name the site's own pages use")
-    if any(seg.lower().endswith(_PAGE_SUFFIXES) for seg in segments[:-1]):  # `news/index.html/x.png`
+    if _in_page_folder(segments):  # `news/index.html/x.png`
         raise PathError(f"file {key[:80]!r} is in a folder named like a page")
     return key
 

@@ -289,14 +289,14 @@ class Catalog(Protocol):
         published, not on the order it was published in."""
 
     def wait_for_url(self, url: str, key: str, sequencer: str) -> None:
-        """Note that the post `key` (its upload `sequencer`) was refused `url`, which another post holds:
-        when that one lets the URL go, the post is read again (`waiting_for_url`)."""
+        """Note that the post `key` (the revision `sequencer` of its record) was refused `url`, which
+        another post holds: when that one lets the URL go, the post is read again (`waiting_for_url`)."""
 
     def waiting_for_url(self, url: str) -> dict[str, str]:
-        """The posts refused `url` while another held it: source key -> the upload's sequencer."""
+        """The posts refused `url` while another held it: source key -> the revision refused."""
 
     def stop_waiting(self, url: str, key: str, sequencer: str) -> None:
-        """Forget that `key` waits for `url`, unless it waits there for a newer upload than `sequencer`."""
+        """Forget that `key` waits for `url`, unless it waits there with another revision than `sequencer`."""
 
     def get_config(self) -> ConfigRecord | None: ...
 

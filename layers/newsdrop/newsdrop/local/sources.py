@@ -13,7 +13,7 @@ from newsdrop import paths, source_keys
 
 log = logging.getLogger(__name__)
 
-LINKED_OUTSIDE = "a link to a file outside the folder, not read: it could publish any file of this machine"
+LINKED_OUTSIDE = "a link that leads outside the folder, not read: it could publish any file of this machine"
 
 
 def source_files(
@@ -39,7 +39,11 @@ def source_files(
             outside.append(source_keys.CONFIG_KEY)
     for prefix in (source_keys.TEMPLATES_PREFIX, source_keys.POSTS_PREFIX):
         folder = str(root / prefix)
-        found = sorted(_files(folder, [], real=os.path.realpath(folder), skip=skip, within=within))
+        real = os.path.realpath(folder)
+        if (root / prefix).is_dir() and not _inside(real, within):  # `_posts` itself a link to elsewhere
+            outside.append(prefix)
+            continue
+        found = sorted(_files(folder, [], real=real, skip=skip, within=within))
         for parts, path in found:  # by path components, as `Path` objects sort
             if path is None:
                 outside.append(prefix + "/".join(parts))

@@ -102,6 +102,7 @@ class ParseBatch:
     # Seconds this invocation has left (Lambda's context); None where nothing stops it (a build).
     seconds_left: Callable[[], float] | None = None
     refused: set[tuple[str, str]] = field(default_factory=set)  # (key, URL claim) refused as taken
+    rejected_keys: set[str] = field(default_factory=set)
 
     @property
     def config(self) -> SiteConfig:
@@ -232,7 +233,12 @@ class ParseBatch:
         if result.status == "config_changed":
             return result.status
         if result.status == "url_taken":
-            self.ports.catalog.wait_for_url(record.url, record.key, source_sequencer(record.sequencer))
+            catalog = self.ports.catalog
+            catalog.wait_for_url(record.url, record.key, record.sequencer)
+            if catalog.url_owner(record.url) in (None, record.key):
+                # The holder let the URL go after this commit was refused, and may have looked for
+                # posts waiting for it before this one's wait was written: take the URL now.
+                return self.commit(record, lane, catalog.get_post(record.key))
             self.refused.add((record.key, catalog_plan.url_claim(record.url)))
             self.reject(record.key, record.sequencer, f"permalink {record.url} is already used by {result.url_owner}")
             return result.status
@@ -275,16 +281,17 @@ class ParseBatch:
         if not left or (current.live and catalog_plan.url_claim(left) == catalog_plan.url_claim(current.url)):
             return
         claim = catalog_plan.url_claim(left)
-        for key, sequencer in sorted(self.ports.catalog.waiting_for_url(left).items()):
+        # Each wait names the revision refused: an upload's, a refresh's or a schedule's.
+        for key, refused in sorted(self.ports.catalog.waiting_for_url(left).items()):
             if key != current.key:
                 stored = self.ports.catalog.get_post(key)
-                if stored is None or source_sequencer(stored.sequencer) < sequencer:
+                if stored is None or stored.sequencer < refused:  # nothing committed since: read it again
                     self.refused.discard((key, claim))
                     log.info("read again: the URL it was refused is free", extra={"key": key, "url": left})
-                    self.read(key, sequencer, "live", stored)
+                    self.read(key, source_sequencer(refused), "live", stored)
                     if (key, claim) in self.refused:
                         continue
-            self.ports.catalog.stop_waiting(left, key, sequencer)
+            self.ports.catalog.stop_waiting(left, key, refused)
 
     def redelivered(self, stored: PostRecord, change: events.SourceChange) -> None:
         if source_sequencer(stored.sequencer) == change.sequencer:
@@ -306,6 +313,7 @@ class ParseBatch:
         )
         self.emitted.append(events.rejected(key, sequencer, reason))
         self.counts["rejected"] += 1
+        self.rejected_keys.add(key)
         # The source object stays where it is: a rejection never deletes or rewrites input.
         log.warning("rejected", extra={"key": key, "sequencer": sequencer, "reason": reason})
 
@@ -340,11 +348,16 @@ class ParseBatch:
             stored = self.ports.catalog.get_post(key)
             # No record: its upload's event is on its way, or it was rejected (and stays so until
             # it is uploaded again). Deleted: a newer upload's event is on its way. Or already current.
-            if stored is None or stored.state == "deleted" or generation_of(stored.sequencer) >= self.site.generation:
+            if stored is None or stored.state == "deleted":
                 continue
-            rejected = self.counts["rejected"]
+            if generation_of(stored.sequencer) >= self.site.generation:
+                # Read already, perhaps by this page's earlier delivery, which may have died before
+                # it handed over a URL the post let go.
+                self.hand_over(stored)
+                continue
+            self.rejected_keys.discard(key)
             self.read(key, source_sequencer(stored.sequencer), "bulk", stored)
-            if self.counts["rejected"] > rejected:
+            if key in self.rejected_keys:
                 # The source was re-uploaded broken, and the last good version stays online: its pages
                 # are derived again, with the new theme and settings, where they are.
                 self.emitted.append(events.for_record(stored, "bulk"))
