@@ -21,7 +21,7 @@ POST = """---
 title: "没有斜杠 no slash"
 date: 2024-06-06 10:00:00
 categories: e2e-folder
-tags: [斜杠]
+tags: [斜杠, 09869.HK]
 ---
 
 正文。
@@ -77,8 +77,14 @@ def test_a_folder_without_its_slash_leads_to_the_folder(dev_stack: DevStack, bro
     dev_stack.s3().put_object(Bucket="newsdrop-source", Key=KEY, Body=POST.encode())
     dev_stack.wait_for("/tags/%E6%96%9C%E6%9D%A0/", lambda s, b: s == 200 and "no slash" in b)
     dev_stack.wait_for("/e2e-folder/", lambda s, b: s == 200 and "no slash" in b)
+    dev_stack.wait_for("/tags/09869.HK/", lambda s, b: s == 200 and "no slash" in b)
     site = dev_stack.site.rstrip("/")
-    for asked, heading in (("/tags/%E6%96%9C%E6%9D%A0", "标签：斜杠"), ("/e2e-folder", "分类：e2e-folder")):
+    folders = (
+        ("/tags/%E6%96%9C%E6%9D%A0", "标签：斜杠"),
+        ("/e2e-folder", "分类：e2e-folder"),
+        ("/tags/09869.HK", "标签：09869.HK"),  # a dot in a folder's name: asked for all the same
+    )
+    for asked, heading in folders:
         page, status = _open(browser, site + asked)
         try:
             assert status == 404  # what the edge answers; the page then finds the folder

@@ -271,3 +271,42 @@ def test_full_width_text_is_found_and_marked_where_it_stands(browser: Any) -> No
         results(page)
         assert page.locator(".excerpt mark").all_inner_texts() == ["ｶﾞｽ"]
         page.close()
+
+
+def test_an_earlier_query_that_answers_late_leaves_the_later_one_s_results_alone(
+    built: tuple[InProcessPipeline, str], browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+    import time
+
+    pipeline, site = built
+    page = browser.new_page()
+    page.goto(f"{site}/search/?q={quote('比亚迪')}")
+    results(page)  # the manifest and the files 比亚迪 needs are at hand
+    # The server answers the files of short tokens (those `d` needs) late, and the rest at once.
+    slow, get = re.compile(r"search/run/[^/]+/s\d+\.json$"), pipeline.site.get
+
+    def late(key: str, *args: Any, **kwargs: Any) -> Any:
+        if slow.search(key):
+            time.sleep(1.5)
+        return get(key, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.site, "get", late)
+    page.fill("#q", "d")
+    page.wait_for_timeout(400)  # its search has started and waits for its files
+    page.fill("#q", "比亚迪")
+    assert results(page) == ["/markets/2024/05/23/byd.html"]
+    page.wait_for_timeout(2500)  # `d`'s files have come, and its search has answered
+    expect(page.locator("#status")).to_have_text("1 条结果")
+    assert [a.get_attribute("href") for a in page.locator("#results a").all()] == ["/markets/2024/05/23/byd.html"]
+    page.close()
+
+
+def test_a_query_of_symbols_alone_says_what_can_be_searched(built: tuple[InProcessPipeline, str], browser: Any) -> None:
+    _pipeline, site = built
+    page = browser.new_page()
+    for query in ("%", "——", "📈"):
+        page.goto(f"{site}/search/?q={quote(query)}")
+        expect(page.locator("#status")).to_contain_text("标点和符号不能单独搜索")
+        assert page.locator("#results li").count() == 0
+    page.close()

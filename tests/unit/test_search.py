@@ -25,13 +25,25 @@ def test_latin_words_and_numbers_are_indexed_by_their_1_2_and_3_grams() -> None:
     assert tokens["0"] == 2 and tokens["00"] == 1
 
 
-def test_a_title_occurrence_weighs_five_body_occurrences_up_to_one_digit() -> None:
+def test_a_title_occurrence_outweighs_any_number_of_body_occurrences() -> None:
     weights = search.weights("金价", "金价 金 " + "银" * 40)
     assert weights["金价"] == 5 + 1  # once in the title, once in the body
     assert weights["金"] == 5 + 2 and weights["价"] == 5 + 1
-    assert weights["银"] == 35 and weights["银银"] == 35  # 40 and 39 occurrences: the most one base-36 digit holds
+    assert weights["银"] == 4 and weights["银银"] == 4  # 40 and 39 occurrences in the body: below one in a title
+    assert search.weights("银" * 10, "")["银"] == 35  # ten in the title: the most one base-36 digit holds
     assert search.weights("", "") == {}
     assert search.weights("Au", "")["au"] == 5
+
+
+def test_posts_with_the_query_in_their_title_rank_above_those_with_it_only_in_their_body() -> None:
+    pipeline = InProcessPipeline()
+    posts = [("产品发布", "新的产品。"), ("冷却液", "产品" * 30), ("铝业：没有深加工产品", "正文")]
+    for n, (title, body) in enumerate(posts):
+        pipeline.upload(f"_posts/2024-05-2{n}-p{n}.md", f"---\ntitle: {title}\n---\n{body}\n".encode())
+    pipeline.drain()
+    site = {key: blob.body for key, blob in pipeline.site.objects.items()}
+    titles = [document["t"] for document in found_documents(site.get, "产品")]
+    assert titles[-1] == "冷却液" and len(titles) == 3
 
 
 def test_only_the_text_a_document_carries_is_indexed() -> None:

@@ -40,6 +40,7 @@ from typing import Any
 from newsdrop import paths
 
 TITLE_WEIGHT = 5
+BODY_MAX = TITLE_WEIGHT - 1  # a token's occurrences in the body count up to this: below one in the title
 MAX_WEIGHT = 35  # one base-36 digit
 DOC_TEXT_CHARS = 20000  # the whole text of a news post, so a snippet can show any match
 LATIN_GRAMS = 3  # Latin letters and digits: 1-, 2- and 3-grams
@@ -137,18 +138,19 @@ def shard_range(shard: int, shards: int, other: int) -> range:
 
 
 def weights(title: str, text: str) -> dict[str, int]:
-    """Token -> weight: title occurrences count five times, so title matches rank first.
+    """Token -> weight: each title occurrence counts TITLE_WEIGHT, the body's up to BODY_MAX together,
+    so a post with a query in its title ranks above every post with it in the body alone (a query's
+    score is its tokens' weights summed).
 
     Only the text a document carries (`DOC_TEXT_CHARS`) is indexed: the browser shows a post only
     once it finds the query in that text, so tokens past it would find nothing it could show, and
     a long post would put tens of thousands of them into the manifest's log."""
-    grams = _grams(normalise(text[:DOC_TEXT_CHARS]))
-    grams += _grams(normalise(title)) * TITLE_WEIGHT  # a title has few tokens: counted with the body, in C
-    counts = Counter(grams)
-    if counts and max(counts.values()) > MAX_WEIGHT:  # rare: most tokens occur a few times
-        for token, n in counts.items():
-            if n > MAX_WEIGHT:
-                counts[token] = MAX_WEIGHT
+    counts = Counter(_grams(normalise(text[:DOC_TEXT_CHARS])))  # counted in C, in one call
+    if counts and max(counts.values()) > BODY_MAX:  # only the tokens past it are visited
+        for token in [token for token, n in counts.items() if n > BODY_MAX]:
+            counts[token] = BODY_MAX
+    for token, n in Counter(_grams(normalise(title))).items():  # a title has few tokens
+        counts[token] = min(counts[token] + TITLE_WEIGHT * n, MAX_WEIGHT)
     return counts
 
 

@@ -30,7 +30,8 @@
     box.hidden = false;
   }
 
-  if (!last || last.indexOf(".") !== -1) {
+  // A dot does not rule a folder out: tags and categories such as `09869.HK` have one.
+  if (!last) {
     suggest();
     return;
   }

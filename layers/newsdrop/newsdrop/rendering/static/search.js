@@ -248,12 +248,19 @@
     results.textContent = "";
     moreButton.hidden = true;
     if (!wanted.length) { status.textContent = ""; return Promise.resolve(); }
+    if (!queryTokens(query).length) {
+      // Only letters, digits and CJK characters are indexed: a query of symbols alone finds nothing.
+      status.textContent = "请输入文字或数字：标点和符号不能单独搜索";
+      return Promise.resolve();
+    }
     status.textContent = "搜索中…";
     return candidates(query).then(function (ids) {
       var shown = 0, offset = 0;
       // One more screen of results, checking up to CHECK documents for it; then the reader may ask
       // for the next. "No results" only once every candidate has been checked.
       function more() {
+        // A later query owns the page now: an earlier one that answers late must not touch it.
+        if (mine !== generation) return Promise.resolve();
         var wantedShown = shown + PAGE, checked = 0;
         moreButton.hidden = true;
         status.textContent = "搜索中…";
