@@ -89,11 +89,11 @@ def finalise(record: PostRecord, previous: PostRecord | None) -> PostRecord:
     # The addresses the post moved from keep redirecting to it; one it only listed, and lists no
     # more, stops, as in a fresh build, and goes to any other post that lists it. (A record from
     # before `listed` was kept counts every earlier URL as one it moved from.)
-    only_listed = set(previous.listed) if previous else set()
-    moved_from = [a for a in (previous.aliases if previous else ()) if a not in only_listed]
+    previous_listed = tuple(previous.listed) if previous else ()
+    moved_from = [a for a in (previous.aliases if previous else ()) if a not in previous_listed]
     if previous_url and record.url and url_claim(previous_url) != url_claim(record.url):
         moved_from.append(previous_url)
-    unlisted = [a for a in (previous.listed if previous else ()) if a not in listed and a not in moved_from]
+    unlisted = [a for a in previous_listed if a not in listed and a not in moved_from]
     aliases = [a for a in moved_from if a not in listed]
     aliases += listed  # last, so that trimming drops the oldest addresses the post moved from first
     if record.url and record.live:

@@ -32,8 +32,9 @@ def source_files(
     within = os.path.realpath(root)
     outside: list[str] = []
     config = root / source_keys.CONFIG_KEY
-    if config.is_file() and not _inside(os.path.realpath(config), skip):
-        if _inside(os.path.realpath(config), within):
+    real_config = os.path.realpath(config)
+    if config.is_file() and not _inside(real_config, skip):
+        if _inside(real_config, within):
             yield source_keys.CONFIG_KEY, config
         else:
             outside.append(source_keys.CONFIG_KEY)

@@ -161,8 +161,8 @@ class SiteWriter:
             heads = {key: self._head(key, recall=attempt == 0) for key in computes}
             for key, compute in computes.items():
                 head, recalled = heads[key]
-                answer, cached = compute(), cache or cache_control(key)
-                outcome = self._write(key, head, answer, extra or {}, cached, recalled=recalled, media=media)
+                cached = cache or cache_control(key)
+                outcome = self._write(key, head, compute(), extra or {}, cached, recalled=recalled, media=media)
                 if outcome is None:
                     self.counts.retried += 1
                 else:

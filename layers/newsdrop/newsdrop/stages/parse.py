@@ -278,9 +278,9 @@ class ParseBatch:
         A post refused again stays waiting; any other outcome ends its wait. A batch that dies
         before the end is delivered again and hands over again (`redelivered` too)."""
         left = current.previous_url
-        if not left or (current.live and catalog_plan.url_claim(left) == catalog_plan.url_claim(current.url)):
+        claim = catalog_plan.url_claim(left) if left else ""
+        if not claim or (current.live and claim == catalog_plan.url_claim(current.url)):
             return
-        claim = catalog_plan.url_claim(left)
         # Each wait names the revision refused: an upload's, a refresh's or a schedule's.
         for key, refused in sorted(self.ports.catalog.waiting_for_url(left).items()):
             if key != current.key:
