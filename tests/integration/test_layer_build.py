@@ -122,6 +122,48 @@ def test_each_handler_imports_from_the_layer_alone_without_compiling(name: str, 
     assert from_layer == [], f"compiled at import: {from_layer[:5]}"
 
 
+# Runs in the fresh interpreter as Lambda's bootstrap does: the layer on sys.path, not in PYTHONPATH.
+OVERRIDE_PROBE = """
+import json, logging, sys
+from importlib import resources
+sys.path[:0] = json.loads(sys.argv[1])
+import app
+from newsdrop.rendering.theme import TemplateProblem, check_template
+source = resources.files("newsdrop.rendering").joinpath("templates/404.html").read_text()
+log = logging.getLogger("newsdrop.stages.parse")
+try:
+    check_template("404.html", source)
+except TemplateProblem as exc:
+    log.warning("rejected", extra={"key": "_templates/404.html", "reason": str(exc)})
+else:
+    log.info("accepted", extra={"key": "_templates/404.html"})
+"""
+
+
+def test_parse_tries_an_override_and_logs_its_lines_from_the_layer_alone(layer: Path, runtime: Path) -> None:
+    # The interpreter under the virtualenv, which has neither this package nor its libraries: the
+    # trial's child process must find them where Lambda's bootstrap put them for the parent.
+    python = Path(sys.base_prefix) / "bin" / "python3"
+    bare = subprocess.run([python, "-c", "import jinja2"], capture_output=True, check=False)
+    if bare.returncode == 0:
+        pytest.skip(f"{python} has jinja2 installed: a child would find it without the layer")
+    path = [str(BUILD / FUNCTIONS["parse"]), str(layer), str(runtime)]
+    env = {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "parse", "LOG_LEVEL": "INFO"}
+    done = subprocess.run(
+        [python, "-S", "-B", "-c", OVERRIDE_PROBE, json.dumps(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Each line structured, as the template's service name configures the function's logger.
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(line["message"], line["service"], line["key"]) for line in lines] == [
+        ("accepted", "parse", "_templates/404.html")
+    ], lines
+
+
 def test_the_bench_measures_every_function_of_the_template() -> None:
     from newsdrop.local import template as cfn
 

@@ -14,6 +14,7 @@ call inside an invocation (and Powertools' cold-start annotation on the handler)
 
 from __future__ import annotations
 
+import logging
 import os
 
 from aws_lambda_powertools import Logger, Metrics
@@ -25,6 +26,10 @@ from newsdrop.stages.common import Outcome
 logger = Logger()
 metrics = Metrics(namespace="newsdrop")
 
+# Powertools copies its handler only to loggers that exist already, and the stages' loggers
+# may not yet: create their parent first, or with a service name other than "newsdrop" (each
+# function's, in template.yaml) every line of theirs would go to Python's bare fallback.
+logging.getLogger("newsdrop")
 copy_config_to_registered_loggers(source_logger=logger, include={"newsdrop"})
 
 

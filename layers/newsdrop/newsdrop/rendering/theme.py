@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import subprocess  # nosec B404 - a trial render of a template override runs in a child process
 import sys
 from functools import cache, lru_cache
@@ -167,10 +168,14 @@ def check_template(name: str, source: str) -> None:
     except TemplateError as exc:
         raise TemplateProblem(_describe(exc)) from exc
     request = json.dumps({"name": name, "source": source})
+    # The child must find this package where this process found it: Lambda puts the layer
+    # (/opt/python) on sys.path inside its bootstrap, not in PYTHONPATH, which a child inherits.
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(entry for entry in sys.path if entry)}
     try:
         child = subprocess.run(  # nosec B603 - this interpreter running a module of this package, no shell
             [sys.executable, "-m", "newsdrop.rendering.samples"],
             input=request,
+            env=environ,
             capture_output=True,
             text=True,
             timeout=TRIAL_SECONDS,
