@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 
 import pytest
 import yaml
@@ -685,13 +686,21 @@ def test_character_references_to_what_xml_cannot_hold_leave_the_feed_readable(re
     from newsdrop.local.inprocess import InProcessPipeline
 
     pipeline = InProcessPipeline()
-    body = f"<p>行情 {reference} 快讯</p>"  # raw HTML: its text is read with the references resolved
+    # Raw HTML: its text is read with the references resolved, and the sanitiser writes what they resolve to.
+    body = f'<p title="a{reference}b">行情 {reference} 快讯</p>'
     pipeline.upload("_posts/2024-05-20-ref.md", source("title: T\ndate: 2024-05-20 10:00", body=body))
     pipeline.drain()
     assert pipeline.rejections == []
     feed = pipeline.site.objects["feed.xml"].body
     ET.fromstring(feed)  # well-formed
     assert "<summary>行情 快讯</summary>" in feed.decode()
+    pages = {k: o.body.decode() for k, o in pipeline.site.objects.items() if k.endswith(".html")}
+    page = next(text for text in pages.values() if "行情" in text and "快讯" in text and "<p title=" in text)
+    assert '<p title="ab">行情  快讯</p>' in page
+    unreadable = {
+        k: m.group() for k, text in pages.items() if (m := re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]", text))
+    }
+    assert unreadable == {}
 
 
 # --- bodies whose HTML a browser nests deeper, or that Markdown multiplies

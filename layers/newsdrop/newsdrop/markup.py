@@ -303,7 +303,8 @@ def render_markdown(source: str, *, trusted: bool = False, max_depth: int = MAX_
     check_depth(rendered, max_depth)
     if trusted:
         return rendered
-    clean = sanitise(rendered)
+    # The sanitiser resolves character references, `&#1;` too, and writes what they stand for.
+    clean = NOT_XML.sub("", sanitise(rendered))
     if len(clean) > MAX_BODY_HTML_CHARS:  # the sanitiser closes every element and adds `rel` to links
         raise TooLarge(MAX_BODY_HTML_CHARS)
     return clean
