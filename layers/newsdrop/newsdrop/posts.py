@@ -169,6 +169,15 @@ def decode_text(body: bytes, *, what: str = "file") -> str:
         raise Rejected(f"{what} is not UTF-8 text: invalid byte 0x{body[exc.start]:02x} at offset {exc.start}") from exc
 
 
+def _yaml_text(value: Any) -> str:
+    """A YAML scalar as text the way Jekyll prints it: null is nothing, booleans are `true` and `false`."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _label_items(raw: Any, plural: str, *, split: bool) -> list[Any]:
     if raw is None:
         return []
@@ -196,7 +205,7 @@ def _labels(meta: dict[str, Any], plural: str, singular: str, *, merged: bool) -
     for item in items:
         if isinstance(item, dict | list):
             raise Rejected(f"{plural} must hold plain names, found a {type(item).__name__}")
-        label = xml_text(str(item)).strip()
+        label = xml_text(_yaml_text(item)).strip()
         if not label:
             continue
         if len(label) > MAX_LABEL_CHARS:
@@ -281,7 +290,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
     problems: list[str] = []
 
     title_raw = meta.get("title")
-    title = "" if title_raw is None or isinstance(title_raw, dict | list) else xml_text(str(title_raw)).strip()
+    title = "" if isinstance(title_raw, dict | list) else xml_text(_yaml_text(title_raw)).strip()
     if not title:
         problems.append("title is missing or empty")
     elif len(title) > MAX_TITLE_CHARS:
