@@ -61,7 +61,6 @@ def test_an_unquoted_time_without_offset_is_utc_as_jekyll_reads_it() -> None:
     assert early.url == "/news/2021/12/07/hello.html"
 
 
-
 def test_null_and_boolean_names_read_as_jekyll_prints_them() -> None:
     # Ruby's YAML gives nil, true and false; Jekyll drops a nil label and prints the others in lower case.
     post = read("title: yes\ncategories: [news, ~]\ntags: [~, no, 快讯]\ndate: 2021-12-08 10:00:00 +0800")
@@ -70,6 +69,7 @@ def test_null_and_boolean_names_read_as_jekyll_prints_them() -> None:
     assert post.url == "/news/2021/12/08/hello.html"
     assert post.tags == ["false", "快讯"]
     assert "title is missing or empty" in rejection(source("title: ~\ndate: 2021-12-08 10:00:00 +0800"))
+
 
 def test_date_with_the_site_offset_keeps_its_wall_clock() -> None:
     post = read("title: T\ncategories: news\ndate: 2021-12-08 10:40:58 +0800")

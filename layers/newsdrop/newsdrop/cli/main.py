@@ -152,7 +152,10 @@ def _publish(args: argparse.Namespace) -> int:
     from newsdrop.local.dev import upload, use_local_credentials
 
     folder = Path(args.dir)
-    files = list(source_files(folder))
+    refused: list[tuple[str, str]] = []
+    files = list(source_files(folder, refused=refused))
+    for key, reason in refused:
+        print(f"newsdrop publish: left out {key}: {reason}", file=sys.stderr)
     if not files:
         print(f"newsdrop publish: no _config.yml, _templates/, _posts/ or site files in {folder}", file=sys.stderr)
         return 2

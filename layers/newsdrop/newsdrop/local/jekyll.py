@@ -42,6 +42,7 @@ JEKYLL_EXCLUDES = (
 class JekyllSite:
     root: Path
     found: list[tuple[str, Path]]  # every file `source_files` finds
+    refused: list[tuple[str, str]]  # (key, reason) of each file `source_files` would not read
 
     @classmethod
     def read(cls, root: Path) -> JekyllSite:
@@ -49,7 +50,8 @@ class JekyllSite:
             raise ValueError(f"{root} is not a folder")
         if not (root / source_keys.POSTS_PREFIX.rstrip("/")).is_dir():
             raise ValueError(f"{root} has no _posts/ folder: not a Jekyll site")
-        return cls(root, list(source_files(root)))
+        refused: list[tuple[str, str]] = []
+        return cls(root, list(source_files(root, refused=refused)), refused)
 
     def files(self) -> list[tuple[str, Path]]:
         """`_config.yml` first (its time zone and permalink decide every post's URL), then the posts,
@@ -67,7 +69,8 @@ class JekyllSite:
         return sum(1 for key, _ in self.found if source_keys.is_post_key(key))
 
     def notes(self) -> list[str]:
-        found = [f"{name}/ not imported ({why})" for name, why in LEFT_BEHIND.items() if (self.root / name).is_dir()]
+        found = [f"{key} not imported: {why}" for key, why in self.refused]
+        found += [f"{name}/ not imported ({why})" for name, why in LEFT_BEHIND.items() if (self.root / name).is_dir()]
         # Jekyll also reads <category>/_posts/ folders; those posts would need their category written in.
         nested = sorted(p.parent.relative_to(self.root).as_posix() for p in self.root.glob("*/_posts"))
         found += [f"{folder}/ not imported: move its posts to _posts/ with their category" for folder in nested]
