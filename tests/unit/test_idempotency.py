@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -171,3 +172,33 @@ def test_a_delivery_that_finds_its_change_committed_meanwhile_emits_the_event_ag
     # THEN it sends the post's event, as nothing else will
     assert [e.detail_type for e in second.emitted] == [events.POST_UPSERTED]
     assert second.emitted[0].detail["key"] == key
+
+
+def test_a_site_wide_refresh_rewrites_every_post_page_and_invalidates_none() -> None:
+    from newsdrop.local.inprocess import InProcessPipeline
+
+    pipeline = InProcessPipeline()
+    cdn = RecordingCdn()
+    pipeline.ports = dataclasses.replace(pipeline.ports, cdn=cdn)
+    pages: dict[str, str] = {}
+    for day in ("20", "21", "22"):
+        key = f"_posts/2024-05-{day}-repeat.md"
+        pipeline.upload(key, POST.replace("2024-05-20", f"2024-05-{day}").encode())
+        pages[key] = f"news/2024/05/{day}/repeat.html"
+    pipeline.drain()
+    assert pipeline.rejections == [] and cdn.batches == []
+
+    # A settings change: every post's page is rendered again in the bulk lane, and the edge's copy
+    # of each is left to its s-maxage, not invalidated path by path.
+    pipeline.upload("_config.yml", "title: 快讯站点 Finews\n".encode())
+    pipeline.drain()
+    for page in pages.values():
+        assert "快讯站点 Finews" in pipeline.site.objects[page].body.decode(), page
+    assert not [path for path in cdn.paths if path.endswith("repeat.html")], cdn.paths
+
+    # A single publish still invalidates the page it changed.
+    key = "_posts/2024-05-21-repeat.md"
+    edited = POST.replace("2024-05-20", "2024-05-21").replace("Repeat", "Again")
+    pipeline.upload(key, edited.encode())
+    pipeline.drain()
+    assert cdn.batches[-1] == ["/" + pages[key]]

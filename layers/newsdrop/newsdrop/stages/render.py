@@ -48,6 +48,7 @@ class RenderBatch:
     rendered: set[tuple[str, str]] = field(default_factory=set)
     configured: bool = False
     retried: bool = False  # a record of the batch was delivered before: an earlier attempt failed
+    bulk: bool = False  # a record came in the lane of a site-wide refresh or an import
     # Each derived object's key -> how to derive it (and any object derived together with it) again.
     recipes: dict[str, Callable[[], object]] = field(default_factory=dict)
     sitemaps: set[str] = field(default_factory=set)  # the daily sitemaps of the batch's days
@@ -55,6 +56,7 @@ class RenderBatch:
     def handle(self, record: SQSRecord) -> None:
         self.retried |= int(record.attributes.approximate_receive_count or 1) > 1
         event = events.publishing_event(record.json_body)
+        self.bulk |= event.bulk
         if event.detail_type == events.SITE_CONFIGURED:
             self.configured = True
             return
@@ -185,8 +187,11 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     batch.settle(seen)
     counts = batch.writer.counts
     # One invalidation per batch, of the objects that changed and that the CDN may hold for longer
-    # than a listing lives (post pages, static pages); new objects and listings need none.
-    invalidate = invalidation_paths(counts.stale_keys)
+    # than a listing lives (post pages, static pages); new objects and listings need none. Bulk
+    # work invalidates nothing: a site-wide refresh changes every post's page, which would cost a
+    # path each (CloudFront bills $0.005 a path, and refuses more than 3,000 in progress), and
+    # `s-maxage=300` already bounds how long the edge keeps the page before.
+    invalidate = [] if batch.bulk else invalidation_paths(counts.stale_keys)
     if invalidate:
         ports.cdn.invalidate(invalidate)
     return Outcome(
