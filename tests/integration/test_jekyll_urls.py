@@ -32,6 +32,9 @@ CATEGORIES = {
     "singular-chinese": "category: 港股 通",
     "both": "category: Solo\ncategories: [Multi, Two]",
     "list": "categories: [News, 港股]",
+    "hash": 'categories: ["C#", news]',  # a folder named `c#`, not a fragment
+    "question": 'category: "what?"',
+    "percent": "category: a%20b",  # written as it is, not decoded
 }
 SLUGS = {  # file name slug -> extra front matter
     "Hello-World": "",

@@ -136,6 +136,9 @@ _PLACEHOLDER = re.compile(
 )
 
 
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986's characters of a path (Addressable's PATH class)
+
+
 def jekyll_permalink(
     template: str,
     *,
@@ -158,7 +161,10 @@ def jekyll_permalink(
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
-        return named[name] if name in named else _DATE_FIELDS[name](when)
+        # Escaped as Jekyll escapes each placeholder's value, and decoded once with the whole path
+        # (`normalise_url`): a category `C#` or `what?` is a folder of that name, not the start of a
+        # fragment or a query, and `a%20b` stays as it is written.
+        return quote(named[name] if name in named else _DATE_FIELDS[name](when), safe=_PATH_SAFE)
 
     # Like Jekyll's URL sanitising: an empty placeholder (no categories) leaves "//", which is one "/".
     return re.sub(r"/{2,}", "/", _PLACEHOLDER.sub(fill, template))
