@@ -20,6 +20,7 @@ from newsdrop.stages.parse import report_key
 from tests.integration.sitecheck import (
     NO_DIFF,
     artifact_json,
+    delete,
     diff,
     post,
     rejections,
@@ -191,6 +192,20 @@ def test_fixed_reupload_publishes_and_clears_the_report(moto_stack: Any, publish
     assert rejections(moto_stack) == []
     assert artifact_json(report_key(BAD_KEY)) is None
     assert b"Bad news, fixed" in site()["markets/2021/12/09/bad-news.html"]
+
+
+@pytest.mark.parametrize("key", [BAD_KEY, "tags/chart.png"])  # a post without a title; a file where the site lists tags
+def test_a_rejected_source_deleted_is_no_longer_reported(
+    key: str, moto_stack: Any, published: dict[str, bytes]
+) -> None:
+    upload(key, post(None, "2021-12-09 09:00:00", categories=["markets"]))
+    moto_stack.drain()
+    assert {e["key"] for e in rejections(moto_stack)} == {key}
+    assert artifact_json(report_key(key)) is not None
+    delete(key)
+    moto_stack.drain()
+    assert artifact_json(report_key(key)) is None
+    assert diff(site(), published) == NO_DIFF
 
 
 def test_one_upload_is_one_change(moto_stack: Any, published: dict[str, bytes]) -> None:

@@ -151,14 +151,13 @@ class ParseBatch:
         source bucket as it is when it runs. Nothing of it goes into the catalog."""
         head = self.ports.source.head(change.key)
         refusal = paths.file_refusal(change.key, None if head is None else head.size)
-        if refusal is not None:
-            if head is not None:  # a file refused when it was uploaded is not reported again when deleted
-                self.reject(change.key, change.sequencer, refusal)
+        if refusal is not None and head is not None:
+            self.reject(change.key, change.sequencer, refusal)
             return
-        self.emitted.append(events.file_changed(change.key, change.sequencer))
-        self.counts["files"] += 1
-        if head is not None:
-            self.ports.artifacts.delete(report_key(change.key))  # a fixed file is no longer rejected
+        if refusal is None:  # a file refused when it was uploaded has no copy to remove when deleted
+            self.emitted.append(events.file_changed(change.key, change.sequencer))
+            self.counts["files"] += 1
+        self.ports.artifacts.delete(report_key(change.key))  # a fixed or deleted file is no longer rejected
 
     def read(self, key: str, sequencer: str, lane: Lane, stored: PostRecord | None) -> None:
         """Read the source object and publish it as version `sequencer`."""
@@ -266,8 +265,7 @@ class ParseBatch:
             if replaced.artifact and replaced.artifact != record.artifact:
                 self.ports.artifacts.delete(replaced.artifact)
         self.counts["published" if record.live else "removed"] += 1
-        if record.state != "deleted":
-            self.ports.artifacts.delete(report_key(record.key))  # a fixed post is no longer rejected
+        self.ports.artifacts.delete(report_key(record.key))  # a fixed or deleted post is no longer rejected
         log.info(record.state, extra={**extra, "url": result.current.url})
         return result.status
 
