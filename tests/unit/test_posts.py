@@ -71,6 +71,22 @@ def test_null_and_boolean_names_read_as_jekyll_prints_them() -> None:
     assert "title is missing or empty" in rejection(source("title: ~\ndate: 2021-12-08 10:00:00 +0800"))
 
 
+def test_a_html_post_is_published_as_written_not_read_as_markdown() -> None:
+    body = "<p>第一段 first.</p>\n\n    <p>缩进的段落 indented.</p>\n\n"
+    body += "# not a heading *nor emphasis*\n<script>alert(1)</script>"
+    html_post = read("title: T\ndate: 2021-12-08 10:00:00 +0800", key="_posts/2021-12-08-wp.html", body=body)
+    assert "<p>缩进的段落 indented.</p>" in html_post.body_html
+    assert "# not a heading *nor emphasis*" in html_post.body_html
+    assert "<pre>" not in html_post.body_html and "<h1>" not in html_post.body_html
+    assert "<script" not in html_post.body_html and "alert" not in html_post.body_html  # sanitised all the same
+    # The same body in a Markdown post is Markdown.
+    markdown_post = read("title: T\ndate: 2021-12-08 10:00:00 +0800", body=body)
+    assert "<pre><code>&lt;p&gt;缩进的段落" in markdown_post.body_html and "<h1>" in markdown_post.body_html
+    assert "nests deeper than 100 elements" in rejection(
+        source("title: T", body="<div>" * 200), key="_posts/2021-12-08-d.html"
+    )
+
+
 def test_date_with_the_site_offset_keeps_its_wall_clock() -> None:
     post = read("title: T\ncategories: news\ndate: 2021-12-08 10:40:58 +0800")
     assert post.when.utcoffset() == dt.timedelta(hours=8)

@@ -298,13 +298,20 @@ def render_markdown(source: str, *, trusted: bool = False, max_depth: int = MAX_
         rendered: str = _markdown().render(source)
     finally:
         _budget.reset(token)
-    if len(rendered) > MAX_BODY_HTML_CHARS:
+    return render_html(rendered, trusted=trusted, max_depth=max_depth)
+
+
+def render_html(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML_DEPTH) -> str:
+    """HTML as a post's body: a `.html` post's as it is written (Jekyll reads no Markdown in it), or
+    what Markdown rendered. Checked for size and depth, and sanitised unless the site trusts its
+    authors' HTML; raises `TooLarge` or `TooDeep` as `render_markdown` does."""
+    if len(source) > MAX_BODY_HTML_CHARS:
         raise TooLarge(MAX_BODY_HTML_CHARS)
-    check_depth(rendered, max_depth)
+    check_depth(source, max_depth)
     if trusted:
-        return rendered
+        return source
     # The sanitiser resolves character references, `&#1;` too, and writes what they stand for.
-    clean = NOT_XML.sub("", sanitise(rendered))
+    clean = NOT_XML.sub("", sanitise(source))
     if len(clean) > MAX_BODY_HTML_CHARS:  # the sanitiser closes every element and adds `rel` to links
         raise TooLarge(MAX_BODY_HTML_CHARS)
     return clean

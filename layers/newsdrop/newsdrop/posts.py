@@ -373,7 +373,10 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
     redirect_from = [u for u in dict.fromkeys(redirect_from) if paths.key_for_url(u) != paths.key_for_url(url)]
 
     try:
-        body_html = markup.render_markdown(xml_text(parsed.content), trusted=config.trust_html)
+        # A `.html` post is published as it is written, as Jekyll publishes it: an indented line is
+        # not code, and `#` starts no heading (what WordPress exports through jekyll-import hold).
+        render = markup.render_html if key.lower().endswith(".html") else markup.render_markdown
+        body_html = render(xml_text(parsed.content), trusted=config.trust_html)
     except (markup.TooDeep, markup.TooLarge, markup.TooComplex) as exc:
         raise Rejected(str(exc)) from exc
     text_only = markup.plain_text(body_html)
