@@ -87,6 +87,25 @@ def test_a_html_post_is_published_as_written_not_read_as_markdown() -> None:
     )
 
 
+def test_pages_give_html_valid_times_and_ids_for_fractional_seconds_and_names_with_spaces() -> None:
+    from newsdrop.local.inprocess import InProcessPipeline
+
+    pipeline = InProcessPipeline()
+    front = "title: T\ndate: 2021-12-08 10:40:58.456789 +0800\ntags: [Hong Kong, 港股]"
+    pipeline.upload("_config.yml", b"timezone: Asia/Shanghai\n")  # pages print times in the site's zone
+    pipeline.upload("_posts/2021-12-08-frac.md", source(front))
+    pipeline.drain()
+    assert pipeline.rejections == []
+    # HTML's date and time string: at most three digits of a second's fraction (none here).
+    valid = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})\Z")
+    pages = {k: o.body.decode() for k, o in pipeline.site.objects.items() if k.endswith(".html")}
+    times = {k: re.findall(r'<time datetime="([^"]*)"', text) for k, text in pages.items()}
+    assert times["2021/12/08/frac.html"] == ["2021-12-08T10:40:58+0800"]
+    assert times["index.html"] and all(valid.match(t) for found in times.values() for t in found), times
+    ids = [i for text in pages.values() for i in re.findall(r' id="([^"]*)"', text)]
+    assert "Hong-Kong" in ids and not [i for i in ids if re.search(r"\s", i) or not i], ids
+
+
 def test_date_with_the_site_offset_keeps_its_wall_clock() -> None:
     post = read("title: T\ncategories: news\ndate: 2021-12-08 10:40:58 +0800")
     assert post.when.utcoffset() == dt.timedelta(hours=8)
