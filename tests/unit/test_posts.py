@@ -710,6 +710,21 @@ def test_settings_lose_what_xml_cannot_hold_so_the_feed_and_sitemaps_stay_readab
     assert "zh-CN" in pipeline.site.objects["index.html"].body.decode()
 
 
+def test_a_baseurl_outside_ascii_is_percent_encoded_in_every_address() -> None:
+    from newsdrop.local.inprocess import InProcessPipeline
+
+    pipeline = InProcessPipeline()
+    pipeline.upload("_config.yml", 'url: "https://example.com"\nbaseurl: "/新闻 站"\n'.encode())
+    pipeline.upload("_posts/2024-05-20-a.md", source("title: T\ndate: 2024-05-20 10:00"))
+    pipeline.drain()
+    assert pipeline.rejections == []
+    base = "https://example.com/%E6%96%B0%E9%97%BB%20%E7%AB%99/"
+    for key in ("feed.xml", "sitemap.xml", "sitemaps/2024-05-20.xml", "robots.txt", "index.html"):
+        text = pipeline.site.objects[key].body.decode()
+        assert base in text or ('href="/%E6%96%B0%E9%97%BB%20%E7%AB%99/' in text), key
+        assert "新闻 站" not in text.replace(">新闻 站<", ""), key
+
+
 @pytest.mark.parametrize(
     ("setting", "reason"),
     [

@@ -91,7 +91,7 @@ def _date(value: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def _absolute(url: str, config: SiteConfig) -> str:
-    return config.url.rstrip("/") + config.baseurl + paths.href(url)
+    return config.url.rstrip("/") + paths.href(config.baseurl + url)
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -139,10 +139,10 @@ def render(template: str, config: SiteConfig, **context: Any) -> bytes:
     env = environment(config.templates)
 
     def link(url: str) -> str:
-        return config.baseurl + paths.href(url)
+        return paths.href(config.baseurl + url)
 
     def asset(name: str) -> str:
-        return config.baseurl + "/" + asset_key(name)
+        return paths.href(config.baseurl + "/" + asset_key(name))
 
     def absolute(url: str) -> str:
         return _absolute(url, config)
