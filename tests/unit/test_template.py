@@ -471,6 +471,15 @@ def check_cloudfront(t: Template) -> list[str]:
         for behavior in behaviors:
             if behavior.get("ViewerProtocolPolicy") not in ("redirect-to-https", "https-only"):
                 problems.append(f"{did}: a cache behavior allows plain HTTP")
+    # CloudFront's names are global to the account: one named after the stack alone would clash
+    # with the same stack deployed in another region (staging and production, say).
+    for rid, resource in t["Resources"].items():
+        if not str(resource.get("Type", "")).startswith("AWS::CloudFront::"):
+            continue
+        named = [v for v in props(resource).values() if isinstance(v, dict) and "Name" in v]
+        for name in [props(resource).get("Name"), *(v["Name"] for v in named)]:
+            if name is not None and "${AWS::Region}" not in json.dumps(name):
+                problems.append(f"{rid}: its name {name} is not the region's own")
     return problems
 
 
@@ -786,6 +795,12 @@ MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
         ),
     ),
     "404 served as 200": (check_cloudfront, lambda t: _dist(t)["CustomErrorResponses"][-1].update(ResponseCode=200)),
+    "cloudfront name clashes across regions": (
+        check_cloudfront,
+        lambda t: props(next(iter(resources(t, "AWS::CloudFront::Function").values()))).update(
+            Name={"Fn::Sub": "${AWS::StackName}-index-rewrite"}
+        ),
+    ),
     "http allowed": (
         check_cloudfront,
         lambda t: _dist(t)["DefaultCacheBehavior"].update(ViewerProtocolPolicy="allow-all"),
