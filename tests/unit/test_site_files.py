@@ -383,3 +383,22 @@ def test_a_replaced_file_whose_put_answer_was_lost_is_still_invalidated() -> Non
     render.run(event, ports)
     assert site.objects[key].body == PNG_2
     assert cdn.paths == ["/" + key]  # the edge drops the old copy, though the PUT's answer never came
+
+
+def test_a_folder_one_level_above_the_site_is_named_with_where_its_posts_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from newsdrop.cli.main import main
+
+    (tmp_path / "site" / "_posts").mkdir(parents=True)
+    (tmp_path / "site" / "_posts" / "2024-05-20-a.md").write_text("---\ntitle: A\n---\nBody.\n")
+    assert main(["build", str(tmp_path), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"{tmp_path} has no _posts/ folder (did you mean {tmp_path / 'site'}?)" in err
+    # The site's own folder, or a folder of settings alone, is not warned about.
+    settings = tmp_path / "settings"
+    settings.mkdir()
+    (settings / "_config.yml").write_text("title: T\n")
+    for folder in (tmp_path / "site", settings):
+        assert main(["build", str(folder), "--out", str(tmp_path / "out2"), "--jobs", "1"]) == 0
+        assert "warning" not in capsys.readouterr().err

@@ -31,6 +31,7 @@ def _build(args: argparse.Namespace) -> int:
     if out.exists() and args.clean:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    _warn_without_posts("build", src)
     unread: list[tuple[str, str]] = []
     found = list(source_files(src, leave_out=out, refused=unread))
     # The site's objects are written to OUT as the stages make them, render's and index's side by side.
@@ -53,6 +54,17 @@ def _build(args: argparse.Namespace) -> int:
     if unwritable:  # the site on S3 would hold them; this folder cannot
         return 1
     return 1 if args.strict and rejections else 0
+
+
+def _warn_without_posts(command: str, folder: Path) -> None:
+    """A folder one level above the site (`samples` for `samples/site`) builds or publishes nothing
+    of it: say so, and where the posts are, rather than report success."""
+    settings = (source_keys.POSTS_PREFIX, source_keys.TEMPLATES_PREFIX, source_keys.CONFIG_KEY)
+    if not folder.is_dir() or any((folder / name).exists() for name in settings):
+        return  # a folder of settings alone is a settings change
+    nested = sorted(p.parent for p in folder.glob("*/" + source_keys.POSTS_PREFIX.rstrip("/")) if p.is_dir())
+    hint = f" (did you mean {', '.join(map(str, nested))}?)" if nested else ""
+    print(f"newsdrop {command}: warning: {folder} has no {source_keys.POSTS_PREFIX} folder{hint}", file=sys.stderr)
 
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
@@ -152,6 +164,7 @@ def _publish(args: argparse.Namespace) -> int:
     from newsdrop.local.dev import upload, use_local_credentials
 
     folder = Path(args.dir)
+    _warn_without_posts("publish", folder)
     refused: list[tuple[str, str]] = []
     files = list(source_files(folder, refused=refused))
     for key, reason in refused:
