@@ -7,6 +7,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import ROOT
@@ -200,3 +201,30 @@ def test_a_post_dated_a_moment_ahead_is_published_by_the_stack_s_scheduler(dev_s
     # for less than a minute ahead).
     dev_stack.wait_for(url, lambda s, b: s == 200 and "定时发布 scheduled" in b, timeout=120)
     dev_stack.wait_for("/", lambda s, b: "定时发布 scheduled" in b)
+
+
+def test_newsdrop_invoke_runs_a_payload_of_events_against_the_stack(dev_stack: DevStack) -> None:
+    # What `sam local invoke` does, without Docker: the sample post's own upload is newer than the
+    # payload's, so parse answers with no failure and logs the payload as stale, under its service.
+    import subprocess
+    import sys
+
+    newsdrop = Path(sys.executable).parent / "newsdrop"
+    run = subprocess.run(
+        [newsdrop, "invoke", "ParseFunction", "events/parse-put.json", "--endpoint", dev_stack.endpoint],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == {"batchItemFailures": []}
+    logged = run.stdout.replace(" ", "")
+    assert '"message":"stalechangeignored"' in logged and '"service":"parse"' in logged, run.stdout[-2000:]
+    assert '"key":"_posts/2024-05-20-hello-newsdrop.md"' in logged
+    missing = subprocess.run(
+        [newsdrop, "invoke", "NoFunction", "events/parse-put.json"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "ParseFunction" in missing.stderr

@@ -209,6 +209,38 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _invoke(args: argparse.Namespace) -> int:
+    """What `sam local invoke -e EVENT --env-vars env/local.json` does, in this process: the
+    function's code and handler from template.yaml, its variables from env/local.json (the
+    endpoint this stack's), and the response printed as JSON after the function's own log lines."""
+    import json
+
+    from newsdrop.local import template as cfn
+    from newsdrop.local.dev import project_root, use_local_credentials
+    from newsdrop.local.stack import FunctionSpec, LambdaContext
+
+    root = project_root()
+    resources = cfn.load(root / "template.yaml")["Resources"]
+    variables = json.loads((root / "env" / "local.json").read_text(encoding="utf-8"))
+    if resources.get(args.function, {}).get("Type") != "AWS::Serverless::Function" or args.function not in variables:
+        functions = sorted(k for k in variables if k != "Parameters")
+        print(f"newsdrop invoke: no function {args.function!r}; one of {', '.join(functions)}", file=sys.stderr)
+        return 2
+    try:
+        event = json.loads(Path(args.event).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"newsdrop invoke: cannot read {args.event}: {exc}", file=sys.stderr)
+        return 2
+    os.environ.update({**variables[args.function], "AWS_ENDPOINT_URL": args.endpoint})
+    use_local_credentials()
+    logging.getLogger("newsdrop").setLevel(logging.INFO)  # the function's own lines, as Lambda logs them
+    props = resources[args.function]["Properties"]
+    spec = FunctionSpec(args.function, root / props["CodeUri"], props["Handler"], sources=[], environment={})
+    response = spec.load()(event, LambdaContext(args.function))
+    print(json.dumps(response, ensure_ascii=False))
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -313,6 +345,14 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("--endpoint", default=None, help="endpoint URL (the local stack's); default: AWS")
     migrate.add_argument("--bucket", default="newsdrop-source")
     migrate.set_defaults(run=_import)
+
+    invoke = commands.add_parser(
+        "invoke", help="run one function once with a payload of events/ against the local stack (no Docker)"
+    )
+    invoke.add_argument("function", help="the function's name in template.yaml (ParseFunction, RenderFunction, ...)")
+    invoke.add_argument("event", help="the payload, e.g. events/parse-put.json")
+    invoke.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help=f"the local stack (default {DEFAULT_ENDPOINT})")
+    invoke.set_defaults(run=_invoke)
 
     status = commands.add_parser(
         "status", help="queues, dead letters, site-wide refresh progress and the last rejections of the local stack"
