@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from newsdrop import source_keys
 from newsdrop.local.sources import source_files
@@ -82,4 +85,35 @@ class JekyllSite:
         if skipped:
             kinds = ", ".join(source_keys.POST_SUFFIXES)
             found.append(f"{len(skipped)} files in _posts/ are not posts ({kinds}) and were skipped")
+        # Pages outside _posts/ with front matter (an about page, a home page, 404.md): Jekyll
+        # renders them; newsdrop publishes posts and its own home, listing and 404 pages.
+        pages = sorted(
+            path.relative_to(self.root).as_posix()
+            for path in self.root.iterdir()
+            if path.is_file() and path.suffix.lower() in PAGE_SUFFIXES and _has_front_matter(path)
+        )
+        if pages:
+            found.append(f"pages not imported: {', '.join(pages)} (newsdrop makes its own home and 404 pages)")
+        plugins, theme = self.settings("plugins"), self.settings("theme")
+        if plugins:
+            named = ", ".join(map(str, plugins if isinstance(plugins, list) else [plugins]))
+            found.append(f"plugins not run: {named} (the feed and sitemaps are newsdrop's own)")
+        if theme:
+            found.append(f"theme {theme} not used: newsdrop renders with its own (override it under _templates/)")
         return found
+
+    def settings(self, name: str) -> Any:
+        """One value of the site's _config.yml, None when absent or unreadable (import uploads it as it is)."""
+        try:
+            config = yaml.safe_load((self.root / source_keys.CONFIG_KEY).read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):
+            return None
+        return config.get(name) if isinstance(config, dict) else None
+
+
+PAGE_SUFFIXES = (".md", ".markdown", ".html")
+
+
+def _has_front_matter(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(4).rstrip(b"\r\n") == b"---"
