@@ -100,7 +100,7 @@ def test_pages_give_html_valid_times_and_ids_for_fractional_seconds_and_names_wi
     valid = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})\Z")
     pages = {k: o.body.decode() for k, o in pipeline.site.objects.items() if k.endswith(".html")}
     times = {k: re.findall(r'<time datetime="([^"]*)"', text) for k, text in pages.items()}
-    assert times["2021/12/08/frac.html"] == ["2021-12-08T10:40:58+0800"]
+    assert times["2021/12/08/frac.html"] == ["2021-12-08T10:40:58+08:00"]
     assert times["index.html"] and all(valid.match(t) for found in times.values() for t in found), times
     ids = [i for text in pages.values() for i in re.findall(r' id="([^"]*)"', text)]
     assert "Hong-Kong" in ids and not [i for i in ids if re.search(r"\s", i) or not i], ids
@@ -723,6 +723,32 @@ def test_a_baseurl_outside_ascii_is_percent_encoded_in_every_address() -> None:
         text = pipeline.site.objects[key].body.decode()
         assert base in text or ('href="/%E6%96%B0%E9%97%BB%20%E7%AB%99/' in text), key
         assert "新闻 站" not in text.replace(">新闻 站<", ""), key
+
+
+def test_a_correction_dated_by_last_modified_at_moves_the_feed_and_the_sitemap() -> None:
+    import xml.etree.ElementTree as ET
+
+    from newsdrop.local.inprocess import InProcessPipeline
+
+    atom = "{http://www.w3.org/2005/Atom}"
+    pipeline = InProcessPipeline()
+    pipeline.upload("_config.yml", b"timezone: Asia/Shanghai\n")
+    key, front = "_posts/2024-05-20-a.md", "title: T\ndate: 2024-05-20 10:00:00 +0800"
+    pipeline.upload(key, source(front))
+    pipeline.upload("_posts/2024-05-19-b.md", source("title: B\ndate: 2024-05-19 10:00:00 +0800"))
+    pipeline.drain()
+    pipeline.upload(key, source(front + "\nlast_modified_at: 2024-05-21 09:30:00 +0800", body="Corrected."))
+    pipeline.drain()
+    assert pipeline.rejections == []
+    feed = ET.fromstring(pipeline.site.objects["feed.xml"].body)
+    entries = {e.findtext(f"{atom}title"): e for e in feed.iter(f"{atom}entry")}
+    assert entries["T"].findtext(f"{atom}published") == "2024-05-20T10:00:00+08:00"
+    assert entries["T"].findtext(f"{atom}updated") == "2024-05-21T09:30:00+08:00"
+    assert entries["B"].findtext(f"{atom}updated") == "2024-05-19T10:00:00+08:00"  # never corrected
+    assert feed.findtext(f"{atom}updated") == "2024-05-21T09:30:00+08:00"
+    sitemap = pipeline.site.objects["sitemaps/2024-05-20.xml"].body.decode()
+    assert "<lastmod>2024-05-21T09:30:00+08:00</lastmod>" in sitemap
+    assert "last_modified_at: " in rejection(source(front + "\nlast_modified_at: next tuesday"))
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,7 @@ class Post:
     published: bool = True  # front matter `published: false` makes it a draft
     expires: str = ""  # ISO 8601: when it leaves the front pages (front matter `expires:`), if set
     redirect_from: list[str] = field(default_factory=list)  # earlier URLs that redirect here
+    updated: str = ""  # ISO 8601: when it was last corrected (front matter `last_modified_at`), if set
 
     @property
     def when(self) -> dt.datetime:
@@ -107,13 +108,15 @@ class Entry:
     excerpt: str = ""
     categories: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    updated: str = ""  # the post's `updated`: the feed's <updated> and the sitemap's <lastmod> when set
 
     @property
     def when(self) -> dt.datetime:
         return dt.datetime.fromisoformat(self.date)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Without an empty `updated`: the catalog's items stay as they were for posts never corrected.
+        return {k: v for k, v in asdict(self).items() if v or k != "updated"}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
@@ -130,6 +133,7 @@ class Entry:
             excerpt=post.excerpt,
             categories=list(post.categories),
             tags=list(post.tags),
+            updated=post.updated,
         )
 
 

@@ -327,6 +327,15 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
             expires = _parse_date(raw_expires, config.tz)
         except Rejected as exc:
             problems.append("expires: " + exc.reason)
+    # A correction's time, as jekyll-feed and jekyll-sitemap read it: the feed's <updated> and the
+    # sitemap's <lastmod>, so readers and crawlers learn that a published item changed.
+    updated: dt.datetime | None = None
+    raw_updated = meta.get("last_modified_at")
+    if raw_updated is not None and str(raw_updated).strip():
+        try:
+            updated = _parse_date(raw_updated, config.tz)
+        except Rejected as exc:
+            problems.append("last_modified_at: " + exc.reason)
 
     try:
         redirect_from = _redirect_from(meta.get("redirect_from"))
@@ -393,6 +402,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
         excerpt=markup.excerpt(text_only),
         published=bool(published),
         expires=expires.isoformat() if expires is not None else "",
+        updated=updated.isoformat() if updated is not None else "",
         redirect_from=redirect_from,
     )
 

@@ -199,7 +199,8 @@ def day_indexes(site: ObjectStore, config: SiteConfig) -> dict[str, Compute]:
 def feed(catalog: Catalog, config: SiteConfig) -> Compute:
     def compute() -> bytes:
         entries = catalog.entries(model.ALL, limit=config.feed_size)
-        updated = entries[0].date if entries else "1970-01-01T00:00:00+00:00"
+        changed = [e.updated or e.date for e in entries]  # a correction is news to the feed too
+        updated = max(changed, key=dt.datetime.fromisoformat) if changed else "1970-01-01T00:00:00+00:00"
         return theme.render("feed.xml", config, entries=entries, updated=updated)
 
     return compute

@@ -90,6 +90,12 @@ def _date(value: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return dt.datetime.fromisoformat(value).strftime(fmt)
 
 
+@lru_cache(maxsize=1 << 14)
+def _isotime(value: str) -> str:
+    """A time as HTML's `datetime` attribute takes it: whole seconds (HTML allows three decimals at most)."""
+    return dt.datetime.fromisoformat(value).isoformat(timespec="seconds")
+
+
 def _absolute(url: str, config: SiteConfig) -> str:
     return config.url.rstrip("/") + paths.href(config.baseurl + url)
 
@@ -131,6 +137,7 @@ def environment(overrides: tuple[tuple[str, str], ...] = ()) -> Environment:
         auto_reload=False,
     )
     env.filters["date"] = _date
+    env.filters["isotime"] = _isotime
     env.filters["href"] = paths.href
     return env
 
