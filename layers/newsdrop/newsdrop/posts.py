@@ -178,6 +178,18 @@ def _yaml_text(value: Any) -> str:
     return str(value)
 
 
+def _optional_date(meta: dict[str, Any], name: str, config: SiteConfig, problems: list[str]) -> dt.datetime | None:
+    """A date the front matter may give (`expires:`, `last_modified_at:`); what is wrong with it goes to `problems`."""
+    raw = meta.get(name)
+    if raw is None or not str(raw).strip():
+        return None
+    try:
+        return _parse_date(raw, config.tz)
+    except Rejected as exc:
+        problems.append(f"{name}: {exc.reason}")
+        return None
+
+
 def _label_items(raw: Any, plural: str, *, split: bool) -> list[Any]:
     if raw is None:
         return []
@@ -320,22 +332,10 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
     published = meta.get("published", True)
     if not isinstance(published, bool):
         problems.append(f"published must be true or false, not {str(published)[:40]!r}")
-    expires: dt.datetime | None = None
-    raw_expires = meta.get("expires")
-    if raw_expires is not None and str(raw_expires).strip():
-        try:
-            expires = _parse_date(raw_expires, config.tz)
-        except Rejected as exc:
-            problems.append("expires: " + exc.reason)
+    expires = _optional_date(meta, "expires", config, problems)
     # A correction's time, as jekyll-feed and jekyll-sitemap read it: the feed's <updated> and the
     # sitemap's <lastmod>, so readers and crawlers learn that a published item changed.
-    updated: dt.datetime | None = None
-    raw_updated = meta.get("last_modified_at")
-    if raw_updated is not None and str(raw_updated).strip():
-        try:
-            updated = _parse_date(raw_updated, config.tz)
-        except Rejected as exc:
-            problems.append("last_modified_at: " + exc.reason)
+    updated = _optional_date(meta, "last_modified_at", config, problems)
 
     try:
         redirect_from = _redirect_from(meta.get("redirect_from"))
