@@ -94,7 +94,8 @@ class JekyllSite:
         )
         if pages:
             found.append(f"pages not imported: {', '.join(pages)} (newsdrop makes its own home and 404 pages)")
-        plugins, theme = self.settings("plugins"), self.settings("theme")
+        settings = self.settings()
+        plugins, theme = settings.get("plugins"), settings.get("theme")
         if plugins:
             named = ", ".join(map(str, plugins if isinstance(plugins, list) else [plugins]))
             found.append(f"plugins not run: {named} (the feed and sitemaps are newsdrop's own)")
@@ -102,13 +103,13 @@ class JekyllSite:
             found.append(f"theme {theme} not used: newsdrop renders with its own (override it under _templates/)")
         return found
 
-    def settings(self, name: str) -> Any:
-        """One value of the site's _config.yml, None when absent or unreadable (import uploads it as it is)."""
+    def settings(self) -> dict[str, Any]:
+        """The site's _config.yml, read once; empty when absent or unreadable (import uploads it as it is)."""
         try:
             config = yaml.safe_load((self.root / source_keys.CONFIG_KEY).read_text(encoding="utf-8"))
         except (OSError, ValueError, yaml.YAMLError):
-            return None
-        return config.get(name) if isinstance(config, dict) else None
+            return {}
+        return config if isinstance(config, dict) else {}
 
 
 PAGE_SUFFIXES = (".md", ".markdown", ".html")
