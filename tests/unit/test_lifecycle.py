@@ -4,6 +4,7 @@ in-process pipeline with a controlled clock."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from hypothesis import given
@@ -148,6 +149,29 @@ def test_in_process_pipeline_publishes_a_scheduled_post_when_its_schedule_runs()
     assert b"Later" in pipeline.site.objects["2024/05/20/index.html"].body
     assert pipeline.scheduler.schedules == {}
     assert pipeline.dead_letters == {}
+
+
+def test_each_commit_logs_the_state_it_gave_the_post(caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock(DATE - dt.timedelta(hours=2))
+    pipeline = InProcessPipeline(clock=clock)
+    pipeline.publish_all([("_config.yml", b"timezone: Asia/Shanghai\nfront_page_days: 1\n")])
+    key = "_posts/2024-05-20-a.md"
+    with caplog.at_level(logging.INFO, logger="newsdrop.stages.parse"):
+        pipeline.publish_all([(key, source("Later", "2024-05-20 10:00:00 +0800"))])
+        clock.set(DATE)
+        pipeline.run_schedules()
+        clock.set(DATE + dt.timedelta(days=1))
+        pipeline.run_schedules()
+        pipeline.delete(key)
+        pipeline.drain()
+    commits = [r.__dict__ for r in caplog.records if r.name == "newsdrop.stages.parse" and r.msg == "committed"]
+    assert [(c["key"], c["state"]) for c in commits] == [
+        (key, "scheduled"),
+        (key, "front"),
+        (key, "archived"),
+        (key, "deleted"),
+    ]
+    assert commits[1]["url"] == "/news/2024/05/20/a.html"
 
 
 def test_redirect_from_in_front_matter_keeps_old_addresses() -> None:

@@ -266,7 +266,7 @@ class ParseBatch:
                 self.ports.artifacts.delete(replaced.artifact)
         self.counts["published" if record.live else "removed"] += 1
         self.ports.artifacts.delete(report_key(record.key))  # a fixed or deleted post is no longer rejected
-        log.info(record.state, extra={**extra, "url": result.current.url})
+        log.info("committed", extra={**extra, "state": record.state, "url": result.current.url})
         return result.status
 
     def hand_over(self, current: PostRecord) -> None:
