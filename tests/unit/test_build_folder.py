@@ -43,3 +43,85 @@ def test_a_folder_emptied_by_deletes_leaves_room_for_a_file_of_its_name(tmp_path
     store.put("a/b.html", b"page", content_type="text/html")
     assert store.unwritable == {}
     assert (tmp_path / "a" / "b.html").read_bytes() == b"page"
+
+
+def a_site(root: Path) -> Path:
+    posts = root / "_posts"
+    posts.mkdir(parents=True)
+    (posts / "2024-05-20-a.md").write_text(post("/keys.html", "A"), encoding="utf-8")
+    (root / "img").mkdir()
+    (root / "img" / "notes.txt").write_text("notes", encoding="utf-8")
+    return root
+
+
+def test_links_in_the_output_folder_are_never_written_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A tree taken from someone else, its output folder (`_site`, inside it) holding links to
+    # elsewhere on the machine: a post's page and a copied file must not land there.
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "authorized_keys").write_text("mine\n", encoding="utf-8")
+    site = a_site(tmp_path / "site")
+    out = site / "_site"
+    out.mkdir()
+    (out / "keys.html").symlink_to(victim / "authorized_keys")
+    (out / "img").symlink_to(victim, target_is_directory=True)
+    (out / "sitemaps").symlink_to(victim, target_is_directory=True)
+    status = main(["build", str(site), "--out", str(out), "--jobs", "1"])
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in victim.iterdir()) == ["authorized_keys"]
+    assert (victim / "authorized_keys").read_text(encoding="utf-8") == "mine\n"
+    # The link in a page's own place is replaced by the page; the linked folders are reported.
+    assert not (out / "keys.html").is_symlink() and b"<html" in (out / "keys.html").read_bytes()
+    unwritten = {line.split()[2].rstrip(":") for line in err.splitlines() if line.startswith("not written ")}
+    assert "img/notes.txt" in unwritten and any(key.startswith("sitemaps/") for key in unwritten), err
+    assert status == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["same", "above"])
+def test_an_output_folder_that_is_or_holds_the_sources_is_refused_and_nothing_is_deleted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    site = a_site(tmp_path / "site")
+    out = site if where == "same" else tmp_path
+    assert main(["build", str(site), "--out", str(out), "--clean"]) == 2
+    assert "is or holds the source folder" in capsys.readouterr().err
+    assert (site / "_posts" / "2024-05-20-a.md").is_file()
+
+
+def test_clean_empties_the_output_folder_and_without_it_earlier_files_stay(tmp_path: Path) -> None:
+    site = a_site(tmp_path / "site")
+    out = site / "_site"
+    (out / "old").mkdir(parents=True)
+    (out / "old" / "page.html").write_text("old", encoding="utf-8")
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1"]) == 0
+    assert (out / "old" / "page.html").is_file() and (out / "keys.html").is_file()
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1", "--clean"]) == 0
+    assert not (out / "old").exists() and (out / "keys.html").is_file()
+
+
+def test_clean_refuses_a_linked_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = a_site(tmp_path / "site")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("keep", encoding="utf-8")
+    (site / "_site").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["build", str(site), "--out", str(site / "_site"), "--clean"]) == 2
+    assert "is a link" in capsys.readouterr().err
+    assert (elsewhere / "keep.txt").is_file()
+
+
+def test_control_characters_in_a_rejected_key_are_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A name whose escape sequences would erase the rejection lines around it on a terminal.
+    site = tmp_path / "site"
+    posts = site / "_posts"
+    posts.mkdir(parents=True)
+    (posts / "2024-05-01-z\r\x1b[1A\x1b[2K.md").write_text("---\ndate: 2024-05-01\n---\nNo title.\n", encoding="utf-8")
+    main(["build", str(site), "--out", str(tmp_path / "out"), "--jobs", "1"])
+    rejected = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rejected ")]
+    assert len(rejected) == 1
+    assert "\x1b" not in rejected[0] and "\r" not in rejected[0]
+    assert "2024-05-01-z\\x0d\\x1b[1A\\x1b[2K.md" in rejected[0]

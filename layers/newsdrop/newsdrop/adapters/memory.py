@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from newsdrop import catalog as catalog_plan
+from newsdrop.adapters.folder import LinkInOutput, OutputFolder
 from newsdrop.adapters.sortedmap import SortedKeyMap
 from newsdrop.model import Entry
 from newsdrop.ports import (
@@ -46,10 +47,14 @@ class MemoryStore:
     objects: SortedKeyMap[Blob] = field(default_factory=SortedKeyMap)
     mirror: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _folders: set[Path] = field(default_factory=set, repr=False)  # made under the mirror
+    _out: OutputFolder | None = field(init=False, default=None, repr=False)
     # Keys the mirror could not hold as files, and why: on S3 `a/b.html` and `a/b.html/c.html` are
     # two keys, but a file system cannot have a file and a folder of one name.
     unwritable: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mirror is not None:
+            self._out = OutputFolder(self.mirror)
 
     def get(self, key: str, *, max_bytes: int | None = None) -> Blob | None:
         blob = self.objects.get(key)
@@ -88,8 +93,8 @@ class MemoryStore:
                 metadata=dict(metadata or {}),
                 content_disposition=content_disposition,
             )
-            if self.mirror is not None:
-                self._mirror(self.mirror, key, body)
+            if self._out is not None:
+                self._mirror(self._out, key, body)
             return etag
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
@@ -97,21 +102,21 @@ class MemoryStore:
             current = self.objects.get(key)
             if if_match is not None and current is not None and current.etag != if_match:
                 raise PreconditionFailed(key)
-            if self.objects.pop(key, None) is not None and self.mirror is not None:
+            if self.objects.pop(key, None) is not None and self._out is not None:
                 self.unwritable.pop(key, None)
-                path = _file(self.mirror, key)
+                path = self._out.path(key)
                 with contextlib.suppress(IsADirectoryError, NotADirectoryError):  # never written: see `unwritable`
                     path.unlink(missing_ok=True)
                 # Folders left empty go too, as on S3 (where they never were): a later key of one of
                 # their names is then a file that can be written.
                 for folder in path.parents:
-                    if folder == self.mirror or not folder.is_relative_to(self.mirror):
+                    if folder == self._out.root or not folder.is_relative_to(self._out.root):
                         break
                     try:
                         folder.rmdir()
                     except OSError:  # not empty (or gone): neither are the folders above it
                         break
-                    self._folders.discard(folder)
+                    self._out.forget(folder)
 
     def list_keys(self, prefix: str) -> list[str]:
         return self.objects.with_prefix(prefix)
@@ -119,15 +124,12 @@ class MemoryStore:
     def list_page(self, prefix: str, *, after: str = "", limit: int = 1000) -> list[str]:
         return self.objects.page(prefix, after=after, limit=limit)
 
-    def _mirror(self, root: Path, key: str, body: bytes) -> None:
-        path = _file(root, key)
+    def _mirror(self, out: OutputFolder, key: str, body: bytes) -> None:
         try:
-            if path.parent not in self._folders:  # each folder made once, not once a file
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._folders.add(path.parent)
-            # os.open, not Path.write_bytes: a build writes tens of thousands of files, and the buffered
-            # file object adds three system calls to each (fstat, the isatty ioctl and lseek).
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+            fd = out.open(key)
+        except LinkInOutput as exc:
+            self.unwritable[key] = f"{exc.strerror}: {exc.filename}"
+            return
         except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
             self.unwritable[key] = f"a file and a folder of the same name ({exc.strerror})"
             return
@@ -138,10 +140,6 @@ class MemoryStore:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-
-
-def _file(root: Path, key: str) -> Path:
-    return root.joinpath(*key.split("/"))
 
 
 @dataclass

@@ -28,6 +28,10 @@ def _build(args: argparse.Namespace) -> int:
         print(f"newsdrop build: {src} is not a folder", file=sys.stderr)
         return 2
     out = Path(args.out)
+    refusal = _output_refusal(src, out, clean=args.clean)
+    if refusal:
+        print(f"newsdrop build: {refusal}", file=sys.stderr)
+        return 2
     if out.exists() and args.clean:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -41,19 +45,41 @@ def _build(args: argparse.Namespace) -> int:
     copied = copy_files(((key, path) for key, path in found if source_keys.is_file_key(key)), out)
     rejections = unread + pipeline.rejections + copied.refused
     for key, reason in rejections:
-        print(f"rejected {key}: {reason}", file=sys.stderr)
+        print(f"rejected {shown(key)}: {shown(reason)}", file=sys.stderr)
     count = len(pipeline.site.objects) + copied.count
     published = len(pipeline.catalog.entries("all"))
     print(f"built {published} posts into {count} files in {out} ({len(rejections)} rejected)", file=sys.stderr)
     unwritable = pipeline.site.unwritable | copied.unwritable
     for key, reason in sorted(unwritable.items()):
-        print(f"not written {key}: {reason}", file=sys.stderr)
+        print(f"not written {shown(key)}: {shown(reason)}", file=sys.stderr)
     if pipeline.dead_letters:
         print(f"newsdrop build: messages failed repeatedly: {pipeline.dead_letters}", file=sys.stderr)
         return 1
     if unwritable:  # the site on S3 would hold them; this folder cannot
         return 1
     return 1 if args.strict and rejections else 0
+
+
+def _output_refusal(src: Path, out: Path, *, clean: bool) -> str:
+    """Why OUT cannot take the build, or "". As Jekyll refuses, the output may be inside the sources
+    (`_site`) but neither be them nor hold them: the build would read its own output, and --clean
+    would delete the posts."""
+    real_src, real_out = src.resolve(), out.resolve()
+    if real_src.is_relative_to(real_out):
+        return f"the output folder {out} is or holds the source folder {src}"
+    if clean and out.is_symlink():
+        return f"--clean empties a folder, and {out} is a link: give the folder itself"
+    return ""
+
+
+# Control characters (C0, DEL, C1) in a name or reason from a source tree, as the terminal should
+# show them: a carriage return or an escape sequence in a file's name could erase or forge the
+# lines around it, the other rejections among them.
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def shown(text: str) -> str:
+    return text.translate(_CONTROLS)
 
 
 def _warn_without_posts(command: str, folder: Path) -> None:
@@ -168,7 +194,7 @@ def _publish(args: argparse.Namespace) -> int:
     refused: list[tuple[str, str]] = []
     files = list(source_files(folder, refused=refused))
     for key, reason in refused:
-        print(f"newsdrop publish: left out {key}: {reason}", file=sys.stderr)
+        print(f"newsdrop publish: left out {shown(key)}: {shown(reason)}", file=sys.stderr)
     if not files:
         print(f"newsdrop publish: no _config.yml, _templates/, _posts/ or site files in {folder}", file=sys.stderr)
         return 2
@@ -267,7 +293,7 @@ def _status(args: argparse.Namespace) -> int:
     reports = rejections(names, args.endpoint)
     console.print("last rejections:" if reports else "no rejections")
     for report in reports:
-        console.print(f"  {report['at']}  {report['key']}: {report['reason']}", markup=False)
+        console.print(f"  {report['at']}  {shown(report['key'])}: {shown(report['reason'])}", markup=False)
     return 0
 
 

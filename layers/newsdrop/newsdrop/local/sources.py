@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsdrop import paths, source_keys
+from newsdrop.adapters.folder import LinkInOutput, OutputFolder
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def copy_files(files: Iterable[tuple[str, Path]], out: Path) -> Copied:
     checks it and copied to its key under `out`, the bytes render copies to the site bucket, from
     file to file (a site's images never all in memory)."""
     done = Copied()
+    folder = OutputFolder(out)
     for key, path in files:
         try:
             refusal = paths.file_refusal(key, path.stat().st_size)
@@ -127,12 +129,11 @@ def copy_files(files: Iterable[tuple[str, Path]], out: Path) -> Copied:
         if refusal is not None:
             done.refused.append((key, refusal))
             continue
-        target = out / key
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.is_symlink():  # a link left in the output: replaced, never written through
-                target.unlink()
-            shutil.copyfile(path, target)
+            shutil.copyfile(path, folder.prepare(key))
+        except LinkInOutput as exc:
+            done.unwritable[key] = f"{exc.strerror}: {exc.filename}"
+            continue
         except (IsADirectoryError, NotADirectoryError, FileExistsError):
             done.unwritable[key] = "a file and a folder of the same name cannot both be in a folder"
             continue

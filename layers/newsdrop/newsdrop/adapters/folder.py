@@ -1,0 +1,75 @@
+"""A folder that a build writes a site's keys into, and never through a link.
+
+The output folder of `newsdrop build` is usually inside the source tree (Jekyll's `_site`), and a
+tree taken from someone else may hold links there: `_site/img -> ~/.ssh` would turn the copy of
+`img/authorized_keys`, or a post's page at that permalink, into a write anywhere on the machine.
+Every folder between the root and a file is checked once (not once per file) to be a real folder;
+a link in a file's own place is replaced, never written through.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class LinkInOutput(OSError):
+    """A folder on a key's path is a link (or not a folder): the key is not written."""
+
+
+@dataclass
+class OutputFolder:
+    root: Path
+    _checked: set[Path] = field(default_factory=set, repr=False)  # real folders under the root, made or found
+
+    def path(self, key: str) -> Path:
+        return self.root.joinpath(*key.split("/"))
+
+    def prepare(self, key: str) -> Path:
+        """The file of `key`, its folders made and checked; raises LinkInOutput, or NotADirectoryError
+        where a file has a folder's name."""
+        path = self.path(key)
+        self._folder(path.parent)
+        if path.is_symlink():  # a link in the file's place: replaced, never written through
+            path.unlink()
+        return path
+
+    def open(self, key: str) -> int:
+        """A descriptor to write `key`'s file from the start (os.open, not Path.write_bytes: a build
+        writes tens of thousands of files, and a buffered file object adds three system calls to each)."""
+        path = self.path(key)
+        self._folder(path.parent)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+        try:
+            return os.open(path, flags, 0o666)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+        path.unlink()  # the file's place held a link: the link goes, its target is left alone
+        return os.open(path, flags, 0o666)
+
+    def forget(self, folder: Path) -> None:
+        """A folder removed: made (and checked) again if a later key needs it."""
+        self._checked.discard(folder)
+
+    def _folder(self, folder: Path) -> None:
+        if folder in self._checked:
+            return
+        if folder == self.root:  # the folder the command named, made if need be, links and all
+            folder.mkdir(parents=True, exist_ok=True)
+            self._checked.add(folder)
+            return
+        if not folder.is_relative_to(self.root):
+            raise LinkInOutput(errno.EXDEV, "outside the output folder", str(folder))
+        self._folder(folder.parent)  # from the root down: no folder is made under a link
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            if folder.is_symlink():
+                link = "a link in the output folder, never written through"
+                raise LinkInOutput(errno.ELOOP, link, str(folder)) from None
+            if not folder.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder)) from None
+        self._checked.add(folder)
