@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from newsdrop import catalog, model, paths
 from newsdrop.adapters.memory import MemoryCatalog
 from newsdrop.model import Entry, Post
@@ -383,3 +388,23 @@ def test_a_post_read_under_older_settings_is_not_committed() -> None:
     assert stored is not None
     assert stored.sequencer == seq(1)
     assert cat.commit(live(n=2), generation=1).status == "applied"
+
+
+# Every date a post may have (a year from 1000 to 9998 in the site's zone), at any offset.
+instants = st.builds(
+    lambda when, minutes: when.replace(tzinfo=dt.timezone(dt.timedelta(minutes=minutes))),
+    st.datetimes(min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9998, 12, 31, 23, 59, 59)),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+
+
+EAST = dt.timezone(dt.timedelta(hours=8))
+
+
+@given(instants, instants)
+@example(dt.datetime(1000, 1, 1, 5, tzinfo=EAST), dt.datetime(2024, 5, 20, 10, tzinfo=EAST))
+def test_listing_order_as_text_is_the_order_in_time(a: dt.datetime, b: dt.datetime) -> None:
+    # A listing is a DynamoDB Query ordered by the sort key as text: it must order the instants.
+    key_a, key_b = model.sort_key(a.isoformat(), "_posts/a.md"), model.sort_key(b.isoformat(), "_posts/b.md")
+    if a != b:
+        assert (key_a < key_b) == (a < b), (key_a, key_b)

@@ -140,7 +140,9 @@ class Entry:
 def sort_key(entry_date: str, key: str) -> str:
     """Listing order: by instant (UTC, so offsets never reorder posts), then by source key."""
     when = dt.datetime.fromisoformat(entry_date).astimezone(dt.UTC)
-    return f"{when:%Y-%m-%dT%H:%M:%S}Z#{key}"
+    # The year padded: a post of 1000-01-01 05:00 +08:00 is in 999 in UTC, and `%Y` would write
+    # "999-12-31", which sorts as text after every later year: newest for ever.
+    return f"{when.year:04d}-{when:%m-%dT%H:%M:%S}Z#{key}"
 
 
 # Listing identifiers. A post belongs to a fixed, small set of listings; render and
