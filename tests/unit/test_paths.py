@@ -344,6 +344,10 @@ def test_names_whose_segments_would_match_keep_pages_of_their_own() -> None:
     for one, other in [("美元/人民币", "美元人民币"), ("a\\b", "ab"), (long_a, long_b)]:
         assert paths.segment(one) != paths.segment(other)
         assert paths.segment(one) == paths.segment(one)  # the same name, the same page, every time
+    # Nor does a name written as another's segment (`美元人民币~978f9cc3` as a tag): it would take
+    # over that name's page.
+    digested = paths.segment("美元/人民币")
+    assert paths.segment(digested) != digested
 
 
 # --- property: whatever the permalink, an accepted key is inside the site
