@@ -82,7 +82,9 @@ def results(page: Any, *, expect_text: str = "结果") -> list[str]:
 
 
 def test_queries_typed_into_the_search_page(built: tuple[InProcessPipeline, str], browser: Any) -> None:
-    _pipeline, site = built
+    pipeline, site = built
+    tagged = {entry.url for entry in pipeline.catalog.entries("tag:滚动新闻")}
+    assert len(tagged) >= 3
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -101,7 +103,7 @@ def test_queries_typed_into_the_search_page(built: tuple[InProcessPipeline, str]
         ("600519", {"/markets/2024/05/20/northbound-flows.html"}),
         ("deliveries", {"/markets/2024/05/23/nio.html"}),
         ("liver", {"/markets/2024/05/23/nio.html"}),  # the middle of a word
-        ("滚动新闻", set()),  # a tag, not in any title or text
+        ("滚动新闻", tagged),  # a tag, in no title or text: the posts it lists
         ("央行 逆回购", {"/macro/2024/05/21/central-bank.html"}),
         # Quotes and the punctuation between clauses separate what is looked for, as spaces do.
         ('"央行"', {"/macro/2024/05/21/central-bank.html"}),
@@ -243,8 +245,14 @@ def test_matches_far_down_the_candidates_are_reached_and_more_results_come_on_re
         page.fill("#q", "季度报告")
         assert len(results(page, expect_text="10+ 条结果")) == 10
         expect(more).to_have_text("更多结果")
-        more.click()
-        assert len(results(page, expect_text="20+ 条结果")) == 20
+        # From the keyboard: the focus moves to the first new result, not back to the page's top.
+        more.focus()
+        page.keyboard.press("Enter")
+        shown = results(page, expect_text="20+ 条结果")
+        assert len(shown) == 20
+        expect(page.locator("#results li").nth(10).locator("a")).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(page.locator("#results li").nth(11).locator("a")).to_be_focused()
         more.click()
         shown = results(page, expect_text="25 条结果")
         assert sorted(shown) == sorted(f"/markets/2024/05/25/report-{n}.html" for n in range(25))
@@ -283,11 +291,14 @@ def test_an_earlier_query_that_answers_late_leaves_the_later_one_s_results_alone
     page = browser.new_page()
     page.goto(f"{site}/search/?q={quote('比亚迪')}")
     results(page)  # the manifest and the files 比亚迪 needs are at hand
-    # The server answers the files of short tokens (those `d` needs) late, and the rest at once.
-    slow, get = re.compile(r"search/run/[^/]+/s\d+\.json$"), pipeline.site.get
+    # The server answers late what `d` needs and 比亚迪 has at hand: the files of short tokens (in
+    # runs) and the documents (from the log too).
+    slow, get = re.compile(r"search/run/[^/]+/s\d+\.json$|search/doc/\d+\.json$"), pipeline.site.get
+    delayed: list[str] = []
 
     def late(key: str, *args: Any, **kwargs: Any) -> Any:
         if slow.search(key):
+            delayed.append(key)
             time.sleep(1.5)
         return get(key, *args, **kwargs)
 
@@ -299,14 +310,67 @@ def test_an_earlier_query_that_answers_late_leaves_the_later_one_s_results_alone
     page.wait_for_timeout(2500)  # `d`'s files have come, and its search has answered
     expect(page.locator("#status")).to_have_text("1 条结果")
     assert [a.get_attribute("href") for a in page.locator("#results a").all()] == ["/markets/2024/05/23/byd.html"]
+    assert delayed, "nothing `d` asked for was answered late: the test raced nothing"
     page.close()
 
 
 def test_a_query_of_symbols_alone_says_what_can_be_searched(built: tuple[InProcessPipeline, str], browser: Any) -> None:
     _pipeline, site = built
     page = browser.new_page()
-    for query in ("%", "——", "📈"):
+    for query in ("%", "——", "📈", "？", "！！！", '"', "]]>"):
         page.goto(f"{site}/search/?q={quote(query)}")
         expect(page.locator("#status")).to_contain_text("标点和符号不能单独搜索")
         assert page.locator("#results li").count() == 0
     page.close()
+
+
+def test_a_query_is_searched_once_the_input_method_commits_it(
+    built: tuple[InProcessPipeline, str], browser: Any
+) -> None:
+    _pipeline, site = built
+    page = browser.new_page()
+    page.goto(f"{site}/search/")
+    page.locator("#q").focus()
+    ime = page.context.new_cdp_session(page)
+    searched: list[str] = []  # the index's files asked for
+    page.on("request", lambda request: searched.append(request.url) if request.url.endswith(".json") else None)
+    for pinyin in ("b", "bei", "bei'xiang"):  # composing: the text is not the query yet
+        end = len(pinyin)
+        ime.send("Input.imeSetComposition", {"text": pinyin, "selectionStart": end, "selectionEnd": end})
+    page.wait_for_timeout(500)  # longer than the page waits after typing before it searches
+    assert searched == [] and "q=" not in page.url and page.locator("#results li").count() == 0
+    assert page.locator("#status").inner_text() == ""
+    ime.send("Input.insertText", {"text": "北向资金"})  # the reader picks the characters
+    assert results(page) == ["/markets/2024/05/20/northbound-flows.html"]
+    assert f"q={quote('北向资金')}" in page.url
+    page.close()
+
+
+def test_a_snippet_never_starts_or_ends_inside_a_character(browser: Any) -> None:
+    # Characters outside the BMP are two UTF-16 code units: a cut between them shows U+FFFD.
+    pipeline = InProcessPipeline()
+    for n, lead in enumerate(("😀" * 45 + "x", "😀" * 45 + "xy")):  # the cut 40 units before the match, odd and even
+        key, body = _post(f"astral-{n}", f"表情 {n}", f"{lead}目标词{'𠮷' * 80}", n)
+        pipeline.upload(key, body)
+    pipeline.drain()
+    with serving(pipeline) as site:
+        page = browser.new_page()
+        page.goto(f"{site}/search/?q={quote('目标词')}")
+        assert len(results(page)) == 2
+        for excerpt in page.locator(".excerpt").all_inner_texts():
+            assert excerpt.startswith("…😀") and excerpt.endswith("𠮷…"), excerpt
+            assert "\ufffd" not in excerpt and not any(0xD800 <= ord(ch) <= 0xDFFF for ch in excerpt)
+        page.close()
+
+
+def test_without_javascript_the_search_page_says_so_and_offers_the_archive(
+    built: tuple[InProcessPipeline, str], browser: Any
+) -> None:
+    _pipeline, site = built
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{site}/search/?q={quote('北向资金')}")
+    notice = page.locator("main p.note").filter(has_text="JavaScript")
+    expect(notice).to_be_visible()
+    assert notice.locator("a").get_attribute("href") == "/archive/"
+    context.close()

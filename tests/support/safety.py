@@ -2,8 +2,8 @@
 
 `audit_site` parses every HTML page (and the HTML inside feeds) and lists anything that could run
 script, load a frame, post a form or rewrite the page's base: the theme's own search script, the
-404 page's own folder script, the search page's button for more results, its stylesheet and its
-empty `data:,` favicon are the only exceptions.
+404 page's own folder script, the search page's button for more results and its notice for
+readers without JavaScript, its stylesheet and its empty `data:,` favicon are the only exceptions.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ class Audit(HTMLParser):
             and values == {"id": "more", "type": "button", "hidden": ""}
         ):
             pass  # the search page's own "more results", which submits nothing
+        elif tag == "noscript" and self.key == "search/index.html" and not values:
+            pass  # the search page's own notice that search needs JavaScript
         elif tag in FORBIDDEN_ELEMENTS or tag == "link":
             self.problems.append(f"<{tag}> element")
         if tag == "meta" and "http-equiv" in values and not OWN_REFRESH.match(values.get("content", "")):

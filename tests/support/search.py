@@ -15,7 +15,8 @@ def expected_index(pipeline: InProcessPipeline) -> dict[str, tuple[dict[str, obj
     for record in pipeline.catalog.posts.values():
         if record.live:
             post = json.loads(pipeline.artifacts.objects[record.artifact].body)
-            document = search.Document(0, post["url"], post["title"], post["date"], post["text"])
+            labels = search.labels(post.get("categories", []), post.get("tags", []))
+            document = search.Document(0, post["url"], post["title"], post["date"], post["text"], labels)
             found[post["url"]] = (document.to_json(), document.postings())
     return found
 

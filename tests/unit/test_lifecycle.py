@@ -145,7 +145,10 @@ def test_in_process_pipeline_publishes_a_scheduled_post_when_its_schedule_runs()
     assert b"Later" in pipeline.site.objects["index.html"].body
     clock.set(DATE + dt.timedelta(days=1))
     assert pipeline.run_schedules() == 1
-    assert b"Later" not in pipeline.site.objects["index.html"].body
+    home = pipeline.site.objects["index.html"].body.decode()
+    assert "Later" not in home
+    # Its only post has left the front pages: the home page says where the older posts are.
+    assert '首页暂无文章。往期文章见<a href="/archive/">归档</a>' in home
     assert b"Later" in pipeline.site.objects["2024/05/20/index.html"].body
     assert pipeline.scheduler.schedules == {}
     assert pipeline.dead_letters == {}

@@ -137,10 +137,11 @@ def shard_range(shard: int, shards: int, other: int) -> range:
     return range((low * other) >> 32, ((high * other) >> 32) + 1)
 
 
-def weights(title: str, text: str) -> dict[str, int]:
+def weights(title: str, text: str, labels: str = "") -> dict[str, int]:
     """Token -> weight: each title occurrence counts TITLE_WEIGHT, the body's up to BODY_MAX together,
     so a post with a query in its title ranks above every post with it in the body alone (a query's
-    score is its tokens' weights summed).
+    score is its tokens' weights summed). The post's categories and tags (`labels`) count as its
+    title does: a reader searching for a tag (the 404 page offers that search) finds its posts.
 
     Only the text a document carries (`DOC_TEXT_CHARS`) is indexed: the browser shows a post only
     once it finds the query in that text, so tokens past it would find nothing it could show, and
@@ -149,7 +150,7 @@ def weights(title: str, text: str) -> dict[str, int]:
     if counts and max(counts.values()) > BODY_MAX:  # only the tokens past it are visited
         for token in [token for token, n in counts.items() if n > BODY_MAX]:
             counts[token] = BODY_MAX
-    for token, n in Counter(_grams(normalise(title))).items():  # a title has few tokens
+    for token, n in Counter(_grams(normalise(f"{title} {labels}"))).items():  # a title has few tokens
         counts[token] = min(counts[token] + TITLE_WEIGHT * n, MAX_WEIGHT)
     return counts
 
@@ -263,12 +264,19 @@ class Document:
     title: str
     date: str
     text: str
+    labels: str = ""  # its categories and tags, space-separated: found, and checked, as the text is
 
     def to_json(self) -> dict[str, Any]:
-        return {"u": self.url, "t": self.title, "d": self.date, "x": self.text[:DOC_TEXT_CHARS]}
+        document = {"u": self.url, "t": self.title, "d": self.date, "x": self.text[:DOC_TEXT_CHARS]}
+        return {**document, "k": self.labels} if self.labels else document
 
     def postings(self) -> dict[str, int]:
-        return weights(self.title, self.text)
+        return weights(self.title, self.text, self.labels)
+
+
+def labels(categories: Iterable[str], tags: Iterable[str]) -> str:
+    """A post's categories and tags as a document holds them: each name once, in order."""
+    return " ".join(dict.fromkeys(name for name in (*categories, *tags) if name))
 
 
 def table_of(documents: Mapping[int, Mapping[str, int]]) -> dict[str, str]:

@@ -184,11 +184,7 @@ class IndexBatch:
             changed.append(plan)
         live = [plan for plan in changed if plan.post is not None]
         first = self.ports.catalog.allocate_ids(len(live)) if live else 0
-        documents = {
-            plan.key: Document(first + n, plan.post.url, plan.post.title, plan.post.date, plan.post.text)
-            for n, plan in enumerate(live)
-            if plan.post is not None
-        }
+        documents = {plan.key: _document(first + n, plan.post) for n, plan in enumerate(live) if plan.post is not None}
         # Documents first: they are immutable and unreferenced until the manifest names them.
         for document in documents.values():
             self.writer.put_immutable(search.doc_key(document.id), search.dumps(document.to_json()))
@@ -220,7 +216,7 @@ class IndexBatch:
         """What the manifest must hold for `state`: its document's postings (the post has the state's
         digest, so they are the same as when the document was written) and its retired ids."""
         if state.doc is not None and post is not None:
-            self.owed_docs[state.doc] = search.weights(post.title, post.text)
+            self.owed_docs[state.doc] = _document(state.doc, post).postings()
         self.owed_deleted.update(state.retired)
 
 
@@ -588,8 +584,13 @@ def _manifest(blob: Blob | None) -> Manifest:
     return Manifest.from_bytes(blob.body if blob else None)
 
 
+def _document(doc_id: int, post: Post) -> Document:
+    return Document(doc_id, post.url, post.title, post.date, post.text, search.labels(post.categories, post.tags))
+
+
 def _digest(post: Post) -> str:
-    fields = [post.url, post.title, post.date, post.text]
+    """What the post's document is made of: another document is written only when it changes."""
+    fields = [post.url, post.title, post.date, post.text, search.labels(post.categories, post.tags)]
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()[:24]
 
 

@@ -169,7 +169,8 @@
   }
 
   function contains(doc, wanted) {
-    var haystack = normalise(doc.t + " " + doc.x);
+    // The title, the text and the post's categories and tags (`k`), as the index holds them.
+    var haystack = normalise(doc.t + " " + doc.x + " " + (doc.k || ""));
     return wanted.every(function (term) { return haystack.indexOf(term) >= 0; });
   }
 
@@ -216,12 +217,19 @@
     parent.appendChild(document.createTextNode(text.slice(written)));
   }
 
+  // A cut that does not split a character outside the BMP (an emoji, 𠮷) in half: strings index
+  // UTF-16 code units, and half a pair shows as a replacement character.
+  function cut(text, at) {
+    var code = text.charCodeAt(at);
+    return at > 0 && code >= 0xdc00 && code <= 0xdfff ? at - 1 : at;
+  }
+
   function snippet(text, wanted) {
     var f = folded(text), match = firstMatch(f.text, wanted, 0);
     var first = match ? f.from[match[0]] : 0;
-    var start = Math.max(0, first - 40);
-    var piece = text.slice(start, start + 140);
-    return (start > 0 ? "…" : "") + piece + (start + 140 < text.length ? "…" : "");
+    var start = cut(text, Math.max(0, first - 40)), end = cut(text, start + 140);
+    var piece = text.slice(start, end);
+    return (start > 0 ? "…" : "") + piece + (end < text.length ? "…" : "");
   }
 
   function show(doc, wanted) {
@@ -247,9 +255,10 @@
     var wanted = terms(query);
     results.textContent = "";
     moreButton.hidden = true;
-    if (!wanted.length) { status.textContent = ""; return Promise.resolve(); }
-    if (!queryTokens(query).length) {
-      // Only letters, digits and CJK characters are indexed: a query of symbols alone finds nothing.
+    if (!query.trim()) { status.textContent = ""; return Promise.resolve(); }
+    if (!wanted.length || !queryTokens(query).length) {
+      // Only letters, digits and CJK characters are indexed: a query of symbols or separators
+      // (`？`, `"`) alone finds nothing.
       status.textContent = "请输入文字或数字：标点和符号不能单独搜索";
       return Promise.resolve();
     }
@@ -257,11 +266,13 @@
     return candidates(query).then(function (ids) {
       var shown = 0, offset = 0;
       // One more screen of results, checking up to CHECK documents for it; then the reader may ask
-      // for the next. "No results" only once every candidate has been checked.
-      function more() {
+      // for the next. "No results" only once every candidate has been checked. Asked for with the
+      // button (`asked`), the focus moves to the first new result: the button is hidden meanwhile,
+      // and a keyboard reader would otherwise be sent back to the top of the page.
+      function more(asked) {
         // A later query owns the page now: an earlier one that answers late must not touch it.
         if (mine !== generation) return Promise.resolve();
-        var wantedShown = shown + PAGE, checked = 0;
+        var wantedShown = shown + PAGE, checked = 0, before = results.children.length;
         moreButton.hidden = true;
         status.textContent = "搜索中…";
         function round() {
@@ -282,7 +293,11 @@
               else status.textContent = "前 " + offset + " 篇相关文章里没有找到，还有 " + left + " 篇未查";
               moreButton.textContent = shown ? "更多结果" : "继续查找";
               moreButton.hidden = left === 0;
-              moreButton.onclick = function () { more(); };
+              moreButton.onclick = function () { more(true); };
+              if (!asked) return;
+              var first = results.children[before];
+              if (first) first.querySelector("a").focus();
+              else if (!moreButton.hidden) moreButton.focus();
             });
         }
         return round();
@@ -297,7 +312,10 @@
   var initial = new URLSearchParams(location.search).get("q") || "";
   input.value = initial;
   search(initial);
-  input.addEventListener("input", function () {
+  function typed(event) {
+    // While an input method composes (pinyin `bei'xiang` before 北向 is chosen), the text is not
+    // the query yet: search once it is committed (compositionend).
+    if (event.isComposing) return;
     var url = new URL(location.href);
     url.searchParams.set("q", input.value);
     history.replaceState(null, "", url);
@@ -307,7 +325,9 @@
     status.textContent = input.value.trim() ? "搜索中…" : "";
     clearTimeout(timer);
     timer = setTimeout(function () { search(input.value); }, 120);
-  });
+  }
+  input.addEventListener("input", typed);
+  input.addEventListener("compositionend", typed);
   document.getElementById("search-form").addEventListener("submit", function (event) {
     event.preventDefault();
     search(input.value);
