@@ -4,20 +4,31 @@ Templates and assets ship inside the package. Assets get content-hashed names, s
 browsers and CloudFront may cache them forever and no invalidation is ever needed.
 A site may override any template by uploading one of the same name under `_templates/`;
 a site with overrides renders every template in Jinja's sandbox, so an override can shape
-pages but cannot reach Python's internals, and arithmetic that would build huge values is
-refused. The theme alone is this package's own code, as trusted as the Python that runs it,
-and renders outside the sandbox, whose checks on every attribute and call take a quarter of
-the time a post's page takes to render.
+pages but cannot reach Python's internals, and each page it renders is bounded in time and in
+the size of every value it builds (`_Sandbox`). An override that fails on a real page (it may
+branch on what only the real site holds, which its trial on sample pages never saw) leaves that
+page to the theme's own template, with an error logged. The theme alone is this package's own
+code, as trusted as the Python that runs it, and renders outside the sandbox, whose checks on
+every attribute and call take a quarter of the time a post's page takes to render.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import logging
+import math
 import os
+import re
+import signal
 import subprocess  # nosec B404 - a trial render of a template override runs in a child process
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -32,8 +43,10 @@ from jinja2 import (
     TemplateError,
     select_autoescape,
 )
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.nodes import Concat
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from newsdrop import paths
 from newsdrop.model import SiteConfig
@@ -41,6 +54,12 @@ from newsdrop.model import SiteConfig
 STATIC_FILES = ("style.css", "search.js", "folder.js")
 MAX_OUTPUT_CHARS = 5_000_000  # a rendered page larger than this is a runaway template
 MAX_PRODUCT = 100_000  # `"x" * n`, `[..] * n`, `a ** b` in a template: no value past this size
+# An override's page: the time it may take, and the range() items it may make (a loop over
+# range(100000) inside another is ten billion turns, all in a loop no other check sees).
+RENDER_SECONDS = 5.0
+MAX_RANGE_ITEMS = 1_000_000
+
+log = logging.getLogger(__name__)
 
 
 class TemplateProblem(ValueError):
@@ -100,10 +119,92 @@ def _absolute(url: str, config: SiteConfig) -> str:
     return config.url.rstrip("/") + paths.href(config.baseurl + url)
 
 
+class _Budget(threading.local):
+    """What the page being rendered in this thread may still spend."""
+
+    deadline: float = math.inf
+    range_items: int = 0
+    trial: bool = False  # a trial's failure is its answer: no falling back to the theme
+
+
+_budget = _Budget()
+
+
+def _spend() -> None:
+    if time.monotonic() > _budget.deadline:
+        raise SecurityError(f"rendering took longer than {RENDER_SECONDS:g} s")
+
+
+def _bounded(value: Any) -> Any:
+    _spend()
+    if isinstance(value, str | list | tuple) and len(value) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
+    return value
+
+
+def _range(*args: int) -> range:
+    items = safe_range(*args)
+    _budget.range_items += len(items)
+    if _budget.range_items > MAX_RANGE_ITEMS:
+        raise SecurityError(f"more than {MAX_RANGE_ITEMS} range() items on one page")
+    return items
+
+
+# A width in a %-format (`"%0400000000d"|format(1)`): the string is built before any check sees it.
+_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\*|\d+)")
+
+
+def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter whose numbers (a width, a count) and result stay within the page's limits, checked
+    before it runs where the filter could build a huge value at once."""
+
+    @functools.wraps(function)  # with Jinja's mark of what the filter takes first (`jinja_pass_arg`)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        _spend()
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_PRODUCT:
+                raise SecurityError(f"{name}: {value} is too large")
+        texts = [a for a in args if isinstance(a, str)]
+        widths = _FORMAT_WIDTH.findall(texts[0]) if name == "format" and texts else []
+        if any(w == "*" or int(w) > MAX_PRODUCT for w in widths):
+            raise SecurityError("format: a width too large")
+        if name == "replace" and len(texts) >= 3:
+            text, old, new = texts[:3]
+            if len(text) + text.count(old) * max(len(new) - len(old), 0) > MAX_OUTPUT_CHARS:
+                raise SecurityError("replace: the result would be too large")
+        return _bounded(function(*args, **kwargs))
+
+    return checked
+
+
+class _BoundedCode(CodeGenerator):
+    """`a ~ b` joins in generated code no sandbox hook sees: its result is checked as it is made, so
+    doubling a string in a loop stops at the page's limit instead of filling memory."""
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        self.write("environment.bounded(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+"})
+    code_generator_class = _BoundedCode
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals["range"] = _range
+        self.globals.pop("lipsum", None)  # n paragraphs of filler: nothing a page needs
+
+    @staticmethod
+    def bounded(value: Any) -> Any:
+        return _bounded(value)
+
+    def concat(self, parts: Any) -> str:  # a page, a macro's or a block's output
+        return str(_bounded("".join(parts)))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _spend()
         if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
             raise SecurityError("exponent too large")
         if operator == "*":
@@ -114,7 +215,47 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                     and len(value) * times > MAX_PRODUCT
                 ):
                     raise SecurityError("repetition too large")
+        sized = isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple)
+        if operator == "+" and sized and len(left) + len(right) > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # Jinja's signature
+        _spend()  # every call: a macro recursing both ways doubles its calls with each level
+        return __self.bounded(super().call(__context, __obj, *args, **kwargs))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _spend()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _spend()
+        return super().getitem(obj, argument)
+
+
+@contextmanager
+def _page_budget() -> Iterator[None]:
+    """RENDER_SECONDS for one page of an override. The sandbox's hooks check the time at each call,
+    attribute, item and join; in the main thread an alarm also stops a loop none of them sees
+    (`{% for c in text %}{% for d in text %}{% endfor %}{% endfor %}`)."""
+    _budget.deadline, _budget.range_items = time.monotonic() + RENDER_SECONDS, 0
+    alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if alarm:
+
+        def stop(signum: int, frame: Any) -> None:
+            raise SecurityError(f"rendering took longer than {RENDER_SECONDS:g} s")
+
+        earlier = signal.signal(signal.SIGALRM, stop)
+        pending = signal.setitimer(signal.ITIMER_REAL, RENDER_SECONDS)[0]
+    try:
+        yield
+    finally:
+        _budget.deadline = math.inf
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, earlier)
+            if pending:  # an alarm someone else set: put back what is left of it
+                signal.setitimer(signal.ITIMER_REAL, pending)
 
 
 @cache
@@ -139,12 +280,37 @@ def environment(overrides: tuple[tuple[str, str], ...] = ()) -> Environment:
     env.filters["date"] = _date
     env.filters["isotime"] = _isotime
     env.filters["href"] = paths.href
+    if overrides:
+        env.filters = {name: _bounded_filter(name, f) for name, f in env.filters.items()}
     return env
 
 
-def render(template: str, config: SiteConfig, **context: Any) -> bytes:
-    env = environment(config.templates)
+# What an override's page may raise: its own errors, and the sandbox's and the budget's refusals.
+OVERRIDE_FAILURES = (TemplateError, TemplateProblem, MemoryError, RecursionError, TypeError, ValueError,
+                     AttributeError, KeyError, IndexError, ArithmeticError)  # fmt: skip
 
+
+def render(template: str, config: SiteConfig, **context: Any) -> bytes:
+    """A page. With overrides, rendered within a page's budget; one that fails leaves the page to the
+    theme's own templates (logged as an error), except in a trial, where the failure is the answer."""
+    if not config.templates:
+        return _render(environment(), template, config, context)
+    try:
+        with _page_budget():
+            return _render(environment(config.templates), template, config, context)
+    except OVERRIDE_FAILURES as exc:
+        if _budget.trial:
+            raise
+        reason = _describe(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"
+        names = sorted(name for name, _source in config.templates)
+        log.error(
+            "a template override failed on this page; the theme's own templates rendered it",
+            extra={"template": template, "overrides": names, "reason": reason[:500]},
+        )
+        return _render(environment(), template, config, context)
+
+
+def _render(env: Environment, template: str, config: SiteConfig, context: dict[str, Any]) -> bytes:
     def link(url: str) -> str:
         return paths.href(config.baseurl + url)
 
@@ -199,6 +365,7 @@ def trial_render(name: str, source: str) -> str:
     """Render every page kind with the override; '' when all render, else what went wrong (in the child)."""
     from newsdrop.rendering import samples  # sample pages only when an override is uploaded
 
+    _budget.trial = True
     try:
         samples.render_all(SiteConfig(templates=((name, source),)))
     except TemplateProblem as exc:
@@ -209,6 +376,8 @@ def trial_render(name: str, source: str) -> str:
         return "rendering sample pages ran out of memory"
     except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError, RecursionError) as exc:
         return f"{type(exc).__name__}: {exc}"
+    finally:
+        _budget.trial = False
     return ""
 
 
