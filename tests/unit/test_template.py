@@ -483,6 +483,96 @@ def check_cloudfront(t: Template) -> list[str]:
     return problems
 
 
+def check_sources_kept(t: Template) -> list[str]:
+    """The source buckets (the posts: the only copy, everything else is derived) outlive the stack:
+    deleting it, or replacing the bucket, keeps them."""
+    problems = []
+    for bid in sorted(source_buckets(t)) or ["(none)"]:
+        bucket = t["Resources"].get(bid) or {}
+        for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if bucket.get(policy) != "Retain":
+                problems.append(f"{bid}: {policy} is {bucket.get(policy)!r}, not Retain")
+    return problems
+
+
+# What every page is served with: no script but the site's own, no plugins, no <base>, no framing,
+# forms post only to the site; HTTPS remembered; no sniffing; no full URL sent to other sites.
+CSP_DIRECTIVES = (
+    "script-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+)
+REFERRER_POLICIES = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
+
+
+def check_security_headers(t: Template) -> list[str]:
+    """Each distribution's default behaviour sends the security headers above, overriding the origin's."""
+    problems = []
+    policies = resources(t, "AWS::CloudFront::ResponseHeadersPolicy")
+    for did, dist in resources(t, "AWS::CloudFront::Distribution").items():
+        default = (props(dist).get("DistributionConfig") or {}).get("DefaultCacheBehavior") or {}
+        pid = the_ref(default.get("ResponseHeadersPolicyId"))
+        if pid not in policies:
+            problems.append(f"{did}: no response headers policy of this template")
+            continue
+        config = (props(policies[pid]).get("ResponseHeadersPolicyConfig") or {}).get("SecurityHeadersConfig") or {}
+        csp = str((config.get("ContentSecurityPolicy") or {}).get("ContentSecurityPolicy", ""))
+        directives = {d.strip() for d in csp.split(";")}
+        problems += [f"{pid}: CSP lacks {d}" for d in CSP_DIRECTIVES if d not in directives]
+        if "unsafe-inline" in next((d for d in directives if d.startswith("script-src")), ""):
+            problems.append(f"{pid}: CSP lets inline script run")
+        if (config.get("ReferrerPolicy") or {}).get("ReferrerPolicy") not in REFERRER_POLICIES:
+            problems.append(f"{pid}: referrer policy sends full URLs to other sites")
+        if (config.get("FrameOptions") or {}).get("FrameOption") != "DENY":
+            problems.append(f"{pid}: frames allowed")
+        if "ContentTypeOptions" not in config:
+            problems.append(f"{pid}: no X-Content-Type-Options")
+        if int((config.get("StrictTransportSecurity") or {}).get("AccessControlMaxAgeSec", 0)) < 31536000:
+            problems.append(f"{pid}: HSTS shorter than a year")
+        for name, header in config.items():
+            if isinstance(header, dict) and header.get("Override") is not True:
+                problems.append(f"{pid}: {name} does not override the origin's")
+    return problems
+
+
+# Names AWS caps, for a stack named with the most characters the README allows, in the region with
+# the longest name (ap-southeast-5 and ap-northeast-3 have 14).
+NAME_LIMITS = {
+    "AWS::CloudFront::Function": 64,
+    "AWS::CloudFront::OriginAccessControl": 64,
+    "AWS::Scheduler::ScheduleGroup": 64,
+    "AWS::CloudFront::ResponseHeadersPolicy": 128,
+}
+LONGEST_REGION = "ap-southeast-5"
+
+
+def longest_stack_name() -> int:
+    found = re.search(r"Keep the stack name to (\d+) characters or fewer", (ROOT / "README.md").read_text())
+    assert found, "the README no longer says how long a stack name may be"
+    return int(found.group(1))
+
+
+def check_names_fit(t: Template) -> list[str]:
+    """Every capped name fits with the longest stack name the README allows, in any region."""
+    problems = []
+    stack = "s" * longest_stack_name()
+    for rid, resource in t["Resources"].items():
+        limit = NAME_LIMITS.get(str(resource.get("Type")))
+        if limit is None:
+            continue
+        nested = [v["Name"] for v in props(resource).values() if isinstance(v, dict) and "Name" in v]
+        for name in [props(resource).get("Name"), *nested]:
+            text = name.get("Fn::Sub") if isinstance(name, dict) else name
+            if not isinstance(text, str):
+                continue
+            resolved = text.replace("${AWS::StackName}", stack).replace("${AWS::Region}", LONGEST_REGION)
+            if "${" in resolved or len(resolved) > limit:
+                problems.append(f"{rid}: its name {text} may be {len(resolved)} characters (at most {limit})")
+    return problems
+
+
 # The fan-out continues itself a page at a time, on purpose, and stops at the last page.
 INTENDED_LOOPS = {"FanoutFunction"}
 
@@ -627,6 +717,9 @@ CHECKS: list[Check] = [
     check_rule_targets,
     check_buckets,
     check_cloudfront,
+    check_sources_kept,
+    check_security_headers,
+    check_names_fit,
     check_recursive_loop,
     check_log_retention,
     check_alarms,
@@ -719,6 +812,11 @@ def _alarm_reading(t: Template, namespace: str) -> dict[str, Any]:
         for a in resources(t, "AWS::CloudWatch::Alarm").values()
         if any(m["Namespace"] == namespace for m in _alarm_metrics(a)) and "Metrics" in props(a)
     )
+
+
+def _security(t: Template) -> dict[str, Any]:
+    config: dict[str, Any] = _first(t, "AWS::CloudFront::ResponseHeadersPolicy")["ResponseHeadersPolicyConfig"]
+    return config["SecurityHeadersConfig"]  # type: ignore[no-any-return]
 
 
 MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
@@ -840,6 +938,29 @@ MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
             props(f).update(LoggingConfig={"LogGroup": {"Ref": next(iter(resources(t, "AWS::Logs::LogGroup")))}})
             for f in resources(t, FUNCTION).values()
         ],
+    ),
+    "posts deleted with the stack": (
+        check_sources_kept,
+        lambda t: t["Resources"][_source(t)].pop("DeletionPolicy"),
+    ),
+    "posts lost when the bucket is replaced": (
+        check_sources_kept,
+        lambda t: t["Resources"][_source(t)].update(UpdateReplacePolicy="Delete"),
+    ),
+    "forms post anywhere": (
+        check_security_headers,
+        lambda t: _security(t)["ContentSecurityPolicy"].update(ContentSecurityPolicy="script-src 'self'"),
+    ),
+    "full referrer": (
+        check_security_headers,
+        lambda t: _security(t)["ReferrerPolicy"].update(ReferrerPolicy="unsafe-url"),
+    ),
+    "origin's headers win": (check_security_headers, lambda t: _security(t)["FrameOptions"].update(Override=False)),
+    "long function name": (
+        check_names_fit,
+        lambda t: _first(t, "AWS::CloudFront::Function").update(
+            Name={"Fn::Sub": "${AWS::StackName}-${AWS::Region}-index-rewrite"}
+        ),
     ),
     "missing handler": (
         check_code_paths,
