@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis keeps no example database, and its caches go to a temporary folder, not the checkout:
+# a test run writes only to temporary folders (a case that must be replayed is named with @example).
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="newsdrop-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+settings.register_profile("newsdrop", database=None)
+settings.load_profile("newsdrop")
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "finews"
 EVENTS = ROOT / "events"
 SAMPLES = ROOT / "samples"
+
+
+# In CI (`.ci/run`, which installs every tool and builds the layer before the tests), a tool or
+# build a test needs and cannot find is a failure: a skip there would hide a whole suite.
+IN_CI = os.environ.get("CI") == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Skip for want of a tool or a build, or fail in CI, where everything must be there."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI installs and builds everything the tests need)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.conftest import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,11 +47,15 @@ class DevStack:
     site: str
     output: list[str]
 
+    def client(self, service: str) -> Any:
+        """A client of the stack's endpoint (the credentials are tests/conftest.py's, set for each test)."""
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1")
+
     def s3(self) -> Any:
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
+        return self.client("s3")
 
     def sqs(self) -> Any:
-        return boto3.client("sqs", endpoint_url=self.endpoint, region_name="us-east-1")
+        return self.client("sqs")
 
     def get(self, path: str) -> tuple[int, dict[str, str], str]:
         try:
@@ -104,8 +110,6 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     else:
         process.kill()
         raise RuntimeError(f"newsdrop dev did not start:\n{log.read_text()}")
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "e2e")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "e2e")
     stack = DevStack(process, f"http://127.0.0.1:{s3_port}", match.group(1), [])
     yield stack
     process.send_signal(signal.SIGINT)
@@ -124,7 +128,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make install-browser)")
+        unavailable("Debian's chromium is not installed (make install-browser)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -171,6 +171,15 @@ def test_publish_status_and_redrive_commands(dev_stack: DevStack, tmp_path: Any)
     assert "site-wide refresh (settings generation 1)" in status.stdout
     assert "_posts/2024-06-03-bad.md: title is missing or empty" in status.stdout
 
+    # A message parse gave up on, in its dead-letter queue: the sample post's upload event (stale by
+    # now, so parse takes it without failing once it is back on its queue).
+    sqs = dev_stack.sqs()
+    queues = {url.rsplit("/", 1)[1]: url for url in sqs.list_queues()["QueueUrls"]}
+    dlq = next(url for name, url in queues.items() if "ParseDLQ" in name)
+    queue = next(url for name, url in queues.items() if "ParseQueue" in name)
+    body = json.loads((ROOT / "events" / "parse-put.json").read_text(encoding="utf-8"))["Records"][0]["body"]
+    sqs.send_message(QueueUrl=dlq, MessageBody=body)
+
     redrive = subprocess.run(
         [*cli, "redrive", "--endpoint", dev_stack.endpoint],
         capture_output=True,
@@ -179,7 +188,17 @@ def test_publish_status_and_redrive_commands(dev_stack: DevStack, tmp_path: Any)
         timeout=60,
         check=True,
     )
-    assert "ParseFunction:" in redrive.stdout
+    assert "ParseFunction: 1 sent back from its dead-letter queue" in redrive.stdout, redrive.stdout
+
+    def pending(url: str) -> int:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return sum(int(counts[name]) for name in names)
+
+    deadline = time.monotonic() + 30
+    while pending(queue) and time.monotonic() < deadline:  # parse takes it from its queue
+        time.sleep(0.2)
+    assert (pending(dlq), pending(queue)) == (0, 0)
 
 
 def test_a_post_dated_a_moment_ahead_is_published_by_the_stack_s_scheduler(dev_stack: DevStack) -> None:
@@ -194,8 +213,18 @@ def test_a_post_dated_a_moment_ahead_is_published_by_the_stack_s_scheduler(dev_s
     )
     day = soon.astimezone(dt.timezone(dt.timedelta(hours=8)))  # the sample site's time zone
     url = f"/e2e/{day:%Y/%m/%d}/scheduled.html"
+    scheduler = dev_stack.client("scheduler")
+
+    def schedules() -> set[str]:
+        return {schedule["Name"] for schedule in scheduler.list_schedules()["Schedules"]}
+
+    before = schedules()
     upload(dev_stack, f"_posts/{day:%Y-%m-%d}-scheduled.md", text)
-    time.sleep(3)
+    # Parse has read it once its schedule exists: only then does a 404 mean "not before its time".
+    deadline = time.monotonic() + 15
+    while not schedules() - before:
+        assert time.monotonic() < deadline, "parse set no schedule for the post"
+        time.sleep(0.2)
     assert dev_stack.get(url)[0] == 404  # not before its time...
     # ... and published by its schedule, which the scheduler runs to the minute (parse never asks
     # for less than a minute ahead).

@@ -238,9 +238,10 @@ def test_hostile_permalink_is_rejected_or_stays_inside(name: str, moto_stack: An
 
 
 def test_hostile_permalinks_never_write_outside_the_build_folder(tmp_path: Path) -> None:
-    # `newsdrop build` turns site keys into file paths: the same permalinks, on disk.
-    out = tmp_path / "out"
-    out.mkdir()
+    # `newsdrop build` turns site keys into file paths: the same permalinks, on disk. The output is
+    # two folders down, so that a write climbing one or two levels out lands where it is seen.
+    out = tmp_path / "a" / "b" / "out"
+    out.mkdir(parents=True)
     pipeline = InProcessPipeline(site=MemoryStore(mirror=out))
     for name, permalink in HOSTILE_PERMALINKS.items():
         pipeline.upload(

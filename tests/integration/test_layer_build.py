@@ -18,7 +18,7 @@ import pytest
 
 from bench.coldstart import FUNCTIONS, runtime_sources
 from bench.machine import package_digest
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unavailable
 
 BUILD = ROOT / ".aws-sam" / "build"
 LAYER = BUILD / "NewsdropLayer" / "python"
@@ -57,9 +57,9 @@ print(json.dumps({"modules": sorted(sys.modules), "compiled": compiled}))
 @pytest.fixture(scope="module")
 def layer() -> Path:
     if not (LAYER / "newsdrop").is_dir():
-        pytest.skip(f"no built layer at {LAYER}: run `make sam-build`")
+        unavailable(f"no built layer at {LAYER}: run `make sam-build`")
     if package_digest(LAYER) != package_digest(SOURCE):
-        pytest.skip("the built layer is older than layers/newsdrop: run `make sam-build`")
+        unavailable("the built layer is older than layers/newsdrop: run `make sam-build`")
     if sys.version_info[:2] != (3, 12):
         pytest.skip("the layer's bytecode is for Python 3.12 (the functions' runtime)")
     return LAYER

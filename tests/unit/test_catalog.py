@@ -312,6 +312,7 @@ def test_title_change_updates_the_entry_everywhere() -> None:
     cat = MemoryCatalog()
     cat.commit(live(n=1, title="Old"))
     cat.commit(live(n=2, title="New"))
+    assert all_list_ids(cat) >= {model.ALL, model.HOME, "day:2021-12-08", "cat:news"}
     for list_id in all_list_ids(cat):
         assert [e.title for e in cat.entries(list_id)] == ["New"]
 

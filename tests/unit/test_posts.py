@@ -16,6 +16,7 @@ from newsdrop import markup, posts, source_keys
 from newsdrop.model import Post, SiteConfig
 from newsdrop.posts import Rejected, read_post
 from newsdrop.rendering.pages import post_body
+from tests.conftest import SAMPLES
 
 SHANGHAI = SiteConfig(timezone="Asia/Shanghai")
 LIMIT = 100_000
@@ -418,7 +419,8 @@ def test_front_matter_let_through_at_a_glance_is_within_the_limits(
     common = ["x"]
     text = yaml.safe_dump({"title": "T", "tree": tree, "refs": [common] * shared}, default_flow_style=flow)
 
-    # WHEN the glance lets it through without walking its events
+    # WHEN the glance lets it through without walking its events (the sample posts' front matter
+    # always is: see the test below, without which this property could hold of nothing)
     if not posts.within_yaml_limits_at_a_glance(text):
         return
 
@@ -426,6 +428,12 @@ def test_front_matter_let_through_at_a_glance_is_within_the_limits(
     aliases, deepest = _walked(text)
     assert aliases <= posts.MAX_YAML_ALIASES
     assert deepest <= posts.MAX_YAML_DEPTH
+
+
+def test_the_glance_lets_the_sample_posts_front_matter_through() -> None:
+    fronts = [path.read_text(encoding="utf-8").split("---")[1] for path in (SAMPLES / "site" / "_posts").glob("*.md")]
+    assert len(fronts) >= 5
+    assert all(posts.within_yaml_limits_at_a_glance(front) for front in fronts if "title:" in front)
 
 
 def test_flow_mappings_nested_without_a_colon_are_refused_for_their_nesting() -> None:
