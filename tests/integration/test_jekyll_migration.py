@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 
+from newsdrop import markup, posts
 from newsdrop.adapters.aws import S3Store
 from newsdrop.cli.main import main
 from newsdrop.local.siteserver import SiteServer, security_headers
@@ -30,6 +31,8 @@ URL_LIST = (
     "{% for post in site.posts %}{{ post.url }}\t{{ post.path }}\n{% endfor %}"
 )
 TITLE = re.compile(r'^title:\s*"(.*)"\s*$', re.M)
+# The corpus post with a blank line before its front matter, which Jekyll therefore does not read.
+UNREAD_FRONT_MATTER = "_posts/2021-12-08-202112082206703990.md"
 
 
 def jekyll_post_urls(corpus: Path, work: Path) -> dict[str, str]:
@@ -99,4 +102,41 @@ def test_every_jekyll_post_url_is_served_at_the_same_path(corpus: Path, tmp_path
         server.stop()
     assert missing == []
     # Only a post whose front matter Jekyll could not see (it must open the file) moved to a new URL.
-    assert [expected[url] for url in redirected] == ["_posts/2021-12-08-202112082206703990.md"]
+    assert [expected[url] for url in redirected] == [UNREAD_FRONT_MATTER]
+
+
+# Every post's excerpt as Jekyll prints it as text: its source file, a tab, the text.
+EXCERPTS = (
+    "---\nlayout: null\npermalink: /excerpts.txt\n---\n"
+    "{% for post in site.posts %}{{ post.path }}\t{{ post.excerpt | strip_html | normalize_whitespace | strip }}\n"
+    "{% endfor %}"
+)
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(JEKYLL is None and not IN_CI, reason="jekyll (Debian's package) is not installed")
+def test_every_excerpt_is_jekyll_s_first_paragraph(corpus: Path, tmp_path: Path) -> None:
+    # Listings, the feed's <summary> and each page's description show it: Jekyll's post.excerpt, as
+    # text, cut to newsdrop's length (posts whose first paragraph has no text keep the body's).
+    source = tmp_path / "jekyll"
+    shutil.copytree(corpus / "_posts", source / "_posts")
+    (source / "excerpts.txt").write_text(EXCERPTS, encoding="utf-8")
+    assert JEKYLL is not None
+    subprocess.run(
+        [JEKYLL, "build", "--safe", "--quiet", "-s", str(source), "-d", str(tmp_path / "_site")],
+        check=True, timeout=600, capture_output=True,
+    )  # fmt: skip
+    lines = (tmp_path / "_site" / "excerpts.txt").read_text(encoding="utf-8").splitlines()
+    jekyll = dict(line.split("\t", 1) for line in lines if "\t" in line)
+    config = posts.read_config((corpus / "_config.yml").read_bytes(), max_bytes=1 << 20)
+    compared, differing = 0, []
+    for path, text in sorted(jekyll.items()):
+        expected = markup.excerpt(" ".join(html.unescape(text).split()))
+        post = posts.read_post(path, (corpus / path).read_bytes(), config, max_bytes=1 << 20)
+        if not expected or path == UNREAD_FRONT_MATTER:
+            continue
+        compared += 1
+        if post.excerpt != expected:
+            differing.append(f"{path}: {post.excerpt!r} != {expected!r}")
+    assert compared > 100
+    assert differing == []

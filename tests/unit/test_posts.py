@@ -240,7 +240,26 @@ def test_body_becomes_html_text_and_excerpt() -> None:
     post = read("title: T\ncategories: news", body="Hello **world**.\n\n<p>Second</p>")
     assert "<strong>world</strong>" in post.body_html
     assert post.text == "Hello world. Second"
-    assert post.excerpt == post.text
+    assert post.excerpt == "Hello world."  # the first paragraph, as Jekyll's post.excerpt
+
+
+@pytest.mark.parametrize(
+    ("front", "body", "expected"),
+    [
+        # The front matter's own excerpt, as text.
+        ("excerpt: 'Custom <b>summary</b> &amp; more'", "First.\n\nSecond.", "Custom summary & more"),
+        # Another separator, named in the front matter.
+        ("excerpt_separator: <!--more-->", "One.\n\nTwo.<!--more-->Three.", "One. Two."),
+        # A first paragraph without text (an image) leaves the body's text.
+        ("", "![chart](/c.png)\n\nThe text.", "The text."),
+        # One paragraph: all of it.
+        ("", "Only **one**.", "Only one."),
+        # The first paragraph is cut as the body's text was.
+        ("", "长" * 300 + "\n\nSecond.", "长" * 159 + "…"),
+    ],
+)
+def test_the_excerpt_is_read_as_jekyll_reads_it(front: str, body: str, expected: str) -> None:
+    assert read(f"title: T\ncategories: news\n{front}", body=body).excerpt == expected
 
 
 def test_title_is_stripped_and_numbers_are_titles() -> None:

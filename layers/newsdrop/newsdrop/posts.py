@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import posixpath
 import re
+from collections.abc import Callable
 from typing import Any
 
 import frontmatter
@@ -385,10 +386,12 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
         # A `.html` post is published as it is written, as Jekyll publishes it: an indented line is
         # not code, and `#` starts no heading (what WordPress exports through jekyll-import hold).
         render = markup.render_html if key.lower().endswith(".html") else markup.render_markdown
-        body_html = render(xml_text(parsed.content), trusted=config.trust_html)
+        content = xml_text(parsed.content)
+        body_html = render(content, trusted=config.trust_html)
+        text_only = markup.plain_text(body_html)
+        summary = _excerpt(meta, content, text_only, render)
     except (markup.TooDeep, markup.TooLarge, markup.TooComplex) as exc:
         raise Rejected(str(exc)) from exc
-    text_only = markup.plain_text(body_html)
     return Post(
         key=key,
         title=title,
@@ -399,12 +402,28 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
         tags=tags,
         body_html=body_html,
         text=text_only,
-        excerpt=markup.excerpt(text_only),
+        excerpt=summary,
         published=bool(published),
         expires=expires.isoformat() if expires is not None else "",
         updated=updated.isoformat() if updated is not None else "",
         redirect_from=redirect_from,
     )
+
+
+def _excerpt(meta: dict[str, Any], content: str, text: str, render: Callable[..., str]) -> str:
+    """The post's summary (listings, the feed's <summary>, the page's description), as Jekyll reads
+    `post.excerpt`: the front matter's `excerpt:`, else the body up to the first
+    `excerpt_separator` (a blank line unless the front matter names another), as plain text, cut
+    to EXCERPT_CHARS. A first paragraph with no text (an image alone) gives the body's text instead."""
+    given = meta.get("excerpt")
+    if isinstance(given, str | int | float) and not isinstance(given, bool) and str(given).strip():
+        return markup.excerpt(markup.plain_text(xml_text(str(given))))
+    separator = meta.get("excerpt_separator")
+    separator = separator if isinstance(separator, str) and separator else "\n\n"
+    first, found, _rest = content.strip("\n").partition(separator)
+    # Rendered as untrusted: an excerpt is text, and the body around it was sanitised the same way.
+    lead = markup.plain_text(render(first)) if found else text
+    return markup.excerpt(lead or text)
 
 
 MAX_REDIRECTS = 20
