@@ -126,3 +126,26 @@ def test_a_retried_batch_lists_the_day_its_failed_attempt_opened(monkeypatch: py
     pipeline.drain()
 
     assert _lists_day(site, "2024-05-21") and _lists_day(site, "2024-05-20")
+
+
+def test_an_archive_of_more_days_than_a_sitemap_index_may_list_still_renders() -> None:
+    # A newspaper's archive from 1850 on: more days than the sitemaps protocol lets one index list.
+    import datetime as dt
+
+    from newsdrop.model import SiteConfig
+
+    site = MemoryStore()
+    first = dt.date(1850, 1, 1)
+    days = [(first + dt.timedelta(days=n)).isoformat() for n in range(pages.SITEMAPS_PER_INDEX + 1_000)]
+    for day in days:
+        site.put(urls.day_sitemap_key(day), b"<urlset/>", content_type="application/xml")
+    # A long address too: 50,000 of its sitemap URLs are more than the 5 million characters that
+    # bound a template override's page (the theme's own pages are bounded by what they list).
+    config = SiteConfig(url="https://news-archive." + "x" * 50 + ".example.com")
+    built = {key: compute().render() for key, compute in pages.day_indexes(site, config).items()}  # type: ignore[union-attr]
+    index = built["sitemap.xml"].decode()
+    listed = index.count("<sitemap>")
+    assert listed == pages.SITEMAPS_PER_INDEX
+    assert f"/sitemaps/{days[-1]}.xml" in index and f"/sitemaps/{days[999]}.xml" not in index  # the newest
+    archive = built["archive/index.html"].decode()
+    assert urls.day_url(days[0]) in archive and urls.day_url(days[-1]) in archive  # every day

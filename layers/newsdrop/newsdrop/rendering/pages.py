@@ -171,6 +171,9 @@ def _day_sitemap(entries: list[Entry], config: SiteConfig) -> bytes | None:
     return theme.render("sitemap.xml", config, entries=entries) if entries else None
 
 
+SITEMAPS_PER_INDEX = 50_000  # the sitemaps protocol's limit
+
+
 def day_indexes(site: ObjectStore, config: SiteConfig) -> dict[str, Compute]:
     """The sitemap index and the archive page: both list the daily sitemaps that exist, read once
     (one LIST per thousand days) for both. They change only when a day opens or closes, so each is
@@ -181,7 +184,10 @@ def day_indexes(site: ObjectStore, config: SiteConfig) -> dict[str, Compute]:
         return hashlib.sha256(json.dumps([kind, theme.stamp(config), days()]).encode()).hexdigest()[:32]
 
     def sitemap_index() -> bytes:
-        return theme.render("sitemap_index.xml", config, sitemaps=["/" + urls.day_sitemap_key(d) for d in days()])
+        # The newest days a sitemap index may list (an archive reaching back more than 137 years
+        # of daily posts has more): search engines know the older pages from the archive's links.
+        newest = days()[:SITEMAPS_PER_INDEX]
+        return theme.render("sitemap_index.xml", config, sitemaps=["/" + urls.day_sitemap_key(d) for d in newest])
 
     def archive_page() -> bytes:
         months: dict[str, list[tuple[str, str]]] = {}
