@@ -15,3 +15,8 @@ def test_the_local_stack_serves_the_site_under_its_baseurl_once_the_setting_land
     assert status == 200 and 'href="/blog/feed.xml"' in followed
     assert dev_stack.get("/blog/feed.xml")[0] == 200
     assert dev_stack.get("/feed.xml")[0] == 404  # outside the mount point, as behind the real one
+    # The sample post's image and links, written root-relative as the README says to, are under it too.
+    page = "/blog/fx/2024/05/22/fx-weekly.html"
+    status, body = dev_stack.wait_for(page, lambda s, b: s == 200 and 'src="/blog/images/' in b, timeout=60)
+    image = body.split('src="', 1)[1].split('"', 1)[0]
+    assert dev_stack.get(image)[0] == 200, image

@@ -6,13 +6,14 @@ the catalog when called (after the writer has read the object's ETag), never bef
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import json
 from collections.abc import Callable
 
-from newsdrop import model, paths
+from newsdrop import markup, model, paths
 from newsdrop.model import Entry, Post, SiteConfig
 from newsdrop.ports import Catalog, ObjectStore, PostRecord, Reads
 from newsdrop.rendering import theme, urls
@@ -33,6 +34,8 @@ def _labels(names: list[str], make_url: Callable[[str], str]) -> list[tuple[str,
 
 
 def post_body(post: Post, config: SiteConfig) -> bytes:
+    if config.baseurl:
+        post = dataclasses.replace(post, body_html=markup.rebase_links(post.body_html, paths.href(config.baseurl)))
     return theme.render(
         "post.html",
         config,
