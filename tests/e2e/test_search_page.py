@@ -374,3 +374,22 @@ def test_without_javascript_the_search_page_says_so_and_offers_the_archive(
     expect(notice).to_be_visible()
     assert notice.locator("a").get_attribute("href") == "/archive/"
     context.close()
+
+
+def test_a_number_with_a_point_is_looked_for_as_a_number(browser: Any) -> None:
+    # Sixty posts hold 1 and 8, none 1.8; two hold 1.8%. Searched by the digits alone, the page would
+    # check fifty posts and ask to look further; by the number, the two are the only candidates.
+    pipeline = InProcessPipeline()
+    decoys = [_post(f"rate-{n}", f"利率 {n}", f"报告期第1季度，利率为8%，编号{n}。", n) for n in range(60)]
+    found = [_post(f"cut-{n}", f"降息 {n}", "贷款市场报价利率下调至1.8%，成交10,000手。", 60 + n) for n in range(2)]
+    for key, body in decoys + found:
+        pipeline.upload(key, body)
+    pipeline.drain()
+    with serving(pipeline) as site:
+        page = browser.new_page()
+        page.goto(f"{site}/search/?q={quote('1.8%')}")
+        assert sorted(results(page, expect_text="2 条结果")) == [f"/markets/2024/05/25/cut-{n}.html" for n in range(2)]
+        assert page.locator(".excerpt mark").first.inner_text() == "1.8%"
+        page.fill("#q", "10,000手")  # a comma inside a number too; the comma between clauses still separates
+        assert len(results(page, expect_text="2 条结果")) == 2
+        page.close()

@@ -68,6 +68,11 @@ def test_query_tokens_cover_the_query_with_the_fewest_grams() -> None:
     assert search.query_tokens("002858") == ["002", "858"]
     assert search.query_tokens("et") == ["et"] and search.query_tokens("x") == ["x"]
     assert search.query_tokens("蔚来ET7 汽车") == ["蔚来", "et7", "汽车"]
+    # A point or comma between digits is part of the number: few posts hold `1.8`, nearly all `1` and `8`.
+    assert search.query_tokens("1.8%") == ["1.8"]
+    assert search.query_tokens("10,000元") == ["10,", "000", "元"]
+    assert search.query_tokens("8.") == ["8"] and search.query_tokens("v1..8") == ["v1", "8"]
+    assert search.query_tokens("600519.SH") == ["600", "519", "sh"]
     assert search.query_tokens("  ,. ") == []
 
 
@@ -218,7 +223,7 @@ def test_a_query_in_the_middle_of_a_word_or_number_is_found() -> None:
 TINY = index.Tuning(
     log_postings=12, level0_postings=20, fanout=2, shard_postings=8, short_postings=16, steps_per_post=2
 )
-CHARS = "北向资金净流入央行半导体蔚来汽车新能源股票代码abcab0123 "
+CHARS = "北向资金净流入央行半导体蔚来汽车新能源股票代码abcab0123 1.8%,0.,"
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import operator
 import re
@@ -50,6 +51,9 @@ MANIFEST_KEY = paths.SEARCH_MANIFEST_KEY
 RUN_PREFIX = paths.SEARCH_RUN_PREFIX
 DOC_PREFIX = paths.SEARCH_DOC_PREFIX
 VERSION = 2
+# What a document's tokens are made by: a document indexed by another tokenizer is indexed again
+# when its post is read again (a site-wide refresh), as its digest (stages/index.py) names this.
+TOKENIZER = 2
 
 Get = Callable[[str], bytes | None]
 
@@ -58,7 +62,12 @@ Get = Callable[[str], bytes | None]
 # syllables, and the supplementary ideograph planes.
 _CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
 # A run of CJK characters, or of letters and digits that are not CJK (`[^\W_]` is str.isalnum).
-_RUN = re.compile(f"([{_CJK}]+)|([^\\W_{_CJK}]+)")
+# A point or a comma between two digits belongs to the run (`1.8`, `10,000`; `600519.SH` is two),
+# so the grams of a number cross it: `1.8%` is looked for by `1.8`, which few posts hold, not by
+# `1` and `8`, which nearly all do. A query and a text split alike, since whether the two sides
+# join depends only on the characters next to the point.
+_WORD = f"[^\\W_{_CJK}]"
+_RUN = re.compile(f"([{_CJK}]+)|({_WORD}+(?:(?<=\\d)[.,](?=\\d){_WORD}+)*)")
 _IS_CJK = re.compile(f"[{_CJK}]")
 
 
@@ -87,8 +96,14 @@ def _grams(text: str) -> list[str]:
     grams: list[str] = []
     for cjk, word in _RUN.findall(text):  # the runs as a list, made in C
         run = cjk or word
-        grams += run
-        grams += map(operator.add, run, run[1:])  # bigrams, joined in C
+        if word and ("." in run or "," in run):
+            # A query covers such a run with 3-grams: a point or comma alone, or in a bigram, is
+            # never looked for.
+            grams += [ch for ch in run if ch not in ".,"]
+            grams += [a + b for a, b in itertools.pairwise(run) if a not in ".," and b not in ".,"]
+        else:
+            grams += run
+            grams += map(operator.add, run, run[1:])  # bigrams, joined in C
         if word:
             grams += [run[i : i + n] for n in range(3, LATIN_GRAMS + 1) for i in range(len(run) - n + 1)]
     return grams

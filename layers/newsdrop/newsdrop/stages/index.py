@@ -590,7 +590,7 @@ def _document(doc_id: int, post: Post) -> Document:
 
 def _digest(post: Post) -> str:
     """What the post's document is made of: another document is written only when it changes."""
-    fields = [post.url, post.title, post.date, post.text, search.labels(post.categories, post.tags)]
+    fields = [search.TOKENIZER, post.url, post.title, post.date, post.text, search.labels(post.categories, post.tags)]
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()[:24]
 
 

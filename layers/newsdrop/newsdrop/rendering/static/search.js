@@ -24,14 +24,18 @@
       (code >= 0x3040 && code <= 0x30ff) || (code >= 0xac00 && code <= 0xd7af) ||
       (code >= 0x20000 && code <= 0x2ffff);
   }
-  var WORD = /[\p{L}\p{N}]/u;
+  var WORD = /[\p{L}\p{N}]/u, DIGIT = /\p{Nd}/u;
   function normalise(text) { return text.normalize("NFKC").toLowerCase(); }
 
+  // Runs of CJK characters, or of letters and digits, where a point or comma between two digits
+  // belongs to the run (`1.8`, `10,000`), as search.py's _RUN splits them.
   function runs(text) {
-    var out = [], kind = "", current = [];
-    for (var ch of text + " ") {
-      var code = ch.codePointAt(0);
-      var now = isCJK(code) ? "cjk" : WORD.test(ch) ? "word" : "";
+    var out = [], kind = "", current = [], chars = Array.from(text + " ");
+    for (var i = 0; i < chars.length; i++) {
+      var ch = chars[i], code = ch.codePointAt(0);
+      var joins = (ch === "." || ch === ",") && kind === "word" && DIGIT.test(current[current.length - 1]) &&
+        i + 1 < chars.length && DIGIT.test(chars[i + 1]);
+      var now = joins ? "word" : isCJK(code) ? "cjk" : WORD.test(ch) ? "word" : "";
       if (now !== kind) {
         if (kind) out.push([kind, current]);
         kind = now; current = [];
