@@ -238,7 +238,8 @@ def _page_budget() -> Iterator[None]:
     """RENDER_SECONDS for one page of an override. The sandbox's hooks check the time at each call,
     attribute, item and join; in the main thread an alarm also stops a loop none of them sees
     (`{% for c in text %}{% for d in text %}{% endfor %}{% endfor %}`)."""
-    _budget.deadline, _budget.range_items = time.monotonic() + RENDER_SECONDS, 0
+    started = time.monotonic()
+    _budget.deadline, _budget.range_items = started + RENDER_SECONDS, 0
     alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     if alarm:
 
@@ -255,7 +256,7 @@ def _page_budget() -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, earlier)
             if pending:  # an alarm someone else set: put back what is left of it
-                signal.setitimer(signal.ITIMER_REAL, pending)
+                signal.setitimer(signal.ITIMER_REAL, max(pending - (time.monotonic() - started), 0.001))
 
 
 @cache
