@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from newsdrop import markup
+from newsdrop.rendering import urls
 
 
 def tags_in(html: str) -> set[str]:
@@ -332,5 +333,5 @@ def test_feed_styles_keep_their_values() -> None:
     ],
 )
 def test_root_relative_links_of_a_post_move_under_the_base(html: str, expected: str) -> None:
-    assert markup.rebase_links(html, "/blog") == expected
-    assert markup.rebase_links(html, "") == html
+    assert urls.rebase_links(html, "/blog") == expected
+    assert urls.rebase_links(html, "") == html

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from newsdrop import markup, model, paths
+from newsdrop import model, paths
 from newsdrop.model import Entry, Post, SiteConfig
 from newsdrop.ports import Catalog, ObjectStore, PostRecord, Reads
 from newsdrop.rendering import theme, urls
@@ -35,7 +35,7 @@ def _labels(names: list[str], make_url: Callable[[str], str]) -> list[tuple[str,
 
 def post_body(post: Post, config: SiteConfig) -> bytes:
     if config.baseurl:
-        post = dataclasses.replace(post, body_html=markup.rebase_links(post.body_html, paths.href(config.baseurl)))
+        post = dataclasses.replace(post, body_html=urls.rebase_links(post.body_html, paths.href(config.baseurl)))
     return theme.render(
         "post.html",
         config,

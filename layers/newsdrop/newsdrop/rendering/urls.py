@@ -60,3 +60,29 @@ def days_with_posts(site: ObjectStore) -> list[str]:
     request per thousand days of archive, so no page that lists days reads the catalog."""
     keys = site.list_keys(SITEMAPS_PREFIX)
     return sorted((k.removeprefix(SITEMAPS_PREFIX).removesuffix(".xml") for k in keys), reverse=True)
+
+
+# (Here, not in newsdrop.markup: render imports no Markdown library.)
+# A root-relative link or image in a post (`/images/x.png`, `/`), in quotes or not; not `//host`.
+_START_TAG = re.compile(r"<[a-zA-Z][^>]*>")
+_ROOT_LINK = re.compile(r"""(\s(?:href|src)\s*=\s*["']?)/(?![/\\])""", re.IGNORECASE)
+
+
+def rebase_links(body_html: str, base: str) -> str:
+    """A post's root-relative links under the site's `baseurl` (`/images/x.png` -> `/blog/images/x.png`):
+    the README tells authors to link a file as `/images/...`, and a post has no `{{ site.baseurl }}`
+    to write, as a Jekyll post has. A link already under the base is left as it is."""
+    base = base.rstrip("/")
+    if not base:
+        return body_html
+    under = re.compile(re.escape(base[1:]) + r"""(?:[/"'\s?#>]|\Z)""")
+
+    def in_tag(tag: re.Match[str]) -> str:
+        text = tag.group(0)
+
+        def rebased(match: re.Match[str]) -> str:
+            return match.group(0) if under.match(text, match.end()) else match.group(1) + base + "/"
+
+        return _ROOT_LINK.sub(rebased, text)
+
+    return _START_TAG.sub(in_tag, body_html)  # attributes only: never text that reads like one
