@@ -9,6 +9,7 @@ a link in a file's own place is replaced, never written through.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from dataclasses import dataclass, field
@@ -50,9 +51,20 @@ class OutputFolder:
         path.unlink()  # the file's place held a link: the link goes, its target is left alone
         return os.open(path, flags, 0o666)
 
-    def forget(self, folder: Path) -> None:
-        """A folder removed: made (and checked) again if a later key needs it."""
-        self._checked.discard(folder)
+    def remove(self, key: str) -> None:
+        """`key`'s file, and the folders it leaves empty, as on S3 (where they never were): a later
+        key of one of their names is then a file that can be written."""
+        path = self.path(key)
+        with contextlib.suppress(IsADirectoryError, NotADirectoryError):  # never written as a file
+            path.unlink(missing_ok=True)
+        for folder in path.parents:
+            if folder == self.root or not folder.is_relative_to(self.root):
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone): neither are the folders above it
+                break
+            self._checked.discard(folder)  # made (and checked) again if a later key needs it
 
     def _folder(self, folder: Path) -> None:
         if folder in self._checked:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -103,20 +102,8 @@ class MemoryStore:
             if if_match is not None and current is not None and current.etag != if_match:
                 raise PreconditionFailed(key)
             if self.objects.pop(key, None) is not None and self._out is not None:
-                self.unwritable.pop(key, None)
-                path = self._out.path(key)
-                with contextlib.suppress(IsADirectoryError, NotADirectoryError):  # never written: see `unwritable`
-                    path.unlink(missing_ok=True)
-                # Folders left empty go too, as on S3 (where they never were): a later key of one of
-                # their names is then a file that can be written.
-                for folder in path.parents:
-                    if folder == self._out.root or not folder.is_relative_to(self._out.root):
-                        break
-                    try:
-                        folder.rmdir()
-                    except OSError:  # not empty (or gone): neither are the folders above it
-                        break
-                    self._out.forget(folder)
+                self.unwritable.pop(key, None)  # a key never written as a file is not there to remove
+                self._out.remove(key)
 
     def list_keys(self, prefix: str) -> list[str]:
         return self.objects.with_prefix(prefix)
