@@ -621,3 +621,47 @@ def test_together_a_remembered_object_that_lost_its_race_is_derived_again_alone(
     assert computed == ["page", "sitemap", "page"] and w.counts.retried == 1
     assert body_of(store, "2024/05/20/index.html") == b"day v3"
     assert body_of(store, "sitemaps/2024-05-20.xml") == b"<urlset>v3</urlset>"  # computed after the race
+
+
+def test_an_object_expected_new_is_created_without_a_head() -> None:
+    store = Spy()
+    w = SiteWriter(store)
+    w.derive("a.html", lambda: b"page", new=True)
+    assert store.heads == [] and store.puts == ["a.html"]
+    assert body_of(store, "a.html") == b"page" and w.counts.created_keys == ["a.html"]
+
+
+def test_an_object_expected_new_that_exists_is_written_against_a_fresh_head() -> None:
+    store = Spy()
+    store.inner.put("a.html", b"old", content_type="text/html")
+    w = SiteWriter(store)
+    w.derive("a.html", lambda: b"new", new=True)
+    # The create is refused, the retry reads the head and replaces the object: an update, to invalidate.
+    assert store.heads == ["a.html"] and body_of(store, "a.html") == b"new"
+    assert w.counts.written == 1 and w.counts.retried == 1 and w.counts.stale_keys == ["a.html"]
+
+
+def test_an_object_expected_new_already_right_is_left_as_it_is() -> None:
+    store = Spy()
+    SiteWriter(store.inner).derive("a.html", lambda: b"same")
+    w = SiteWriter(store)
+    w.derive("a.html", lambda: b"same", new=True)
+    assert body_of(store, "a.html") == b"same" and w.counts.stale_keys == []
+
+
+def test_absence_expected_is_no_reason_to_leave_an_object_that_must_go() -> None:
+    """Expecting an object to be new says nothing of whether it exists: deciding there is nothing to
+    delete takes a HEAD, or a page that must go (its post was deleted meanwhile) would stay."""
+    store = Spy()
+    store.inner.put("a.html", b"page of a post deleted since", content_type="text/html")
+    w = SiteWriter(store)
+    w.derive("a.html", lambda: None, new=True)
+    assert store.heads == ["a.html"] and body_of(store, "a.html") is None and w.counts.deleted == 1
+
+
+def test_what_the_writer_knows_of_an_object_wins_over_expecting_it_new() -> None:
+    store, known = remembering("a.html", b"one")
+    w = SiteWriter(store, known=known)
+    w.derive("a.html", lambda: b"two", new=True)
+    # Written against the remembered ETag (an If-None-Match would be refused), in one request.
+    assert store.heads == [] and store.puts == ["a.html", "a.html"] and w.counts.retried == 0

@@ -80,9 +80,12 @@ def _change(key: Any, sequencer: Any, removed: bool) -> SourceChange:
     return SourceChange(key=key, sequencer=normalise_sequencer(sequencer), removed=removed)
 
 
-def for_record(record: PostRecord, lane: Lane = "live") -> BusEvent:
-    """The event that announces a committed record; rebuilt the same way for a redelivery."""
-    detail = {
+def for_record(record: PostRecord, lane: Lane = "live", *, created: bool = False) -> BusEvent:
+    """The event that announces a committed record; rebuilt the same way for a redelivery.
+
+    `created`: the commit just made the post live, which it was not before, so its page is new (a
+    hint that saves render a HEAD). A redelivery's event does not say so: its page may be written."""
+    detail: dict[str, Any] = {
         "key": record.key,
         "sequencer": record.sequencer,
         "url": record.url if record.live else "",
@@ -92,6 +95,8 @@ def for_record(record: PostRecord, lane: Lane = "live") -> BusEvent:
         "released": list(record.released),
         "lane": lane,
     }
+    if created:
+        detail["created"] = True
     return BusEvent(POST_UPSERTED if record.live else POST_REMOVED, detail)
 
 
@@ -202,6 +207,7 @@ class PublishingEvent:
     aliases: tuple[str, ...] = ()
     released: tuple[str, ...] = ()  # earlier URLs the post no longer redirects from
     bulk: bool = False  # in the lane of a site-wide refresh or an import, not a single publish
+    created: bool = False  # the post was made live by the commit announced (`for_record`)
 
 
 def publishing_event(body: dict[str, Any]) -> PublishingEvent:
@@ -229,4 +235,5 @@ def publishing_event(body: dict[str, Any]) -> PublishingEvent:
         aliases=tuple(aliases),
         released=tuple(released),
         bulk=detail.get("lane") == "bulk",
+        created=detail.get("created") is True,
     )

@@ -17,12 +17,17 @@ read of each object (`known`), and makes a HEAD only for an object it knows noth
 once a write against what it knew was refused. A listing every publish rewrites costs one PUT,
 not a HEAD and a PUT. A decision not to write, and a delete (which succeeds on an object
 already gone), are not taken on a remembered head alone: a HEAD confirms it first.
+
+Nor need absence be seen: a caller may name keys it expects to be new (a new post's page), which
+are then written with `If-None-Match: *` straight away. That write holds only if the object is
+absent when it lands, exactly what a HEAD that found nothing followed by the same write would
+establish; when the guess is wrong, the write is refused and the next attempt reads the head.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import quote
@@ -134,13 +139,15 @@ class SiteWriter:
         extra: dict[str, str] | None = None,
         cache: str | None = None,
         media: str | None = None,
+        new: bool = False,
     ) -> bool:
         """Make `key` hold compute()'s result (None: absent). compute must read its inputs when called.
         `cache`: its Cache-Control, and `media` its Content-Type, when not the ones its key gives
-        (`cache_control`, `content_type`).
+        (`cache_control`, `content_type`); `new`: the object is expected not to exist yet.
 
         Returns False when compute chose to keep the object as it is."""
-        return self.derive_together(lambda: {key: compute}, extra=extra, cache=cache, media=media)[key]
+        expected = (key,) if new else ()
+        return self.derive_together(lambda: {key: compute}, extra=extra, cache=cache, media=media, new=expected)[key]
 
     def derive_together(
         self,
@@ -149,16 +156,18 @@ class SiteWriter:
         extra: dict[str, str] | None = None,
         cache: str | None = None,
         media: str | None = None,
+        new: Collection[str] = (),
     ) -> dict[str, bool]:
         """derive() for objects whose computes share what they read: `make` returns fresh computes (and
         a fresh shared cache) for each attempt, and every object's ETag is read before any of them
-        computes, so whatever they share is read after all of them."""
+        computes, so whatever they share is read after all of them. `new`: keys expected not to exist
+        yet, taken as absent on the first attempt unless this writer knows better."""
         done: dict[str, bool] = {}
         lost: list[str] = []
         for attempt in range(MAX_ATTEMPTS):
             computes = {key: compute for key, compute in make().items() if key not in done}
             # After a lost race, a fresh HEAD: what was known is what the race was lost against.
-            heads = {key: self._head(key, recall=attempt == 0) for key in computes}
+            heads = {key: self._head(key, recall=attempt == 0, new=key in new) for key in computes}
             for key, compute in computes.items():
                 head, recalled = heads[key]
                 cached = cache or cache_control(key)
@@ -187,11 +196,13 @@ class SiteWriter:
             blob = self.store.get(key)
         raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
 
-    def _head(self, key: str, *, recall: bool) -> tuple[Head | None, bool]:
-        """The object's head, and whether it is remembered rather than read just now."""
+    def _head(self, key: str, *, recall: bool, new: bool = False) -> tuple[Head | None, bool]:
+        """The object's head, and whether it is remembered (or expected) rather than read just now."""
         known = self.known.get(key) if recall else None
         if known is not None:
             return known, True
+        if recall and new:
+            return None, True
         head = self.store.head(key)
         self.known.remember(key, head)
         return head, False
@@ -222,6 +233,11 @@ class SiteWriter:
         if isinstance(answer, Keep):
             return False
         if answer is None:
+            if head is None and recalled:
+                # Expected absent, not seen so: only a HEAD tells that there is nothing to delete.
+                head = self.store.head(key)
+                self.known.remember(key, head)
+                recalled = False
             if head is not None:
                 # A conditional delete of an object already gone succeeds: on a remembered head, make
                 # sure it is there, or its path would be invalidated and its day's indexes derived for nothing.

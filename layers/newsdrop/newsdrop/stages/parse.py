@@ -256,9 +256,10 @@ class ParseBatch:
             self.emitted.append(events.for_record(result.current, lane))
             self.hand_over(result.current)
             return result.status
-        self.emitted.append(events.for_record(result.current, lane))
-        self.hand_over(result.current)
         replaced = result.previous
+        created = result.current.live and (replaced is None or not replaced.live)
+        self.emitted.append(events.for_record(result.current, lane, created=created))
+        self.hand_over(result.current)
         if replaced is not None:
             if replaced.due:
                 self.ports.scheduler.cancel(schedule_name(record.key, replaced.sequencer))

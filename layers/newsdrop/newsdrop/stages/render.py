@@ -69,6 +69,9 @@ class RenderBatch:
     def render_post(self, event: events.PublishingEvent) -> None:
         # The event names the URLs involved; what each one shows is decided by the catalog now,
         # so each URL is derived once per batch, whichever of the post's events named it.
+        # A post its commit made live (a new one, usually) has no page yet: the page is written without
+        # reading its head first. A retried batch may have written it already.
+        first = event.created and not self.retried
         for url in dict.fromkeys(u for u in (event.url, event.previous_url, *event.aliases, *event.released) if u):
             if (event.key, url) in self.rendered:
                 continue
@@ -77,6 +80,7 @@ class RenderBatch:
                 pages.post_page(url, event.key, self.ports.catalog, self.ports.artifacts, self.config),
                 # A page, whatever its name ends in: `/v1.2` is no download, `/x.js` no script.
                 media=PAGE_TYPE,
+                new=first and url == event.url,
             )
             self.rendered.add((event.key, url))
 
@@ -93,8 +97,12 @@ class RenderBatch:
         # The newer events' renders may have found their copy already right: this record is tried again.
         raise RuntimeError(f"{key} kept changing while it was copied")
 
-    def derive(self, key: str, compute: Compute, *, cache: str | None = None, media: str | None = None) -> None:
-        self._keep((key,), lambda: self.writer.derive(key, compute, cache=cache, media=media))
+    def derive(
+        self, key: str, compute: Compute, *, cache: str | None = None, media: str | None = None, new: bool = False
+    ) -> None:
+        self.writer.derive(key, compute, cache=cache, media=media, new=new)
+        # Derived again (`settle`) from the head this writer then knows.
+        self.recipes[key] = lambda: self.writer.derive(key, compute, cache=cache, media=media)
 
     def derive_together(self, make: Callable[[], Mapping[str, Compute]]) -> None:
         """Listings (every caller's): what a publish rewrites, kept fresh by their short lifetime."""
@@ -157,9 +165,19 @@ class RenderBatch:
             self.derive_together(lambda: pages.day_indexes(self.ports.site, self.config))
 
     def ensure_static(self) -> None:
-        """Theme files and static pages, rewritten only when the theme or the settings change (one HEAD)."""
+        """Theme files and static pages, rewritten only when the theme or the settings change.
+
+        404.html, written last, carries the stamp of the theme and settings it was made with. Its head
+        as this execution environment last wrote or read it answers, without a request, for as long as
+        the settings are the ones it was stamped with. Every change of the settings reaches render as
+        an event of its own, and a batch holding one (or retried) reads the head again: so settings
+        changed and changed back elsewhere meanwhile, whose static pages another environment wrote,
+        are still seen."""
         stamp = theme.stamp(self.config)
-        head = self.ports.site.head("404.html")
+        head = None if self.configured or self.retried else self.writer.known.get("404.html")
+        if head is None or head.metadata.get(THEME_STAMP) != stamp:
+            head = self.ports.site.head("404.html")
+            self.writer.known.remember("404.html", head)
         if head is not None and head.metadata.get(THEME_STAMP) == stamp:
             return
         for name in theme.STATIC_FILES:
