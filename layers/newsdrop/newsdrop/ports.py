@@ -385,5 +385,8 @@ class Ports:
     clock: Clock = field(default_factory=ProcessClock)
     scheduler: Scheduler = field(default_factory=NoScheduler)
     read_post: PostReader | None = None  # None: posts.read_post; `newsdrop build` reads posts ahead
+    # Whether parse's events carry small artifacts, which saves render and index a GET each.
+    # `newsdrop build` reads posts into memory adapters, where a GET costs less than carrying.
+    carry_artifacts: bool = True
     # The site objects' heads as this execution environment last wrote or read them (`SiteWriter.known`).
     site_heads: KnownHeads = field(default_factory=KnownHeads)

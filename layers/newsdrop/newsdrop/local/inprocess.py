@@ -268,14 +268,16 @@ class InProcessPipeline:
         read ahead in `jobs` processes, and index runs beside render."""
         files = list(files)
         self.publish_all((key, body) for key, body in files if source_keys.is_site_key(key))
+        before = self.ports
         with contextlib.ExitStack() as stack:
+            ahead = None
             if jobs > 1:
                 from newsdrop.local.readahead import ReadAhead
 
                 bodies = [(key, body) for key, body in files if source_keys.is_post_key(key)]
                 config = site_settings(self.catalog).config
                 ahead = stack.enter_context(ReadAhead.start(bodies, config, self.max_post_bytes, jobs))
-                self.ports = dataclasses.replace(self.ports, read_post=ahead)
+            self.ports = dataclasses.replace(before, read_post=ahead, carry_artifacts=False)
             try:
                 # Uploaded while the read-ahead workers start (10,000 uploads take about half a second).
                 for key, body in files:
@@ -283,7 +285,7 @@ class InProcessPipeline:
                         self.upload(key, body)
                 self._drain_queues(FEEDING)  # all the reading: the workers are stopped before any fork
             finally:  # later uploads are read as on AWS
-                self.ports = dataclasses.replace(self.ports, read_post=None)
+                self.ports = before
         self.drain(beside=jobs > 1)
 
     @property

@@ -46,7 +46,9 @@ def post_body(post: Post, config: SiteConfig) -> bytes:
     )
 
 
-def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, config: SiteConfig) -> Compute:
+def post_page(
+    url: str, key: str, catalog: Catalog, read_artifact: Callable[[str], bytes | None], config: SiteConfig
+) -> Compute:
     """The page at `url`: the post `key`'s, as long as it holds that URL; where no post holds it, a
     redirect to the post that lists it among its earlier URLs (`Catalog.redirect_claimant`, whichever
     post's event asks); absent otherwise."""
@@ -61,10 +63,10 @@ def post_page(url: str, key: str, catalog: Catalog, artifacts: ObjectStore, conf
             return KEEP  # another post holds this URL now (or `key` again, since this read): its event renders it
         if paths.key_for_url(record.url) != paths.key_for_url(url):
             return KEEP
-        blob = artifacts.get(record.artifact)
-        if blob is None:
+        body = read_artifact(record.artifact)
+        if body is None:
             raise RuntimeError(f"artifact {record.artifact} of {key} is missing")
-        return post_body(Post.from_json(json.loads(blob.body)), config)
+        return post_body(Post.from_json(json.loads(body)), config)
 
     return compute
 

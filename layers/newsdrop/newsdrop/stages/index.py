@@ -48,7 +48,7 @@ from newsdrop.model import Post
 from newsdrop.ports import Blob, Ports, Reads, SearchState, Snapshot
 from newsdrop.rendering.writer import KEEP, Keep, SiteWriter
 from newsdrop.search import Deleted, Document, Job, Manifest, Run, Trash
-from newsdrop.stages.common import Outcome, process_batch
+from newsdrop.stages.common import Artifacts, Outcome, process_batch
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,10 @@ class IndexBatch:
     owed_docs: dict[int, dict[str, int]] = field(default_factory=dict)
     owed_deleted: set[int] = field(default_factory=set)
     settled: list[tuple[str, SearchState]] = field(default_factory=list)
+    artifacts: Artifacts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.artifacts = Artifacts(self.ports.artifacts)
 
     def handle(self, record: SQSRecord) -> None:
         event = events.publishing_event(record.json_body)
@@ -117,6 +121,7 @@ class IndexBatch:
             return  # files are not searched (the template routes them to render alone)
         self.bulk = self.bulk or event.bulk
         if event.detail_type != events.SITE_CONFIGURED:
+            self.artifacts.carry(event)
             self.keys.add(event.key)
             self.days.update(list_id for list_id in event.lists if list_id.startswith(model.DAY_PREFIX))
 
@@ -125,10 +130,10 @@ class IndexBatch:
         record = found.posts[key]
         post = None
         if record is not None and record.live:
-            blob = self.ports.artifacts.get(record.artifact)
-            if blob is None:
+            body = self.artifacts.read(record.artifact)
+            if body is None:
                 raise RuntimeError(f"artifact {record.artifact} of {key} is missing")
-            post = Post.from_json(json.loads(blob.body))
+            post = Post.from_json(json.loads(body))
         digest = "" if post is None else _digest(post)
         return Plan(key, state, post, digest)
 

@@ -46,7 +46,6 @@ from newsdrop.stages.common import Outcome, or_defaults, process_batch, site_set
 log = logging.getLogger(__name__)
 
 REPORTS_PREFIX = "reports/rejected/"
-ARTIFACTS_PREFIX = "posts/"
 MAX_SETTINGS_RACES: Final = 5  # settings changing under one post this many times in a row is a fault
 # The settings are one DynamoDB item, 400 KB at most: this leaves room for its other attributes.
 MAX_SETTINGS_BYTES: Final = 360 * 1024
@@ -75,9 +74,7 @@ def report_key(source_key: str) -> str:
 def artifact_of(post: Post) -> tuple[str, bytes]:
     """The post's artifact: its key and its body (the post as JSON)."""
     body = json.dumps(post.to_json(), ensure_ascii=False, sort_keys=True).encode()
-    # Content-addressed per source key: concurrent parses of one key never overwrite each other's artifact.
-    folder = hashlib.sha256(post.key.encode()).hexdigest()[:24]
-    return f"{ARTIFACTS_PREFIX}{folder}/{hashlib.sha256(body).hexdigest()[:24]}.json", body
+    return paths.artifact_key(post.key, body), body
 
 
 def schedule_name(key: str, rev: str) -> str:
@@ -215,7 +212,7 @@ class ParseBatch:
             due=due.isoformat() if due is not None else "",
             aliases=tuple(post.redirect_from),
         )
-        return self.commit(record, lane, stored)
+        return self.commit(record, lane, stored, artifact=body)
 
     def remove(self, key: str, sequencer: str, stored: PostRecord | None) -> None:
         # A tombstone depends on no setting: its upload-or-delete sequencer alone orders it.
@@ -224,8 +221,11 @@ class ParseBatch:
         )
         self.commit(record, "live", stored)
 
-    def commit(self, record: PostRecord, lane: Lane, stored: PostRecord | None) -> CommitStatus:
-        """`stored`: the record as read for this change (the catalog plans against it)."""
+    def commit(
+        self, record: PostRecord, lane: Lane, stored: PostRecord | None, *, artifact: bytes | None = None
+    ) -> CommitStatus:
+        """`stored`: the record as read for this change (the catalog plans against it); `artifact`: the
+        body of the record's artifact, which a single publish's event carries (`events.for_record`)."""
         generation = self.site.generation if record.state != "deleted" else None
         result = self.ports.catalog.commit(record, generation=generation, stored=stored)
         extra = {"key": record.key, "sequencer": record.sequencer}
@@ -258,7 +258,8 @@ class ParseBatch:
             return result.status
         replaced = result.previous
         created = result.current.live and (replaced is None or not replaced.live)
-        self.emitted.append(events.for_record(result.current, lane, created=created))
+        carried = artifact if self.ports.carry_artifacts and result.current.artifact == record.artifact else None
+        self.emitted.append(events.for_record(result.current, lane, created=created, artifact=carried))
         self.hand_over(result.current)
         if replaced is not None:
             if replaced.due:

@@ -28,7 +28,7 @@ from newsdrop.model import SiteConfig
 from newsdrop.ports import Ports, Reads
 from newsdrop.rendering import files, pages, theme, urls
 from newsdrop.rendering.writer import FILE_CACHE, LISTING_CACHE, PAGE_TYPE, Compute, SiteWriter, invalidation_paths
-from newsdrop.stages.common import Outcome, or_defaults, process_batch
+from newsdrop.stages.common import Artifacts, Outcome, or_defaults, process_batch
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,11 @@ class RenderBatch:
     configured: bool = False
     retried: bool = False  # a record of the batch was delivered before: an earlier attempt failed
     bulk: bool = False  # a record came in the lane of a site-wide refresh or an import
+    artifacts: Artifacts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.artifacts = Artifacts(self.ports.artifacts)
+
     # Each derived object's key -> how to derive it (and any object derived together with it) again.
     recipes: dict[str, Callable[[], object]] = field(default_factory=dict)
     sitemaps: set[str] = field(default_factory=set)  # the daily sitemaps of the batch's days
@@ -63,6 +68,7 @@ class RenderBatch:
         if event.detail_type == events.FILE_CHANGED:
             self.copy_file(paths.file_key(event.key))
             return
+        self.artifacts.carry(event)
         self.render_post(event)
         self.lists.update(event.lists)
 
@@ -77,7 +83,7 @@ class RenderBatch:
                 continue
             self.derive(
                 paths.key_for_url(url),
-                pages.post_page(url, event.key, self.ports.catalog, self.ports.artifacts, self.config),
+                pages.post_page(url, event.key, self.ports.catalog, self.artifacts.read, self.config),
                 # A page, whatever its name ends in: `/v1.2` is no download, `/x.js` no script.
                 media=PAGE_TYPE,
                 new=first and url == event.url,
