@@ -276,8 +276,12 @@ def test_list_pages_equal_moto(operations: list[tuple[str, str]], lists: list[An
 
 @pytest.mark.parametrize(
     ("owner", "name"),
-    [("ResponseSerializer", "get_value"), ("BaseJSONSerializer", "_serialize_type_structure")],
-    ids=["name-cache", "attribute-values"],
+    [
+        ("ResponseSerializer", "get_value"),
+        ("BaseJSONSerializer", "_serialize_type_structure"),
+        ("BaseJSONSerializer", "_serialize_type_map"),
+    ],
+    ids=["name-cache", "attribute-values", "attribute-maps"],
 )
 def test_serialized_responses_equal_moto(owner: str, name: str) -> None:
     """The serializer's patches (the name cache; string and number attribute values written as
@@ -304,6 +308,10 @@ def test_serialized_responses_equal_moto(owner: str, name: str) -> None:
             "flag": {"BOOL": False},
         }
         ddb.put_item(TableName="t", Item=item)
+        # An item of strings and numbers only, as the catalog's listing entries are.
+        ddb.put_item(
+            TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": "t"}, "e": {"S": '{"t": "标题"}'}, "v": {"N": "3"}}
+        )
         s3.create_bucket(Bucket="bucket-b")
         for key in ["a/1", "a/2", "b&<>'\"/3", "é/4"]:
             s3.put_object(Bucket="bucket-b", Key=key, Body=b"x", Metadata={"k": "v"}, ContentType="text/html")
