@@ -33,7 +33,7 @@ PIP_COMPILE := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit
 # folder of a real one (not a pyenv shim) first. Expanded only when sam-build runs.
 PY312_DIR = $(shell dirname "$$(scripts/find-python.sh --3.12)")
 
-.PHONY: soak load help install install-sam install-checkov install-browser lint template security sam-build unit \
+.PHONY: soak load help install install-sam install-checkov install-browser install-jekyll lint template security sam-build unit \
         integration e2e test lock \
         run bench bench-quick format clean distclean
 
@@ -60,6 +60,14 @@ install-browser: ## Debian's chromium for the browser tests (never a Playwright 
 	else \
 	    $(SUDO) apt-get update; \
 	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+install-jekyll: ## Debian's jekyll: the bench's comparison and the migration test build sites with it
+	@if command -v jekyll >/dev/null 2>&1; then \
+	    echo "install-jekyll: $$(jekyll --version 2>/dev/null || command -v jekyll)"; \
+	else \
+	    $(SUDO) apt-get update; \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends jekyll; \
 	fi
 
 # ------------------------------------------------------------------------------ checks
@@ -92,7 +100,7 @@ integration: install ## integration tests (moto)
 e2e: install install-browser ## end-to-end tests (local stack, headless chromium)
 	$(PYTEST) tests/e2e || [ $$? -eq 5 ]
 
-test: install install-sam install-checkov install-browser lint template security sam-build ## everything: setup, lint, template, security, build, all tests
+test: install install-sam install-checkov install-browser install-jekyll lint template security sam-build ## everything: setup, lint, template, security, build, all tests
 	$(PYTEST) tests
 
 # ------------------------------------------------------------------------------ use
@@ -100,10 +108,10 @@ test: install install-sam install-checkov install-browser lint template security
 run: install ## the local stack (moto + pollers + site server) with the sample posts
 	$(VENV)/bin/newsdrop dev --posts $(POSTS) --host $(HOST) --s3-port $(S3_PORT) --site-port $(SITE_PORT)
 
-bench: install ## the benchmark
+bench: install install-jekyll ## the benchmark
 	$(PYTHON) -m bench.run
 
-bench-quick: install ## a short benchmark run
+bench-quick: install install-jekyll ## a short benchmark run
 	$(PYTHON) -m bench.run --quick
 
 format: install ## rewrite code with ruff (format + autofix)
