@@ -76,11 +76,13 @@ def test_a_carried_body_that_is_not_the_catalogs_artifact_is_not_used() -> None:
     assert not search.search(site_get(pipeline), "forged")
 
 
-def test_a_large_artifact_stays_in_the_bucket() -> None:
+def test_a_large_artifact_or_a_drafts_stays_in_the_bucket() -> None:
     record = PostRecord(key=KEY, sequencer="1", live=True, url="/a.html", artifact="posts/x/y.json")
     small = b"x" * events.CARRIED_ARTIFACT_MAX
     assert events.for_record(record, artifact=small).detail["artifact"] == small.decode()
     assert "artifact" not in events.for_record(record, artifact=small + b"x").detail
+    draft = dataclasses.replace(record, live=False, state="draft")
+    assert "artifact" not in events.for_record(draft, artifact=small).detail
 
 
 def test_a_carried_artifact_is_filed_under_its_own_key() -> None:

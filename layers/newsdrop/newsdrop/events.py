@@ -107,7 +107,8 @@ def for_record(
     }
     if created:
         detail["created"] = True
-    if artifact is not None and len(artifact) <= CARRIED_ARTIFACT_MAX:
+    if artifact is not None and record.live and len(artifact) <= CARRIED_ARTIFACT_MAX:
+        # Only a live post's: render and index read no other (a draft's stays out of the queues).
         detail["artifact"] = artifact.decode()
     return BusEvent(POST_UPSERTED if record.live else POST_REMOVED, detail)
 
