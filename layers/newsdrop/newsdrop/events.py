@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
-
 from newsdrop import source_keys
 from newsdrop.ports import BusEvent, PostRecord, normalise_sequencer
 
@@ -51,21 +49,21 @@ def source_changes(body: dict[str, Any]) -> list[SourceChange]:
     if body.get("Event") == "s3:TestEvent":
         return []  # S3 sends one when a notification is configured; it names no object
     try:
+        # S3 URL-encodes keys in both forms: "red flower.md" arrives as "red+flower.md".
         if "detail-type" in body:
-            event = S3EventBridgeNotificationEvent(body)
-            if event.detail_type not in ("Object Created", "Object Deleted"):
-                raise MalformedEvent(f"unexpected S3 event type {event.detail_type!r}")
-            obj = event.detail.object
-            # Powertools decodes the key (S3 URL-encodes keys: "red flower.md" arrives as "red+flower.md").
-            return [_change(obj.key, obj.sequencer, event.detail_type == "Object Deleted")]
+            detail_type = body["detail-type"]
+            if detail_type not in ("Object Created", "Object Deleted"):
+                raise MalformedEvent(f"unexpected S3 event type {detail_type!r}")
+            obj = body["detail"]["object"]
+            return [_change(unquote_plus(obj["key"]), obj["sequencer"], detail_type == "Object Deleted")]
         if "Records" in body:
             return [
                 _change(
-                    unquote_plus(record.s3.get_object.key),  # raw in S3 notification records: decode here
-                    record.s3.get_object.sequencer,
-                    record.event_name.startswith("ObjectRemoved"),
+                    unquote_plus(record["s3"]["object"]["key"]),
+                    record["s3"]["object"]["sequencer"],
+                    record["eventName"].startswith("ObjectRemoved"),
                 )
-                for record in S3Event(body).records
+                for record in body["Records"]
             ]
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedEvent(f"S3 event is missing a field: {exc}") from exc

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import json
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from newsdrop import paths
 from newsdrop.events import PublishingEvent
 from newsdrop.model import SiteConfig
 from newsdrop.ports import Catalog, ConfigRecord, ObjectStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,12 +26,40 @@ class Outcome:
     changed_keys: list[str] = field(default_factory=list)
 
 
-def process_batch(event: dict[str, Any], handle_record: Callable[[SQSRecord], None]) -> dict[str, Any]:
-    """Run `handle_record` on every record; failed ones go back to the queue alone (ReportBatchItemFailures)."""
-    if not event.get("Records"):
-        return {"batchItemFailures": []}
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return dict(process_partial_response(event=event, record_handler=handle_record, processor=processor))
+@dataclass(frozen=True)
+class Message:
+    """One SQS message of a batch, as Lambda's event source mapping delivers it."""
+
+    raw: Mapping[str, Any]
+
+    @property
+    def message_id(self) -> str:
+        return str(self.raw.get("messageId", ""))
+
+    @functools.cached_property
+    def json_body(self) -> Any:
+        return json.loads(self.raw["body"])
+
+    @property
+    def receive_count(self) -> int:
+        """How many times SQS has handed the message out (1: this is the first time)."""
+        return int((self.raw.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+
+
+def process_batch(event: dict[str, Any], handle_record: Callable[[Message], None]) -> dict[str, Any]:
+    """Run `handle_record` on every record; failed ones go back to the queue alone (ReportBatchItemFailures).
+
+    Powertools' batch utility does the same, but importing it loads asyncio and the data classes of
+    every event source Lambda has: about 35 ms of each cold start, a fifth of a handler's import."""
+    failures = []
+    for raw in event.get("Records") or ():
+        message = Message(raw)
+        try:
+            handle_record(message)
+        except Exception:
+            log.exception("message failed; it goes back to its queue", extra={"message_id": message.message_id})
+            failures.append({"itemIdentifier": message.message_id})
+    return {"batchItemFailures": failures}
 
 
 def site_settings(catalog: Catalog) -> ConfigRecord:

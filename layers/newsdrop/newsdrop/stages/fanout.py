@@ -13,11 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from newsdrop import events, source_keys
 from newsdrop.ports import BusEvent, Ports
-from newsdrop.stages.common import Outcome, process_batch, site_settings
+from newsdrop.stages.common import Message, Outcome, process_batch, site_settings
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +28,7 @@ class FanoutBatch:
     emitted: list[BusEvent] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"listed": 0, "refresh_requests": 0, "superseded": 0})
 
-    def handle(self, record: SQSRecord) -> None:
+    def handle(self, record: Message) -> None:
         message = events.fanout_message(record.json_body)
         current = site_settings(self.ports.catalog).generation
         if message.generation < current:

@@ -41,14 +41,12 @@ from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from newsdrop import events, model, search
 from newsdrop.model import Post
 from newsdrop.ports import Blob, Ports, Reads, SearchState, Snapshot
 from newsdrop.rendering.writer import KEEP, Keep, SiteWriter
 from newsdrop.search import Deleted, Document, Job, Manifest, Run, Trash
-from newsdrop.stages.common import Artifacts, Outcome, process_batch
+from newsdrop.stages.common import Artifacts, Message, Outcome, process_batch
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +113,7 @@ class IndexBatch:
     def __post_init__(self) -> None:
         self.artifacts = Artifacts(self.ports.artifacts)
 
-    def handle(self, record: SQSRecord) -> None:
+    def handle(self, record: Message) -> None:
         event = events.publishing_event(record.json_body)
         if event.detail_type == events.FILE_CHANGED:
             return  # files are not searched (the template routes them to render alone)

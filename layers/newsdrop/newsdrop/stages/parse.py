@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from newsdrop import catalog as catalog_plan
 from newsdrop import events, lifecycle, model, paths, posts, source_keys
 from newsdrop.events import Lane
@@ -41,7 +39,7 @@ from newsdrop.ports import (
     source_sequencer,
 )
 from newsdrop.rendering.writer import create_once
-from newsdrop.stages.common import Outcome, or_defaults, process_batch, site_settings
+from newsdrop.stages.common import Message, Outcome, or_defaults, process_batch, site_settings
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +106,7 @@ class ParseBatch:
     def reload(self) -> None:
         self.site = site_settings(self.ports.catalog)
 
-    def handle(self, record: SQSRecord) -> None:
+    def handle(self, record: Message) -> None:
         for message in events.parse_messages(record.json_body):
             if isinstance(message, events.SourceChange):
                 self.apply(message)

@@ -21,14 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from newsdrop import events, model, paths
 from newsdrop.model import SiteConfig
 from newsdrop.ports import Ports, Reads
 from newsdrop.rendering import files, pages, theme, urls
 from newsdrop.rendering.writer import FILE_CACHE, LISTING_CACHE, PAGE_TYPE, Compute, SiteWriter, invalidation_paths
-from newsdrop.stages.common import Artifacts, Outcome, or_defaults, process_batch
+from newsdrop.stages.common import Artifacts, Message, Outcome, or_defaults, process_batch
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +56,8 @@ class RenderBatch:
     recipes: dict[str, Callable[[], object]] = field(default_factory=dict)
     sitemaps: set[str] = field(default_factory=set)  # the daily sitemaps of the batch's days
 
-    def handle(self, record: SQSRecord) -> None:
-        self.retried |= int(record.attributes.approximate_receive_count or 1) > 1
+    def handle(self, record: Message) -> None:
+        self.retried |= record.receive_count > 1
         event = events.publishing_event(record.json_body)
         self.bulk |= event.bulk
         if event.detail_type == events.SITE_CONFIGURED:
