@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -76,8 +77,9 @@ class DevStack:
         raise AssertionError(f"{path}: condition not met within {timeout}s (last status {status})")
 
 
-@pytest.fixture(scope="module")
-def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+@contextlib.contextmanager
+def running_dev(tmp_path_factory: pytest.TempPathFactory, *options: str) -> Iterator[DevStack]:
+    """`newsdrop dev` with the sample site (and `options`), as a user starts it; stopped with Ctrl-C."""
     s3_port, site_port = free_port(), free_port()
     # A clean environment, as a user's shell would have: nothing leaks in from other tests.
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYENV_ROOT", "VIRTUAL_ENV")
@@ -93,7 +95,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     command = [
         sys.executable, "-m", "newsdrop.cli.main", "dev",
         "--s3-port", str(s3_port), "--site-port", str(site_port),
-        "--posts", str(ROOT / "samples" / "site"), "--retry-after", "1",
+        "--posts", str(ROOT / "samples" / "site"), "--retry-after", "1", *options,
     ]  # fmt: skip
     log = tmp_path_factory.mktemp("dev") / "dev.log"
     handle = log.open("w")
@@ -111,18 +113,26 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
         process.kill()
         raise RuntimeError(f"newsdrop dev did not start:\n{log.read_text()}")
     stack = DevStack(process, f"http://127.0.0.1:{s3_port}", match.group(1), [])
-    yield stack
-    process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGUSR1)  # newsdrop dev dumps every thread's stack
-        time.sleep(1)
-        process.kill()
-        raise AssertionError(f"newsdrop dev did not stop on SIGINT:\n{log.read_text()}") from None
-    finally:
-        handle.close()
-    stack.output.append(log.read_text())
+        yield stack
+    finally:  # stopped whatever the tests did
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)  # newsdrop dev dumps every thread's stack
+            time.sleep(1)
+            process.kill()
+            raise AssertionError(f"newsdrop dev did not stop on SIGINT:\n{log.read_text()}") from None
+        finally:
+            handle.close()
+        stack.output.append(log.read_text())
+
+
+@pytest.fixture(scope="module")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    with running_dev(tmp_path_factory) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")
