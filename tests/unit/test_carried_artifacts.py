@@ -100,3 +100,10 @@ def test_newsdrop_build_carries_no_artifact() -> None:
     upserts = [e for e in pipeline.bus.published if e.detail_type == events.POST_UPSERTED]
     assert upserts and all("artifact" not in e.detail for e in upserts)
     assert pipeline.ports.carry_artifacts  # later publishes carry them again
+
+
+def test_a_carried_body_that_is_no_text_is_left_and_the_bucket_read() -> None:
+    carried = Artifacts(MemoryStore())
+    detail = {"key": KEY, "artifact": "\ud800"}  # valid JSON text, no UTF-8
+    carried.carry(events.publishing_event({"detail-type": events.POST_UPSERTED, "detail": detail}))
+    assert carried.carried == {}

@@ -7,13 +7,15 @@ put back by the next change of the settings.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from newsdrop import events
 from newsdrop.adapters.memory import MemoryStore
 from newsdrop.local.inprocess import InProcessPipeline
-from newsdrop.ports import Head
+from newsdrop.ports import Head, KnownHeads
+from newsdrop.stages import render
 
 PAGE = "news/2024/05/20/c.html"
 
@@ -72,6 +74,21 @@ def test_static_pages_gone_from_the_site_come_back_with_the_next_change_of_setti
     assert "404.html" not in site.heads and "404.html" not in site.objects
     publish(pipeline, "_config.yml", b"title: Another title\n")
     assert "404.html" in site.heads and b"Another title" in site.objects["404.html"].body
+
+
+def test_static_pages_gone_from_the_site_come_back_within_minutes_anyway() -> None:
+    now = [0.0]
+    site = HeadsSeen()
+    pipeline = InProcessPipeline(site=site)
+    pipeline.ports = dataclasses.replace(pipeline.ports, site_heads=KnownHeads(clock=lambda: now[0]))
+    publish(pipeline, *post("a"))
+    del site.objects["404.html"]
+    now[0] += render.STATIC_TRUSTED - 1
+    publish(pipeline, *post("b"))
+    assert "404.html" not in site.objects  # trusted a while...
+    now[0] += 2
+    publish(pipeline, *post("c"))
+    assert "404.html" in site.objects  # ... and no longer
 
 
 def test_only_the_commit_that_makes_a_post_live_says_its_page_is_new() -> None:

@@ -119,6 +119,30 @@ def test_a_post_that_opened_a_day_deleted_while_its_render_was_in_flight_leaves_
     assert "2024/05/21" not in pages["archive/index.html"].decode()
 
 
+def test_pages_rendered_under_settings_changed_meanwhile_are_rendered_again_under_the_new_ones() -> None:
+    """A render that read the settings before they changed holds its first write while the change
+    (a `baseurl`) is parsed and every page rendered again under it, then lets its write land: the
+    site ends as a fresh build under the new settings, static pages included."""
+    pipeline = InProcessPipeline()
+    pipeline.publish_all([("_config.yml", CONFIG), _post(1)])
+    pipeline.upload(*_post(2))
+    pipeline._drain_queues(("parse",))
+    queue = pipeline.queues["render"]
+    older = [envelopes.sqs_record(body, queue=queue.name, receive_count=1) for body, _ in queue.messages]
+    queue.messages.clear()
+    settings = CONFIG + b"baseurl: /blog\n"
+
+    def meanwhile() -> None:
+        pipeline.upload("_config.yml", settings)
+        pipeline.drain()  # the site-wide refresh too
+
+    held = HeldStore(pipeline.site, meanwhile)
+    render.run({"Records": older}, replace(pipeline.ports, site=held))
+    assert held.held
+    pipeline.drain()
+    assert _pages(pipeline) == _built([("_config.yml", settings), _post(1), _post(2)])
+
+
 @dataclass
 class Restless(MemoryCatalog):
     """A catalog that changes between any two reads of its count of changes, and counts the reads."""
@@ -152,7 +176,7 @@ def test_deriving_again_stops_after_a_bounded_number_of_rounds(caplog: pytest.Lo
     pipeline = InProcessPipeline(catalog=Restless())
     batch = render.RenderBatch(pipeline.ports, SiteConfig(), SiteWriter(pipeline.site))
     made = itertools.count()
-    batch.derive("index.html", lambda: f"version {next(made)}".encode())  # new content every time
+    batch.derive("index.html", lambda: lambda: f"version {next(made)}".encode())  # new content every time
     with caplog.at_level(logging.WARNING, logger=render.log.name):  # whatever level another test left on "newsdrop"
         batch.settle(seen=0)
     assert next(made) == 1 + render.MAX_SETTLES

@@ -37,13 +37,14 @@ SEARCH_DOC_PREFIX = SEARCH_PREFIX + "doc/"
 
 # A post's artifact (the parsed post as JSON, in the artifact bucket): named by its source key and
 # its content, so concurrent parses of one key never overwrite each other's, and a body carried
-# in an event can be checked against the key the catalog names (`stages.common.Artifacts`).
+# in an event can be checked against the key the catalog names (`stages.common.Artifacts`). The
+# content's whole SHA-256, for that check: no body made to collide with an author's post can pass.
 ARTIFACTS_PREFIX = "posts/"
 
 
 def artifact_key(source_key: str, body: bytes) -> str:
     folder = hashlib.sha256(source_key.encode()).hexdigest()[:24]
-    return f"{ARTIFACTS_PREFIX}{folder}/{hashlib.sha256(body).hexdigest()[:24]}.json"
+    return f"{ARTIFACTS_PREFIX}{folder}/{hashlib.sha256(body).hexdigest()}.json"
 
 
 JEKYLL_DEFAULT_PERMALINK = "/:categories/:year/:month/:day/:title:output_ext"

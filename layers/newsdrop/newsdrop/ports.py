@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -48,19 +49,24 @@ class KnownHeads:
     stack's pollers, hence the lock."""
 
     limit: int = 4096
-    _heads: dict[str, Head] = field(default_factory=dict, repr=False)
+    clock: Callable[[], float] = time.monotonic
+    _heads: dict[str, tuple[Head, float]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def get(self, key: str) -> Head | None:
+    def get(self, key: str, *, within: float | None = None) -> Head | None:
+        """The head remembered (with `within`: only if seen at most that many seconds ago)."""
         with self._lock:
-            return self._heads.get(key)
+            found = self._heads.get(key)
+        if found is None or (within is not None and self.clock() - found[1] > within):
+            return None
+        return found[0]
 
     def remember(self, key: str, head: Head | None) -> None:
         """`head` as the object's latest (None: absent, or unknown: forget it)."""
         with self._lock:
             self._heads.pop(key, None)
             if head is not None:
-                self._heads[key] = head  # last in order
+                self._heads[key] = (head, self.clock())  # last in order
                 if len(self._heads) > self.limit:
                     del self._heads[next(iter(self._heads))]
 

@@ -82,7 +82,10 @@ class Artifacts:
 
     def carry(self, event: PublishingEvent) -> None:
         if event.artifact:
-            body = event.artifact.encode()
+            try:
+                body = event.artifact.encode()
+            except UnicodeEncodeError:  # no artifact of parse's (a lone surrogate): read the bucket's
+                return
             self.carried[paths.artifact_key(event.key, body)] = body
 
     def read(self, key: str) -> bytes | None:

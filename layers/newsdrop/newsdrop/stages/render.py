@@ -31,6 +31,7 @@ from newsdrop.stages.common import Artifacts, Message, Outcome, or_defaults, pro
 log = logging.getLogger(__name__)
 
 THEME_STAMP = "theme"
+STATIC_TRUSTED = 300.0  # seconds a remembered head of 404.html answers for the static pages
 # Rounds of deriving again while the catalog keeps changing under a batch. One is the usual need;
 # on a site taking posts many a second a listing may still be changing after three, and the
 # renders of those changes derive it again: a render must not chase an import for ever.
@@ -42,19 +43,19 @@ class RenderBatch:
     ports: Ports
     config: SiteConfig
     writer: SiteWriter
+    generation: int = 0  # of the settings `config` is
     lists: set[str] = field(default_factory=set)
     rendered: set[tuple[str, str]] = field(default_factory=set)
     configured: bool = False
     retried: bool = False  # a record of the batch was delivered before: an earlier attempt failed
     bulk: bool = False  # a record came in the lane of a site-wide refresh or an import
+    # Each derived object's key -> how to derive it (and any object derived together with it) again.
+    recipes: dict[str, Callable[[], object]] = field(default_factory=dict)
+    sitemaps: set[str] = field(default_factory=set)  # the daily sitemaps of the batch's days
     artifacts: Artifacts = field(init=False)
 
     def __post_init__(self) -> None:
         self.artifacts = Artifacts(self.ports.artifacts)
-
-    # Each derived object's key -> how to derive it (and any object derived together with it) again.
-    recipes: dict[str, Callable[[], object]] = field(default_factory=dict)
-    sitemaps: set[str] = field(default_factory=set)  # the daily sitemaps of the batch's days
 
     def handle(self, record: Message) -> None:
         self.retried |= record.receive_count > 1
@@ -81,7 +82,7 @@ class RenderBatch:
                 continue
             self.derive(
                 paths.key_for_url(url),
-                pages.post_page(url, event.key, self.ports.catalog, self.artifacts.read, self.config),
+                functools.partial(self.post_page, url, event.key),
                 # A page, whatever its name ends in: `/v1.2` is no download, `/x.js` no script.
                 media=PAGE_TYPE,
                 new=first and url == event.url,
@@ -94,19 +95,30 @@ class RenderBatch:
         copy = files.Copy(key, self.ports.source)
         for _ in range(MAX_SETTLES):
             written = len(self.writer.counts.changed_keys)
-            self.derive(key, copy, cache=FILE_CACHE)
+            self.derive(key, lambda: copy, cache=FILE_CACHE)
             wrote = len(self.writer.counts.changed_keys) > written
             if not (wrote or copy.relabel) or not copy.moved():
                 return
         # The newer events' renders may have found their copy already right: this record is tried again.
         raise RuntimeError(f"{key} kept changing while it was copied")
 
+    def post_page(self, url: str, key: str) -> Compute:
+        return pages.post_page(url, key, self.ports.catalog, self.artifacts.read, self.config)
+
     def derive(
-        self, key: str, compute: Compute, *, cache: str | None = None, media: str | None = None, new: bool = False
+        self,
+        key: str,
+        make: Callable[[], Compute],
+        *,
+        cache: str | None = None,
+        media: str | None = None,
+        new: bool = False,
     ) -> None:
-        self.writer.derive(key, compute, cache=cache, media=media, new=new)
+        """Derive `key` with the compute `make` gives for the batch's settings (`make` is called again
+        for each derivation, so one after a change of settings uses the new ones)."""
+        self.writer.derive(key, make(), cache=cache, media=media, new=new)
         # Derived again (`settle`) from the head this writer then knows.
-        self.recipes[key] = lambda: self.writer.derive(key, compute, cache=cache, media=media)
+        self.recipes[key] = lambda: self.writer.derive(key, make(), cache=cache, media=media)
 
     def derive_together(self, make: Callable[[], Mapping[str, Compute]]) -> None:
         """Listings (every caller's): what a publish rewrites, kept fresh by their short lifetime."""
@@ -119,7 +131,11 @@ class RenderBatch:
 
     def settle(self, seen: int) -> None:
         """Derive again what this batch wrote or deleted, from the catalog as it is now, for as long
-        as the catalog changed since `seen` (its count of changes before the batch read anything)."""
+        as the catalog changed since `seen` (its count of changes before the batch read anything).
+
+        The settings count as catalog state: a batch that read them before they changed has written
+        pages (and maybe static pages) for the old ones, perhaps over what a render under the new
+        ones had written, so it reads them again and derives with the new ones."""
         counts = self.writer.counts
         done = 0
         for _ in range(MAX_SETTLES):
@@ -131,29 +147,37 @@ class RenderBatch:
             if now == seen:
                 return
             seen = now
+            settings = or_defaults(self.ports.catalog.get_config())
+            reconfigured = settings.generation != self.generation
+            if reconfigured:
+                self.config, self.generation = settings.config, settings.generation
             turned = len(counts.created_keys), len(counts.deleted_keys)
             for recipe in dict.fromkeys(self.recipes[key] for key in changed if key in self.recipes):
                 recipe()
             self.day_indexes(counts.created_keys[turned[0] :] + counts.deleted_keys[turned[1] :])
+            if reconfigured:
+                self.ensure_static()
         log.warning("the catalog changed before each of %d rounds of deriving again; stopped", MAX_SETTLES)
 
     def finish(self) -> None:
-        catalog, config, derive = self.ports.catalog, self.config, self.derive
+        catalog, derive = self.ports.catalog, self.derive
         lists = set(self.lists)
         if self.configured:
             lists.update((model.ALL, model.HOME))
+        # Each compute is made when it is derived, with the batch's settings then (see `settle`).
         for list_id in sorted(lists):
             kind, _, value = list_id.partition(":")
             if list_id == model.HOME:
-                derive("index.html", pages.home_page(catalog, config), cache=LISTING_CACHE)
+                derive("index.html", lambda: pages.home_page(catalog, self.config), cache=LISTING_CACHE)
             elif list_id == model.ALL:
-                derive("feed.xml", pages.feed(catalog, config), cache=LISTING_CACHE)
+                derive("feed.xml", lambda: pages.feed(catalog, self.config), cache=LISTING_CACHE)
             elif kind in ("cat", "tag"):
                 key = paths.key_for_url(urls.list_url(list_id))
-                derive(key, pages.listing_page(list_id, catalog, config), cache=LISTING_CACHE)
+                make = functools.partial(lambda list_id: pages.listing_page(list_id, catalog, self.config), list_id)
+                derive(key, make, cache=LISTING_CACHE)
             elif kind == "day":
                 self.sitemaps.add(urls.day_sitemap_key(value))
-                self.derive_together(functools.partial(pages.day_pages, value, catalog, config))
+                self.derive_together(functools.partial(lambda day: pages.day_pages(day, catalog, self.config), value))
         counts = self.writer.counts
         self.day_indexes([*counts.created_keys, *counts.deleted_keys], always=self.configured or self.retried)
         self.ensure_static()
@@ -172,13 +196,14 @@ class RenderBatch:
         """Theme files and static pages, rewritten only when the theme or the settings change.
 
         404.html, written last, carries the stamp of the theme and settings it was made with. Its head
-        as this execution environment last wrote or read it answers, without a request, for as long as
-        the settings are the ones it was stamped with. Every change of the settings reaches render as
-        an event of its own, and a batch holding one (or retried) reads the head again: so settings
-        changed and changed back elsewhere meanwhile, whose static pages another environment wrote,
-        are still seen."""
+        as this execution environment last wrote or read it, within the last `STATIC_TRUSTED` seconds,
+        answers without a request while the settings are the ones it was stamped with. A batch
+        holding a change of settings (each reaches render as an event of its own), or retried, reads
+        it again, and so does any batch once that while has passed: static pages another environment
+        wrote meanwhile, or someone deleted, are seen within minutes, at one HEAD per while."""
         stamp = theme.stamp(self.config)
-        head = None if self.configured or self.retried else self.writer.known.get("404.html")
+        known = self.writer.known.get("404.html", within=STATIC_TRUSTED)
+        head = None if self.configured or self.retried else known
         if head is None or head.metadata.get(THEME_STAMP) != stamp:
             head = self.ports.site.head("404.html")
             self.writer.known.remember("404.html", head)
@@ -203,7 +228,8 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     start = ports.catalog.read(Reads(changes=True, config=True))
     seen = start.changes
     writer = SiteWriter(ports.site, known=ports.site_heads)  # what earlier batches here wrote saves their HEADs
-    batch = RenderBatch(ports=ports, config=or_defaults(start.config).config, writer=writer)
+    settings = or_defaults(start.config)
+    batch = RenderBatch(ports=ports, config=settings.config, writer=writer, generation=settings.generation)
     response = process_batch(event, batch.handle)
     batch.finish()
     batch.settle(seen)
