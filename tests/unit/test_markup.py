@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from newsdrop import markup
-from newsdrop.rendering import urls
 
 
 def tags_in(html: str) -> set[str]:
@@ -315,23 +314,3 @@ def test_style_values_that_run_or_load_something_are_dropped(style: str) -> None
 def test_feed_styles_keep_their_values() -> None:
     source = '<img src="https://a.com/x.jpg" style="border:#d1d1d1 1px solid;padding:3px;margin:5px 0;">'
     assert 'style="border:#d1d1d1 1px solid;padding:3px;margin:5px 0"' in markup.sanitise(source)
-
-
-@pytest.mark.parametrize(
-    ("html", "expected"),
-    [
-        ('<img src="/images/x.png">', '<img src="/blog/images/x.png">'),
-        ('<a href="/">home</a>', '<a href="/blog/">home</a>'),
-        ("<a href='/s'>s</a>", "<a href='/blog/s'>s</a>"),
-        ('<a href="/blogger">g</a>', '<a href="/blog/blogger">g</a>'),  # only the folder is the base
-        ('<a href="/blog/ok">k</a>', '<a href="/blog/ok">k</a>'),  # already under it
-        ('<a href="/blog">b</a>', '<a href="/blog">b</a>'),
-        ('<a href="//cdn.example.com/y">c</a>', '<a href="//cdn.example.com/y">c</a>'),  # another host
-        ('<a href="https://example.com/">e</a>', '<a href="https://example.com/">e</a>'),
-        ('<a href="x.html">r</a>', '<a href="x.html">r</a>'),  # relative: the browser resolves it
-        ("<p>a href=/x in text</p>", "<p>a href=/x in text</p>"),  # text, not an attribute
-    ],
-)
-def test_root_relative_links_of_a_post_move_under_the_base(html: str, expected: str) -> None:
-    assert urls.rebase_links(html, "/blog") == expected
-    assert urls.rebase_links(html, "") == html

@@ -1,0 +1,27 @@
+"""Post links under a site's `baseurl` (`rendering.urls.rebase_links`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsdrop.rendering import urls
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ('<img src="/images/x.png">', '<img src="/blog/images/x.png">'),
+        ('<a href="/">home</a>', '<a href="/blog/">home</a>'),
+        ("<a href='/s'>s</a>", "<a href='/blog/s'>s</a>"),
+        ('<a href="/blogger">g</a>', '<a href="/blog/blogger">g</a>'),  # only the folder is the base
+        ('<a href="/blog/ok">k</a>', '<a href="/blog/ok">k</a>'),  # already under it
+        ('<a href="/blog">b</a>', '<a href="/blog">b</a>'),
+        ('<a href="//cdn.example.com/y">c</a>', '<a href="//cdn.example.com/y">c</a>'),  # another host
+        ('<a href="https://example.com/">e</a>', '<a href="https://example.com/">e</a>'),
+        ('<a href="x.html">r</a>', '<a href="x.html">r</a>'),  # relative: the browser resolves it
+        ("<p>a href=/x in text</p>", "<p>a href=/x in text</p>"),  # text, not an attribute
+    ],
+)
+def test_root_relative_links_of_a_post_move_under_the_base(html: str, expected: str) -> None:
+    assert urls.rebase_links(html, "/blog") == expected
+    assert urls.rebase_links(html, "") == html
