@@ -50,6 +50,35 @@ def test_new_settings_count_and_refused_ones_do_not(catalog: Catalog) -> None:
     assert catalog.changes() == 2
 
 
+def test_the_count_keeps_the_newest_settings_it_counted(catalog: Catalog) -> None:
+    assert catalog.read(Reads(changes=True)).counted_settings == 0
+    assert catalog.put_config(ConfigRecord(generation=1, config=SiteConfig(title="One")))
+    assert catalog.commit(live(n=1), generation=1).status == "applied"  # a post's commit keeps it
+    found = catalog.read(Reads(changes=True, config=True))
+    assert (found.changes, found.counted_settings) == (2, 1)
+    assert catalog.put_config(ConfigRecord(generation=2, config=SiteConfig(title="Two")))
+    assert catalog.read(Reads(changes=True)).counted_settings == 2
+
+
+def test_dynamodb_keeps_the_newest_settings_counted_when_an_older_one_is_counted_after_it(moto_stack: Any) -> None:
+    """Generation 3 counted after a later one was (its parse was slower): it still counts, and the
+    count keeps the later generation."""
+    from newsdrop.adapters import aws
+
+    catalog = DynamoCatalog(Names().table)
+    assert catalog.put_config(ConfigRecord(generation=1, config=SiteConfig(title="One")))
+    assert catalog.put_config(ConfigRecord(generation=2, config=SiteConfig(title="Two")))
+    aws.client("dynamodb").update_item(  # as if generation 4 had been counted already
+        TableName=Names().table,
+        Key={"pk": {"S": "CATALOG"}, "sk": {"S": "CHANGES"}},
+        UpdateExpression="SET gen = :gen",
+        ExpressionAttributeValues={":gen": {"N": "4"}},
+    )
+    assert catalog.put_config(ConfigRecord(generation=3, config=SiteConfig(title="Three")))
+    found = catalog.read(Reads(changes=True))
+    assert (found.changes, found.counted_settings) == (3, 4)
+
+
 def test_a_commit_planned_against_a_stale_read_reads_again(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
     """`stored` saves the commit its own read; a stale one costs a retry, never a wrong catalog."""
     first = catalog.commit(live(n=1, date="2021-12-08T10:00:00+08:00")).current

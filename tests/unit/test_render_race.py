@@ -144,6 +144,51 @@ def test_pages_rendered_under_settings_changed_meanwhile_are_rendered_again_unde
 
 
 @dataclass
+class SplitRead:
+    """The catalog as DynamoCatalog.read can answer one BatchGetItem of the settings and the count:
+    the settings item read before a change of settings, the count item after it was counted (the
+    two items are read apart, e.g. the count left in UnprocessedKeys and read again after a back-off)."""
+
+    inner: Any
+    meanwhile: Callable[[], None]
+    split: bool = False
+
+    def read(self, reads: Reads) -> Snapshot:
+        if reads.config and reads.changes and not self.split:
+            self.split = True
+            config = self.inner.get_config()  # CONFIG/SITE first...
+            self.meanwhile()
+            return replace(self.inner.read(reads), config=config)  # ... CATALOG/CHANGES after
+        return self.inner.read(reads)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_settings_read_apart_from_the_count_leave_no_page_under_the_old_settings() -> None:
+    """The settings read older than the count that counted their change: the render reads them again."""
+    pipeline = InProcessPipeline()
+    pipeline.publish_all([("_config.yml", CONFIG), _post(1)])
+    pipeline.upload(*_post(2))
+    pipeline._drain_queues(("parse",))
+    queue = pipeline.queues["render"]
+    older = [envelopes.sqs_record(body, queue=queue.name, receive_count=1) for body, _ in queue.messages]
+    queue.messages.clear()
+    settings = CONFIG + b"baseurl: /blog\n"
+
+    def meanwhile() -> None:
+        pipeline.upload("_config.yml", settings)
+        pipeline.drain()  # the site-wide refresh too
+
+    catalog = SplitRead(pipeline.ports.catalog, meanwhile)
+    render.run({"Records": older}, replace(pipeline.ports, catalog=catalog))
+    assert catalog.split
+    pipeline.drain()
+    got, want = _pages(pipeline), _built([("_config.yml", settings), _post(1), _post(2)])
+    assert sorted(k for k in want if got.get(k) != want[k]) == []
+
+
+@dataclass
 class Restless(MemoryCatalog):
     """A catalog that changes between any two reads of its count of changes, and counts the reads."""
 

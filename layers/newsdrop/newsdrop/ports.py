@@ -49,7 +49,8 @@ class KnownHeads:
     stack's pollers, hence the lock."""
 
     limit: int = 4096
-    clock: Callable[[], float] = time.monotonic
+    # Wall time: the monotonic clock of an execution environment may stand still while it is frozen.
+    clock: Callable[[], float] = time.time
     _heads: dict[str, tuple[Head, float]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -259,6 +260,10 @@ class Snapshot:
     owners: dict[str, str | None] = field(default_factory=dict)
     config: ConfigRecord | None = None
     changes: int = 0
+    # With `changes`: the newest settings generation the count has counted. The count and the
+    # settings are two items, which one request need not read at one instant: a reader that finds
+    # this ahead of the settings it read reads them again.
+    counted_settings: int = 0
 
 
 class Catalog(Protocol):

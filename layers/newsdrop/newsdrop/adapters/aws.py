@@ -395,6 +395,10 @@ def _changes(item: dict[str, Any] | None) -> int:
     return 0 if item is None else int(item["n"])
 
 
+def _counted_settings(item: dict[str, Any] | None) -> int:
+    return 0 if item is None else int(item.get("gen", 0))
+
+
 def _url_pk(url: str) -> str:
     return f"URL#{catalog_plan.url_claim(url)}"
 
@@ -447,6 +451,7 @@ class DynamoCatalog:
             owners={url: _owner(found[_url_pk(url), "OWNER"]) for url in reads.urls},
             config=_config_record(found["CONFIG", "SITE"]) if reads.config else None,
             changes=_changes(found["CATALOG", "CHANGES"]) if reads.changes else 0,
+            counted_settings=_counted_settings(found["CATALOG", "CHANGES"]) if reads.changes else 0,
         )
 
     def _get_together(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any] | None]:
@@ -712,8 +717,21 @@ class DynamoCatalog:
                 return False
             raise
         # Counted after the change and before the events that announce it are sent: a render that
-        # read the count before this change and again after its writes sees it.
-        _past_conflicts(lambda: client("dynamodb").update_item(**self._count_change()))
+        # read the count before this change and again after its writes sees it. The count also
+        # keeps the newest generation it counted (`Snapshot.counted_settings`); a later generation
+        # counted first keeps its own.
+        newest = {
+            **self._count_change(),
+            "UpdateExpression": "ADD n :one SET gen = :gen",
+            "ConditionExpression": "attribute_not_exists(gen) OR gen < :gen",
+            "ExpressionAttributeValues": _item({":one": 1, ":gen": record.generation}),
+        }
+        try:
+            _past_conflicts(lambda: client("dynamodb").update_item(**newest))
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            _past_conflicts(lambda: client("dynamodb").update_item(**self._count_change()))
         return True
 
     def _count_change(self) -> dict[str, Any]:

@@ -142,6 +142,7 @@ class MemoryCatalog:
     next_id: int = 0
     jobs: dict[int, RefreshJob] = field(default_factory=dict)
     change_count: int = 0
+    counted_settings: int = 0  # the newest settings generation counted (`Snapshot.counted_settings`)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get_post(self, key: str) -> PostRecord | None:
@@ -155,6 +156,7 @@ class MemoryCatalog:
                 owners={url: self.urls.get(catalog_plan.url_claim(url)) for url in reads.urls},
                 config=self.config if reads.config else None,
                 changes=self.change_count if reads.changes else 0,
+                counted_settings=self.counted_settings if reads.changes else 0,
             )
 
     @property
@@ -260,6 +262,7 @@ class MemoryCatalog:
                 return False
             self.config = record
             self.change_count += 1
+            self.counted_settings = max(self.counted_settings, record.generation)
             return True
 
     def refresh_job(self) -> RefreshJob | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from newsdrop import events, model, paths
 from newsdrop.model import SiteConfig
-from newsdrop.ports import Ports, Reads
+from newsdrop.ports import Catalog, ConfigRecord, Ports, Reads
 from newsdrop.rendering import files, pages, theme, urls
 from newsdrop.rendering.writer import FILE_CACHE, LISTING_CACHE, PAGE_TYPE, Compute, SiteWriter, invalidation_paths
 from newsdrop.stages.common import Artifacts, Message, Outcome, or_defaults, process_batch
@@ -143,13 +143,13 @@ class RenderBatch:
             done = len(counts.changed_keys)
             if not changed:
                 return  # nothing written: nothing this batch did can be older than what a newer render left
-            now = self.ports.catalog.changes()
-            if now == seen:
+            now = self.ports.catalog.read(Reads(changes=True))
+            if now.changes == seen:
                 return
-            seen = now
-            settings = or_defaults(self.ports.catalog.get_config())
-            reconfigured = settings.generation != self.generation
+            seen = now.changes
+            reconfigured = now.counted_settings > self.generation
             if reconfigured:
+                settings = current_settings(self.ports.catalog, now.counted_settings)
                 self.config, self.generation = settings.config, settings.generation
             turned = len(counts.created_keys), len(counts.deleted_keys)
             for recipe in dict.fromkeys(self.recipes[key] for key in changed if key in self.recipes):
@@ -219,6 +219,16 @@ class RenderBatch:
         self.writer.derive("404.html", _constant(body_404), extra={THEME_STAMP: stamp})
 
 
+def current_settings(catalog: Catalog, counted: int) -> ConfigRecord:
+    """The settings, read again until they are at least the generation the count of changes counted
+    (written before it was counted, so one read usually does)."""
+    for _ in range(MAX_SETTLES):
+        settings = or_defaults(catalog.get_config())
+        if settings.generation >= counted:
+            return settings
+    raise RuntimeError(f"the settings read are older than generation {counted}, which the catalog counted")
+
+
 def _constant(body: bytes) -> Compute:
     return lambda: body
 
@@ -229,6 +239,8 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     seen = start.changes
     writer = SiteWriter(ports.site, known=ports.site_heads)  # what earlier batches here wrote saves their HEADs
     settings = or_defaults(start.config)
+    if start.counted_settings > settings.generation:  # read apart from the count, and older than it
+        settings = current_settings(ports.catalog, start.counted_settings)
     batch = RenderBatch(ports=ports, config=settings.config, writer=writer, generation=settings.generation)
     response = process_batch(event, batch.handle)
     batch.finish()
