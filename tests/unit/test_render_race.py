@@ -21,7 +21,7 @@ from newsdrop import envelopes
 from newsdrop.adapters.memory import MemoryCatalog, MemoryStore
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.model import SiteConfig
-from newsdrop.ports import Reads, Snapshot
+from newsdrop.ports import Ports, Reads, Snapshot
 from newsdrop.rendering.writer import SiteWriter
 from newsdrop.stages import render
 
@@ -119,10 +119,13 @@ def test_a_post_that_opened_a_day_deleted_while_its_render_was_in_flight_leaves_
     assert "2024/05/21" not in pages["archive/index.html"].decode()
 
 
-def test_pages_rendered_under_settings_changed_meanwhile_are_rendered_again_under_the_new_ones() -> None:
-    """A render that read the settings before they changed holds its first write while the change
-    (a `baseurl`) is parsed and every page rendered again under it, then lets its write land: the
-    site ends as a fresh build under the new settings, static pages included."""
+BASEURL = CONFIG + b"baseurl: /blog\n"
+
+
+def _settings_race(interleave: Callable[[Ports, Callable[[], None]], tuple[Ports, Callable[[], bool]]]) -> None:
+    """A post's render runs on the ports `interleave` gives, which call `meanwhile` at some point of
+    it: a `baseurl` change is then parsed and every page rendered under it. The site must end as a
+    fresh build under the new settings, static pages included."""
     pipeline = InProcessPipeline()
     pipeline.publish_all([("_config.yml", CONFIG), _post(1)])
     pipeline.upload(*_post(2))
@@ -130,17 +133,28 @@ def test_pages_rendered_under_settings_changed_meanwhile_are_rendered_again_unde
     queue = pipeline.queues["render"]
     older = [envelopes.sqs_record(body, queue=queue.name, receive_count=1) for body, _ in queue.messages]
     queue.messages.clear()
-    settings = CONFIG + b"baseurl: /blog\n"
 
     def meanwhile() -> None:
-        pipeline.upload("_config.yml", settings)
+        pipeline.upload("_config.yml", BASEURL)
         pipeline.drain()  # the site-wide refresh too
 
-    held = HeldStore(pipeline.site, meanwhile)
-    render.run({"Records": older}, replace(pipeline.ports, site=held))
-    assert held.held
+    ports, happened = interleave(pipeline.ports, meanwhile)
+    render.run({"Records": older}, ports)
+    assert happened()
     pipeline.drain()
-    assert _pages(pipeline) == _built([("_config.yml", settings), _post(1), _post(2)])
+    got, want = _pages(pipeline), _built([("_config.yml", BASEURL), _post(1), _post(2)])
+    assert sorted(key for key in want if got.get(key) != want[key]) == []
+
+
+def test_pages_rendered_under_settings_changed_meanwhile_are_rendered_again_under_the_new_ones() -> None:
+    """The render read the settings before they changed and holds its first write until the change
+    is rendered in full: its settle derives its pages again under the new settings."""
+
+    def hold(ports: Ports, meanwhile: Callable[[], None]) -> tuple[Ports, Callable[[], bool]]:
+        held = HeldStore(ports.site, meanwhile)
+        return replace(ports, site=held), lambda: held.held
+
+    _settings_race(hold)
 
 
 @dataclass
@@ -167,25 +181,12 @@ class SplitRead:
 
 def test_settings_read_apart_from_the_count_leave_no_page_under_the_old_settings() -> None:
     """The settings read older than the count that counted their change: the render reads them again."""
-    pipeline = InProcessPipeline()
-    pipeline.publish_all([("_config.yml", CONFIG), _post(1)])
-    pipeline.upload(*_post(2))
-    pipeline._drain_queues(("parse",))
-    queue = pipeline.queues["render"]
-    older = [envelopes.sqs_record(body, queue=queue.name, receive_count=1) for body, _ in queue.messages]
-    queue.messages.clear()
-    settings = CONFIG + b"baseurl: /blog\n"
 
-    def meanwhile() -> None:
-        pipeline.upload("_config.yml", settings)
-        pipeline.drain()  # the site-wide refresh too
+    def split(ports: Ports, meanwhile: Callable[[], None]) -> tuple[Ports, Callable[[], bool]]:
+        catalog = SplitRead(ports.catalog, meanwhile)
+        return replace(ports, catalog=catalog), lambda: catalog.split
 
-    catalog = SplitRead(pipeline.ports.catalog, meanwhile)
-    render.run({"Records": older}, replace(pipeline.ports, catalog=catalog))
-    assert catalog.split
-    pipeline.drain()
-    got, want = _pages(pipeline), _built([("_config.yml", settings), _post(1), _post(2)])
-    assert sorted(k for k in want if got.get(k) != want[k]) == []
+    _settings_race(split)
 
 
 @dataclass
