@@ -15,11 +15,10 @@ writes are done; if the catalog changed in between, it derives what it wrote aga
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from newsdrop import events, model, paths
 from newsdrop.model import SiteConfig
@@ -29,6 +28,7 @@ from newsdrop.rendering.writer import FILE_CACHE, LISTING_CACHE, PAGE_TYPE, Comp
 from newsdrop.stages.common import Artifacts, Message, Outcome, or_defaults, process_batch
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 THEME_STAMP = "theme"
 STATIC_TRUSTED = 300.0  # seconds a remembered head of 404.html answers for the static pages
@@ -82,7 +82,7 @@ class RenderBatch:
                 continue
             self.derive(
                 paths.key_for_url(url),
-                functools.partial(self.post_page, url, event.key),
+                self.under_settings(pages.post_page, url, event.key, self.ports.catalog, self.artifacts.read),
                 # A page, whatever its name ends in: `/v1.2` is no download, `/x.js` no script.
                 media=PAGE_TYPE,
                 new=first and url == event.url,
@@ -102,8 +102,10 @@ class RenderBatch:
         # The newer events' renders may have found their copy already right: this record is tried again.
         raise RuntimeError(f"{key} kept changing while it was copied")
 
-    def post_page(self, url: str, key: str) -> Compute:
-        return pages.post_page(url, key, self.ports.catalog, self.artifacts.read, self.config)
+    def under_settings(self, make: Callable[..., T], *args: Any) -> Callable[[], T]:
+        """`make(*args, settings)`, made when called, with the batch's settings then: a derivation
+        after the settings changed under the batch uses the new ones (see `settle`)."""
+        return lambda: make(*args, self.config)
 
     def derive(
         self,
@@ -164,20 +166,19 @@ class RenderBatch:
         lists = set(self.lists)
         if self.configured:
             lists.update((model.ALL, model.HOME))
-        # Each compute is made when it is derived, with the batch's settings then (see `settle`).
+        under_settings = self.under_settings
         for list_id in sorted(lists):
             kind, _, value = list_id.partition(":")
             if list_id == model.HOME:
-                derive("index.html", lambda: pages.home_page(catalog, self.config), cache=LISTING_CACHE)
+                derive("index.html", under_settings(pages.home_page, catalog), cache=LISTING_CACHE)
             elif list_id == model.ALL:
-                derive("feed.xml", lambda: pages.feed(catalog, self.config), cache=LISTING_CACHE)
+                derive("feed.xml", under_settings(pages.feed, catalog), cache=LISTING_CACHE)
             elif kind in ("cat", "tag"):
                 key = paths.key_for_url(urls.list_url(list_id))
-                make = functools.partial(lambda list_id: pages.listing_page(list_id, catalog, self.config), list_id)
-                derive(key, make, cache=LISTING_CACHE)
+                derive(key, under_settings(pages.listing_page, list_id, catalog), cache=LISTING_CACHE)
             elif kind == "day":
                 self.sitemaps.add(urls.day_sitemap_key(value))
-                self.derive_together(functools.partial(lambda day: pages.day_pages(day, catalog, self.config), value))
+                self.derive_together(under_settings(pages.day_pages, value, catalog))
         counts = self.writer.counts
         self.day_indexes([*counts.created_keys, *counts.deleted_keys], always=self.configured or self.retried)
         self.ensure_static()
@@ -190,7 +191,7 @@ class RenderBatch:
         however old the archive); so does a retried batch (`always`), whose first attempt may have
         made one appear and failed before deriving them."""
         if always or self.sitemaps.intersection(turned):
-            self.derive_together(lambda: pages.day_indexes(self.ports.site, self.config))
+            self.derive_together(self.under_settings(pages.day_indexes, self.ports.site))
 
     def ensure_static(self) -> None:
         """Theme files and static pages, rewritten only when the theme or the settings change.
