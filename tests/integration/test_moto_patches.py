@@ -60,8 +60,11 @@ def without_metadata(response: dict[str, Any]) -> dict[str, Any]:
 SORT_KEYS = st.text(alphabet=st.sampled_from(["0", "1", "9", "#", "a"]), min_size=1, max_size=3)
 PARTITIONS = st.sampled_from(["LIST#a", "LIST#b"])
 ITEM_OPS = st.lists(st.tuples(st.sampled_from(["put", "put", "delete", "query"]), PARTITIONS, SORT_KEYS), max_size=40)
+PROJECTIONS = st.sampled_from([None, "n", "sk, n", "pk, sk, n", "m, n", "m"])  # items have no "m"
 QUERIES = st.lists(
-    st.tuples(PARTITIONS, st.one_of(st.none(), st.integers(1, 5)), st.booleans()), min_size=1, max_size=6
+    st.tuples(PARTITIONS, st.one_of(st.none(), st.integers(1, 5)), st.booleans(), PROJECTIONS),
+    min_size=1,
+    max_size=6,
 )
 
 
@@ -87,7 +90,9 @@ def create_table(ddb: Any) -> None:
     )
 
 
-def query_pages(ddb: Any, partition: str, limit: int | None, forward: bool) -> list[dict[str, Any]]:
+def query_pages(
+    ddb: Any, partition: str, limit: int | None, forward: bool, projection: str | None = None
+) -> list[dict[str, Any]]:
     args: dict[str, Any] = {
         "TableName": "t",
         "KeyConditionExpression": "pk = :pk",
@@ -97,6 +102,8 @@ def query_pages(ddb: Any, partition: str, limit: int | None, forward: bool) -> l
     }
     if limit is not None:
         args["Limit"] = limit
+    if projection is not None:
+        args["ProjectionExpression"] = projection
     pages = []
     while True:
         page = without_metadata(ddb.query(**args))
@@ -123,8 +130,10 @@ def test_query_pages_equal_moto(operations: list[tuple[str, str, str]], queries:
             else:  # reads between writes: the index is built early, then has to follow the writes
                 patched, original = both(Table, "query", lambda p=partition: query_pages(ddb, p, 2, False))
                 assert patched == original
-        for partition, limit, forward in queries:
-            patched, original = both(Table, "query", lambda p=partition, n=limit, f=forward: query_pages(ddb, p, n, f))
+        for partition, limit, forward, projection in queries:
+            patched, original = both(
+                Table, "query", functools.partial(query_pages, ddb, partition, limit, forward, projection)
+            )
             assert patched == original
 
 
@@ -182,13 +191,15 @@ def query_page(ddb: Any, args: dict[str, Any]) -> dict[str, Any]:
     return without_metadata(ddb.query(**args))
 
 
-def test_a_query_page_not_deep_copied_leaves_the_stored_items_as_they_were() -> None:
-    """The patch skips moto's deep copy of a page without a projection; a projected page is still
-    copied, and the items stored stay as written either way."""
+def test_a_query_page_not_deep_copied_leaves_the_stored_items_as_they_were(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The patch skips moto's deep copy of a page without a projection and of one projected onto
+    top-level names (made by the patch, sharing the stored values); a page projected onto a nested
+    path is still copied. The items stored stay as written either way."""
     import copy
 
     from moto import mock_aws
     from moto.dynamodb.models import table as table_module
+    from moto.dynamodb.models.dynamo_type import Item
 
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
@@ -204,8 +215,17 @@ def test_a_query_page_not_deep_copied_leaves_the_stored_items_as_they_were() -> 
         ]
         for item in items:
             ddb.put_item(TableName="t", Item=item)
+        projecting, projected = Item.project, []
+
+        def counted(item: Any, paths: list[list[str]]) -> Any:
+            projected.append(paths)
+            return projecting(item, paths)
+
+        monkeypatch.setattr(Item, "project", counted)
         reads = {
             "plain": {},
+            "top-level": {"ProjectionExpression": "entry, n"},
+            "top-level, by placeholder": {"ProjectionExpression": "#e", "ExpressionAttributeNames": {"#e": "entry"}},
             "projected": {"ProjectionExpression": "sk, entry.title"},
         }
         for name, extra in reads.items():
@@ -215,8 +235,11 @@ def test_a_query_page_not_deep_copied_leaves_the_stored_items_as_they_were() -> 
                 "ExpressionAttributeValues": {":pk": {"S": "p"}},
             }
 
+            projected.clear()
             patched, original = both(Table, "query", functools.partial(query_page, ddb, {**args, **extra}))
             assert patched == original, name
+            # Moto projected the original read's items, and the patched read's only for a nested path.
+            assert len(projected) == (0 if name == "plain" else 3 if name.startswith("top-level") else 6), name
             assert table_module.copy is copy  # the module's own copy is back after the call
         stored = [ddb.get_item(TableName="t", Key={"pk": i["pk"], "sk": i["sk"]})["Item"] for i in items]
         assert stored == items

@@ -598,6 +598,9 @@ class DynamoCatalog:
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": _item({":pk": f"LIST#{list_id}"}),
+            # The entry alone: a listing's keys are not read, and botocore parses a third of the
+            # attribute values (the home page's 200 entries: 1.4 ms of parsing, 0.7 ms without).
+            "ProjectionExpression": "e",
             "ScanIndexForward": False,
             "ConsistentRead": True,
         }

@@ -158,6 +158,27 @@ class _ShallowCopy:
 _SHALLOW_COPY = _ShallowCopy()
 
 
+def _top_level_names(projection: list[list[str]] | None) -> list[str] | None:
+    """The attribute names of a projection made only of top-level names ([] without a projection),
+    or None for one with a nested path or a list index (moto projects those itself)."""
+    if not projection:
+        return []
+    if any(len(path) != 1 or "[" in path[0] for path in projection):
+        return None
+    return list(dict.fromkeys(path[0] for path in projection))
+
+
+def _projected(item: Any, names: list[str]) -> Any:
+    """The item with only `names` (those it has), as moto's Item.project makes it, without the
+    round trip through plain JSON and the size check of every attribute it re-adds."""
+    from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+
+    result: Any = Item.__new__(Item)  # its attributes set here: Item() would check each one's size again
+    result.hash_key, result.range_key = item.hash_key, item.range_key
+    result.attrs = LimitedSizeDict({name: item.attrs[name] for name in names if name in item.attrs})
+    return result
+
+
 def _patch_queries() -> None:
     """A Query on the table reads only the items it can return, as DynamoDB does.
 
@@ -172,7 +193,9 @@ def _patch_queries() -> None:
     same. With a sort-key condition or a legacy QueryFilter moto gets the whole partition. And a
     page without a projection is not deep-copied (a third of a 200-item query's time): moto's
     query module sees a `copy` whose deepcopy copies only the list for that one call (moto's
-    work is serialised, as the shadowed all_items above already assumes).
+    work is serialised, as the shadowed all_items above already assumes). A projection of
+    top-level names (the listings' "e") is made here on that page, as new items holding the
+    stored values: moto's own turns each item into plain JSON and back, after the deep copy.
     """
     from moto.dynamodb.models import table as table_module
     from moto.dynamodb.models.dynamo_type import DynamoType
@@ -237,7 +260,7 @@ def _patch_queries() -> None:
         *args: Any,
         **kwargs: Any,
     ) -> Any:
-        def run() -> Any:
+        def run(projection: Any = projection_expressions) -> Any:
             return original_query(
                 self,
                 hash_key,
@@ -246,7 +269,7 @@ def _patch_queries() -> None:
                 limit,
                 exclusive_start_key,
                 scan_index_forward,
-                projection_expressions,
+                projection,
                 index_name,
                 *args,
                 **kwargs,
@@ -268,12 +291,17 @@ def _patch_queries() -> None:
         partition = self.items.get(hash_key) or {}
         window = [partition[key] for _, key in keys]
         self.all_items = lambda: window  # shadows the method for this one call
-        if not projection_expressions:
+        names = _top_level_names(projection_expressions)
+        if names is not None:
             # Moto deep-copies the page so that projecting it cannot change the stored items; a
-            # page without a projection is only read (filters, then the response's serializer).
+            # page without a projection, or projected here onto top-level attributes (new items
+            # that share the stored values), is only read: filters, then the response's serializer.
             setattr(table_module, "copy", _SHALLOW_COPY)  # noqa: B010 - a module's global, for one call
         try:
-            return run()
+            if not names:
+                return run()
+            results, scanned, last_key = run(None)
+            return [_projected(item, names) for item in results], scanned, last_key
         finally:
             del self.all_items
             setattr(table_module, "copy", copy)  # noqa: B010
