@@ -297,6 +297,41 @@ def test_list_pages_equal_moto(operations: list[tuple[str, str]], lists: list[An
             assert patched == original
 
 
+SCALARS = st.one_of(
+    st.builds(lambda t: {"S": t}, st.text(max_size=8)),
+    st.builds(lambda n: {"N": n}, st.sampled_from(["0", "12.5", "-0.5e3", "100000000000000000000"])),
+    st.builds(lambda b: {"B": b}, st.binary(max_size=6)),
+    st.builds(lambda b: {"BOOL": b}, st.booleans()),
+    st.just({"NULL": True}),
+    st.builds(lambda t: {"SS": t}, st.lists(st.text(max_size=4), min_size=1, max_size=3, unique=True)),
+    st.builds(lambda n: {"NS": n}, st.lists(st.sampled_from(["1", "2.5", "-3"]), min_size=1, max_size=3, unique=True)),
+)
+ATTRIBUTE_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.builds(lambda v: {"L": v}, st.lists(inner, max_size=3)),
+        st.builds(lambda v: {"M": v}, st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(attributes=st.dictionaries(st.text(min_size=1, max_size=6), ATTRIBUTE_VALUES, min_size=1, max_size=5))
+def test_item_sizes_equal_moto(attributes: dict[str, Any]) -> None:
+    """The size patch counts every attribute and item as moto's own code does, whatever its kind."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    item = Item(DynamoType({"S": "p"}), None, attributes)
+
+    def sizes() -> list[int]:
+        return [item.size(), *(value.size() for value in item.attrs.values())]
+
+    patched = sizes()
+    with unpatched(DynamoType, "size"), unpatched(Item, "size"):
+        assert patched == sizes()
+
+
 @pytest.mark.parametrize(
     ("owner", "name"),
     [
