@@ -181,28 +181,19 @@ class SiteWriter:
                 return done
         raise RuntimeError(f"{', '.join(lost)}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
 
-    def update(
-        self, key: str, change: Callable[[Blob | None], Answer], *, read: Blob | None, recalled: bool = False
-    ) -> bool:
+    def update(self, key: str, change: Callable[[Blob | None], Answer], *, read: Blob | None) -> bool:
         """derive() for an object that is its own input (the search manifest): `change` gets the object
         as read and answers what it must become, written only if the object is still the one read.
         The read carries the ETag, so this is a GET and a PUT where derive() makes a HEAD, a GET and
-        a PUT; `read` is the caller's own read of `key`, taken for the first attempt. `recalled`:
-        `read` is remembered, not read just now: a write against it is conditional and so checks for
-        itself, finding it already holds the answer takes a HEAD, and an answer that it needs no
-        change is taken again from the object read afresh."""
+        a PUT; `read` is the caller's own fresh read of `key`, taken for the first attempt."""
         blob = read
         for _ in range(MAX_ATTEMPTS):
-            answer = change(blob)
-            if recalled and isinstance(answer, Keep):
-                blob, recalled = self.store.get(key), False
-                continue
             head = None if blob is None else Head(etag=blob.etag, metadata=dict(blob.metadata))
-            outcome = self._write(key, head, answer, {}, cache_control(key), recalled=recalled)
+            outcome = self._write(key, head, change(blob), {}, cache_control(key))
             if outcome is not None:
                 return outcome
             self.counts.retried += 1
-            blob, recalled = self.store.get(key), False
+            blob = self.store.get(key)
         raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
 
     def _head(self, key: str, *, recall: bool, new: bool = False) -> tuple[Head | None, bool]:

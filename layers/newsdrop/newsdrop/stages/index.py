@@ -44,7 +44,7 @@ from typing import Any
 from newsdrop import events, model, search
 from newsdrop.model import Post
 from newsdrop.ports import Blob, Ports, Reads, SearchState, Snapshot
-from newsdrop.rendering.writer import DIGEST, KEEP, Keep, SiteWriter
+from newsdrop.rendering.writer import KEEP, Keep, SiteWriter
 from newsdrop.search import Deleted, Document, Job, Manifest, Run, Trash
 from newsdrop.stages.common import Artifacts, Message, Outcome, process_batch
 
@@ -380,14 +380,12 @@ def _claim_trash(manifest: Manifest, budget: int) -> list[str]:
 
 class TableCache:
     """Run files are immutable and named by their content or their inputs, so a parsed copy can be
-    kept for the next step (one input shard feeds several output shards) and the next batch. And
-    the manifest as this execution environment last wrote or read it (`Compactor.read`)."""
+    kept for the next step (one input shard feeds several output shards) and the next batch."""
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit = limit_bytes
         self.size = 0
         self.tables: OrderedDict[tuple[str, int], tuple[int, dict[tuple[int, bool], dict[str, str]]]] = OrderedDict()
-        self.manifest: Blob | None = None
         # The local stack runs index and the scheduled compaction in threads of one process.
         self.lock = threading.Lock()
 
@@ -448,27 +446,8 @@ class Compactor:
     steps: int | None = None  # files it may write (None: `steps_per_post` per post, see `commit`)
     written: list[str] = field(default_factory=list)
 
-    def read(self) -> tuple[Blob | None, bool]:
-        """The manifest, and whether it is remembered rather than read just now.
-
-        A publish starts from the manifest as this execution environment last wrote or read it, which
-        saves a GET: its write is conditional, so a manifest another environment changed since is
-        read then (`SiteWriter.update`). The schedule reads it: it writes nothing when what it reads
-        owes nothing, and a remembered manifest cannot tell it that."""
-        cache = cache_of(self.ports.site)
-        if self.steps is None:
-            with cache.lock:
-                known = cache.manifest
-            if known is not None:
-                return known, True
-        blob = self.ports.site.get(search.MANIFEST_KEY)
-        self.remember(blob)
-        return blob, False
-
-    def remember(self, blob: Blob | None) -> None:
-        cache = cache_of(self.ports.site)
-        with cache.lock:
-            cache.manifest = blob
+    def read(self) -> Blob | None:
+        return self.ports.site.get(search.MANIFEST_KEY)
 
     def split(self, run: Run, file: int, shards: int) -> dict[tuple[int, bool], dict[str, str]]:
         """File `file` of `run`, its tokens by their shard among `shards`."""
@@ -492,7 +471,7 @@ class Compactor:
     def commit(self, add: Mapping[int, Mapping[str, int]], delete: set[int]) -> bool:
         """Write this batch's postings and deletions and a bounded amount of compaction: one manifest
         write. Returns whether compaction is still owed (`owes`)."""
-        read, recalled = self.read()
+        read = self.read()
         seen = _manifest(read)
         if self.steps is not None and not (add or delete) and not owes(seen, self.tuning):
             return False  # the schedule with nothing to do: no write (expired deletions wait for one)
@@ -528,23 +507,17 @@ class Compactor:
             if done > job.done:
                 delta.progress[job.output.id] = (job.done, done)
         outcome: list[tuple[Manifest, list[str]]] = []
-        last: list[tuple[Blob | None, bytes | None]] = []  # what `change` was given, and answered
 
         def change(blob: Blob | None) -> bytes | Keep:
             now = _manifest(blob)
             new, claimed = apply(now, delta, self.tuning)
             outcome[:] = [(new, claimed)]
             if replace(new, clock=now.clock).to_bytes() == now.to_bytes():
-                last[:] = [(blob, None)]
                 return KEEP  # nothing to change
-            body = new.to_bytes()
-            last[:] = [(blob, body)]
-            return body
+            return new.to_bytes()
 
         # Written only if no other invocation changed it since this one read it (else read again).
-        self.remember(None)  # until the write is known to have landed
-        self.writer.update(search.MANIFEST_KEY, change, read=read, recalled=recalled)
-        self.remember(self._landed(*last[0]) if last else None)
+        self.writer.update(search.MANIFEST_KEY, change, read=read)
         if not outcome:
             return False
         committed, claimed = outcome[0]
@@ -557,16 +530,6 @@ class Compactor:
         for key in [k for k in self.written if k not in named] + claimed:
             self.writer.remove(key)
         return owes(committed, self.tuning)
-
-    def _landed(self, given: Blob | None, body: bytes | None) -> Blob | None:
-        """The manifest after `update`: as given to the last `change` when that kept it, else the body
-        that change answered, with the head the writer knows of it (None: not known to be there)."""
-        if body is None:
-            return given
-        head = self.writer.known.get(search.MANIFEST_KEY)
-        if head is None or head.metadata.get(DIGEST) != hashlib.sha256(body).hexdigest():
-            return None
-        return Blob(body, head.etag, metadata=dict(head.metadata))
 
     def flush(self, table: Mapping[str, str], since: int, ids: set[int]) -> Run:
         """The log as a run at level 0 (one file), named by its content."""
