@@ -174,7 +174,8 @@ def _projected(item: Any, names: list[str]) -> Any:
     round trip through plain JSON and the size check of every attribute it re-adds."""
     from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
 
-    result: Any = Item.__new__(Item)  # its attributes set here: Item() would check each one's size again
+    # object.__new__: moto's BaseModel.__new__ would track every projected item for the life of the backend.
+    result: Any = object.__new__(Item)
     result.hash_key, result.range_key = item.hash_key, item.range_key
     result.attrs = LimitedSizeDict({name: item.attrs[name] for name in names if name in item.attrs})
     return result
