@@ -179,3 +179,15 @@ def test_dynamodb_reads_again_what_a_batch_read_leaves_unprocessed(
     assert requests == [3, 2, 1]
     assert found.posts == {KEY: catalog.get_post(KEY), OTHER: catalog.get_post(OTHER)}
     assert None not in found.posts.values() and found.config is None
+
+
+def test_rejection_notes_are_read_with_the_other_records(catalog: Catalog) -> None:
+    assert catalog.read(Reads(rejected=(KEY, OTHER))).rejected == frozenset()
+    catalog.note_rejection(KEY)
+    catalog.note_rejection(KEY)  # noted twice, noted once
+    found = catalog.read(Reads(posts=(KEY,), rejected=(KEY, OTHER), config=True))
+    assert found.rejected == {KEY}
+    assert found.posts == {KEY: None}
+    catalog.clear_rejection(KEY)
+    catalog.clear_rejection(OTHER)  # never noted: nothing to forget, no error
+    assert catalog.read(Reads(rejected=(KEY,))).rejected == frozenset()

@@ -247,6 +247,7 @@ class Reads:
     posts: tuple[str, ...] = ()  # source keys: the posts' records
     search: tuple[str, ...] = ()  # source keys: the posts' search states
     urls: tuple[str, ...] = ()  # URLs: the keys of the posts that hold them
+    rejected: tuple[str, ...] = ()  # source keys: which of them have a rejection on record
     config: bool = False
     changes: bool = False
 
@@ -258,6 +259,7 @@ class Snapshot:
     posts: dict[str, PostRecord | None] = field(default_factory=dict)
     search: dict[str, SearchState | None] = field(default_factory=dict)
     owners: dict[str, str | None] = field(default_factory=dict)
+    rejected: frozenset[str] = frozenset()  # of `Reads.rejected`, those with a rejection on record
     config: ConfigRecord | None = None
     changes: int = 0
     # With `changes`: the newest settings generation the count has counted. The count and the
@@ -308,6 +310,13 @@ class Catalog(Protocol):
 
     def stop_waiting(self, url: str, key: str, sequencer: str) -> None:
         """Forget that `key` waits for `url`, unless it waits there with another revision than `sequencer`."""
+
+    def note_rejection(self, key: str) -> None:
+        """Record that `key` has a rejection report, before the report is written: a key without
+        the note has no report, so its next publish need not delete one."""
+
+    def clear_rejection(self, key: str) -> None:
+        """Forget the note, once the report is deleted."""
 
     def get_config(self) -> ConfigRecord | None: ...
 

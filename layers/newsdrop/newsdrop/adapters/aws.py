@@ -325,6 +325,10 @@ def _search_pk(key: str) -> str:
     return f"SEARCH#{key}"
 
 
+def _rejected_pk(key: str) -> str:
+    return f"REJECTED#{key}"
+
+
 def _past_conflicts(call: Callable[[], Any]) -> Any:
     """A single-item write to an item that commits' transactions also write (the settings, the count
     of changes): DynamoDB refuses it while one is under way (TransactionConflictException, which the
@@ -414,7 +418,7 @@ def _waiting_pk(url: str) -> str:
 class DynamoCatalog:
     """Single-table catalog: POST#key/STATE, LIST#id/sort, URL#path/OWNER, REDIRECT#path/key (a live post
     that lists the path among its earlier URLs), WAIT#path/key (a post refused the path while another
-    held it), CONFIG/SITE, CATALOG/CHANGES."""
+    held it), REJECTED#key/REPORT (the key has a rejection report), CONFIG/SITE, CATALOG/CHANGES."""
 
     def __init__(self, table: str) -> None:
         self.table = table
@@ -437,6 +441,7 @@ class DynamoCatalog:
                     *((_post_pk(key), "STATE") for key in reads.posts),
                     *((_search_pk(key), "STATE") for key in reads.search),
                     *((_url_pk(url), "OWNER") for url in reads.urls),
+                    *((_rejected_pk(key), "REPORT") for key in reads.rejected),
                     *([("CONFIG", "SITE")] if reads.config else []),
                     *([("CATALOG", "CHANGES")] if reads.changes else []),
                 ]
@@ -449,6 +454,7 @@ class DynamoCatalog:
             posts={key: _post_record(key, found[_post_pk(key), "STATE"]) for key in reads.posts},
             search={key: _search_state(found[_search_pk(key), "STATE"]) for key in reads.search},
             owners={url: _owner(found[_url_pk(url), "OWNER"]) for url in reads.urls},
+            rejected=frozenset(key for key in reads.rejected if found[_rejected_pk(key), "REPORT"] is not None),
             config=_config_record(found["CONFIG", "SITE"]) if reads.config else None,
             changes=_changes(found["CATALOG", "CHANGES"]) if reads.changes else 0,
             counted_settings=_counted_settings(found["CATALOG", "CHANGES"]) if reads.changes else 0,
@@ -659,6 +665,12 @@ class DynamoCatalog:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
+
+    def note_rejection(self, key: str) -> None:
+        client("dynamodb").put_item(TableName=self.table, Item=_item({"pk": _rejected_pk(key), "sk": "REPORT"}))
+
+    def clear_rejection(self, key: str) -> None:
+        client("dynamodb").delete_item(TableName=self.table, Key=_item({"pk": _rejected_pk(key), "sk": "REPORT"}))
 
     def get_config(self) -> ConfigRecord | None:
         return _config_record(self._get("CONFIG", "SITE"))

@@ -137,6 +137,7 @@ class MemoryCatalog:
     urls: dict[str, str] = field(default_factory=dict)
     redirects: dict[str, set[str]] = field(default_factory=dict)  # an earlier URL's claim -> the keys listing it
     waiting: dict[str, dict[str, str]] = field(default_factory=dict)  # a URL's claim -> key -> sequencer refused it
+    rejected: set[str] = field(default_factory=set)  # the keys with a rejection report
     config: ConfigRecord | None = None
     search: dict[str, SearchState] = field(default_factory=dict)
     next_id: int = 0
@@ -154,6 +155,7 @@ class MemoryCatalog:
                 posts={key: self.posts.get(key) for key in reads.posts},
                 search={key: self.search.get(key) for key in reads.search},
                 owners={url: self.urls.get(catalog_plan.url_claim(url)) for url in reads.urls},
+                rejected=frozenset(self.rejected.intersection(reads.rejected)),
                 config=self.config if reads.config else None,
                 changes=self.change_count if reads.changes else 0,
                 counted_settings=self.counted_settings if reads.changes else 0,
@@ -224,6 +226,14 @@ class MemoryCatalog:
     def waiting_for_url(self, url: str) -> dict[str, str]:
         with self._lock:
             return dict(self.waiting.get(catalog_plan.url_claim(url), {}))
+
+    def note_rejection(self, key: str) -> None:
+        with self._lock:
+            self.rejected.add(key)
+
+    def clear_rejection(self, key: str) -> None:
+        with self._lock:
+            self.rejected.discard(key)
 
     def stop_waiting(self, url: str, key: str, sequencer: str) -> None:
         claim = catalog_plan.url_claim(url)

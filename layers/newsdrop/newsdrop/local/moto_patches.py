@@ -170,8 +170,13 @@ def _top_level_names(projection: list[list[str]] | None) -> list[str] | None:
 
 
 def _projected(item: Any, names: list[str]) -> Any:
-    """The item with only `names` (those it has), as moto's Item.project makes it, without the
-    round trip through plain JSON and the size check of every attribute it re-adds."""
+    """The item with only `names` (those it has), holding the stored values themselves.
+
+    Moto's Item.project turns the item into plain JSON and back, re-checking each attribute's
+    size. That round trip also rewrites a number as Decimal prints it ("1e3" comes back "1E+3")
+    and may reorder a set, where this projection returns each value as moto stored it. Neither
+    is DynamoDB's exact answer for such values (it stores numbers normalised); newsdrop projects
+    only its string attribute "e", which all three return unchanged."""
     from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
 
     # object.__new__: moto's BaseModel.__new__ would track every projected item for the life of the backend.

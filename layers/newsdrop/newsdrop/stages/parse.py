@@ -98,6 +98,9 @@ class ParseBatch:
     seconds_left: Callable[[], float] | None = None
     refused: set[tuple[str, str]] = field(default_factory=set)  # (key, URL claim) refused as taken
     rejected_keys: set[str] = field(default_factory=set)
+    # Whether each key has a rejection report, as read with the settings (`Reads.rejected`) and kept
+    # up to date since; a key not in it may have one.
+    reported: dict[str, bool] = field(default_factory=dict)
 
     @property
     def config(self) -> SiteConfig:
@@ -152,7 +155,7 @@ class ParseBatch:
         if refusal is None:  # a file refused when it was uploaded has no copy to remove when deleted
             self.emitted.append(events.file_changed(change.key, change.sequencer))
             self.counts["files"] += 1
-        self.ports.artifacts.delete(report_key(change.key))  # a fixed or deleted file is no longer rejected
+        self.clear_report(change.key)  # a fixed or deleted file is no longer rejected
 
     def read(self, key: str, sequencer: str, lane: Lane, stored: PostRecord | None) -> None:
         """Read the source object and publish it as version `sequencer`."""
@@ -265,7 +268,7 @@ class ParseBatch:
             if replaced.artifact and replaced.artifact != record.artifact:
                 self.ports.artifacts.delete(replaced.artifact)
         self.counts["published" if record.live else "removed"] += 1
-        self.ports.artifacts.delete(report_key(record.key))  # a fixed or deleted post is no longer rejected
+        self.clear_report(record.key)  # a fixed or deleted post is no longer rejected
         log.info("committed", extra={**extra, "state": record.state, "url": result.current.url})
         return result.status
 
@@ -304,6 +307,10 @@ class ParseBatch:
 
     def reject(self, key: str, sequencer: str, reason: str) -> None:
         report = {"key": key, "sequencer": sequencer, "reason": reason}
+        # Noted before it is written, so that no report is ever left without its note.
+        if not self.reported.get(key, False):
+            self.ports.catalog.note_rejection(key)
+            self.reported[key] = True
         self.ports.artifacts.put(
             report_key(key),
             json.dumps(report, ensure_ascii=False).encode(),
@@ -314,6 +321,15 @@ class ParseBatch:
         self.rejected_keys.add(key)
         # The source object stays where it is: a rejection never deletes or rewrites input.
         log.warning("rejected", extra={"key": key, "sequencer": sequencer, "reason": reason})
+
+    def clear_report(self, key: str) -> None:
+        """Delete the key's rejection report, if it may have one: most keys were never rejected, and
+        the batch read which were (a request less for a publish, and one less before its event)."""
+        if not self.reported.get(key, True):
+            return
+        self.ports.artifacts.delete(report_key(key))
+        self.ports.catalog.clear_rejection(key)  # after the report: a note may outlive it, not the reverse
+        self.reported[key] = False
 
     # ------------------------------------------------------------------ schedules and refreshes
 
@@ -398,6 +414,7 @@ class ParseBatch:
             if self.ports.catalog.put_config(record):
                 self.site = record
                 self.emitted.append(events.site_configured(record.generation))
+                self.clear_report(change.key)  # a fixed settings file is no longer rejected
                 log.info(
                     "site settings changed",
                     extra={"key": change.key, "sequencer": change.sequencer, "generation": record.generation},
@@ -451,24 +468,31 @@ def settings_bytes(config: SiteConfig) -> int:
     return len(config.to_text().encode())
 
 
-def changed_posts(event: dict[str, Any]) -> tuple[str, ...]:
-    """The posts that the batch's source changes name (a record that does not parse names none: the
-    batch reports it when it handles it)."""
+def changed_keys(event: dict[str, Any]) -> tuple[str, ...]:
+    """The source keys that the batch's source changes name (a record that does not parse names
+    none: the batch reports it when it handles it)."""
     keys: list[str] = []
     for record in event.get("Records") or []:
         try:
             messages = events.parse_messages(json.loads(record["body"]))
         except (KeyError, TypeError, ValueError):
             continue
-        keys.extend(m.key for m in messages if isinstance(m, events.SourceChange) and source_keys.is_post_key(m.key))
+        keys.extend(m.key for m in messages if isinstance(m, events.SourceChange))
     return tuple(dict.fromkeys(keys))
 
 
 def run(event: dict[str, Any], ports: Ports, *, seconds_left: Callable[[], float] | None = None) -> Outcome:
-    # The settings and the records of the batch's posts in one request, not one and then one per post.
-    found = ports.catalog.read(Reads(config=True, posts=changed_posts(event)))
+    # The settings, the records of the batch's posts and which of its keys have a rejection report,
+    # in one request: not one and then one or two per post.
+    keys = changed_keys(event)
+    posts = tuple(key for key in keys if source_keys.is_post_key(key))
+    found = ports.catalog.read(Reads(config=True, posts=posts, rejected=keys))
     batch = ParseBatch(
-        ports=ports, site=or_defaults(found.config), read_ahead=dict(found.posts), seconds_left=seconds_left
+        ports=ports,
+        site=or_defaults(found.config),
+        read_ahead=dict(found.posts),
+        seconds_left=seconds_left,
+        reported={key: key in found.rejected for key in keys},
     )
     response = process_batch(event, batch.handle)
     # One PutEvents call per ten events for the whole batch. If it fails, the whole batch is
