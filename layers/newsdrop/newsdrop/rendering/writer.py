@@ -196,6 +196,20 @@ class SiteWriter:
             blob = self.store.get(key)
         raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
 
+    def update_once(self, key: str, change: Callable[[Blob | None], Answer], *, remembered: Blob) -> bool | None:
+        """update()'s first attempt against the object as the caller remembers it, not read just now:
+        True when it holds the answer, None when the caller must read it and answer again: another
+        writer changed it since (the write is conditional and checks for itself), or the answer is
+        to keep it (the object itself may have moved on without this change)."""
+        answer = change(remembered)
+        if isinstance(answer, Keep):
+            return None
+        head = Head(etag=remembered.etag, metadata=dict(remembered.metadata))
+        outcome = self._write(key, head, answer, {}, cache_control(key), recalled=True)
+        if outcome is None:
+            self.counts.retried += 1
+        return outcome
+
     def _head(self, key: str, *, recall: bool, new: bool = False) -> tuple[Head | None, bool]:
         """The object's head, and whether it is remembered (or expected) rather than read just now."""
         known = self.known.get(key) if recall else None

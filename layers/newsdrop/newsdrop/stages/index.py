@@ -44,7 +44,7 @@ from typing import Any
 from newsdrop import events, model, search
 from newsdrop.model import Post
 from newsdrop.ports import Blob, Ports, Reads, SearchState, Snapshot
-from newsdrop.rendering.writer import KEEP, Keep, SiteWriter
+from newsdrop.rendering.writer import DIGEST, KEEP, Keep, SiteWriter
 from newsdrop.search import Deleted, Document, Job, Manifest, Run, Trash
 from newsdrop.stages.common import Artifacts, Message, Outcome, process_batch
 
@@ -380,12 +380,14 @@ def _claim_trash(manifest: Manifest, budget: int) -> list[str]:
 
 class TableCache:
     """Run files are immutable and named by their content or their inputs, so a parsed copy can be
-    kept for the next step (one input shard feeds several output shards) and the next batch."""
+    kept for the next step (one input shard feeds several output shards) and the next batch. And
+    the manifest as this execution environment last read or wrote it (`Compactor.commit`)."""
 
     def __init__(self, limit_bytes: int) -> None:
         self.limit = limit_bytes
         self.size = 0
         self.tables: OrderedDict[tuple[str, int], tuple[int, dict[tuple[int, bool], dict[str, str]]]] = OrderedDict()
+        self.manifest: Blob | None = None
         # The local stack runs index and the scheduled compaction in threads of one process.
         self.lock = threading.Lock()
 
@@ -447,7 +449,19 @@ class Compactor:
     written: list[str] = field(default_factory=list)
 
     def read(self) -> Blob | None:
-        return self.ports.site.get(search.MANIFEST_KEY)
+        blob = self.ports.site.get(search.MANIFEST_KEY)
+        self.remember(blob)
+        return blob
+
+    def remember(self, blob: Blob | None) -> None:
+        cache = cache_of(self.ports.site)
+        with cache.lock:
+            cache.manifest = blob
+
+    def remembered(self) -> Blob | None:
+        cache = cache_of(self.ports.site)
+        with cache.lock:
+            return cache.manifest
 
     def split(self, run: Run, file: int, shards: int) -> dict[tuple[int, bool], dict[str, str]]:
         """File `file` of `run`, its tokens by their shard among `shards`."""
@@ -470,8 +484,26 @@ class Compactor:
 
     def commit(self, add: Mapping[int, Mapping[str, int]], delete: set[int]) -> bool:
         """Write this batch's postings and deletions and a bounded amount of compaction: one manifest
-        write. Returns whether compaction is still owed (`owes`)."""
-        read = self.read()
+        write. Returns whether compaction is still owed (`owes`).
+
+        A publish first tries the manifest as this execution environment last read or wrote it,
+        which saves a GET: its write is conditional, so it lands only if that is still the
+        bucket's. Only a commit that writes no index file tries it: steps planned on a manifest
+        another environment has moved on (the schedule's compaction) could read files since
+        deleted. Refused, or with steps to take, it reads the manifest and plans again."""
+        remembered = self.remembered() if self.leave_to_schedule else None
+        if remembered is not None:
+            owed = self._commit(remembered, add, delete, recalled=True)
+            if owed is not None:
+                return owed
+        owed = self._commit(self.read(), add, delete, recalled=False)
+        assert owed is not None
+        return owed
+
+    def _commit(
+        self, read: Blob | None, add: Mapping[int, Mapping[str, int]], delete: set[int], *, recalled: bool
+    ) -> bool | None:
+        """commit() against `read`; None when `read` is `recalled` and cannot do (see commit)."""
         seen = _manifest(read)
         if self.steps is not None and not (add or delete) and not owes(seen, self.tuning):
             return False  # the schedule with nothing to do: no write (expired deletions wait for one)
@@ -479,6 +511,8 @@ class Compactor:
         planned, _ = apply(seen, delta, self.tuning)
         logged = search.table_postings(planned.log)
         log_full = logged > self.tuning.log_postings
+        if recalled and not (self.leave_to_schedule and logged <= self.tuning.log_max_postings):
+            return None  # it would take steps: planned on the manifest as it is, not as remembered
         if self.leave_to_schedule and logged <= self.tuning.log_max_postings:
             # The count of deferrals bounds publishes that give way while compacting: not this one.
             steps, delta.deferring = 0, None
@@ -507,17 +541,28 @@ class Compactor:
             if done > job.done:
                 delta.progress[job.output.id] = (job.done, done)
         outcome: list[tuple[Manifest, list[str]]] = []
+        last: list[tuple[Blob | None, bytes | None]] = []  # what `change` was given, and answered
 
         def change(blob: Blob | None) -> bytes | Keep:
             now = _manifest(blob)
             new, claimed = apply(now, delta, self.tuning)
             outcome[:] = [(new, claimed)]
             if replace(new, clock=now.clock).to_bytes() == now.to_bytes():
+                last[:] = [(blob, None)]
                 return KEEP  # nothing to change
-            return new.to_bytes()
+            body = new.to_bytes()
+            last[:] = [(blob, body)]
+            return body
 
-        # Written only if no other invocation changed it since this one read it (else read again).
-        self.writer.update(search.MANIFEST_KEY, change, read=read)
+        self.remember(None)  # until the write is known to have landed
+        if recalled:
+            assert read is not None
+            if self.writer.update_once(search.MANIFEST_KEY, change, remembered=read) is None:
+                return None
+        else:
+            # Written only if no other invocation changed it since this one read it (else read again).
+            self.writer.update(search.MANIFEST_KEY, change, read=read)
+        self.remember(self._landed(*last[0]) if last else None)
         if not outcome:
             return False
         committed, claimed = outcome[0]
@@ -530,6 +575,16 @@ class Compactor:
         for key in [k for k in self.written if k not in named] + claimed:
             self.writer.remove(key)
         return owes(committed, self.tuning)
+
+    def _landed(self, given: Blob | None, body: bytes | None) -> Blob | None:
+        """The manifest after the write: as given to the last `change` when that kept it, else the
+        body that change answered, with the head the writer knows of it (None: not known)."""
+        if body is None:
+            return given
+        head = self.writer.known.get(search.MANIFEST_KEY)
+        if head is None or head.metadata.get(DIGEST) != hashlib.sha256(body).hexdigest():
+            return None
+        return Blob(body, head.etag, metadata=dict(head.metadata))
 
     def flush(self, table: Mapping[str, str], since: int, ids: set[int]) -> Run:
         """The log as a run at level 0 (one file), named by its content."""
