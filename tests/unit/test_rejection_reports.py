@@ -6,14 +6,17 @@ after it, so a report is never left without its note, whatever fails in between.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from newsdrop import envelopes, events
 from newsdrop.adapters.memory import MemoryStore
 from newsdrop.local.inprocess import InProcessPipeline
 from newsdrop.stages import parse
+from newsdrop.stages.common import or_defaults
 
 KEY = "_posts/2024-05-20-yuan.md"
 GOOD = "---\ntitle: 人民币 Yuan\ndate: 2024-05-20 10:00:00\ncategories: markets\n---\n正文。\n".encode()
@@ -136,3 +139,27 @@ def test_a_report_is_never_written_without_its_note(monkeypatch: pytest.MonkeyPa
         (parse.report_key("_config.yml"), {"_config.yml"}),
         (parse.report_key(KEY), {"_config.yml", KEY}),
     ]
+
+
+def test_a_rejection_racing_a_fix_in_another_environment_leaves_its_note() -> None:
+    p, _ = pipeline()
+    publish(p, KEY, UNTITLED)  # rejected: note and report
+    # Another environment takes a broken re-upload: its batch reads the note at its start, and
+    # the broken source before the author uploads the fix.
+    broken = MemoryStore()
+    broken.put(KEY, UNTITLED, content_type="text/markdown")
+    note = envelopes.s3_notification("newsdrop-source", KEY, sequencer=envelopes.next_sequencer(), removed=False)
+    (change,) = events.source_changes(note)
+    slow = parse.ParseBatch(
+        ports=dataclasses.replace(p.ports, source=broken),
+        site=or_defaults(p.catalog.get_config()),
+        read_ahead={KEY: p.catalog.get_post(KEY)},
+        reported={KEY: True},
+    )
+    publish(p, KEY, GOOD)  # the fix, meanwhile: its report and note are gone
+    assert reports(p) == [] and p.catalog.rejected == set()
+    slow.apply(change)  # then the slow batch rejects the version it read
+    assert reports(p) == [parse.report_key(KEY)]
+    assert p.catalog.rejected == {KEY}  # noted all the same: so the next version deletes the report
+    publish(p, KEY, FIXED)
+    assert reports(p) == [] and p.catalog.rejected == set()

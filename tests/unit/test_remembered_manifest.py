@@ -183,3 +183,55 @@ def test_update_once_writes_against_the_remembered_object_or_asks_for_a_fresh_re
     # Nothing to change in what is remembered: the object itself may need the change all the same.
     mine = Blob(b"first, mine", etag="remembered-etag")
     assert writer.update_once(key, append, remembered=mine) is None
+
+
+def test_a_remembered_manifest_that_owes_compaction_is_read() -> None:
+    """The schedule is likely to have compacted it since: reading it costs a GET, a refused PUT more."""
+    one, _ = _environments()
+    _publish(one, 0)
+    remembered = index.cache_of(one.site).manifest
+    assert remembered is not None and not index.owes(search.Manifest.from_bytes(remembered.body), index.TUNING)
+    reads = _manifest_reads(one.site)
+    _publish(one, 1)
+    assert _manifest_reads(one.site) == reads  # owed nothing: written against the remembered one
+    # The manifest as remembered now (still the bucket's), but owing compaction.
+    current = index.cache_of(one.site).manifest
+    stored = one.site.objects[search.MANIFEST_KEY]
+    assert current is not None and (current.body, current.etag) == (stored.body, stored.etag)
+    index.cache_of(one.site).manifest = replace(current, body=_owing(current.body))
+    _publish(one, 2)
+    assert _manifest_reads(one.site) == reads + 1
+    assert search.logical_index(site_get(one)) == expected_index(one)
+
+
+def _owing(body: bytes) -> bytes:
+    """The manifest with a log past the size at which the schedule flushes it."""
+    manifest = search.Manifest.from_bytes(body)
+    log = {f"pad{n}": "0" for n in range(index.TUNING.log_postings + 1)}
+    owing = replace(manifest, log={**manifest.log, **log})
+    assert index.owes(owing, index.TUNING)
+    return owing.to_bytes()
+
+
+def test_a_refused_write_plans_again_rather_than_pass_the_log_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    tight = replace(SMALL, log_max_postings=80)
+    monkeypatch.setattr(index, "TUNING", tight)
+    one, other = _environments()
+    racing = {"on": False}
+    original = CountingStore.put
+
+    def put(store: CountingStore, key: str, body: bytes, **options: Any) -> Any:
+        if store is one.site and key == search.MANIFEST_KEY and racing["on"]:
+            racing["on"] = False
+            _publish(other, 1000 + len(store.reads))  # another environment's publish lands first
+        return original(store, key, body, **options)
+
+    monkeypatch.setattr(CountingStore, "put", put)
+    largest = 0
+    for n in range(20):
+        index.cache_of(one.site).manifest = None  # `one` reads the manifest, then loses the race
+        racing["on"] = True
+        _publish(one, n)
+        largest = max(largest, search.table_postings(search.read_index(site_get(one)).log))
+    assert largest <= tight.log_max_postings
+    assert search.logical_index(site_get(one)) == expected_index(one)

@@ -44,7 +44,7 @@ from typing import Any
 from newsdrop import events, model, search
 from newsdrop.model import Post
 from newsdrop.ports import Blob, Ports, Reads, SearchState, Snapshot
-from newsdrop.rendering.writer import DIGEST, KEEP, Keep, SiteWriter
+from newsdrop.rendering.writer import DIGEST, KEEP, MAX_ATTEMPTS, Keep, SiteWriter
 from newsdrop.search import Deleted, Document, Job, Manifest, Run, Trash
 from newsdrop.stages.common import Artifacts, Message, Outcome, process_batch
 
@@ -432,6 +432,10 @@ def cache_of(store: Any) -> TableCache:
     return cache
 
 
+class _Replan(Exception):
+    """The manifest moved on under a commit in a way its plan did not allow for (`Compactor.commit`)."""
+
+
 @dataclass
 class Compactor:
     ports: Ports
@@ -490,15 +494,21 @@ class Compactor:
         which saves a GET: its write is conditional, so it lands only if that is still the
         bucket's. Only a commit that writes no index file tries it: steps planned on a manifest
         another environment has moved on (the schedule's compaction) could read files since
-        deleted. Refused, or with steps to take, it reads the manifest and plans again."""
+        deleted. Refused, or with steps to take, it reads the manifest and plans again. And a
+        manifest that owes compaction is read: the schedule is likely to have moved it on, and
+        a refused PUT costs more than the GET it would save."""
         remembered = self.remembered() if self.leave_to_schedule else None
-        if remembered is not None:
-            owed = self._commit(remembered, add, delete, recalled=True)
-            if owed is not None:
+        if remembered is not None and not owes(_manifest(remembered), self.tuning):
+            with contextlib.suppress(_Replan):
+                owed = self._commit(remembered, add, delete, recalled=True)
+                if owed is not None:
+                    return owed
+        for _ in range(MAX_ATTEMPTS):
+            with contextlib.suppress(_Replan):
+                owed = self._commit(self.read(), add, delete, recalled=False)
+                assert owed is not None
                 return owed
-        owed = self._commit(self.read(), add, delete, recalled=False)
-        assert owed is not None
-        return owed
+        raise RuntimeError(f"{search.MANIFEST_KEY}: its log kept passing its bound under this commit")
 
     def _commit(
         self, read: Blob | None, add: Mapping[int, Mapping[str, int]], delete: set[int], *, recalled: bool
@@ -513,7 +523,8 @@ class Compactor:
         log_full = logged > self.tuning.log_postings
         if recalled and not (self.leave_to_schedule and logged <= self.tuning.log_max_postings):
             return None  # it would take steps: planned on the manifest as it is, not as remembered
-        if self.leave_to_schedule and logged <= self.tuning.log_max_postings:
+        leaving = self.leave_to_schedule and logged <= self.tuning.log_max_postings
+        if leaving:
             # The count of deferrals bounds publishes that give way while compacting: not this one.
             steps, delta.deferring = 0, None
         elif self.steps is not None:
@@ -546,6 +557,10 @@ class Compactor:
         def change(blob: Blob | None) -> bytes | Keep:
             now = _manifest(blob)
             new, claimed = apply(now, delta, self.tuning)
+            if leaving and search.table_postings(new.log) > self.tuning.log_max_postings:
+                # Another writer grew the log since the read this commit planned on: plan again,
+                # so that this commit flushes it rather than pass the bound.
+                raise _Replan
             outcome[:] = [(new, claimed)]
             if replace(new, clock=now.clock).to_bytes() == now.to_bytes():
                 last[:] = [(blob, None)]

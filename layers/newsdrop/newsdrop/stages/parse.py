@@ -307,10 +307,10 @@ class ParseBatch:
 
     def reject(self, key: str, sequencer: str, reason: str) -> None:
         report = {"key": key, "sequencer": sequencer, "reason": reason}
-        # Noted before it is written, so that no report is ever left without its note.
-        if not self.reported.get(key, False):
-            self.ports.catalog.note_rejection(key)
-            self.reported[key] = True
+        # Noted before it is written, so that no report is ever left without its note; noted again
+        # even if the batch read one: another environment may have fixed the key and forgotten it since.
+        self.ports.catalog.note_rejection(key)
+        self.reported[key] = True
         self.ports.artifacts.put(
             report_key(key),
             json.dumps(report, ensure_ascii=False).encode(),
