@@ -521,9 +521,9 @@ class Compactor:
         planned, _ = apply(seen, delta, self.tuning)
         logged = search.table_postings(planned.log)
         log_full = logged > self.tuning.log_postings
-        if recalled and not (self.leave_to_schedule and logged <= self.tuning.log_max_postings):
-            return None  # it would take steps: planned on the manifest as it is, not as remembered
         leaving = self.leave_to_schedule and logged <= self.tuning.log_max_postings
+        if recalled and not leaving:
+            return None  # it would take steps: planned on the manifest as it is, not as remembered
         if leaving:
             # The count of deferrals bounds publishes that give way while compacting: not this one.
             steps, delta.deferring = 0, None
