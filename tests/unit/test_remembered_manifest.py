@@ -9,6 +9,7 @@ so its own remembered manifest.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,8 +18,8 @@ import pytest
 from newsdrop import search
 from newsdrop.adapters.memory import MemoryStore
 from newsdrop.local.inprocess import InProcessPipeline
-from newsdrop.ports import Blob
-from newsdrop.rendering.writer import KEEP, Keep, SiteWriter
+from newsdrop.ports import Blob, Head
+from newsdrop.rendering.writer import DIGEST, KEEP, Keep, SiteWriter
 from newsdrop.stages import index
 from tests.support.search import expected_index, found_documents, site_get
 
@@ -235,3 +236,25 @@ def test_a_refused_write_plans_again_rather_than_pass_the_log_bound(monkeypatch:
         largest = max(largest, search.table_postings(search.read_index(site_get(one)).log))
     assert largest <= tight.log_max_postings
     assert search.logical_index(site_get(one)) == expected_index(one)
+
+
+def test_only_a_write_the_writer_vouches_for_is_remembered() -> None:
+    """After a commit, the manifest is remembered with the ETag the writer holds for it only when
+    that head is of the body the commit answered: a head of another body (an older write of this
+    environment, say) would make the next publish write against an ETag the manifest never had."""
+    pipeline = InProcessPipeline()
+    writer = SiteWriter(pipeline.site)
+    compactor = index.Compactor(pipeline.ports, writer, SMALL, posts=1)
+
+    def known(etag: str, body: bytes) -> None:
+        writer.known.remember(search.MANIFEST_KEY, Head(etag=etag, metadata={DIGEST: hashlib.sha256(body).hexdigest()}))
+
+    known("older", b"an older manifest")
+    assert compactor._landed(None, b"the answer") is None
+    known("written", b"the answer")
+    landed = compactor._landed(None, b"the answer")
+    assert landed is not None and (landed.body, landed.etag) == (b"the answer", "written")
+    writer.known.remember(search.MANIFEST_KEY, None)
+    assert compactor._landed(None, b"the answer") is None
+    kept = Blob(b"as read", "read")
+    assert compactor._landed(kept, None) is kept  # kept as it was: the blob the change was given
