@@ -125,3 +125,24 @@ def test_control_characters_in_a_rejected_key_are_shown_escaped(
     assert len(rejected) == 1
     assert "\x1b" not in rejected[0] and "\r" not in rejected[0]
     assert "2024-05-01-z\\x0d\\x1b[1A\\x1b[2K.md" in rejected[0]
+
+
+def test_a_folder_emptied_and_linked_elsewhere_is_checked_again(tmp_path: Path) -> None:
+    # The folders a build has checked are remembered; one removed with its last file is forgotten,
+    # so a link put in its place afterwards is refused like any other.
+    from newsdrop.adapters.memory import MemoryStore
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    out = tmp_path / "out"
+    store = MemoryStore(mirror=out)
+    store.put("a/b/c.html", b"first", content_type="text/html")
+    store.put("/a/b/d.html", b"rooted", content_type="text/html")  # a leading slash stays under the folder
+    assert (out / "a" / "b" / "d.html").read_bytes() == b"rooted"
+    store.delete("a/b/c.html")
+    store.delete("/a/b/d.html")
+    assert not (out / "a").exists()
+    (out / "a").symlink_to(victim, target_is_directory=True)
+    store.put("a/b/e.html", b"second", content_type="text/html")
+    assert list(victim.iterdir()) == []
+    assert "a/b/e.html" in store.unwritable

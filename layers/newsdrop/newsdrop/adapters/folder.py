@@ -24,6 +24,8 @@ class LinkInOutput(OSError):
 class OutputFolder:
     root: Path
     _checked: set[Path] = field(default_factory=set, repr=False)  # real folders under the root, made or found
+    # The same folders as `open` names them (a build opens tens of thousands of files: no Path for each).
+    _checked_names: set[str] = field(default_factory=set, repr=False)
 
     def path(self, key: str) -> Path:
         return self.root.joinpath(*key.split("/"))
@@ -40,15 +42,18 @@ class OutputFolder:
     def open(self, key: str) -> int:
         """A descriptor to write `key`'s file from the start (os.open, not Path.write_bytes: a build
         writes tens of thousands of files, and a buffered file object adds three system calls to each)."""
-        path = self.path(key)
-        self._folder(path.parent)
+        path = f"{self.root}/{key}"  # as `path` joins them: a key's leading "/" does not leave the root
+        folder = path.rpartition("/")[0]
+        if folder not in self._checked_names:
+            self._folder(self.path(key).parent)
+            self._checked_names.add(folder)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
             return os.open(path, flags, 0o666)
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
-        path.unlink()  # the file's place held a link: the link goes, its target is left alone
+        Path(path).unlink()  # the file's place held a link: the link goes, its target is left alone
         return os.open(path, flags, 0o666)
 
     def remove(self, key: str) -> None:
@@ -65,6 +70,7 @@ class OutputFolder:
             except OSError:  # not empty (or gone): neither are the folders above it
                 break
             self._checked.discard(folder)  # made (and checked) again if a later key needs it
+            self._checked_names.clear()  # they name folders as keys do: forget them all, rarely
 
     def _folder(self, folder: Path) -> None:
         if folder in self._checked:
