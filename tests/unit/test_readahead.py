@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import pytest
 
@@ -101,3 +102,44 @@ def test_a_worker_that_dies_leaves_the_rest_to_the_parse_stage() -> None:
         key, body = many[-1]
         assert ahead(key, body, SiteConfig(), max_bytes=1_000_000).title == f"第{len(many) - 1}号 post {len(many) - 1}"
         assert ahead.reading == {} and ahead.pool is None
+
+
+def test_posts_go_to_the_workers_as_they_are_read_and_late_settings_still_come_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A build reads its files as it goes: the workers have the first posts before the last is read.
+    # A settings file given after posts is published before any post all the same, and the posts
+    # read ahead under the settings as they were are read again under the new ones.
+    given: list[int] = []
+    submitted: list[int] = []
+    original_flush = ReadAhead.flush
+
+    def flush(self: ReadAhead) -> None:
+        submitted.append(len(given))
+        original_flush(self)
+
+    monkeypatch.setattr(ReadAhead, "flush", flush)
+
+    def reading(found: list[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
+        for n, item in enumerate(found):
+            given.append(n)
+            yield item
+
+    found = files()
+    streamed = InProcessPipeline(batch_sizes=BULK_BATCH_SIZES)
+    streamed.publish_site(reading(found), jobs=2)
+    assert submitted[0] < len(found) - 1  # the first chunk went out before the last file was read
+    alone = build(1)
+    site = {key: blob.body for key, blob in streamed.site.objects.items()}
+    assert differences(site, {key: blob.body for key, blob in alone.site.objects.items()}) == []
+
+    late = [*found[1:], found[0]]  # the settings file last
+    read_here: list[str] = []
+    original = posts.read_post
+    monkeypatch.setattr(posts, "read_post", lambda *a, **k: read_here.append(a[0]) or original(*a, **k))
+    reordered = InProcessPipeline(batch_sizes=BULK_BATCH_SIZES)
+    reordered.publish_site(late, jobs=2)
+    assert len(read_here) == len(found) - 1  # every post read again, under the site's settings
+    site = {key: blob.body for key, blob in reordered.site.objects.items()}
+    assert differences(site, {key: blob.body for key, blob in alone.site.objects.items()}) == []
+    assert sorted(reordered.rejections) == sorted(alone.rejections)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -265,24 +266,45 @@ class InProcessPipeline:
 
     def publish_site(self, files: Iterable[tuple[str, bytes]], *, jobs: int = 1) -> None:
         """A whole site at once: its settings first, then its posts. With `jobs` over one, posts are
-        read ahead in `jobs` processes, and index runs beside render."""
-        files = list(files)
-        self.publish_all((key, body) for key, body in files if source_keys.is_site_key(key))
+        read ahead in `jobs` processes, and index runs beside render.
+
+        `files` is taken as it comes: given the settings first (as `source_files` lists them), each
+        post goes to the workers as soon as it is read, while the rest are still being read. A
+        settings file after a post is published before any post all the same; posts read ahead under
+        the settings as they were then are read again (`ReadAhead` checks)."""
+        pending = iter(files)
+        settings: list[tuple[str, bytes]] = []
+        first: list[tuple[str, bytes]] = []  # the first post: the settings given before it are published first
+        for key, body in pending:
+            if not source_keys.is_site_key(key):
+                first.append((key, body))
+                break
+            settings.append((key, body))
+        self.publish_all(settings)
         before = self.ports
         with contextlib.ExitStack() as stack:
             ahead = None
             if jobs > 1:
                 from newsdrop.local.readahead import ReadAhead
 
-                bodies = [(key, body) for key, body in files if source_keys.is_post_key(key)]
                 config = site_settings(self.catalog).config
-                ahead = stack.enter_context(ReadAhead.start(bodies, config, self.max_post_bytes, jobs))
+                ahead = stack.enter_context(ReadAhead.open(config, self.max_post_bytes, jobs))
+            posts: list[tuple[str, bytes]] = []
+            late: list[tuple[str, bytes]] = []  # settings given after a post
+            for key, body in itertools.chain(first, pending):
+                if source_keys.is_site_key(key):
+                    late.append((key, body))
+                    continue
+                posts.append((key, body))
+                if ahead is not None and source_keys.is_post_key(key):
+                    ahead.add(key, body)
+            if ahead is not None:
+                ahead.flush()
+            self.publish_all(late)
             self.ports = dataclasses.replace(before, read_post=ahead, carry_artifacts=False)
             try:
-                # Uploaded while the read-ahead workers start (10,000 uploads take about half a second).
-                for key, body in files:
-                    if not source_keys.is_site_key(key):
-                        self.upload(key, body)
+                for key, body in posts:
+                    self.upload(key, body)
                 self._drain_queues(FEEDING)  # all the reading: the workers are stopped before any fork
             finally:  # later uploads are read as on AWS
                 self.ports = before

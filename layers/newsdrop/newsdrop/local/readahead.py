@@ -48,23 +48,44 @@ class ReadAhead:
     # key -> the task reading it, and every key of that task's chunk
     reading: dict[str, tuple[concurrent.futures.Future[list[Answer]], tuple[str, ...]]] = field(default_factory=dict)
     pool: concurrent.futures.ProcessPoolExecutor | None = None
+    queued: list[tuple[str, bytes]] = field(default_factory=list)  # added, not yet given to a worker
 
     @classmethod
     def start(cls, files: Sequence[tuple[str, bytes]], config: SiteConfig, max_bytes: int, jobs: int) -> ReadAhead:
         """Start reading `files` (key, body) under `config` in `jobs` worker processes, in order."""
-        ahead = cls(config, max_bytes, bodies=dict(files))
+        ahead = cls.open(config, max_bytes, jobs)
+        for key, body in files:
+            ahead.add(key, body)
+        ahead.flush()
+        return ahead
+
+    @classmethod
+    def open(cls, config: SiteConfig, max_bytes: int, jobs: int) -> ReadAhead:
+        """`jobs` worker processes to read the posts `add` gives them under `config`."""
+        ahead = cls(config, max_bytes)
         # Not fork: the caller may have threads (a lock held in one stays held in the child forever).
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         if method == "forkserver":  # imported once in the server, not once per worker
             context.set_forkserver_preload([__name__])
         ahead.pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
-        for i in range(0, len(files), CHUNK):
-            chunk = files[i : i + CHUNK]
-            future = ahead.pool.submit(_read, chunk, config, max_bytes)
-            keys = tuple(key for key, _ in chunk)
-            ahead.reading.update((key, (future, keys)) for key in keys)
         return ahead
+
+    def add(self, key: str, body: bytes) -> None:
+        """Read this post next: it goes to a worker with the CHUNK - 1 after it (or at `flush`)."""
+        self.queued.append((key, body))
+        if len(self.queued) >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Give the posts added since the last chunk to a worker."""
+        chunk, self.queued = self.queued, []
+        if not chunk or self.pool is None:
+            return  # closed: the parse stage reads them
+        self.bodies.update(chunk)
+        future = self.pool.submit(_read, chunk, self.config, self.max_bytes)
+        keys = tuple(key for key, _ in chunk)
+        self.reading.update((key, (future, keys)) for key in keys)
 
     def close(self) -> None:
         """Stop the workers; answers not yet taken are dropped."""
