@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from newsdrop import posts
+from newsdrop import posts, search
 from newsdrop.local.inprocess import BULK_BATCH_SIZES, InProcessPipeline
 from newsdrop.local.readahead import CHUNK, ReadAhead
 from newsdrop.model import SiteConfig
 from newsdrop.search import differences
+from tests.support.search import site_get
 
 CONFIG = b"title: Read ahead\ntimezone: Asia/Shanghai\npermalink: /:year/:month/:title/\n"
 
@@ -143,3 +145,38 @@ def test_posts_go_to_the_workers_as_they_are_read_and_late_settings_still_come_f
     site = {key: blob.body for key, blob in reordered.site.objects.items()}
     assert differences(site, {key: blob.body for key, blob in alone.site.objects.items()}) == []
     assert sorted(reordered.rejections) == sorted(alone.rejections)
+
+
+def test_the_workers_weigh_each_document_and_index_takes_their_postings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Index runs in a forked process: each document it weighs itself is noted in a file.
+    noted = tmp_path / "weighed"
+    original = search.Document.postings
+
+    def postings(self: search.Document) -> dict[str, int]:
+        with noted.open("a", encoding="utf-8") as out:
+            out.write(self.url + "\n")
+        return original(self)
+
+    monkeypatch.setattr(search.Document, "postings", postings)
+    ahead = build(2)
+    assert not noted.exists()  # every document's postings came from the workers
+    alone = build(1)
+    assert len(noted.read_text(encoding="utf-8").splitlines()) == len(files()) - 3  # all but settings, rejections
+    assert search.logical_index(site_get(ahead)) == search.logical_index(site_get(alone))
+    assert ahead.ports.postings_ahead is None  # later posts are weighed by the index stage
+
+
+def test_postings_worked_out_ahead_are_used_only_for_the_same_document_and_only_once() -> None:
+    key = "_posts/2024-05-01-a.md"
+    read = posts.read_post(key, post(1), SiteConfig(), max_bytes=1_000_000)
+    document = search.Document(7, read.url, read.title, read.date, read.text, search.labels(read.categories, read.tags))
+    with ReadAhead.start([(key, post(1))], SiteConfig(), 1_000_000, jobs=2) as ahead:
+        ahead(key, post(1), SiteConfig(), max_bytes=1_000_000)  # collects the chunk's answers
+        edited = dataclasses.replace(document, text=document.text + " 更正")
+        assert ahead.postings(key, edited) is None  # another text: the index stage weighs it
+    with ReadAhead.start([(key, post(1))], SiteConfig(), 1_000_000, jobs=2) as ahead:
+        ahead(key, post(1), SiteConfig(), max_bytes=1_000_000)
+        assert ahead.postings(key, document) == document.postings()
+        assert ahead.postings(key, document) is None  # handed out once

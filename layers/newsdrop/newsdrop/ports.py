@@ -12,10 +12,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from newsdrop.clock import Clock, ProcessClock
 from newsdrop.model import Entry, Post, SiteConfig
+
+if TYPE_CHECKING:
+    from newsdrop.search import Document
 
 # A post's size limit, unless MAX_POST_BYTES says otherwise: real posts are a few KB. At this size
 # the slowest Markdown to read (long tables and lists) takes about 170 MB and 3.5 s of CPU on the
@@ -391,6 +394,13 @@ class PostReader(Protocol):
     def __call__(self, key: str, body: bytes, config: SiteConfig, *, max_bytes: int) -> Post: ...
 
 
+class PostingsAhead(Protocol):
+    """A post's search document's {token: weight}, worked out ahead (`newsdrop build`'s read-ahead
+    workers do), or None: then the index stage works them out itself (`Document.postings`)."""
+
+    def __call__(self, key: str, document: Document) -> Mapping[str, int] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Ports:
     """Everything a stage may touch. Stages take only what they need from it."""
@@ -405,6 +415,7 @@ class Ports:
     clock: Clock = field(default_factory=ProcessClock)
     scheduler: Scheduler = field(default_factory=NoScheduler)
     read_post: PostReader | None = None  # None: posts.read_post; `newsdrop build` reads posts ahead
+    postings_ahead: PostingsAhead | None = None  # and weighs their search documents' tokens there
     # Whether parse's events carry small artifacts, which saves render and index a GET each.
     # `newsdrop build` reads posts into memory adapters, where a GET costs less than carrying.
     carry_artifacts: bool = True

@@ -308,7 +308,14 @@ class InProcessPipeline:
                 self._drain_queues(FEEDING)  # all the reading: the workers are stopped before any fork
             finally:  # later uploads are read as on AWS
                 self.ports = before
-        self.drain(beside=jobs > 1)
+        if ahead is None:
+            self.drain()
+            return
+        self.ports = dataclasses.replace(before, postings_ahead=ahead.postings)
+        try:
+            self.drain(beside=True)
+        finally:  # and later posts weighed by the index stage
+            self.ports = before
 
     @property
     def dead_letters(self) -> dict[str, list[str]]:

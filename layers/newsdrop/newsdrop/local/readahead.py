@@ -6,17 +6,22 @@ machine's cores while the pipeline runs; the parse stage, run as always, takes e
 (`Ports.read_post`), waiting for it if its worker is still reading. An answer is used only for the
 same bytes under the same settings, and is handed out once: a post read again (a retry, a refresh)
 is read by `posts.read_post` itself, as is any post a worker could not read.
+
+The workers also weigh each post's search document (`search.weights`, the tokenising that is most
+of the index stage's time), which the index stage takes (`Ports.postings_ahead`) for a document
+of the same title, text and labels, once; it weighs any other itself.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import logging
 import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from newsdrop import posts
+from newsdrop import posts, search
 from newsdrop.model import Post, SiteConfig
 
 log = logging.getLogger(__name__)
@@ -24,16 +29,34 @@ log = logging.getLogger(__name__)
 CHUNK = 100  # posts a worker reads per task: large enough that sending them costs little
 
 
-Answer = tuple[str, Post | str]  # key, and the post or why it was rejected
+# A document's postings as sent back: the fingerprint of what they were worked out from, its
+# tokens joined by NUL (which no token holds), and their weights (each at most MAX_WEIGHT) as bytes:
+# a few kilobytes a post, which the build keeps until index takes them.
+Weighed = tuple[bytes, str, bytes]
+Answer = tuple[str, Post | str, Weighed | None]  # key, the post or why it was rejected, its postings
+
+
+def _fingerprint(title: str, text: str, labels: str) -> bytes:
+    return hashlib.blake2b("\0".join((title, text, labels)).encode(), digest_size=16).digest()
+
+
+def _weigh(post: Post) -> Weighed | None:
+    labels = search.labels(post.categories, post.tags)
+    weights = search.weights(post.title, post.text, labels)
+    tokens = "\0".join(weights)
+    if tokens.count("\0") != len(weights) - 1 or max(weights.values(), default=0) > search.MAX_WEIGHT:
+        return None  # not as the index stage would read it back: it weighs this one itself
+    return _fingerprint(post.title, post.text, labels), tokens, bytes(weights.values())
 
 
 def _read(files: Sequence[tuple[str, bytes]], config: SiteConfig, max_bytes: int) -> list[Answer]:
     answers: list[Answer] = []
     for key, body in files:
         try:
-            answers.append((key, posts.read_post(key, body, config, max_bytes=max_bytes)))
+            post = posts.read_post(key, body, config, max_bytes=max_bytes)
+            answers.append((key, post, _weigh(post)))
         except posts.Rejected as exc:
-            answers.append((key, exc.reason))
+            answers.append((key, exc.reason, None))
         except Exception:  # noqa: S112  # nosec B112 - the parse stage reads it again, and reports whatever it is
             continue
     return answers
@@ -45,6 +68,7 @@ class ReadAhead:
     max_bytes: int
     bodies: dict[str, bytes] = field(default_factory=dict)
     answers: dict[str, tuple[bytes, Post | str]] = field(default_factory=dict)  # key -> (the body read, answer)
+    weighed: dict[str, Weighed] = field(default_factory=dict)  # key -> its document's postings
     # key -> the task reading it, and every key of that task's chunk
     reading: dict[str, tuple[concurrent.futures.Future[list[Answer]], tuple[str, ...]]] = field(default_factory=dict)
     pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -112,8 +136,10 @@ class ReadAhead:
             log.warning("reading posts ahead stopped: %s", exc)
             self.close()
             return
-        for done, answer in answers:
+        for done, answer, weighed in answers:
             self.answers[done] = (self.bodies[done], answer)
+            if weighed is not None:
+                self.weighed[done] = weighed
         for done in chunk:  # a post the worker could not read is left to the parse stage
             del self.reading[done]
 
@@ -126,3 +152,11 @@ class ReadAhead:
         if isinstance(answer, str):
             raise posts.Rejected(answer)
         return answer
+
+    def postings(self, key: str, document: search.Document) -> dict[str, int] | None:
+        """The postings a worker worked out for `key`'s post, if its document is made of the same
+        title, text and labels (`Ports.postings_ahead`); handed out once."""
+        found = self.weighed.pop(key, None)
+        if found is None or found[0] != _fingerprint(document.title, document.text, document.labels):
+            return None
+        return dict(zip(found[1].split("\0"), found[2], strict=True))

@@ -105,7 +105,7 @@ class IndexBatch:
     keys: set[str] = field(default_factory=set)
     days: set[str] = field(default_factory=set)
     bulk: bool = False  # a record came in the bulk lane: the batch is bulk work, whatever its size
-    owed_docs: dict[int, dict[str, int]] = field(default_factory=dict)
+    owed_docs: dict[int, Mapping[str, int]] = field(default_factory=dict)
     owed_deleted: set[int] = field(default_factory=set)
     settled: list[tuple[str, SearchState]] = field(default_factory=list)
     artifacts: Artifacts = field(init=False)
@@ -181,7 +181,7 @@ class IndexBatch:
                 continue  # never indexed, nothing to remove
             if same and state is not None:
                 if state.pending:  # an earlier attempt died before the manifest took its changes
-                    self.owe(state, plan.post)
+                    self.owe(plan.key, state, plan.post)
                     self.settled.append((plan.key, state))
                 continue
             changed.append(plan)
@@ -207,7 +207,7 @@ class IndexBatch:
                 version=0 if old is None else old.version + 1,
             )
             if self.ports.catalog.swap_search_state(plan.key, old, new):
-                self.owe(new, plan.post)
+                self.owe(plan.key, new, plan.post)
                 self.settled.append((plan.key, new))
             else:  # another batch changed this post meanwhile: ours must never show; look again
                 if placed is not None:
@@ -215,11 +215,14 @@ class IndexBatch:
                 retry.append(plan.key)
         return retry
 
-    def owe(self, state: SearchState, post: Post | None) -> None:
+    def owe(self, key: str, state: SearchState, post: Post | None) -> None:
         """What the manifest must hold for `state`: its document's postings (the post has the state's
         digest, so they are the same as when the document was written) and its retired ids."""
         if state.doc is not None and post is not None:
-            self.owed_docs[state.doc] = _document(state.doc, post).postings()
+            document = _document(state.doc, post)
+            ahead = self.ports.postings_ahead
+            known = ahead(key, document) if ahead is not None else None
+            self.owed_docs[state.doc] = known if known is not None else document.postings()
         self.owed_deleted.update(state.retired)
 
 
