@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import faulthandler
 import logging
@@ -13,7 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from newsdrop import source_keys
 from newsdrop.local.sources import copy_files, source_files
@@ -416,5 +417,21 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
+def console() -> NoReturn:
+    """The `newsdrop` command: main(), then the process's exit.
+
+    A build ends holding its whole site in memory, and the interpreter's shutdown would free it
+    object by object (about 0.2 s of a 10,000-post build, in a collection of the pipeline's cycles)
+    only for the process to end. After a build the exit handlers run (multiprocessing's removes
+    its socket folder; logging's flushes) and the output is flushed, then the process ends there."""
+    code = main()
+    if sys.argv[1:2] != ["build"]:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
