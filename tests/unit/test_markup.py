@@ -314,3 +314,58 @@ def test_style_values_that_run_or_load_something_are_dropped(style: str) -> None
 def test_feed_styles_keep_their_values() -> None:
     source = '<img src="https://a.com/x.jpg" style="border:#d1d1d1 1px solid;padding:3px;margin:5px 0;">'
     assert 'style="border:#d1d1d1 1px solid;padding:3px;margin:5px 0"' in markup.sanitise(source)
+
+
+# Text without markup (the fragments the shortcut takes), and text with a little of everything
+# that could make it render otherwise: the shortcut must then agree with rendering, or not be taken.
+_PLAIN_CHARS = [*"ab 中文，。\n\n\t\r  0123456789.):", "\u00a0", "\u3000", "\x0b", "\x0c", "\x1f", "    "]
+_MARKUP_CHARS = ["1. ", "2) ", "-", "*", "_", "#", ">", "=", "+", "|", "~", "`", "[", "]", "!", "<", "&", "\\"]
+_MARKUP_CHARS += ["\x00", "&amp;", "<b>", "\n<div", "(http://x.cn)", "\n[a]: /b\n", "---", "==="]
+_FRAGMENTS = st.one_of(
+    st.lists(st.sampled_from(_PLAIN_CHARS), max_size=40).map("".join),
+    st.lists(st.sampled_from(_PLAIN_CHARS + _MARKUP_CHARS), max_size=40).map("".join),
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_FRAGMENTS)
+@example("a\\\nb")
+@example("a\n===")
+@example("a\n---")
+@example("1. a")
+@example("2) a")
+@example("+ a")
+@example("- a")
+@example("* a")
+@example("# a")
+@example("> a")
+@example("`a`")
+@example("*a*")
+@example("_a_")
+@example("~~a~~")
+@example("[a](http://x.cn)")
+@example("![a](b)")
+@example("<div\na")
+@example("<b>a</b>")
+@example("&amp;")
+@example("a\x00b")
+@example("| a |\n|---|")
+def test_a_fragment_without_markup_has_the_text_its_rendering_shows(source: str) -> None:
+    rendered: list[str] = []
+
+    def render(text: str) -> str:
+        rendered.append(text)
+        return markup.render_markdown(text)
+
+    shown = markup.fragment_text(source, render)
+    assert shown == markup.plain_text(markup.render_markdown(source))
+    if not rendered:  # the shortcut: an HTML post's fragment shows the same text
+        assert shown == markup.plain_text(markup.render_html(source))
+
+
+def test_a_plain_paragraph_is_not_rendered_and_markup_is() -> None:
+    calls: list[str] = []
+    assert markup.fragment_text("北向资金\n  净流入 ", lambda s: calls.append(s) or "") == "北向资金 净流入"
+    assert calls == []
+    assert markup.fragment_text("1. 第一", lambda s: calls.append(s) or "<ol><li>第一</li></ol>") == "第一"
+    assert calls == ["1. 第一"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
 from functools import cache
 from html.parser import HTMLParser
@@ -321,6 +322,20 @@ def plain_text(fragment: str) -> str:
     """The visible text of an HTML fragment, whitespace collapsed, with only characters XML can hold
     (a character reference such as `&#1;` is a control character once read)."""
     return _SPACE.sub(" ", NOT_XML.sub("", html.unescape(nh3.clean(fragment, tags=set())))).strip()
+
+
+# What may make a fragment's Markdown (or HTML) anything but a paragraph of its own text: inline
+# syntax, character references, HTML, the characters that open or underline a block, a line that
+# may start an ordered list, and NUL (which Markdown reads as U+FFFD).
+_MARKUP = re.compile(r"[\\`*_~\[\]!<>&#|=+\-\x00]|^[ \t]*\d+[.)]", re.MULTILINE)
+
+
+def fragment_text(source: str, render: Callable[[str], str]) -> str:
+    """plain_text(render(source)) for a fragment of a post (its excerpt), without rendering one that
+    holds no markup at all: its text, whitespace collapsed, is what the rendering shows."""
+    if _MARKUP.search(source) is None:
+        return _SPACE.sub(" ", NOT_XML.sub("", source)).strip()
+    return plain_text(render(source))
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

@@ -422,7 +422,7 @@ def _excerpt(meta: dict[str, Any], content: str, text: str, render: Callable[...
     separator = separator if isinstance(separator, str) and separator else "\n\n"
     first, found, _rest = content.strip("\n").partition(separator)
     # Rendered as untrusted: an excerpt is text, and the body around it was sanitised the same way.
-    lead = markup.plain_text(render(first)) if found else text
+    lead = markup.fragment_text(first, render) if found else text
     return markup.excerpt(lead or text)
 
 
