@@ -385,3 +385,11 @@ def test_malformed_authority_is_a_path_error(permalink: str) -> None:
     # urlsplit raises a bare ValueError ("Invalid IPv6 URL") for these; read_post only catches PathError.
     with pytest.raises(PathError):
         paths.normalise_url(permalink)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.sampled_from([*"aZ09/:@!$&'()*+,;=-._~ %?#[]\\\"<>^`{|}", "é", "中", "\x00", "\U0001f600"])))
+def test_a_path_is_quoted_as_urllib_quotes_it(value: str) -> None:
+    from urllib.parse import quote
+
+    assert paths.quote_path(value) == quote(value, safe="/:@!$&'()*+,;=-._~")

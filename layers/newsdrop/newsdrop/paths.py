@@ -149,6 +149,12 @@ _PLACEHOLDER = re.compile(
 
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986's characters of a path (Addressable's PATH class)
+# What `quote(value, safe=_PATH_SAFE)` leaves as it is: most placeholders' values, which need no call.
+_UNQUOTED = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~]*")
+
+
+def quote_path(value: str) -> str:
+    return value if _UNQUOTED.fullmatch(value) else quote(value, safe=_PATH_SAFE)
 
 
 def jekyll_permalink(
@@ -176,7 +182,7 @@ def jekyll_permalink(
         # Escaped as Jekyll escapes each placeholder's value, and decoded once with the whole path
         # (`normalise_url`): a category `C#` or `what?` is a folder of that name, not the start of a
         # fragment or a query, and `a%20b` stays as it is written.
-        return quote(named[name] if name in named else _DATE_FIELDS[name](when), safe=_PATH_SAFE)
+        return quote_path(named[name] if name in named else _DATE_FIELDS[name](when))
 
     # Like Jekyll's URL sanitising: an empty placeholder (no categories) leaves "//", which is one "/".
     return re.sub(r"/{2,}", "/", _PLACEHOLDER.sub(fill, template))
@@ -292,7 +298,7 @@ def may_hold_post(url: str) -> bool:
 @functools.lru_cache(maxsize=1 << 16)  # listings and feeds link the same URLs page after page
 def href(url: str) -> str:
     """A site path as an `href`: percent-encoded UTF-8, safe characters kept."""
-    return quote(url, safe="/:@!$&'()*+,;=-._~")
+    return quote_path(url)
 
 
 def _invisible(ch: str) -> bool:
