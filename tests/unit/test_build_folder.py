@@ -146,3 +146,34 @@ def test_a_folder_emptied_and_linked_elsewhere_is_checked_again(tmp_path: Path) 
     store.put("a/b/e.html", b"second", content_type="text/html")
     assert list(victim.iterdir()) == []
     assert "a/b/e.html" in store.unwritable
+
+
+@pytest.mark.parametrize("odd", ["a/b/", "a/b/.", "a//b/", "/a/b/", "./a/b/"])
+def test_a_key_of_odd_parts_never_lets_a_link_be_written_through(tmp_path: Path, odd: str) -> None:
+    # A key naming a folder in another spelling is checked as `Path` reads it, and a later key under
+    # that folder is checked again, not taken as checked under the other spelling's name.
+    from newsdrop.adapters.memory import MemoryStore
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    out = tmp_path / "out"
+    (out / "a").mkdir(parents=True)
+    (out / "a" / "b").symlink_to(victim, target_is_directory=True)
+    store = MemoryStore(mirror=out)
+    store.put(odd, b"odd", content_type="text/html")
+    store.put("a/b/x.html", b"inner", content_type="text/html")
+    assert list(victim.iterdir()) == []
+    assert "a/b/x.html" in store.unwritable
+
+
+def test_a_key_that_leads_above_the_folder_is_not_written(tmp_path: Path) -> None:
+    from newsdrop.adapters.memory import MemoryStore
+
+    out = tmp_path / "out"
+    store = MemoryStore(mirror=out)
+    store.put("a/../../escaped.html", b"no", content_type="text/html")
+    store.put("a/../b.html", b"no", content_type="text/html")
+    assert not (tmp_path / "escaped.html").exists() and not (out / "b.html").exists()
+    assert {"a/../../escaped.html", "a/../b.html"} <= store.unwritable.keys()
+    store.delete("a/../../escaped.html")  # nothing was written for it: nothing to remove
+    assert "a/../b.html" in store.unwritable

@@ -320,14 +320,14 @@ def test_feed_styles_keep_their_values() -> None:
 # that could make it render otherwise: the shortcut must then agree with rendering, or not be taken.
 _PLAIN_CHARS = [*"ab 中文，。\n\n\t\r  0123456789.):", "\u00a0", "\u3000", "\x0b", "\x0c", "\x1f", "    "]
 _MARKUP_CHARS = ["1. ", "2) ", "-", "*", "_", "#", ">", "=", "+", "|", "~", "`", "[", "]", "!", "<", "&", "\\"]
-_MARKUP_CHARS += ["\x00", "&amp;", "<b>", "\n<div", "(http://x.cn)", "\n[a]: /b\n", "---", "==="]
+_MARKUP_CHARS += ["\x00", "\ufeff", "\r1. ", "&amp;", "<b>", "\n<div", "(http://x.cn)", "\n[a]: /b\n", "---", "==="]
 _FRAGMENTS = st.one_of(
     st.lists(st.sampled_from(_PLAIN_CHARS), max_size=40).map("".join),
     st.lists(st.sampled_from(_PLAIN_CHARS + _MARKUP_CHARS), max_size=40).map("".join),
 )
 
 
-@settings(max_examples=400, deadline=None, derandomize=True)
+@settings(max_examples=2000, deadline=None, derandomize=True)
 @given(_FRAGMENTS)
 @example("a\\\nb")
 @example("a\n===")
@@ -350,6 +350,9 @@ _FRAGMENTS = st.one_of(
 @example("&amp;")
 @example("a\x00b")
 @example("| a |\n|---|")
+@example("a\r1. b")
+@example("\r0.")
+@example("\ufeffIntro")
 def test_a_fragment_without_markup_has_the_text_its_rendering_shows(source: str) -> None:
     rendered: list[str] = []
 

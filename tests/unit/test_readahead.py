@@ -106,6 +106,24 @@ def test_a_worker_that_dies_leaves_the_rest_to_the_parse_stage() -> None:
         assert ahead.reading == {} and ahead.pool is None
 
 
+def test_a_worker_that_dies_while_posts_are_still_given_leaves_them_to_the_parse_stage() -> None:
+    many = [(f"_posts/2024-05-01-p{n}.md", post(n)) for n in range(CHUNK * 3)]
+    with ReadAhead.open(SiteConfig(), 1_000_000, jobs=2) as ahead:
+        for key, body in many[:CHUNK]:
+            ahead.add(key, body)
+        assert ahead.pool is not None
+        ahead(many[0][0], many[0][1], SiteConfig(), max_bytes=1_000_000)  # the workers are up
+        for process in list(ahead.pool._processes.values()):
+            process.kill()
+            process.join()
+        for key, body in many[CHUNK:]:
+            ahead.add(key, body)  # given to a pool that is broken
+        ahead.flush()
+        assert ahead.pool is None
+        key, body = many[-1]
+        assert ahead(key, body, SiteConfig(), max_bytes=1_000_000).title == f"第{len(many) - 1}号 post {len(many) - 1}"
+
+
 def test_posts_go_to_the_workers_as_they_are_read_and_late_settings_still_come_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -325,9 +325,10 @@ def plain_text(fragment: str) -> str:
 
 
 # What may make a fragment's Markdown (or HTML) anything but a paragraph of its own text: inline
-# syntax, character references, HTML, the characters that open or underline a block, a line that
-# may start an ordered list, and NUL (which Markdown reads as U+FFFD).
-_MARKUP = re.compile(r"[\\`*_~\[\]!<>&#|=+\-\x00]|^[ \t]*\d+[.)]", re.MULTILINE)
+# syntax, character references, HTML, the characters that open or underline a block, a line (after
+# a "\n" or a lone "\r", both line ends to Markdown) that may start an ordered list, NUL (which
+# Markdown reads as U+FFFD) and a byte order mark (which the HTML parser drops).
+_MARKUP = re.compile(r"[\\`*_~\[\]!<>&#|=+\-\x00\ufeff]|(?:^|(?<=\r))[ \t]*\d+[.)]", re.MULTILINE)
 
 
 def fragment_text(source: str, render: Callable[[str], str]) -> str:

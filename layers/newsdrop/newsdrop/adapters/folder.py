@@ -12,12 +12,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
 class LinkInOutput(OSError):
-    """A folder on a key's path is a link (or not a folder): the key is not written."""
+    """A folder on a key's path is a link (or not a folder), or the key leads above the folder: the
+    key is not written."""
+
+
+# A key whose every part is a name (none empty, none starting with "."): `open` writes its path and
+# folder as strings, which are then what `path` makes of them.
+_PLAIN_KEY = re.compile(r"[^/.][^/]*(?:/[^/.][^/]*)*")
 
 
 @dataclass
@@ -28,7 +35,10 @@ class OutputFolder:
     _checked_names: set[str] = field(default_factory=set, repr=False)
 
     def path(self, key: str) -> Path:
-        return self.root.joinpath(*key.split("/"))
+        parts = key.split("/")
+        if ".." in parts:  # `_folder` compares paths as text, which a ".." would pass
+            raise LinkInOutput(errno.EXDEV, "a '..' in the key leads above the output folder", key)
+        return self.root.joinpath(*parts)
 
     def prepare(self, key: str) -> Path:
         """The file of `key`, its folders made and checked; raises LinkInOutput, or NotADirectoryError
@@ -42,11 +52,16 @@ class OutputFolder:
     def open(self, key: str) -> int:
         """A descriptor to write `key`'s file from the start (os.open, not Path.write_bytes: a build
         writes tens of thousands of files, and a buffered file object adds three system calls to each)."""
-        path = f"{self.root}/{key}"  # as `path` joins them: a key's leading "/" does not leave the root
-        folder = path.rpartition("/")[0]
-        if folder not in self._checked_names:
-            self._folder(self.path(key).parent)
-            self._checked_names.add(folder)
+        if _PLAIN_KEY.fullmatch(key):
+            path = f"{self.root}/{key}"
+            folder = path.rpartition("/")[0]
+            if folder not in self._checked_names:
+                self._folder(Path(folder))
+                self._checked_names.add(folder)
+        else:  # "/a", "a//b", "a/./b", "a/": as `Path` reads them, and never remembered by name
+            whole = self.path(key)
+            self._folder(whole.parent)
+            path = str(whole)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
             return os.open(path, flags, 0o666)
@@ -59,7 +74,10 @@ class OutputFolder:
     def remove(self, key: str) -> None:
         """`key`'s file, and the folders it leaves empty, as on S3 (where they never were): a later
         key of one of their names is then a file that can be written."""
-        path = self.path(key)
+        try:
+            path = self.path(key)
+        except LinkInOutput:
+            return  # never written
         with contextlib.suppress(IsADirectoryError, NotADirectoryError):  # never written as a file
             path.unlink(missing_ok=True)
         for folder in path.parents:

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from newsdrop import posts, search
@@ -107,7 +108,12 @@ class ReadAhead:
         if not chunk or self.pool is None:
             return  # closed: the parse stage reads them
         self.bodies.update(chunk)
-        future = self.pool.submit(_read, chunk, self.config, self.max_bytes)
+        try:
+            future = self.pool.submit(_read, chunk, self.config, self.max_bytes)
+        except (BrokenProcessPool, RuntimeError) as exc:  # a worker died (out of memory, killed)
+            log.warning("reading posts ahead stopped: %s", exc)
+            self.close()  # the parse stage reads every post not collected yet
+            return
         keys = tuple(key for key, _ in chunk)
         self.reading.update((key, (future, keys)) for key in keys)
 
