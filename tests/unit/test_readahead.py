@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,6 +117,9 @@ def test_a_worker_that_dies_while_posts_are_still_given_leaves_them_to_the_parse
         for process in list(ahead.pool._processes.values()):
             process.kill()
             process.join()
+        deadline = time.monotonic() + 10
+        while not ahead.pool._broken and time.monotonic() < deadline:  # as the executor finds it
+            time.sleep(0.01)
         for key, body in many[CHUNK:]:
             ahead.add(key, body)  # given to a pool that is broken
         ahead.flush()
