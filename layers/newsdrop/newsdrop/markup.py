@@ -321,7 +321,11 @@ def render_html(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML
 def plain_text(fragment: str) -> str:
     """The visible text of an HTML fragment, whitespace collapsed, with only characters XML can hold
     (a character reference such as `&#1;` is a control character once read)."""
-    return _SPACE.sub(" ", NOT_XML.sub("", html.unescape(nh3.clean(fragment, tags=set())))).strip()
+    return _collapsed(html.unescape(nh3.clean(fragment, tags=set())))
+
+
+def _collapsed(text: str) -> str:
+    return _SPACE.sub(" ", NOT_XML.sub("", text)).strip()
 
 
 # What may make a fragment's Markdown (or HTML) anything but a paragraph of its own text: inline
@@ -335,7 +339,7 @@ def fragment_text(source: str, render: Callable[[str], str]) -> str:
     """plain_text(render(source)) for a fragment of a post (its excerpt), without rendering one that
     holds no markup at all: its text, whitespace collapsed, is what the rendering shows."""
     if _MARKUP.search(source) is None:
-        return _SPACE.sub(" ", NOT_XML.sub("", source)).strip()
+        return _collapsed(source)
     return plain_text(render(source))
 
 
