@@ -4,10 +4,17 @@ A forked child starts with everything the parent holds (a built site's catalog a
 without copying or sending any of it, which no other start method gives. Forking is safe only
 where this process runs no other thread (one holding a lock would hold it forever in the child),
 so `start` declines otherwise and the caller does the work itself.
+
+The parent's objects are frozen out of the garbage collector's sight from the fork until the
+child's result is taken (`gc.freeze`): otherwise a full collection in the child visits every one
+of them, writing to each, and so copies every page of the parent's heap; and one in the parent,
+rendering beside it, visits again the catalog and the objects it will keep to the end. Frozen, a
+build of 10,000 posts took 0.7 s less CPU (11.2 s of 11.9, three builds each, taking turns).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle  # nosec B403 - only ever loads what this program's own forked child wrote
@@ -55,7 +62,12 @@ class Forked(Generic[T]):
         reading, writing = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # or the child would write the parent's buffered output again
             stream.flush()
-        pid = os.fork()
+        gc.freeze()  # until `result` (see the module's note)
+        try:
+            pid = os.fork()
+        except BaseException:
+            gc.unfreeze()
+            raise
         if pid == 0:  # the child: never returns into the caller's code
             os.close(reading)
             code = 0
@@ -76,6 +88,14 @@ class Forked(Generic[T]):
 
     def result(self) -> T | None:
         """Wait for the child; its result, or None when it failed (the reason is on stderr)."""
+        try:
+            return self._result()
+        finally:
+            # What the parent made before the fork may be collected again (and what CPython froze of
+            # its own as it started, a few hundred objects, with it).
+            gc.unfreeze()
+
+    def _result(self) -> T | None:
         result: T | None = None
         read = False
         # Read before waiting: a child with more to write than the pipe holds waits for this. Closed
