@@ -107,6 +107,24 @@ def test_a_table_holds_each_tokens_postings_as_encoded_alone(documents: dict[int
         assert table[token] == search.encode_postings(postings)
 
 
+@given(
+    st.dictionaries(
+        st.integers(0, 5000),
+        st.dictionaries(st.text(st.sampled_from("ab北\x00"), min_size=1, max_size=3), st.integers(1, 40), max_size=6),
+        max_size=6,
+    )
+)
+def test_packed_weights_read_back_as_they_were_or_are_not_packed(documents: dict[int, dict[str, int]]) -> None:
+    packed = {doc: search.Packed.of(weights) for doc, weights in documents.items()}
+    for doc, weights in documents.items():
+        unpackable = any("\x00" in token for token in weights) or any(w > search.MAX_WEIGHT for w in weights.values())
+        assert (packed[doc] is None) == unpackable
+    kept = {doc: documents[doc] for doc, found in packed.items() if found is not None}
+    assert {doc: dict(found.items()) for doc, found in packed.items() if found is not None} == kept
+    # the index's table is the same whichever form its documents come in
+    assert search.table_of({doc: found for doc, found in packed.items() if found is not None}) == search.table_of(kept)
+
+
 @given(st.lists(st.dictionaries(st.integers(0, 3000), st.integers(1, 35), min_size=1), min_size=1, max_size=4))
 def test_merging_postings_is_their_union(lists: list[dict[int, int]]) -> None:
     expected: dict[int, int] = {}

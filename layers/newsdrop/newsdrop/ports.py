@@ -18,7 +18,7 @@ from newsdrop.clock import Clock, ProcessClock
 from newsdrop.model import Entry, Post, SiteConfig
 
 if TYPE_CHECKING:
-    from newsdrop.search import Document
+    from newsdrop.search import Document, Weights
 
 # A post's size limit, unless MAX_POST_BYTES says otherwise: real posts are a few KB. At this size
 # the slowest Markdown to read (long tables and lists) takes about 170 MB and 3.5 s of CPU on the
@@ -398,7 +398,7 @@ class PostingsAhead(Protocol):
     """A post's search document's {token: weight}, worked out ahead (`newsdrop build`'s read-ahead
     workers do), or None: then the index stage works them out itself (`Document.postings`)."""
 
-    def __call__(self, key: str, document: Document) -> Mapping[str, int] | None: ...
+    def __call__(self, key: str, document: Document) -> Weights | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,10 +30,9 @@ log = logging.getLogger(__name__)
 CHUNK = 100  # posts a worker reads per task: large enough that sending them costs little
 
 
-# A document's postings as sent back: the fingerprint of what they were worked out from, its
-# tokens joined by NUL (which no token holds), and their weights (each at most MAX_WEIGHT) as bytes:
-# a few kilobytes a post, which the build keeps until index takes them.
-Weighed = tuple[bytes, str, bytes]
+# A document's postings as sent back: the fingerprint of what they were worked out from, and
+# the postings packed (a few kilobytes a post, which the build keeps until index takes them).
+Weighed = tuple[bytes, search.Packed]
 Answer = tuple[str, Post | str, Weighed | None]  # key, the post or why it was rejected, its postings
 
 
@@ -43,11 +42,10 @@ def _fingerprint(title: str, text: str, labels: str) -> bytes:
 
 def _weigh(post: Post) -> Weighed | None:
     labels = search.labels(post.categories, post.tags)
-    weights = search.weights(post.title, post.text, labels)
-    tokens = "\0".join(weights)
-    if tokens.count("\0") != len(weights) - 1 or max(weights.values(), default=0) > search.MAX_WEIGHT:
+    packed = search.Packed.of(search.weights(post.title, post.text, labels))
+    if packed is None:
         return None  # not as the index stage would read it back: it weighs this one itself
-    return _fingerprint(post.title, post.text, labels), tokens, bytes(weights.values())
+    return _fingerprint(post.title, post.text, labels), packed
 
 
 def _read(files: Sequence[tuple[str, bytes]], config: SiteConfig, max_bytes: int) -> list[Answer]:
@@ -159,10 +157,10 @@ class ReadAhead:
             raise posts.Rejected(answer)
         return answer
 
-    def postings(self, key: str, document: search.Document) -> dict[str, int] | None:
+    def postings(self, key: str, document: search.Document) -> search.Packed | None:
         """The postings a worker worked out for `key`'s post, if its document is made of the same
         title, text and labels (`Ports.postings_ahead`); handed out once."""
         found = self.weighed.pop(key, None)
         if found is None or found[0] != _fingerprint(document.title, document.text, document.labels):
             return None
-        return dict(zip(found[1].split("\0"), found[2], strict=True))
+        return found[1]

@@ -105,7 +105,7 @@ class IndexBatch:
     keys: set[str] = field(default_factory=set)
     days: set[str] = field(default_factory=set)
     bulk: bool = False  # a record came in the bulk lane: the batch is bulk work, whatever its size
-    owed_docs: dict[int, Mapping[str, int]] = field(default_factory=dict)
+    owed_docs: dict[int, search.Weights] = field(default_factory=dict)
     owed_deleted: set[int] = field(default_factory=set)
     settled: list[tuple[str, SearchState]] = field(default_factory=list)
     artifacts: Artifacts = field(init=False)
@@ -233,7 +233,7 @@ class IndexBatch:
 class Delta:
     """What one invocation changes in the manifest; `apply` replays it on whatever manifest is current."""
 
-    add: Mapping[int, Mapping[str, int]]
+    add: Mapping[int, search.Weights]
     delete: set[int]
     now: int
     deletes: int  # trash files this invocation may delete
@@ -489,7 +489,7 @@ class Compactor:
         self.writer.put_immutable(key, search.dumps({"t": table}))
         self.written.append(key)
 
-    def commit(self, add: Mapping[int, Mapping[str, int]], delete: set[int]) -> bool:
+    def commit(self, add: Mapping[int, search.Weights], delete: set[int]) -> bool:
         """Write this batch's postings and deletions and a bounded amount of compaction: one manifest
         write. Returns whether compaction is still owed (`owes`).
 
@@ -514,7 +514,7 @@ class Compactor:
         raise RuntimeError(f"{search.MANIFEST_KEY}: its log kept passing its bound under this commit")
 
     def _commit(
-        self, read: Blob | None, add: Mapping[int, Mapping[str, int]], delete: set[int], *, recalled: bool
+        self, read: Blob | None, add: Mapping[int, search.Weights], delete: set[int], *, recalled: bool
     ) -> bool | None:
         """commit() against `read`; None when `read` is `recalled` and cannot do (see commit)."""
         seen = _manifest(read)
