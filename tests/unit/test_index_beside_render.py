@@ -23,7 +23,7 @@ import pytest
 
 from newsdrop.adapters.memory import MemoryStore
 from newsdrop.local.forked import Forked
-from newsdrop.local.inprocess import BULK_BATCH_SIZES, INDEXING, InProcessPipeline, Stage
+from newsdrop.local.inprocess import BULK_BATCH_SIZES, INDEXING, RENDERING, InProcessPipeline, Stage
 from newsdrop.ports import Blob, Ports, SearchState
 from newsdrop.search import differences
 from newsdrop.stages.common import Outcome
@@ -177,30 +177,87 @@ def test_nothing_is_forked_while_another_thread_runs() -> None:
         assert pool.submit(_forks_only_alone).result() == (True, {"from": "child"})
 
 
-def _frozen_while_forked() -> tuple[int, int, int, int]:
-    """How many objects the collector leaves alone: before, in the child, in the parent while the
-    child runs, and after its result (or its failure) is taken."""
-    before = gc.get_freeze_count()
-    kept = [[n] for n in range(10_000)]  # the parent's objects, which the child only reads
+def _frozen_while_forked() -> dict[str, int]:
+    """How many objects the collector leaves alone, at each step of children started and taken."""
+    seen = {"before": gc.get_freeze_count()}
+    kept = [[n] for n in range(10_000)]  # the parent's objects, which the children only read
     child = Forked.start(lambda: (gc.get_freeze_count(), len(kept)))
     assert child is not None
-    during = gc.get_freeze_count()
-    in_child, seen = child.result() or (-1, -1)
-    assert seen == len(kept)
+    seen["during"] = gc.get_freeze_count()
+    in_child, read = child.result() or (-1, -1)
+    assert read == len(kept)
+    with pytest.raises(RuntimeError, match="taken already"):
+        child.result()
+    seen["in child"], seen["after"] = in_child, gc.get_freeze_count()
     failed = Forked.start(_refuse)
     assert failed is not None and failed.result() is None
-    return before, in_child, during, gc.get_freeze_count()
+    seen["after a failed child"] = gc.get_freeze_count()
+    first, second = Forked.start(lambda: 1), Forked.start(lambda: 2)
+    assert first is not None and second is not None
+    assert first.result() == 1
+    seen["one of two taken"] = gc.get_freeze_count()
+    assert second.result() == 2
+    seen["both taken"] = gc.get_freeze_count()
+    gc.freeze()  # another part of the program freezes its own objects: they stay frozen
+    seen["frozen by another"] = gc.get_freeze_count()
+    third = Forked.start(lambda: 3)
+    assert third is not None and third.result() == 3
+    seen["after, frozen by another"] = gc.get_freeze_count()
+    return seen
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
-def test_the_parents_objects_are_out_of_the_collectors_sight_until_the_result_is_taken() -> None:
+def test_the_parents_objects_are_out_of_the_collectors_sight_until_the_last_result_is_taken() -> None:
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        before, in_child, during, after = pool.submit(_frozen_while_forked).result(timeout=120)
+        seen = pool.submit(_frozen_while_forked).result(timeout=120)
     # CPython freezes some of its own objects as it starts (`before`); the 10,000 lists are frozen
     # in the child and in the parent while it runs, and collectable again once its result is in.
-    assert in_child >= before + 10_000 and during >= before + 10_000
+    before = seen["before"]
+    assert seen["in child"] >= before + 10_000 and seen["during"] >= before + 10_000
+    assert seen["after"] <= before and seen["after a failed child"] <= before
+    assert seen["one of two taken"] >= before + 10_000  # the other child still runs
+    assert seen["both taken"] <= before
+    assert seen["after, frozen by another"] >= seen["frozen by another"] > before
+
+
+def _render_fails_beside_index() -> tuple[str, int, int, list[str]]:
+    """A build whose render fails while index runs in the forked child: the error, the frozen
+    objects before and after, and the children left unwaited for."""
+    pipeline = InProcessPipeline(site=MemoryStore(), batch_sizes=BULK_BATCH_SIZES)
+    pipeline.publish_all(files()[:1])
+
+    def failing(event: dict[str, Any], ports: Ports) -> Outcome:
+        raise RuntimeError("render failed")
+
+    pipeline.queues[RENDERING[0]].stage = failing
+    before = gc.get_freeze_count()
+    error = ""
+    try:
+        pipeline.publish_site(files()[1:], jobs=2)
+    except RuntimeError as exc:
+        error = str(exc)
+    return error, before, gc.get_freeze_count(), _zombies()
+
+
+def _zombies() -> list[str]:
+    """This process's children that ended and were never waited for."""
+    found = []
+    for child in Path(f"/proc/self/task/{os.getpid()}/children").read_text().split():
+        stat = Path(f"/proc/{child}/stat").read_text()
+        if stat[stat.rfind(")") + 2] == "Z":
+            found.append(child)
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_a_render_that_fails_beside_index_waits_for_it_and_leaves_nothing_frozen() -> None:
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        error, before, after, zombies = pool.submit(_render_fails_beside_index).result(timeout=120)
+    assert error == "render failed"
     assert after <= before
+    assert zombies == []
 
 
 class _Unpicklable:

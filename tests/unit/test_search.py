@@ -125,6 +125,12 @@ def test_packed_weights_read_back_as_they_were_or_are_not_packed(documents: dict
     assert search.table_of({doc: found for doc, found in packed.items() if found is not None}) == search.table_of(kept)
 
 
+@pytest.mark.parametrize(("tokens", "weights"), [("a", b""), ("a\0b", b"\x01"), ("", b"\x01\x02")])
+def test_packed_tokens_and_weights_that_disagree_are_an_error_not_fewer_postings(tokens: str, weights: bytes) -> None:
+    with pytest.raises(ValueError):
+        list(search.Packed(tokens, weights).items())
+
+
 @given(st.lists(st.dictionaries(st.integers(0, 3000), st.integers(1, 35), min_size=1), min_size=1, max_size=4))
 def test_merging_postings_is_their_union(lists: list[dict[int, int]]) -> None:
     expected: dict[int, int] = {}

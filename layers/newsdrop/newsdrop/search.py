@@ -320,7 +320,9 @@ class Packed:
         return cls(tokens, bytes(weights.values()))
 
     def items(self) -> Iterable[tuple[str, int]]:
-        return zip(self.tokens.split("\0") if self.weights else (), self.weights, strict=True)
+        # No tokens and no weights is an empty document; tokens without weights fail as any mismatch does.
+        tokens = self.tokens.split("\0") if self.tokens or self.weights else ()
+        return zip(tokens, self.weights, strict=True)
 
 
 def table_of(documents: Mapping[int, Weights]) -> dict[str, str]:

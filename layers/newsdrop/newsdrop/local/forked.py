@@ -10,6 +10,9 @@ child's result is taken (`gc.freeze`): otherwise a full collection in the child 
 of them, writing to each, and so copies every page of the parent's heap; and one in the parent,
 rendering beside it, visits again the catalog and the objects it will keep to the end. Frozen, a
 build of 10,000 posts took 0.7 s less CPU (11.2 s of 11.9, three builds each, taking turns).
+With several children running, the objects are collectable again once the last one's result is
+taken; and where another part of the program froze objects of its own before, everything stays
+frozen, as that part chose.
 """
 
 from __future__ import annotations
@@ -49,10 +52,36 @@ def _alone() -> bool:
         time.sleep(0.005)
 
 
+class _Freezer:
+    """`gc.freeze` while any child runs (see the module's note). Forking runs in a process of one
+    thread (`_alone`), so there is nothing to lock."""
+
+    def __init__(self) -> None:
+        # CPython 3.12 freezes a few hundred of its own objects as it starts: those count as unfrozen.
+        self.own = gc.get_freeze_count()
+        self.children = 0
+        self.thaw = False
+
+    def freeze(self) -> None:
+        if self.children == 0:
+            self.thaw = gc.get_freeze_count() <= self.own  # no one else has frozen anything
+        self.children += 1
+        gc.freeze()
+
+    def release(self) -> None:
+        self.children -= 1
+        if self.children == 0 and self.thaw:
+            gc.unfreeze()  # and what CPython froze as it started with it: collectable as any other
+
+
+_FREEZER = _Freezer()
+
+
 @dataclass
 class Forked(Generic[T]):
     pid: int
     reading: int  # the pipe's read end
+    taken: bool = False
 
     @classmethod
     def start(cls, work: Callable[[], T]) -> Forked[T] | None:
@@ -62,11 +91,11 @@ class Forked(Generic[T]):
         reading, writing = os.pipe()
         for stream in (sys.stdout, sys.stderr):  # or the child would write the parent's buffered output again
             stream.flush()
-        gc.freeze()  # until `result` (see the module's note)
+        _FREEZER.freeze()  # until `result`
         try:
             pid = os.fork()
         except BaseException:
-            gc.unfreeze()
+            _FREEZER.release()
             raise
         if pid == 0:  # the child: never returns into the caller's code
             os.close(reading)
@@ -87,13 +116,15 @@ class Forked(Generic[T]):
         return cls(pid, reading)
 
     def result(self) -> T | None:
-        """Wait for the child; its result, or None when it failed (the reason is on stderr)."""
+        """Wait for the child; its result, or None when it failed (the reason is on stderr). Taken
+        once: the caller takes it also when its own work beside the child fails."""
+        if self.taken:
+            raise RuntimeError(f"the result of forked process {self.pid} was taken already")
+        self.taken = True
         try:
             return self._result()
         finally:
-            # What the parent made before the fork may be collected again (and what CPython froze of
-            # its own as it started, a few hundred objects, with it).
-            gc.unfreeze()
+            _FREEZER.release()
 
     def _result(self) -> T | None:
         result: T | None = None

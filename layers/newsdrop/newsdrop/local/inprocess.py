@@ -195,7 +195,11 @@ class InProcessPipeline:
         child = Forked.start(lambda: self._index_alone(mark))
         if child is None:
             return
-        self._drain_queues(RENDERING)
+        try:
+            self._drain_queues(RENDERING)
+        except BaseException:
+            child.result()  # waited for, its work dropped: the index queues keep their messages
+            raise
         indexed = child.result()
         if indexed is not None:
             self._take(mark, indexed)
