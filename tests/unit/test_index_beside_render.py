@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -28,6 +28,8 @@ from newsdrop.ports import Blob, Ports, SearchState
 from newsdrop.search import differences
 from newsdrop.stages.common import Outcome
 from tests.support.safety import read_site
+
+R = TypeVar("R")
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="index runs beside render only where processes fork")
 
@@ -117,6 +119,13 @@ def fresh() -> Iterator[Callable[..., Built]]:
         yield lambda *args, **kwargs: pool.submit(build, *args, **kwargs).result()
 
 
+def in_a_new_process(work: Callable[[], R]) -> R:
+    """`work()` in a new process of its own (spawned: none of this one's threads, forks or freezes)."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(work).result(timeout=120)
+
+
 def assert_same(one: Built, other: Built) -> None:
     assert differences(one.site, other.site) == []
     assert one.search == other.search and one.next_id == other.next_id
@@ -172,9 +181,7 @@ def _forks_only_alone() -> tuple[bool, Any]:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
 def test_nothing_is_forked_while_another_thread_runs() -> None:
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        assert pool.submit(_forks_only_alone).result() == (True, {"from": "child"})
+    assert in_a_new_process(_forks_only_alone) == (True, {"from": "child"})
 
 
 def _frozen_while_forked() -> dict[str, int]:
@@ -208,9 +215,7 @@ def _frozen_while_forked() -> dict[str, int]:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
 def test_the_parents_objects_are_out_of_the_collectors_sight_until_the_last_result_is_taken() -> None:
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        seen = pool.submit(_frozen_while_forked).result(timeout=120)
+    seen = in_a_new_process(_frozen_while_forked)
     # CPython freezes some of its own objects as it starts (`before`); the 10,000 lists are frozen
     # in the child and in the parent while it runs, and collectable again once its result is in.
     before = seen["before"]
@@ -252,9 +257,7 @@ def _zombies() -> list[str]:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
 def test_a_render_that_fails_beside_index_waits_for_it_and_leaves_nothing_frozen() -> None:
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        error, before, after, zombies = pool.submit(_render_fails_beside_index).result(timeout=120)
+    error, before, after, zombies = in_a_new_process(_render_fails_beside_index)
     assert error == "render failed"
     assert after <= before
     assert zombies == []
@@ -290,9 +293,7 @@ def _results_through_the_pipe() -> list[Any]:
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
 def test_a_result_streams_back_whole_and_a_failed_one_is_none() -> None:
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        assert pool.submit(_results_through_the_pipe).result(timeout=120) == [True, None, None]
+    assert in_a_new_process(_results_through_the_pipe) == [True, None, None]
 
 
 # A value of each field type of the classes below, none of them a default.
