@@ -27,6 +27,7 @@ from newsdrop.local.inprocess import BULK_BATCH_SIZES, INDEXING, RENDERING, InPr
 from newsdrop.ports import Blob, Ports, SearchState
 from newsdrop.search import differences
 from newsdrop.stages.common import Outcome
+from tests.support.processes import in_a_new_process
 from tests.support.safety import read_site
 
 R = TypeVar("R")
@@ -117,13 +118,6 @@ def fresh() -> Iterator[Callable[..., Built]]:
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context, max_tasks_per_child=1) as pool:
         yield lambda *args, **kwargs: pool.submit(build, *args, **kwargs).result()
-
-
-def in_a_new_process(work: Callable[[], R]) -> R:
-    """`work()` in a new process of its own (spawned: none of this one's threads, forks or freezes)."""
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(work).result(timeout=120)
 
 
 def assert_same(one: Built, other: Built) -> None:

@@ -40,7 +40,9 @@ def _build(args: argparse.Namespace) -> int:
     unread: list[tuple[str, str]] = []
     found = list(source_files(src, leave_out=out, refused=unread))
     # The site's objects are written to OUT as the stages make them, render's and index's side by side.
-    pipeline = InProcessPipeline(site=MemoryStore(mirror=out), batch_sizes=BULK_BATCH_SIZES)
+    pipeline = InProcessPipeline(
+        site=MemoryStore(mirror=out), batch_sizes=BULK_BATCH_SIZES, freeze_survivors=args.exits
+    )
     posts = ((key, path.read_bytes()) for key, path in found if not source_keys.is_file_key(key))
     pipeline.publish_site(posts, jobs=args.jobs)
     copied = copy_files(((key, path) for key, path in found if source_keys.is_file_key(key)), out)
@@ -395,8 +397,11 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exits: bool = False) -> int:
+    """The command's work; `exits`: the process ends right after (the `newsdrop` command), so a build
+    may keep what it makes from the garbage collector (`InProcessPipeline.freeze_survivors`)."""
     args = parser().parse_args(argv)
+    args.exits = exits
     # Structured logs are for Lambda; on the command line only problems matter.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("newsdrop").setLevel(logging.ERROR)
@@ -424,7 +429,7 @@ def console() -> NoReturn:
     object by object (about 0.2 s of a 10,000-post build, in a collection of the pipeline's cycles)
     only for the process to end. After a build the exit handlers run (multiprocessing's removes
     its socket folder; logging's flushes) and the output is flushed, then the process ends there."""
-    code = main()
+    code = main(exits=True)
     if sys.argv[1:2] != ["build"]:
         sys.exit(code)
     atexit._run_exitfuncs()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import itertools
 import json
 from collections import deque
@@ -97,6 +98,10 @@ class InProcessPipeline:
     clock: Clock = field(default_factory=SystemClock)
     scheduler: MemoryScheduler = field(default_factory=MemoryScheduler)
     batch_sizes: dict[str, int] = field(default_factory=dict)  # queue name -> batch size (else BATCH_SIZE)
+    # `newsdrop build` keeps what it makes until it exits: what outlives a batch is frozen out of the
+    # cyclic collector's sight (`gc.freeze`), whose passes over the growing heap found next to nothing
+    # to free (a few hundred objects in a 10,000-post build) and took 0.3 s of its process's CPU.
+    freeze_survivors: bool = False
 
     def __post_init__(self) -> None:
         self.ports = Ports(
@@ -258,6 +263,8 @@ class InProcessPipeline:
                     queue.dead.append(body)
                 else:
                     queue.messages.append((body, count + 1))
+        if self.freeze_survivors:
+            gc.freeze()
 
     def compact(self) -> Outcome:
         """What the Compact function's schedule does: the search compaction publishes left."""

@@ -246,6 +246,9 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     response = process_batch(event, batch.handle)
     batch.finish()
     batch.settle(seen)
+    # The recipes hold the batch (and each its post's artifact reader): let go, it is freed as this
+    # returns, not left as a cycle for the collector's next full pass over the environment's heap.
+    batch.recipes.clear()
     counts = batch.writer.counts
     # One invalidation per batch, of the objects that changed and that the CDN may hold for longer
     # than a listing lives (post pages, static pages); new objects and listings need none. Bulk
