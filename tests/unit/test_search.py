@@ -96,7 +96,9 @@ def test_postings_are_newest_first_with_distances_and_weights() -> None:
 @given(
     st.dictionaries(
         # Weights past MAX_WEIGHT too: a mapping's, which a packed document never holds.
-        st.integers(0, 5000), st.dictionaries(st.sampled_from("abcdef北向"), st.integers(1, 99)), max_size=8
+        st.integers(0, 5000),
+        st.dictionaries(st.sampled_from("abcdef北向"), st.integers(1, 99)),
+        max_size=8,
     )
 )
 def test_a_table_holds_each_tokens_postings_as_encoded_alone(documents: dict[int, dict[str, int]]) -> None:
