@@ -189,3 +189,33 @@ def test_an_override_that_runs_away_on_the_real_site_leaves_the_page_to_the_them
     failures = [r.__dict__ for r in caplog.records if r.name == theme.log.name]
     assert [(f["template"], f["overrides"]) for f in failures] == [("post.html", ["post.html"])]
     assert pipeline.dead_letters == {}
+
+
+def test_the_frame_of_every_page_follows_the_site_s_settings() -> None:
+    # The frame (masthead, footer, head links) is rendered once per settings, not once per page.
+    first = SiteConfig(title="一号站 First", baseurl="/one", author="Ann")
+    second = SiteConfig(title="二号站 Second", baseurl="/two")
+    for config, other in ((first, second), (second, first), (first, second)):
+        page = pages.post_body(samples.SAMPLE, config).decode()
+        assert f'<a class="brand" href="{config.baseurl}/">{config.title}</a>' in page
+        assert f'href="{config.baseurl}/feed.xml"' in page and f'action="{config.baseurl}/search/"' in page
+        assert other.title not in page and f'href="{other.baseurl}/' not in page
+        assert ("&copy; Ann" in page) == bool(config.author)
+
+
+FRAME = """{% macro head() %}<meta name="frame" content="mine">
+{% endmacro %}{% macro masthead() %}<header class="mine">{{ site.title }}</header>
+{% endmacro %}{% macro footer() %}<footer class="mine"></footer>
+{% endmacro %}"""
+
+
+def test_an_override_of_the_frame_frames_every_page() -> None:
+    config = SiteConfig(title="Framed", templates=(("_frame.html", FRAME),))
+    assert theme.check_template("_frame.html", FRAME) is None
+    for page in (pages.post_body(samples.SAMPLE, config), theme.render("404.html", config)):
+        text = page.decode()
+        assert '<header class="mine">Framed</header>' in text and '<meta name="frame" content="mine">' in text
+        assert 'class="masthead"' not in text
+    # A frame without one of its parts frames no page: the trial says so.
+    with pytest.raises(theme.TemplateProblem, match="footer"):
+        theme.check_template("_frame.html", FRAME.split("{% macro footer")[0])
