@@ -219,3 +219,27 @@ def test_an_override_of_the_frame_frames_every_page() -> None:
     # A frame without one of its parts frames no page: the trial says so.
     with pytest.raises(theme.TemplateProblem, match="footer"):
         theme.check_template("_frame.html", FRAME.split("{% macro footer")[0])
+
+
+def test_a_frame_that_fails_on_the_real_site_leaves_pages_without_a_frame_to_their_overrides() -> None:
+    # Passes the trial (whose sample site has no author) and fails on a site that has one: the pages
+    # framed by it fall back to the theme, and robots.txt, a feed or a sitemap, which have no frame,
+    # keep their own overrides.
+    failing = FRAME.replace("{{ site.title }}", "{% if site.author %}{{ site.author.nope }}{% endif %}")
+    assert theme.check_template("_frame.html", failing) is None
+    robots = "User-agent: *\nDisallow: /private/\n"
+    config = SiteConfig(author="Ann", templates=(("_frame.html", failing), ("robots.txt", robots)))
+    assert theme.render("robots.txt", config).decode() == robots
+    assert 'class="masthead"' in pages.post_body(samples.SAMPLE, config).decode()  # the theme's frame
+
+
+def test_an_override_s_frame_counts_against_each_page_s_budget() -> None:
+    # Each of the two spends more than half of a page's range() items: every page of the override
+    # goes over, and is the theme's, the first as any later one.
+    ranges = theme.MAX_RANGE_ITEMS // 2 // 100_000 + 1  # ranges of 100,000: the sandbox's own limit on one
+    spend = f"{{% for _ in range({ranges}) %}}{{% set r = range(100000) %}}{{% endfor %}}"
+    frame = FRAME.replace('<meta name="frame" content="mine">', spend)
+    missing = f'{{% extends "base.html" %}}{{% block content %}}{spend}mine{{% endblock %}}'
+    config = SiteConfig(templates=(("404.html", missing), ("_frame.html", frame)))
+    plain = theme.render("404.html", SiteConfig())
+    assert [theme.render("404.html", config) for _ in range(3)] == [plain] * 3

@@ -27,7 +27,7 @@ import subprocess  # nosec B404 - a trial render of a template override runs in 
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache, lru_cache
 from importlib import resources
@@ -46,7 +46,9 @@ from jinja2 import (
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.nodes import Concat
+from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from markupsafe import Markup, escape
 
 from newsdrop import paths
 from newsdrop.model import SiteConfig
@@ -313,7 +315,7 @@ def render(template: str, config: SiteConfig, **context: Any) -> bytes:
 
 def _render(env: Environment, template: str, config: SiteConfig, context: dict[str, Any]) -> bytes:
     helpers = _helpers(config)
-    page = env.get_template(template).render(site=config, frame=_frame(env, config), **helpers, **context)
+    page = env.get_template(template).render(site=config, frame=_SiteFrame(env, config), **helpers, **context)
     # The limit is for overrides: the theme's own pages are as large as what they list (an archive
     # of a century and more of days), which the settings and the catalog bound.
     if config.templates and len(page) > MAX_OUTPUT_CHARS:
@@ -340,13 +342,42 @@ def _helpers(config: SiteConfig) -> dict[str, Callable[[str], str]]:
 FRAME_PARTS = ("head", "masthead", "footer")
 
 
-@lru_cache(maxsize=8)
-def _frame(env: Environment, config: SiteConfig) -> dict[str, str]:
-    """The parts of every page that depend only on the site (`_frame.html`'s macros), rendered once
-    per environment and settings, not once per page: a post's page took 58 microseconds to render
-    with them, 50 without."""
+class _SiteFrame(Mapping[str, Markup]):
+    """The parts of every page that depend only on the site (`_frame.html`'s macros), made when a
+    page first asks for one (a feed, a sitemap or robots.txt never does). The theme's own are the
+    same on every page of a site, and made once per settings: a post's page took 58 microseconds
+    to render with them, 50 without. A site's override is made again for each page, within that
+    page's budget, as any template of the override is."""
+
+    def __init__(self, env: Environment, config: SiteConfig) -> None:
+        self.env, self.config = env, config
+        self.parts: dict[str, Markup] | None = None
+
+    def __getitem__(self, part: str) -> Markup:
+        if self.parts is None:
+            made = _frame_parts if isinstance(self.env, _Sandbox) else _theme_frame_parts
+            self.parts = made(self.env, self.config)
+        return self.parts[part]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FRAME_PARTS)
+
+    def __len__(self) -> int:
+        return len(FRAME_PARTS)
+
+
+def _frame_parts(env: Environment, config: SiteConfig) -> dict[str, Markup]:
     module = env.get_template("_frame.html").make_module({"site": config, **_helpers(config)})
-    return {part: getattr(module, part)() for part in FRAME_PARTS}
+    parts: dict[str, Markup] = {}
+    for part in FRAME_PARTS:
+        macro = getattr(module, part, None)
+        if not isinstance(macro, Macro):  # whatever else an override named so is never called from here
+            raise TemplateProblem(f"_frame.html has no macro {part}()")
+        parts[part] = escape(macro())  # markup as the macro made it (a macro's output is Markup)
+    return parts
+
+
+_theme_frame_parts = lru_cache(maxsize=8)(_frame_parts)
 
 
 TRIAL_SECONDS = 10  # a template that takes longer than this to render sample pages is a runaway
