@@ -59,11 +59,19 @@ def load_average() -> list[float]:
         return []
 
 
-def package_digest(root: Path = paths.LAYER_SOURCE) -> str:
-    """A digest of the newsdrop package's source under root: tells one version of the code from another."""
+# The newsdrop subpackages the layer leaves out (layers/newsdrop/Makefile's PRUNE): the local stack
+# and the command line run on a developer's machine, never in a function.
+NOT_IN_LAYER = ("local", "cli")
+
+
+def package_digest(root: Path = paths.LAYER_SOURCE, *, as_shipped: bool = False) -> str:
+    """A digest of the newsdrop package's source under root: tells one version of the code from another.
+    `as_shipped`: of what the layer ships of it, so that a built layer and a source tree compare."""
     digest = hashlib.sha256()
-    for path in sorted((root / "newsdrop").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
+    package = root / "newsdrop"
+    left_out = NOT_IN_LAYER if as_shipped else ()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.relative_to(package).parts[0] not in left_out:
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -8,6 +8,7 @@ layer (or pruned from it by the Makefile) fails here as it would on Lambda. Skip
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import subprocess
@@ -27,7 +28,7 @@ SOURCE = ROOT / "layers" / "newsdrop"
 # boto3, whose own modules the adapters do without (they use botocore's clients).
 NEVER = {"aws_xray_sdk", "boto3", "moto", "newsdrop.local", "newsdrop.cli", "rich", "pytest"}
 # Each stage's own libraries stay out of the other stages' cold starts.
-PARSE_ONLY = {"markdown_it", "nh3", "frontmatter", "yaml"}
+PARSE_ONLY = {"pyromark", "nh3", "frontmatter", "yaml"}
 RENDER_ONLY = {"jinja2"}
 NOT_IMPORTED = {
     "parse": NEVER | RENDER_ONLY,
@@ -58,7 +59,7 @@ print(json.dumps({"modules": sorted(sys.modules), "compiled": compiled}))
 def layer() -> Path:
     if not (LAYER / "newsdrop").is_dir():
         unavailable(f"no built layer at {LAYER}: run `make sam-build`")
-    if package_digest(LAYER) != package_digest(SOURCE):
+    if package_digest(LAYER, as_shipped=True) != package_digest(SOURCE, as_shipped=True):
         unavailable("the built layer is older than layers/newsdrop: run `make sam-build`")
     if sys.version_info[:2] != (3, 12):
         pytest.skip("the layer's bytecode is for Python 3.12 (the functions' runtime)")
@@ -77,7 +78,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_layer_leaves_out_what_the_runtime_provides_and_the_tracing_sdk(layer: Path) -> None:
     shipped = {p.name for p in layer.iterdir()}
     assert shipped & {"boto3", "botocore", "s3transfer", "urllib3", "dateutil", "aws_xray_sdk"} == set()
-    assert {"newsdrop", "aws_lambda_powertools", "jinja2", "markdown_it", "nh3", "yaml", "frontmatter"} <= shipped
+    assert {"newsdrop", "aws_lambda_powertools", "jinja2", "pyromark", "nh3", "yaml", "frontmatter"} <= shipped
 
 
 def test_every_module_ships_bytecode_that_ignores_file_times(layer: Path) -> None:
@@ -120,6 +121,85 @@ def test_each_handler_imports_from_the_layer_alone_without_compiling(name: str, 
         assert "yaml._yaml" in modules
     from_layer = [p for p in report["compiled"] if Path(p).is_relative_to(layer)]
     assert from_layer == [], f"compiled at import: {from_layer[:5]}"
+
+
+PRUNED_FROM = ("aws_lambda_powertools", "newsdrop")  # the packages the layer's Makefile prunes
+# Imports of pruned modules that no event here reaches: Powertools dumps a pydantic model through its
+# event handler's code, and the functions' events are dicts (pydantic is not in the layer either).
+UNREACHED = {("aws_lambda_powertools/shared/functions.py", "aws_lambda_powertools.event_handler.openapi.compat")}
+
+
+def _names(module: Path) -> set[str]:
+    """The names a module's top level binds (what `from package import name` can find in it)."""
+    names: set[str] = set()
+    for node in ast.parse(module.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def _unguarded_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import that runs when reached: not under `if TYPE_CHECKING:`, nor in a `try` that
+    catches ImportError (an optional dependency, which the module does without)."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            children: list[ast.AST] = list(node.orelse)
+        elif isinstance(node, ast.Try) and any(
+            "ImportError" in ast.unparse(h.type) for h in node.handlers if h.type is not None
+        ):
+            children = [*node.handlers, *node.orelse, *node.finalbody]
+        else:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                found.append(node)
+            children = list(ast.iter_child_nodes(node))
+        for child in children:
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def _missing(layer: Path, module: str, name: str | None) -> bool:
+    path = layer.joinpath(*module.split("."))
+    if path.with_suffix(".py").is_file():
+        return name is not None and name not in _names(path.with_suffix(".py"))
+    if not (path / "__init__.py").is_file():
+        return True
+    if name is None or (path / name).is_dir() or (path / f"{name}.py").is_file():
+        return False
+    return name not in _names(path / "__init__.py")
+
+
+def test_nothing_the_layer_ships_imports_what_its_build_pruned(layer: Path) -> None:
+    # The handlers' imports are tried above; this reads every import of every module that stays,
+    # those made inside functions too (Powertools imports many lazily), so a module that only runs
+    # on some events cannot reach for one the build left out.
+    missing = []
+    for top in PRUNED_FROM:
+        for source in (layer / top).rglob("*.py"):
+            package = source.relative_to(layer).with_suffix("").parts[:-1]
+            for node in _unguarded_imports(ast.parse(source.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    wanted = [(alias.name, None) for alias in node.names]
+                else:
+                    base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+                    module = ".".join(p for p in (base, node.module or "") if p)
+                    wanted = [(module, alias.name) for alias in node.names if alias.name != "*"]
+                for module, name in wanted:
+                    unreached = (source.relative_to(layer).as_posix(), module) in UNREACHED
+                    if module.split(".")[0] in PRUNED_FROM and not unreached and _missing(layer, module, name):
+                        missing.append(f"{source.relative_to(layer)}:{node.lineno} {module} {name or ''}")
+    assert missing == []
+    # What the build prunes is gone (else the check above would pass for nothing).
+    assert not (layer / "aws_lambda_powertools" / "utilities" / "batch").exists()
+    assert not (layer / "newsdrop" / "local").exists()
 
 
 # Runs in the fresh interpreter as Lambda's bootstrap does: the layer on sys.path, not in PYTHONPATH.

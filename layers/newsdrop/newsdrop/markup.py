@@ -10,25 +10,25 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
-from contextvars import ContextVar
 from functools import cache
 from html.parser import HTMLParser
 
 import nh3
-from markdown_it import MarkdownIt
+import pyromark
 
 EXCERPT_CHARS = 160
 MAX_HTML_DEPTH = 100  # nested elements in a post's body
 # The body's HTML, in characters: a post's page must stay under the theme's (theme.MAX_OUTPUT_CHARS).
-# Reference links can make it far larger than the post ("[a]: <100 KB URL>" used a thousand
-# times is 100 MB), so the links' URLs count against it while Markdown is read, not only after.
+# Markdown's HTML stays within a few dozen times its source (`>` repeated, a blockquote in each
+# other, is the most), and a reference link's URL is written out again for at most about the
+# source's length in all (pulldown-cmark's limit; the uses past it stay text): at the post size
+# limit the HTML is never more than a few MB before this limit refuses it.
 MAX_BODY_HTML_CHARS = 2_000_000
-# Attempts markdown-it's inline parser makes to read a post's text (`_step`): a count, so the same
-# post is read or refused alike everywhere. Some shapes cost far more per byte than prose: at the
-# size limit, `*![` repeated takes 10 s of CPU on the benchmarks' machine (500,000 attempts), a
-# lone `[` repeated 5 s, where the slowest block shapes (table rows) take 3.5 s. This many attempts
-# take at most about 3 s of any shape; the posts of the reference site make at most a few hundred.
-MAX_INLINE_STEPS = 150_000
+# CommonMark (autolinks, blockquotes, raw HTML) plus the GFM tables and strikethrough Jekyll's kramdown
+# knows. pulldown-cmark reads in time linear in its input, whatever the shape: 256 KB of the
+# slowest (`[`, `*![`, nested blockquotes) take about 25 ms on the benchmarks' machine.
+_MARKDOWN_OPTIONS = pyromark.Options.ENABLE_TABLES | pyromark.Options.ENABLE_STRIKETHROUGH
+_LINE_END = re.compile(r"\r\n?")
 
 ALLOWED_TAGS = frozenset(
     {
@@ -70,84 +70,12 @@ _SPACE = re.compile(r"\s+")
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-@cache
-def _markdown() -> MarkdownIt:
-    # CommonMark (autolinks, blockquotes, raw HTML) plus the GFM tables and strikethrough Jekyll's kramdown knows.
-    md = _Markdown("commonmark", {"html": True}).enable(["table", "strikethrough"])
-    md.inline.ruler.before("text", "newsdrop_steps", _step)  # first: tried at every attempt
-    return md
-
-
-# The URLs a link's normalising leaves exactly as they are: http(s) or scheme-relative ones with a
-# lower-case ASCII host, and relative ones, with none of the characters it would encode or re-parse
-# (no `%`, `@`, `:` past the port, space or non-ASCII). Longer ones take the long way: markdown-it
-# drops a host name over 255 characters.
-_URL_REST = r"[A-Za-z0-9/?#=&+$,\-_.!~*'();]*"
-_PLAIN_URL = re.compile(
-    rf"(?:(?:https?:)?//[a-z0-9-]{{1,63}}(?:\.[a-z0-9-]{{1,63}})*(?::[0-9]+)?(?:[/?#]{_URL_REST})?|(?!//){_URL_REST})"
-)
-_PLAIN_URL_MAX = 200
-
-
-def _plain(url: str) -> bool:
-    return len(url) <= _PLAIN_URL_MAX and _PLAIN_URL.fullmatch(url) is not None
-
-
-class _Markdown(MarkdownIt):
-    """markdown-it without the round trip through its URL parser for URLs it would leave unchanged.
-
-    Normalising a link (parse it, convert the host to punycode, percent-encode, format it again) was
-    a third of rendering a typical post, which has two or three links, all of them plain.
-    tests/unit/test_markup.py holds the shortcut to markdown-it's own answer on generated URLs.
-    """
-
-    def normalizeLink(self, url: str) -> str:  # markdown-it's name
-        return _spend(url if _plain(url) else super().normalizeLink(url))
-
-    def normalizeLinkText(self, link: str) -> str:  # markdown-it's name
-        # The text shown for an autolink turns a punycode host back into Unicode.
-        return _spend(link if "xn--" not in link and _plain(link) else super().normalizeLinkText(link))
-
-
-class TooComplex(ValueError):
-    """Markdown that takes more than the limit of inline parsing steps to read."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"body takes more than {limit} steps to read as Markdown (brackets, `*` or `_` by the ten thousand?)"
-        )
-        self.limit = limit
-
-
 class TooLarge(ValueError):
     """Markdown whose HTML would be larger than the limit."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"body HTML would be longer than {limit} characters (links repeated many times?)")
+        super().__init__(f"body HTML would be longer than {limit} characters")
         self.limit = limit
-
-
-# What is left of the budgets of the Markdown being read (one per thread or task): [HTML characters, inline steps].
-_budget: ContextVar[list[int] | None] = ContextVar("markdown_budget", default=None)
-
-
-def _spend(url: str) -> str:
-    budget = _budget.get()
-    if budget is not None:
-        budget[0] -= len(url)
-        if budget[0] < 0:
-            raise TooLarge(MAX_BODY_HTML_CHARS)
-    return url
-
-
-def _step(state: object, silent: bool) -> bool:
-    """An inline rule that matches nothing: it counts the parser's attempts against the budget."""
-    budget = _budget.get()
-    if budget is not None:
-        budget[1] -= 1
-        if budget[1] < 0:
-            raise TooComplex(MAX_INLINE_STEPS)
-    return False
 
 
 def sanitise(fragment: str) -> str:
@@ -290,16 +218,14 @@ def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH) -> None:
 def render_markdown(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML_DEPTH) -> str:
     """Markdown with raw HTML to HTML: sanitised, unless the site trusts its authors' HTML.
 
-    Raises `TooDeep` when the HTML nests more than `max_depth` elements, `TooLarge` when it
-    would be longer than `MAX_BODY_HTML_CHARS`, and `TooComplex` when reading it takes more than
-    `MAX_INLINE_STEPS` (trusted or not).
+    Raises `TooDeep` when the HTML nests more than `max_depth` elements and `TooLarge` when it
+    would be longer than `MAX_BODY_HTML_CHARS` (trusted or not).
     """
-    token = _budget.set([MAX_BODY_HTML_CHARS, MAX_INLINE_STEPS])
-    try:
-        rendered: str = _markdown().render(source)
-    finally:
-        _budget.reset(token)
-    return render_html(rendered, trusted=trusted, max_depth=max_depth)
+    if "\r" in source:
+        # Every line end as "\n", as CommonMark reads them all: pulldown-cmark loses a lone "\r"
+        # that ends a line of an indented code block.
+        source = _LINE_END.sub("\n", source)
+    return render_html(pyromark.html(source, options=_MARKDOWN_OPTIONS), trusted=trusted, max_depth=max_depth)
 
 
 def render_html(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML_DEPTH) -> str:
@@ -318,10 +244,14 @@ def render_html(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML
     return clean
 
 
+# A table cell's end: a browser shows cells apart, Markdown's tables write them with nothing between.
+_CELL_END = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
+
+
 def plain_text(fragment: str) -> str:
     """The visible text of an HTML fragment, whitespace collapsed, with only characters XML can hold
     (a character reference such as `&#1;` is a control character once read)."""
-    return _collapsed(html.unescape(nh3.clean(fragment, tags=set())))
+    return _collapsed(html.unescape(nh3.clean(_CELL_END.sub(" ", fragment), tags=set())))
 
 
 def _collapsed(text: str) -> str:

@@ -390,7 +390,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
         body_html = render(content, trusted=config.trust_html)
         text_only = markup.plain_text(body_html)
         summary = _excerpt(meta, content, text_only, render)
-    except (markup.TooDeep, markup.TooLarge, markup.TooComplex) as exc:
+    except (markup.TooDeep, markup.TooLarge) as exc:
         raise Rejected(str(exc)) from exc
     return Post(
         key=key,
