@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from newsdrop.search import Document, Weights
 
 # A post's size limit, unless MAX_POST_BYTES says otherwise: real posts are a few KB. At this size
-# the slowest Markdown to read (long tables and lists) takes about 170 MB and 3.5 s of CPU on the
-# benchmark machine; four times the size takes four times both, past the parse function's 512 MB.
+# the slowest post to read, thousands of table rows, takes about 80 MB and 1.1 s of CPU on the
+# benchmark machine, most of it sanitising and measuring its 1.3 MB of HTML.
 DEFAULT_MAX_POST_BYTES = 256 * 1024
 
 
