@@ -77,7 +77,6 @@ MODES = ("deployed", "bytecode_cached", "deployed_bare")
 BREAKDOWN: dict[str, str | dict[str, str]] = {
     "botocore": "import botocore.session, botocore.config, botocore.exceptions, botocore.utils",
     "powertools": "import aws_lambda_powertools.logging.utils, aws_lambda_powertools.metrics, "
-    "aws_lambda_powertools.utilities.batch, aws_lambda_powertools.utilities.data_classes.sqs_event, "
     "aws_lambda_powertools.utilities.typing",
     "libraries": {
         "parse": "import frontmatter, nh3, pyromark, yaml",

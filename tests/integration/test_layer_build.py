@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.coldstart import FUNCTIONS, runtime_sources
+from bench.coldstart import BREAKDOWN, FUNCTIONS, Tree, breakdown, runtime_sources
 from bench.machine import package_digest
 from tests.conftest import ROOT, unavailable
 
@@ -242,6 +242,14 @@ def test_parse_tries_an_override_and_logs_its_lines_from_the_layer_alone(layer: 
     assert [(line["message"], line["service"], line["key"]) for line in lines] == [
         ("accepted", "parse", "_templates/404.html")
     ], lines
+
+
+def test_the_bench_s_import_breakdown_imports_from_the_built_layer(layer: Path, runtime: Path) -> None:
+    # Each step names modules by hand: one the layer's build prunes, or a library replaced, fails here.
+    tree = Tree("current", {name: BUILD / FUNCTIONS[name] for name in FUNCTIONS}, layer.parent)
+    steps = breakdown(tree, runtime, runs=1)
+    assert set(steps) == set(FUNCTIONS)
+    assert all(set(steps[name]) == set(BREAKDOWN) for name in FUNCTIONS)
 
 
 def test_the_bench_measures_every_function_of_the_template() -> None:

@@ -848,7 +848,7 @@ def test_a_reference_link_used_thousands_of_times_writes_its_url_a_bounded_numbe
 def test_html_the_sanitiser_makes_too_large_is_rejected_not_left_unrendered() -> None:
     # Under the limit as Markdown renders it; over it once every link carries its `rel` and every
     # element its end tag. Rejected while read, not failing its page's render again and again. (An
-    # HTML block: Markdown passes it through as it is, so it takes no inline steps.)
+    # HTML block: Markdown passes it through as it is.)
     body = "<div>" + "x<a></a>" * 124_875 + "</div>"
     assert len(markup.render_markdown(body, trusted=True)) <= markup.MAX_BODY_HTML_CHARS
     assert "body HTML would be longer" in rejection(source("title: T", body=body), max_bytes=2_000_000)
