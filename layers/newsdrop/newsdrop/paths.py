@@ -168,13 +168,18 @@ def jekyll_permalink(
 ) -> str:
     """Fill a Jekyll permalink template (the default one unless front matter gives `permalink:`).
     `file_name`: the post's file name without its extension, date included (`:name`)."""
-    title = slugify_pretty(explicit_slug) if explicit_slug else slugify_pretty(slug) or slug
-    named = {
-        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
-        "slugified_categories": "/".join(dict.fromkeys(slugify_default(c) for c in categories)),
+
+    def title() -> str:
+        return slugify_pretty(explicit_slug) if explicit_slug else slugify_pretty(slug) or slug
+
+    # Like the dates', only the values the template names are computed: slugifying a name that is
+    # not ASCII (most of the reference site's) goes character by character.
+    named: dict[str, Callable[[], str]] = {
+        "categories": lambda: "/".join(dict.fromkeys(c.lower() for c in categories)),
+        "slugified_categories": lambda: "/".join(dict.fromkeys(slugify_default(c) for c in categories)),
         "title": title,
-        "slug": slugify_default(explicit_slug or slug) or title,
-        "name": slugify_default(file_name or slug),
+        "slug": lambda: slugify_default(explicit_slug or slug) or title(),
+        "name": lambda: slugify_default(file_name or slug),
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -182,7 +187,7 @@ def jekyll_permalink(
         # Escaped as Jekyll escapes each placeholder's value, and decoded once with the whole path
         # (`normalise_url`): a category `C#` or `what?` is a folder of that name, not the start of a
         # fragment or a query, and `a%20b` stays as it is written.
-        return quote_path(named[name] if name in named else _DATE_FIELDS[name](when))
+        return quote_path(named[name]() if name in named else _DATE_FIELDS[name](when))
 
     # Like Jekyll's URL sanitising: an empty placeholder (no categories) leaves "//", which is one "/".
     return re.sub(r"/{2,}", "/", _PLACEHOLDER.sub(fill, template))
