@@ -23,7 +23,8 @@ def test_markdown_links_reach_the_address_written(browser: Any) -> None:
         page = browser.new_page()
         page.goto(f"{site}/macro/2024/05/20/links.html")
         parts = page.evaluate(
-            "[...document.querySelectorAll('.post .body a')].map(a => [a.textContent, a.hostname, a.pathname, a.search])"
+            "[...document.querySelectorAll('.post .body a')]"
+            ".map(a => [a.textContent, a.hostname, a.pathname, a.search])"
         )
         page.close()
     assert parts == [
