@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -79,6 +81,15 @@ def test_query_tokens_cover_the_query_with_the_fewest_grams() -> None:
 def test_every_query_token_is_an_index_token_of_the_query() -> None:
     for query in ["北向资金净流入", "databank", "600160", "蔚来ET7", "a", "涨"]:
         assert set(search.query_tokens(query)) <= set(search.index_tokens(query)), query
+
+
+def test_a_character_is_cjk_alike_by_code_point_and_in_the_runs_of_a_text() -> None:
+    # Short tokens are told by `_is_cjk` (code points), a text's runs by the regular expression's class.
+    cjk_class = re.compile(f"[{search._CJK}]")
+    edges = [code + step for low, high in search._CJK_RANGES for code in (low, high) for step in (-1, 0, 1)]
+    for code in [*edges, ord("a"), ord("中"), ord("가"), ord("あ"), ord("𠀀")]:
+        assert search._is_cjk(chr(code)) == (cjk_class.fullmatch(chr(code)) is not None), hex(code)
+    assert search._is_cjk("中") and not search._is_cjk("a")
 
 
 def test_fullwidth_and_case_are_folded() -> None:

@@ -60,7 +60,8 @@ Get = Callable[[str], bytes | None]
 
 # Hiragana and katakana, CJK ideographs (with extension A and the compatibility block), Hangul
 # syllables, and the supplementary ideograph planes.
-_CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
+_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))
+_CJK = "".join(f"{chr(low)}-{chr(high)}" for low, high in _CJK_RANGES)  # as a character class's ranges
 # A run of CJK characters, or of letters and digits that are not CJK (`[^\W_]` is str.isalnum).
 # A point or a comma between two digits belongs to the run (`1.8`, `10,000`; `600519.SH` is two),
 # so the grams of a number cross it: `1.8%` is looked for by `1.8`, which few posts hold, not by
@@ -68,11 +69,13 @@ _CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fff
 # join depends only on the characters next to the point.
 _WORD = f"[^\\W_{_CJK}]"
 _RUN = re.compile(f"([{_CJK}]+)|({_WORD}+(?:(?<=\\d)[.,](?=\\d){_WORD}+)*)")
-_IS_CJK = re.compile(f"[{_CJK}]")
 
 
 def _is_cjk(ch: str) -> bool:
-    return _IS_CJK.match(ch) is not None
+    # Compared by code point, not by a regular expression: compiling a class of these ranges takes
+    # Python's compiler 3 to 5 ms, a tenth of the index and compact functions' own imports.
+    code = ord(ch)
+    return any(low <= code <= high for low, high in _CJK_RANGES)
 
 
 def normalise(text: str) -> str:
