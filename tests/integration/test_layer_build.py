@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bench.coldstart import BREAKDOWN, FUNCTIONS, Tree, breakdown, runtime_sources
-from bench.machine import package_digest
+from bench.machine import NOT_IN_LAYER, package_digest
 from tests.conftest import ROOT, unavailable
 
 BUILD = ROOT / ".aws-sam" / "build"
@@ -259,6 +260,14 @@ def test_the_bench_measures_every_function_of_the_template() -> None:
     functions = {k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
     assert set(FUNCTIONS.values()) == functions
     assert set(NOT_IMPORTED) == set(FUNCTIONS)
+
+
+def test_the_layer_s_digest_leaves_out_what_its_build_prunes_of_the_package() -> None:
+    # Else a built layer and its source never compare alike, and every test above is skipped as stale.
+    prune = re.search(r"^PRUNE := (.*)$", (SOURCE / "Makefile").read_text(), re.MULTILINE)
+    assert prune is not None
+    pruned = {path.removeprefix("newsdrop/") for path in prune.group(1).split() if path.startswith("newsdrop/")}
+    assert pruned == set(NOT_IN_LAYER)
 
 
 def test_sam_build_runs_the_layer_makefile() -> None:
