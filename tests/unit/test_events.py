@@ -7,7 +7,10 @@ package, so a change to the package's own envelopes cannot hide a misreading.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
+import multiprocessing
+import uuid
 from typing import Any
 
 import pytest
@@ -212,6 +215,35 @@ def test_envelope_round_trip(key: str, removed: bool) -> None:
 def test_next_sequencer_grows() -> None:
     values = [envelopes.next_sequencer() for _ in range(50)]
     assert [normalise_sequencer(v) for v in values] == sorted({normalise_sequencer(v) for v in values})
+
+
+def test_envelope_ids_are_distinct_version_4_uuids() -> None:
+    ids = [envelopes.new_id() for _ in range(20000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:2000]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+def test_a_forked_process_makes_ids_of_its_own() -> None:
+    # Index runs in a forked copy of a build: a generator copied with its state would repeat the
+    # parent's ids there.
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        theirs = pool.apply(_ids, (100,))
+    assert not set(theirs) & set(_ids(100))
+
+
+def _ids(n: int) -> list[str]:
+    return [envelopes.new_id() for _ in range(n)]
+
+
+def test_envelope_times_are_utc_seconds() -> None:
+    body = envelopes.s3_notification("bucket", "_posts/a.md", sequencer="00AB", removed=False)
+    stamped = dt.datetime.strptime(body["time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    assert abs((dt.datetime.now(dt.UTC) - stamped).total_seconds()) < 60
 
 
 # --- publishing events

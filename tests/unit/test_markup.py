@@ -193,6 +193,26 @@ def test_nesting_past_the_limit_is_refused(unit: str) -> None:
         markup.render_markdown("<div>" + unit * depth + "x")
 
 
+def test_a_long_flat_table_is_measured_at_a_glance(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 90 cells: 186 "<" in all, but only 93 can open an element; the end tags' "</" cannot.
+    table = "<table><tr>" + "<td>1</td>" * 45 + "</tr><tr>" + "<td>2</td>" * 45 + "</tr></table>"
+    assert table.count("<") > markup.MAX_HTML_DEPTH
+
+    def no_parser(limit: int) -> None:
+        raise AssertionError("the HTML parser ran on a fragment that cannot nest past the limit")
+
+    monkeypatch.setattr(markup, "_DepthGauge", no_parser)
+    markup.check_depth(table)
+    with pytest.raises(AssertionError):  # one start tag more than the limit allows: the gauge decides
+        markup.check_depth("<div>" * (markup.MAX_HTML_DEPTH + 1) + "</div>" * 200)
+
+
+def test_end_tags_do_not_hide_nesting_past_the_limit() -> None:
+    deep = "<div>" * (markup.MAX_HTML_DEPTH + 1) + "x" + "</div>" * (markup.MAX_HTML_DEPTH + 1)
+    with pytest.raises(markup.TooDeep):
+        markup.check_depth(deep)
+
+
 def test_the_limit_applies_to_trusted_html_too() -> None:
     with pytest.raises(markup.TooDeep):
         markup.render_markdown("<div>" * 101, trusted=True)

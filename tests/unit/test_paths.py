@@ -393,3 +393,32 @@ def test_a_path_is_quoted_as_urllib_quotes_it(value: str) -> None:
     from urllib.parse import quote
 
     assert paths.quote_path(value) == quote(value, safe="/:@!$&'()*+,;=-._~")
+
+
+@pytest.mark.parametrize(
+    ("name", "hidden"),
+    [
+        ("news", False),
+        ("A股 新闻", False),
+        ("New York", False),
+        ("美元\u3000人民币", False),  # an ideographic space is seen
+        ("news\u200b", True),  # zero width space (Cf)
+        ("news\u00ad", True),  # soft hyphen (Cf)
+        ("a\x07b", True),  # control (Cc)
+        ("a\ue000", True),  # private use (Co)
+        ("a\U000e0001", True),  # language tag (Cf), outside the BMP
+        ("a\u0378", True),  # unassigned (Cn)
+        (".hidden", True),
+        ("trailing.", True),
+        (" padded", True),
+    ],
+)
+def test_a_name_that_looks_like_another(name: str, hidden: bool) -> None:
+    assert paths.looks_like_another(name) is hidden
+
+
+@given(st.text(max_size=12))
+@settings(max_examples=500)
+def test_looks_like_another_is_its_definition(name: str) -> None:
+    invisible = any(unicodedata.category(ch)[0] == "C" for ch in name)
+    assert paths.looks_like_another(name) == (invisible or name != name.strip().strip("."))

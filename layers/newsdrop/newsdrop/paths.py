@@ -313,7 +313,11 @@ def _invisible(ch: str) -> bool:
 def looks_like_another(name: str) -> bool:
     """Whether the name holds what a reader cannot see and `segment` drops (invisible or control
     characters, leading or trailing dots): its page would be that of a name that looks the same."""
-    return any(_invisible(ch) for ch in name) or name != name.strip().strip(".")
+    if name != name.strip().strip("."):
+        return True
+    # A printable name has none of the categories `_invisible` looks for (nor separators but " "):
+    # one call in C, where the loop asks for each character's category.
+    return not name.isprintable() and any(_invisible(ch) for ch in name)
 
 
 _LIKE_DIGEST = re.compile(r"~[0-9a-f]{8}\Z")
