@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import unicodedata
 from zoneinfo import ZoneInfo
 
@@ -422,3 +423,16 @@ def test_a_name_that_looks_like_another(name: str, hidden: bool) -> None:
 def test_looks_like_another_is_its_definition(name: str) -> None:
     invisible = any(unicodedata.category(ch)[0] == "C" for ch in name)
     assert paths.looks_like_another(name) == (invisible or name != name.strip().strip("."))
+
+
+@given(st.text(max_size=12) | st.sampled_from(["美元/人民币", "a\\b", "新闻\u200b", "\u3000港股\u3000", "..", ""]))
+@settings(max_examples=500)
+def test_segment_drops_what_its_definition_drops(name: str) -> None:
+    cleaned = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C" and ch not in "/\\")
+    cleaned = cleaned.strip().strip(".") or "-"
+    made = paths.segment(name)
+    like_digest = re.search(r"~[0-9a-f]{8}\Z", name) is not None
+    if cleaned == name and len(name.encode()) <= paths.MAX_SEGMENT_BYTES and not like_digest:
+        assert made == name
+    else:
+        assert made.startswith(cleaned[:20]) and made[-9:-8] == "~"

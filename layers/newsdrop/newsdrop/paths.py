@@ -323,13 +323,17 @@ def looks_like_another(name: str) -> bool:
 _LIKE_DIGEST = re.compile(r"~[0-9a-f]{8}\Z")
 
 
+@functools.lru_cache(maxsize=1 << 12)  # a site has few names, on every post's page and listing
 def segment(name: str) -> str:
     """A listing name (category, tag) as one safe path segment, one per name: where the name cannot
     be the segment as it is (a "/" or "\\" dropped, a long name cut), a digest of the whole name is
     added, so that `美元/人民币` and `美元人民币`, or two long names that begin alike, keep pages of
     their own. A name that already ends like a digest (`美元人民币~978f9cc3`) gets one too: as it
     is, it would be the segment of another name, and the two listings would share one page."""
-    cleaned = "".join(ch for ch in name if not _invisible(ch) and ch not in "/\\")
+    if name.isprintable() and "/" not in name and "\\" not in name:  # nothing to drop (`looks_like_another`)
+        cleaned = name
+    else:
+        cleaned = "".join(ch for ch in name if not _invisible(ch) and ch not in "/\\")
     cleaned = cleaned.strip().strip(".") or "-"
     if cleaned == name and len(cleaned.encode()) <= MAX_SEGMENT_BYTES and not _LIKE_DIGEST.search(name):
         return cleaned

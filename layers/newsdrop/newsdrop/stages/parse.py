@@ -39,7 +39,7 @@ from newsdrop.ports import (
     source_sequencer,
 )
 from newsdrop.rendering.writer import create_once
-from newsdrop.stages.common import Message, Outcome, or_defaults, process_batch, site_settings
+from newsdrop.stages.common import Message, Outcome, messages, or_defaults, process_batch, site_settings
 
 log = logging.getLogger(__name__)
 
@@ -468,23 +468,24 @@ def settings_bytes(config: SiteConfig) -> int:
     return len(config.to_text().encode())
 
 
-def changed_keys(event: dict[str, Any]) -> tuple[str, ...]:
+def changed_keys(batch: list[Message]) -> tuple[str, ...]:
     """The source keys that the batch's source changes name (a record that does not parse names
     none: the batch reports it when it handles it)."""
     keys: list[str] = []
-    for record in event.get("Records") or []:
+    for message in batch:
         try:
-            messages = events.parse_messages(json.loads(record["body"]))
+            changes = events.parse_messages(message.json_body)
         except (KeyError, TypeError, ValueError):
             continue
-        keys.extend(m.key for m in messages if isinstance(m, events.SourceChange))
+        keys.extend(m.key for m in changes if isinstance(m, events.SourceChange))
     return tuple(dict.fromkeys(keys))
 
 
 def run(event: dict[str, Any], ports: Ports, *, seconds_left: Callable[[], float] | None = None) -> Outcome:
     # The settings, the records of the batch's posts and which of its keys have a rejection report,
     # in one request: not one and then one or two per post.
-    keys = changed_keys(event)
+    read = messages(event)
+    keys = changed_keys(read)
     posts = tuple(key for key in keys if source_keys.is_post_key(key))
     found = ports.catalog.read(Reads(config=True, posts=posts, rejected=keys))
     batch = ParseBatch(
@@ -494,7 +495,7 @@ def run(event: dict[str, Any], ports: Ports, *, seconds_left: Callable[[], float
         seconds_left=seconds_left,
         reported={key: key in found.rejected for key in keys},
     )
-    response = process_batch(event, batch.handle)
+    response = process_batch(event, batch.handle, read=read)
     # One PutEvents call per ten events for the whole batch. If it fails, the whole batch is
     # retried: every record is then a duplicate whose event is re-emitted, so nothing is lost.
     ports.bus.publish(batch.emitted)
