@@ -950,3 +950,66 @@ def test_the_heaviest_post_within_the_size_limit_leaves_the_parse_function_room(
     done = subprocess.run([sys.executable, "-c", MEASURE], input=data, capture_output=True, check=True, timeout=300)
     peak = int(done.stdout.decode().split()[-1])
     assert peak < 300 * 1024 * 1024, f"{shape}: {peak / 2**20:.0f} MB"
+
+
+# --- simple front matter, read without the YAML parser: the same mapping, or left to PyYAML
+
+_KEYS = ["layout", "title", "date", "categories", "tags", "_x", "a-b", "标题", "yes", "On", "null", "Null", "y", "<<"]
+_SEPARATORS = [": ", ":  ", ":", ":\t", " : ", ": \t"]
+_VALUES = [
+    '"郑商所纯碱期货主力合约跌停 #8424"', '"with \\" escape"', '"a\\nb"', '""', '"a"  ', '"a" b', "'single'", "'it''s'",
+    "post", "emnews", "东财滚动新闻", "A股 港股", "plain # comment", "plain#hash", "a: b", "a:b", "x:", "trail  ",
+    "2021-07-01 00:36:54 +0800", "2021-07-01 00:36:54", "2021-7-1 0:36:54 +8", "2021-07-01", "2021-07-01T00:36:54Z",
+    "12:30:00", "1", "-1", "1.5", "1_000", "0x1F", "0o17", "1e3", ".inf", ".NaN", "~", "null", "yes", "No", "off",
+    "=", "<<", "[a, b]", "{a: 1}", "*alias", "&anchor x", "!tag x", "!!str 1", "|", ">", "-x", "- x", "? x", "%x",
+    "@x", "`x", "a, b", "a]", "O'Reilly", 'say "hi"', "\u00a0x", "x\u200b", "x\ufeff", "\ue000", "x\u0085y", "",
+]  # fmt: skip
+
+
+def _front_matter_lines() -> st.SearchStrategy[str]:
+    line = st.builds(
+        lambda k, s, v: f"{k}{s}{v}",
+        st.sampled_from(_KEYS) | st.text(min_size=1, max_size=6),
+        st.sampled_from(_SEPARATORS),
+        st.sampled_from(_VALUES) | st.text(max_size=12),
+    )
+    extra = st.sampled_from(["", "# a comment", "  indented: x", "- item", "---", "...", "\r", " "])
+    simple = st.builds(lambda k, v: f"{k}: {v}", st.sampled_from(_KEYS), st.sampled_from(_VALUES))
+    return st.lists(simple | simple | line | extra, min_size=1, max_size=6).map("\n".join)
+
+
+@given(_front_matter_lines())
+@settings(max_examples=3000, deadline=None)
+def test_simple_front_matter_reads_as_pyyaml_reads_it(text: str) -> None:
+    simple = posts._simple_mapping(text)
+    if simple is None:
+        return  # left to PyYAML
+    expected = yaml.load(text, Loader=posts._Loader)
+    assert simple == expected
+    assert [type(v) for v in simple.values()] == [type(v) for v in expected.values()]
+
+
+@pytest.mark.parametrize(
+    ("text", "fast"),
+    [
+        ('layout: post\ntitle: "红 #1"\ndate: 2021-07-01 00:36:54 +0800\ncategories: emnews\ntags: 东财滚动新闻', True),
+        ("title: a\n\ntags: b c", True),
+        ("title: a # note", False),
+        ("title: x:", False),
+        ("title: a: b", False),
+        ("date: 2021-07-01 00:36:54", True),
+        ("yes: a", False),
+        ("count: 3", False),
+        ("title: 'quoted'", False),
+        ("title:\n  nested: x", False),
+    ],
+)
+def test_which_front_matter_is_read_without_the_parser(text: str, fast: bool) -> None:
+    assert (posts._simple_mapping(text) is not None) is fast
+    try:
+        expected = yaml.load(text, Loader=posts._Loader)
+    except yaml.YAMLError:
+        with pytest.raises(Rejected, match="not valid YAML"):
+            posts.load_yaml(text, what="front matter")
+        return
+    assert posts.load_yaml(text, what="front matter") == expected
