@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from newsdrop import posts, search
+from newsdrop.local import readahead
 from newsdrop.local.inprocess import BULK_BATCH_SIZES, InProcessPipeline
 from newsdrop.local.readahead import CHUNK, ReadAhead
 from newsdrop.model import SiteConfig
@@ -203,3 +206,31 @@ def test_postings_worked_out_ahead_are_used_only_for_the_same_document_and_only_
         found = ahead.postings(key, document)
         assert found is not None and dict(found.items()) == document.postings()
         assert ahead.postings(key, document) is None  # handed out once
+
+
+def _children_running(module: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and module.encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods() or not Path("/proc/self/stat").exists(),
+    reason="needs the forkserver start method and /proc",
+)
+def test_the_fork_server_starts_before_any_worker_is_asked_for() -> None:
+    readahead.start_early()
+    assert _children_running("multiprocessing.forkserver"), "no fork server after start_early"
+    with ReadAhead.open(SiteConfig(), 1_000_000, jobs=2) as ahead:
+        ahead.add("_posts/2024-05-23-a.md", post(1))
+        ahead.flush()
+        assert ahead("_posts/2024-05-23-a.md", post(1), SiteConfig(), max_bytes=1_000_000).title

@@ -21,6 +21,11 @@ from newsdrop.local.sources import copy_files, source_files
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.jobs > 1:
+        from newsdrop.local.readahead import start_early
+
+        start_early()  # its imports beside this process's own
+
     from newsdrop.adapters.memory import MemoryStore
     from newsdrop.local.inprocess import BULK_BATCH_SIZES, InProcessPipeline
 
