@@ -51,7 +51,7 @@ def new_id() -> str:
     """A random (version 4) UUID as text. Event and message ids identify, they protect nothing:
     Python's generator serves (which reseeds itself in a forked child), where uuid.uuid4 makes a
     system call for each id, and a build makes tens of thousands."""
-    h = f"{random.getrandbits(128):032x}"
+    h = f"{random.getrandbits(128):032x}"  # nosec B311 - an id, not a secret
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
