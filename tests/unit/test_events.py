@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -16,7 +18,6 @@ import pytest
 
 from newsdrop import envelopes, events
 from newsdrop.events import MalformedEvent, SourceChange, source_changes
-from newsdrop.local.forked import Forked
 from newsdrop.ports import BusEvent, PostRecord, normalise_sequencer
 
 
@@ -227,19 +228,26 @@ def test_envelope_ids_are_distinct_version_4_uuids() -> None:
         assert parsed.variant == uuid.RFC_4122
 
 
+# In an interpreter of its own: a test process may run other threads, where the build does not fork.
+FORKED_IDS = """
+import json, sys
+from newsdrop import envelopes
+from newsdrop.local.forked import Forked
+child = Forked.start(lambda: [envelopes.new_id() for _ in range(100)])
+if child is None:
+    sys.exit("no fork: the process runs other threads")
+print(json.dumps([child.result(), [envelopes.new_id() for _ in range(100)]]))
+"""
+
+
 def test_a_forked_process_makes_ids_of_its_own() -> None:
     # Index runs in a forked copy of a build: a generator copied with its state would repeat the
     # parent's ids there.
-    child = Forked.start(lambda: _ids(100))
-    if child is None:
-        pytest.skip("this test process runs other threads: the build would not fork here either")
-    theirs = child.result()
-    assert theirs is not None and len(theirs) == 100
-    assert not set(theirs) & set(_ids(100))
-
-
-def _ids(n: int) -> list[str]:
-    return [envelopes.new_id() for _ in range(n)]
+    run = subprocess.run([sys.executable, "-c", FORKED_IDS], capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    theirs, ours = json.loads(run.stdout)
+    assert len(theirs) == len(ours) == 100
+    assert not set(theirs) & set(ours)
 
 
 def test_envelope_times_are_utc_seconds() -> None:
