@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from newsdrop import events, source_keys
 from newsdrop.ports import BusEvent, Ports
-from newsdrop.stages.common import Message, Outcome, process_batch, site_settings
+from newsdrop.stages.common import Message, Outcome, messages, process_batch, site_settings
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,6 @@ class FanoutBatch:
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
     batch = FanoutBatch(ports=ports)
-    response = process_batch(event, batch.handle)
+    response = process_batch(messages(event), batch.handle)
     ports.bus.publish(batch.emitted)
     return Outcome(response=response, counts=batch.counts)

@@ -46,7 +46,7 @@ from newsdrop.model import Post
 from newsdrop.ports import Blob, Ports, Reads, SearchState, Snapshot
 from newsdrop.rendering.writer import DIGEST, KEEP, MAX_ATTEMPTS, Keep, SiteWriter
 from newsdrop.search import Deleted, Document, Job, Manifest, Run, Trash
-from newsdrop.stages.common import Artifacts, Message, Outcome, process_batch
+from newsdrop.stages.common import Artifacts, Message, Outcome, messages, process_batch
 
 log = logging.getLogger(__name__)
 
@@ -672,7 +672,7 @@ def _digest(post: Post) -> str:
 
 def run(event: dict[str, Any], ports: Ports) -> Outcome:
     batch = IndexBatch(ports=ports, writer=SiteWriter(ports.site))
-    response = process_batch(event, batch.handle)
+    response = process_batch(messages(event), batch.handle)
     batch.finish()
     return _outcome(response, batch.writer)
 

@@ -495,7 +495,7 @@ def run(event: dict[str, Any], ports: Ports, *, seconds_left: Callable[[], float
         seconds_left=seconds_left,
         reported={key: key in found.rejected for key in keys},
     )
-    response = process_batch(event, batch.handle, read=read)
+    response = process_batch(read, batch.handle)
     # One PutEvents call per ten events for the whole batch. If it fails, the whole batch is
     # retried: every record is then a duplicate whose event is re-emitted, so nothing is lost.
     ports.bus.publish(batch.emitted)

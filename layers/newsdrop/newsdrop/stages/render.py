@@ -25,7 +25,7 @@ from newsdrop.model import SiteConfig
 from newsdrop.ports import Catalog, ConfigRecord, Ports, Reads
 from newsdrop.rendering import files, pages, theme, urls
 from newsdrop.rendering.writer import FILE_CACHE, LISTING_CACHE, PAGE_TYPE, Compute, SiteWriter, invalidation_paths
-from newsdrop.stages.common import Artifacts, Message, Outcome, or_defaults, process_batch
+from newsdrop.stages.common import Artifacts, Message, Outcome, messages, or_defaults, process_batch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -243,7 +243,7 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     if start.counted_settings > settings.generation:  # read apart from the count, and older than it
         settings = current_settings(ports.catalog, start.counted_settings)
     batch = RenderBatch(ports=ports, config=settings.config, writer=writer, generation=settings.generation)
-    response = process_batch(event, batch.handle)
+    response = process_batch(messages(event), batch.handle)
     batch.finish()
     batch.settle(seen)
     # The recipes hold the batch (and each its post's artifact reader): let go, it is freed as this
