@@ -47,11 +47,16 @@ def _now() -> str:
     return _stamp[1]
 
 
+def _random_hex(bits: int) -> str:
+    """Random hexadecimal digits for ids. Ids identify, they protect nothing: Python's generator
+    serves (which reseeds itself in a forked child), where uuid.uuid4 makes a system call for each
+    id, and a build makes tens of thousands."""
+    return f"{random.getrandbits(bits):0{bits // 4}x}"  # nosec B311 - an id, not a secret
+
+
 def new_id() -> str:
-    """A random (version 4) UUID as text. Event and message ids identify, they protect nothing:
-    Python's generator serves (which reseeds itself in a forked child), where uuid.uuid4 makes a
-    system call for each id, and a build makes tens of thousands."""
-    h = f"{random.getrandbits(128):032x}"  # nosec B311 - an id, not a secret
+    """A random (version 4) UUID as text: an event's or a message's id."""
+    h = _random_hex(128)
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
@@ -72,7 +77,7 @@ def s3_notification(
         "version": "0",
         "bucket": {"name": bucket},
         "object": {"key": quote_plus(key, safe="/"), "sequencer": sequencer},
-        "request-id": new_id().replace("-", "")[:16].upper(),
+        "request-id": _random_hex(64).upper(),
         "requester": ACCOUNT,
         "reason": "DeleteObject" if removed else "PutObject",
     }
