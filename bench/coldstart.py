@@ -405,10 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"name": args.name, "mode": "cold-start only", "machine": machine.describe()}
     results["cold_start"] = measure(args.runs, args.baseline)
     results["goals"] = [g.to_json() for g in goals.cold_start(results)]
-    results["machine"]["load_average_at_end"] = machine.load_average()
+    machine.finish(results["machine"])
     results["total_s"] = round(time.perf_counter() - started, 1)
     out = report.write_json(results, args.name)
-    print(f"\nCold start\n{report.cold_table(results)}\n\n{report.goals_table(results)}\n\nresults: {out}")
+    print(f"\nCold start\n{report.cold_table(results)}\n\n{report.goals_table(results)}")
+    print(f"\n{report.probe_text(results['machine'])}\nresults: {out}")
     return 0
 
 

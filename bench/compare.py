@@ -83,6 +83,7 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
 def print_table(results: dict[str, Any]) -> None:
     headers = ["one new post (median / p95)", f"before ({results['before']})", "after (working tree)", "speed-up"]
     print(report._table(headers, rows(results)))
+    print(report.probe_text(results["machine"]))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -126,12 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         stack_args = ["--corpus", str(corpora[size].root), "--size", str(size), "--base", "seeded", *common]
         results["stack"][str(size)] = section(f"stack-{size}", "bench.localstack", stack_args, roots, saved_path)
         report.write_json(results, name)
-    results["machine"]["load_average_at_end"] = machine.load_average()
+    machine.finish(results["machine"])
     results["total_s"] = round(time.perf_counter() - started, 1)
     out = report.write_json(results, name)
     print_table(results)
     print(f"\nresults: {out}")
-    print(json.dumps({"load_average": [results["machine"]["load_average_at_start"], machine.load_average()]}))
+    described = results["machine"]
+    print(json.dumps({"load_average": [described["load_average_at_start"], described["load_average_at_end"]]}))
     return 0
 
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import operator
 import os
 import platform
 import shutil
+import statistics
 import subprocess
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +104,33 @@ def snapshot_package() -> Path:
     return root
 
 
+# The probe: one fixed piece of pure-Python work, timed in CPU time at the start and at the end of
+# each run. These machines are shared, and the same build of the same code has taken 40% longer in
+# one hour than in another, Hugo's much less: a ratio measured side by side keeps its meaning, a
+# figure in milliseconds (a handler's import) is read beside the probe of its run.
+PROBE_ROUNDS = 5
+PROBE_CHARS = 60_000
+
+
+def _probe_work() -> int:
+    """What newsdrop's CPU time is made of: short strings made and counted, JSON written and read.
+    Returns the number of bigrams counted (PROBE_CHARS - 1), so that the work cannot be skipped."""
+    text = "".join(chr(0x4E00 + (i * 7919) % 3000) for i in range(PROBE_CHARS))
+    counts = Counter(map(operator.add, text, text[1:]))
+    encoded = json.dumps(sorted(counts.items()), ensure_ascii=False)
+    return sum(n for _, n in json.loads(encoded))
+
+
+def python_probe(rounds: int = PROBE_ROUNDS) -> dict[str, Any]:
+    """The probe's CPU milliseconds: the median of `rounds`, and each."""
+    samples = []
+    for _ in range(rounds):
+        start = time.process_time()
+        counted = _probe_work()
+        samples.append(round((time.process_time() - start) * 1e3, 1))
+    return {"median_cpu_ms": statistics.median(samples), "samples_cpu_ms": samples, "counted": counted}
+
+
 def describe() -> dict[str, Any]:
     nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
@@ -109,6 +141,7 @@ def describe() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "load_average_at_start": load_average(),
+        "python_probe_at_start": python_probe(),
         "git_commit": _output(["git", "rev-parse", "--short", "HEAD"]),
         "git_dirty": bool(_output(["git", "status", "--porcelain", "--untracked-files=no"])),
         "package_digest_source": package_digest(),
@@ -119,3 +152,9 @@ def describe() -> dict[str, Any]:
             "jekyll": _output([str(paths.JEKYLL), "--version"]) if paths.JEKYLL.exists() else "",
         },
     }
+
+
+def finish(described: dict[str, Any]) -> None:
+    """The machine's state at the end of a run, beside that at its start."""
+    described["load_average_at_end"] = load_average()
+    described["python_probe_at_end"] = python_probe()

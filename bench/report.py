@@ -257,12 +257,22 @@ def goals_table(results: dict[str, Any]) -> str:
     return _table(["", "goal", "measured", "margin"], rows, left=4)
 
 
+def probe_text(machine: dict[str, Any]) -> str:
+    """The host's speed for Python in this run (bench/machine.py's probe), or "" where it was not measured."""
+    ends = [(when, machine.get(f"python_probe_at_{when}")) for when in ("start", "end")]
+    measured = [f"{probe['median_cpu_ms']:.1f} ms at the {when}" for when, probe in ends if probe]
+    return f"Python probe (a fixed piece of work, CPU time): {', '.join(measured)}" if measured else ""
+
+
 def print_tables(results: dict[str, Any]) -> None:
     machine = results.get("machine", {})
     print(
         f"\nnewsdrop bench ({results.get('mode')}), {machine.get('date')}, {machine.get('nproc')} CPUs "
         f"{machine.get('cpu_model')}, {(machine.get('memory_bytes') or 0) / 2**30:.0f} GiB RAM"
     )
+    probe = probe_text(machine)
+    if probe:
+        print(probe)
     output = machine.get("build_output")
     if output:
         print(f"builds written to {output['folder']} ({output['filesystem'] or 'file system unknown'})")

@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     step(results, "cold_start", name, lambda: coldstart.measure(plan.import_runs))
     results["goals"] = goals.evaluate(results)
     results["total_s"] = round(time.perf_counter() - started, 1)
-    results["machine"]["load_average_at_end"] = machine.load_average()
+    machine.finish(results["machine"])
     results["machine"]["package_digest_source_at_end"] = machine.package_digest()
     out = report.write_json(results, name)
     picture = report.chart(results, name)
