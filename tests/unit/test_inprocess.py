@@ -479,6 +479,27 @@ def test_a_post_refused_a_taken_permalink_is_published_once_the_holder_lets_it_g
     assert pipeline.dead_letters == {}
 
 
+def test_two_posts_swap_permalinks_through_a_third_address() -> None:
+    # Each of the two uploads is refused while the other post holds the address it asks for, and
+    # uploading either again as it is changes nothing: a swap takes a third address (README).
+    a, b = "_posts/2021-12-08-a.md", "_posts/2021-12-08-b.md"
+    one, two, third = "/p/one.html", "/p/two.html", "/p/third.html"
+    pipeline = run((a, post("A", permalink=one)), (b, post("B", permalink=two)))
+    swapped = {a: post("A", permalink=two), b: post("B", permalink=one)}
+    pipeline = run(*swapped.items(), *swapped.items(), pipeline=pipeline)
+    assert [key for key, _ in pipeline.rejections] == [a, b] * 2
+    assert "<h1>A</h1>" in pipeline.site.objects["p/one.html"].body.decode()
+    # A to an address neither holds: B, waiting for the one A leaves, takes it; then A takes B's old one.
+    pipeline = run((a, post("A", permalink=third)), pipeline=pipeline)
+    assert "<h1>B</h1>" in pipeline.site.objects["p/one.html"].body.decode()
+    pipeline = run((a, swapped[a]), pipeline=pipeline)
+    assert broken_redirects(site(pipeline)) == []
+    assert redirects(site(pipeline)) == {"p/third.html": two}
+    assert differences(without_redirects(site(pipeline)), _fresh_site(swapped)) == []
+    assert pipeline.catalog.waiting == {}
+    assert pipeline.dead_letters == {}
+
+
 def test_a_post_renamed_by_copying_then_deleting_stays_published() -> None:
     # `aws s3 mv` copies to the new key, then deletes the old one: the copy is refused the URL at first.
     old, new = "_posts/2021-12-08-alpha.md", "_posts/2021-12-08-alpha.markdown"
