@@ -198,7 +198,7 @@ def test_a_long_flat_table_is_measured_at_a_glance(monkeypatch: pytest.MonkeyPat
     table = "<table><tr>" + "<td>1</td>" * 45 + "</tr><tr>" + "<td>2</td>" * 45 + "</tr></table>"
     assert table.count("<") > markup.MAX_HTML_DEPTH
 
-    def no_parser(limit: int) -> None:
+    def no_parser(limit: int, **options: str) -> None:
         raise AssertionError("the HTML parser ran on a fragment that cannot nest past the limit")
 
     monkeypatch.setattr(markup, "_DepthGauge", no_parser)
@@ -244,6 +244,52 @@ def test_pathological_nesting_fails_fast(unit: str, monkeypatch: pytest.MonkeyPa
 def test_self_closing_tags_nest_wherever_a_browser_reads_html(source: str) -> None:
     with pytest.raises(markup.TooDeep):
         markup.check_depth(source)
+
+
+_FORMATTING_TAGS = ("b", "i", "u", "s", "em", "strong", "font", "nobr", "code", "small", "big", "tt", "strike")
+
+
+def _left_open(count: int) -> str:
+    """`count` formatting elements, each with its own class: a browser keeps (and rebuilds) every one."""
+    return "".join(f"<{_FORMATTING_TAGS[n % len(_FORMATTING_TAGS)]} class=c{n}>" for n in range(count))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "<div>" + _left_open(97) + "</div>" + "<p>x" * 1100,  # nests 98 deep at most
+        "<ul>" + _left_open(90) + "<li>x" * 1200,
+        _left_open(50) + "<p>x</p>" * 2100,
+        "<div>" + _left_open(97) + "</div>" + "<p>x" * 65_000,  # 6 million elements in a browser
+    ],
+)
+def test_formatting_left_open_across_many_blocks_is_refused(source: str) -> None:
+    with pytest.raises(markup.TooTangled, match="would rebuild more than 100000"):
+        markup.check_depth(source)
+    with pytest.raises(markup.TooTangled):  # before the sanitiser builds anything
+        markup.render_html(source)
+
+
+@pytest.mark.parametrize(
+    ("left_open", "blocks"),
+    [(0, 5000), (1, 5000), (3, 400), (12, 300), (97, 150)],
+)
+def test_the_rebuilt_elements_counted_are_at_least_those_the_sanitiser_builds(left_open: int, blocks: int) -> None:
+    source = "<div>" + _left_open(left_open) + "</div>" + "<p>x" * blocks
+    gauge = markup._DepthGauge(markup.MAX_HTML_DEPTH)
+    gauge.feed(source)
+    gauge.close()
+    clean = markup.sanitise(source)
+    built = clean.count("<") - clean.count("</")
+    written = source.count("<") - source.count("</")
+    assert built <= written + gauge.rebuilt
+    assert built >= written + gauge.rebuilt // 2  # and not far more: a well-formed post is not refused
+
+
+def test_one_element_left_open_across_every_paragraph_of_a_long_post_is_accepted() -> None:
+    source = "<div><b></div>" + "<p>paragraph" * 20_000  # the <b> is rebuilt in every paragraph
+    markup.check_depth(source)
+    assert markup.render_html(source).count("<b>") >= 20_000
 
 
 @pytest.mark.parametrize(

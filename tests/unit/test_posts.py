@@ -560,6 +560,39 @@ def test_body_nested_too_deep_is_rejected_with_the_limit(monkeypatch: pytest.Mon
     assert sanitised == []  # refused before the sanitiser (quadratic in depth) saw it
 
 
+_KEPT_OPEN = "".join(f"<{tag} class=c{n}>" for n, tag in enumerate(["b", "i", "u", "em", "strong", "small"] * 16))
+
+
+@pytest.mark.parametrize(
+    ("excerpt", "reason"),
+    [
+        ("<b>" * 101 + "x", "excerpt HTML nests deeper than 100 elements"),
+        # 96 formatting elements, each rebuilt in every paragraph: nests 97 deep at most.
+        ("<div>" + _KEPT_OPEN + "</div>" + "<p>x" * 2_000, "excerpt HTML leaves formatting elements open"),
+    ],
+)
+def test_an_excerpt_in_the_front_matter_is_held_to_the_bodys_limits(
+    excerpt: str, reason: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It is HTML too, which the sanitiser builds as a browser would: once it took gigabytes.
+    built: list[str] = []
+    text_only = markup.plain_text
+    monkeypatch.setattr(markup, "plain_text", lambda fragment: built.append(fragment) or text_only(fragment))
+    data = source(f"title: T\nexcerpt: '{excerpt}'")
+    assert reason in rejection(data, max_bytes=1_000_000)
+    assert not any(excerpt[:50] in fragment for fragment in built)  # refused before it was built
+
+
+def test_a_short_excerpt_in_html_is_read_as_its_text() -> None:
+    assert read("title: T\nexcerpt: '<p>Rates <b>held</b> at 3.45%</p>'").excerpt == "Rates held at 3.45%"
+
+
+@pytest.mark.parametrize("name", ["1", "1.5", "true", "null"])
+def test_front_matter_names_that_are_not_text_are_rejected_with_the_name(name: str) -> None:
+    reason = rejection(source(f"title: T\n{name}: x"))
+    assert reason.startswith("front matter names must be text, not ")
+
+
 def test_trust_html_publishes_the_body_unsanitised() -> None:
     body = '<div onclick="go()">x</div><script src="/widget.js"></script>'
     trusted = read("title: T", body=body, config=SiteConfig(timezone="Asia/Shanghai", trust_html=True))

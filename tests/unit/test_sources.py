@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from newsdrop.local.sources import LINKED_OUTSIDE, source_files
+from newsdrop.local.sources import LINKED_OUTSIDE, NOT_TEXT, source_files
 
 
 def _write(path: Path, text: str = "x") -> None:
@@ -136,3 +136,42 @@ def test_a_build_reports_a_link_leading_outside_and_publishes_nothing_of_it(
     assert f"rejected images/notes.txt: {LINKED_OUTSIDE}" in capsys.readouterr().err
     assert (out / "index.html").is_file()
     assert not any(b"SECRET" in path.read_bytes() for path in out.rglob("*") if path.is_file())
+
+
+def _write_named(folder: Path, name: bytes, text: str = "x") -> None:
+    """A file whose name is these bytes (not UTF-8 when they are not)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(os.path.join(os.fsencode(folder), name), "wb") as out:
+        out.write(text.encode())
+
+
+def test_names_that_are_not_utf8_are_reported_and_not_read(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _write(site / "_posts/2024-06-13-ok.md")
+    _write_named(site / "_posts", b"2024-06-13-\xff.md")
+    _write_named(site / "_templates", b"post\xfe.html")
+    _write_named(site / "images", b"chart\xff.png")
+    refused: list[tuple[str, str]] = []
+    keys = [key for key, _ in source_files(site, refused=refused)]
+    assert keys == ["_posts/2024-06-13-ok.md"]
+    assert sorted(os.fsencode(key) for key, _ in refused) == [
+        b"_posts/2024-06-13-\xff.md",
+        b"_templates/post\xfe.html",
+        b"images/chart\xff.png",
+    ]
+    assert {reason for _, reason in refused} == {NOT_TEXT}
+
+
+def test_a_build_reports_a_post_whose_name_is_not_utf8_and_builds_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from newsdrop.cli.main import main
+
+    site, out = tmp_path / "site", tmp_path / "out"
+    _write(site / "_posts/2024-06-13-ok.md", "---\ntitle: Fine\n---\nhello\n")
+    _write_named(site / "_posts", b"2024-06-13-\xff.md", "---\ntitle: Odd name\n---\nhello\n")
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f": {NOT_TEXT}" in err and "rejected _posts/2024-06-13-" in err
+    assert "built 1 posts" in err
+    assert any(b"Fine" in path.read_bytes() for path in out.rglob("*.html"))

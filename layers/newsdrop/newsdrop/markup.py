@@ -18,6 +18,9 @@ import pyromark
 
 EXCERPT_CHARS = 160
 MAX_HTML_DEPTH = 100  # nested elements in a post's body
+# Formatting elements a browser would rebuild in the blocks after them (`TooTangled`); well-formed HTML
+# rebuilds none, and a post that leaves one <b> open across every paragraph stays far below it.
+MAX_REBUILT = 100_000
 # The body's HTML, in characters: a post's page must stay under the theme's (theme.MAX_OUTPUT_CHARS).
 # Markdown's HTML stays within a few dozen times its source (`>` repeated, a blockquote in each
 # other, is the most), and a reference link's URL is written out again for at most about the
@@ -70,11 +73,15 @@ _SPACE = re.compile(r"\s+")
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-class TooLarge(ValueError):
+class Unbuildable(ValueError):
+    """HTML that would take a browser, and the sanitiser, too much memory or time to build."""
+
+
+class TooLarge(Unbuildable):
     """Markdown whose HTML would be larger than the limit."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"body HTML would be longer than {limit} characters")
+    def __init__(self, limit: int, what: str = "body") -> None:
+        super().__init__(f"{what} HTML would be longer than {limit} characters")
         self.limit = limit
 
 
@@ -105,11 +112,24 @@ def _filter_attribute(tag: str, name: str, value: str) -> str | None:
     return value
 
 
-class TooDeep(ValueError):
+class TooDeep(Unbuildable):
     """HTML that nests more elements than the limit."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"body HTML nests deeper than {limit} elements")
+    def __init__(self, limit: int, what: str = "body") -> None:
+        super().__init__(f"{what} HTML nests deeper than {limit} elements")
+        self.limit = limit
+
+
+class TooTangled(Unbuildable):
+    """HTML that leaves formatting elements open across many blocks. A browser rebuilds every open
+    formatting element in each block that follows (the HTML standard's reconstruction of the active
+    formatting elements): 97 `<b class=n>` left open before 65,000 `<p>x` make six million elements,
+    gigabytes in the sanitiser, from a quarter of a megabyte of HTML nested 98 deep."""
+
+    def __init__(self, limit: int, what: str = "body") -> None:
+        super().__init__(
+            f"{what} HTML leaves formatting elements open across its blocks: a browser would rebuild more than {limit}"
+        )
         self.limit = limit
 
 
@@ -143,11 +163,22 @@ class _DepthGauge(HTMLParser):
     grows past the limit, so the cost is linear in the input and bounded in memory.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, rebuilt_limit: int = MAX_REBUILT, what: str = "body") -> None:
         super().__init__(convert_charrefs=False)
         self.limit = limit
+        self.what = what  # the part of the post, in the errors
         self.open: list[str] = []
         self.foreign: list[bool] = []  # per open element: SVG or MathML (kept in step with `open`)
+        self.formatting = 0  # of `open`, the formatting elements
+        # Each time an element other than a formatting one closes, a browser may rebuild every
+        # formatting element still open in the block that follows: counted, erring towards more.
+        self.rebuilt = 0
+        self.rebuilt_limit = rebuilt_limit
+
+    def _closed_a_block(self) -> None:
+        self.rebuilt += self.formatting
+        if self.rebuilt > self.rebuilt_limit:
+            raise TooTangled(self.rebuilt_limit, self.what)
 
     def _in_foreign_content(self, tag: str) -> bool:
         """Whether `tag`, starting here, is an SVG or MathML element. A breakout tag is counted as an
@@ -162,10 +193,12 @@ class _DepthGauge(HTMLParser):
         if tag in _SIBLING_CLOSES and tag in self.open:
             at = len(self.open) - 1 - self.open[::-1].index(tag)
             del self.open[at], self.foreign[at]
+            self._closed_a_block()
         self.open.append(tag)
         self.foreign.append(foreign)
+        self.formatting += tag in _FORMATTING
         if len(self.open) > self.limit:
-            raise TooDeep(self.limit)
+            raise TooDeep(self.limit, self.what)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in _FOREIGN_ROOTS and self._in_foreign_content(tag):
@@ -197,20 +230,25 @@ class _DepthGauge(HTMLParser):
         at = len(self.open) - 1 - self.open[::-1].index(tag)
         if tag in _FORMATTING:
             del self.open[at], self.foreign[at]  # the elements inside stay open (the adoption agency moves them)
+            self.formatting -= 1
         else:
             # Closing a block closes what it holds, but formatting elements are reopened after it.
             kept = [i for i in range(at + 1, len(self.open)) if self.open[i] in _FORMATTING]
             self.open[at:] = [self.open[i] for i in kept]
             self.foreign[at:] = [self.foreign[i] for i in kept]
+            self._closed_a_block()
 
 
-def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH) -> None:
-    """Raise `TooDeep` when `fragment` nests more than `limit` elements; stops at the first element past it."""
+def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH, *, what: str = "body") -> None:
+    """Raise `TooDeep` when `fragment` nests more than `limit` elements, `TooTangled` when a browser
+    would rebuild more than MAX_REBUILT formatting elements; stops where it finds either."""
     if fragment.count("<") - fragment.count("</") <= limit:
         # Every element opens with a "<" that is not an end tag's "</": too few to nest that deep
         # (nearly every post, at a glance; the gauge is an HTML parser in Python, ~3 ms a table).
+        # Nor to rebuild many: each of at most `limit` blocks closes once, over at most `limit`
+        # formatting elements (an end tag with nothing to close makes at most an empty element).
         return
-    gauge = _DepthGauge(limit)
+    gauge = _DepthGauge(limit, what=what)
     # Nothing after the last ">" can open an element (a tag cut off at the end is dropped), and each
     # construct the parser then meets has an end to find.
     gauge.feed(fragment[: fragment.rfind(">") + 1])
@@ -220,8 +258,9 @@ def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH) -> None:
 def render_markdown(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML_DEPTH) -> str:
     """Markdown with raw HTML to HTML: sanitised, unless the site trusts its authors' HTML.
 
-    Raises `TooDeep` when the HTML nests more than `max_depth` elements and `TooLarge` when it
-    would be longer than `MAX_BODY_HTML_CHARS` (trusted or not).
+    Raises `TooDeep` when the HTML nests more than `max_depth` elements, `TooTangled` when a
+    browser would rebuild too many formatting elements, and `TooLarge` when it would be longer
+    than `MAX_BODY_HTML_CHARS` (trusted or not).
     """
     if "\r" in source:
         # Every line end as "\n", as CommonMark reads them all: pulldown-cmark loses a lone "\r"
@@ -230,13 +269,19 @@ def render_markdown(source: str, *, trusted: bool = False, max_depth: int = MAX_
     return render_html(pyromark.html(source, options=_MARKDOWN_OPTIONS), trusted=trusted, max_depth=max_depth)
 
 
+def check(source: str, max_depth: int = MAX_HTML_DEPTH, *, what: str = "body") -> None:
+    """Raise `Unbuildable` for HTML too large, too deep or too tangled to build (see each error);
+    `what` names the part of the post in the error."""
+    if len(source) > MAX_BODY_HTML_CHARS:
+        raise TooLarge(MAX_BODY_HTML_CHARS, what)
+    check_depth(source, max_depth, what=what)
+
+
 def render_html(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML_DEPTH) -> str:
     """HTML as a post's body: a `.html` post's as it is written (Jekyll reads no Markdown in it), or
-    what Markdown rendered. Checked for size and depth, and sanitised unless the site trusts its
-    authors' HTML; raises `TooLarge` or `TooDeep` as `render_markdown` does."""
-    if len(source) > MAX_BODY_HTML_CHARS:
-        raise TooLarge(MAX_BODY_HTML_CHARS)
-    check_depth(source, max_depth)
+    what Markdown rendered. Checked (`check`), and sanitised unless the site trusts its authors'
+    HTML; raises `Unbuildable` as `render_markdown` does."""
+    check(source, max_depth)
     if trusted:
         return source
     # The sanitiser resolves character references, `&#1;` too, and writes what they stand for.

@@ -79,6 +79,10 @@ class SafeYAML(YAMLHandler):
         # python-frontmatter would quietly drop anything but a mapping; say what is wrong instead.
         if data is not None and not isinstance(data, dict):
             raise Rejected(f"front matter must be a mapping of names to values, not a {type(data).__name__}")
+        # python-frontmatter passes the names as keyword arguments: `1: x` would fail there as a TypeError.
+        unnamed = [name for name in data or () if not isinstance(name, str)]
+        if unnamed:
+            raise Rejected(f"front matter names must be text, not {str(unnamed[0])[:40]!r}")
         return data
 
 
@@ -444,7 +448,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
         body_html = render(content, trusted=config.trust_html)
         text_only = markup.plain_text(body_html)
         summary = _excerpt(meta, content, text_only, render)
-    except (markup.TooDeep, markup.TooLarge) as exc:
+    except markup.Unbuildable as exc:
         raise Rejected(str(exc)) from exc
     return Post(
         key=key,
@@ -471,7 +475,9 @@ def _excerpt(meta: dict[str, Any], content: str, text: str, render: Callable[...
     to EXCERPT_CHARS. A first paragraph with no text (an image alone) gives the body's text instead."""
     given = meta.get("excerpt")
     if isinstance(given, str | int | float) and not isinstance(given, bool) and str(given).strip():
-        return markup.excerpt(markup.plain_text(xml_text(str(given))))
+        summary = xml_text(str(given))
+        markup.check(summary, what="excerpt")  # HTML, as the body is: its limits, before the sanitiser builds it
+        return markup.excerpt(markup.plain_text(summary))
     separator = meta.get("excerpt_separator")
     separator = separator if isinstance(separator, str) and separator else "\n\n"
     first, found, _rest = content.strip("\n").partition(separator)

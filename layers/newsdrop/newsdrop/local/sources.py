@@ -15,10 +15,28 @@ from newsdrop.adapters.folder import LinkInOutput, OutputFolder
 log = logging.getLogger(__name__)
 
 LINKED_OUTSIDE = "a link that leads outside the folder, not read: it could publish any file of this machine"
+NOT_TEXT = "the file's name is not UTF-8 text, which an S3 key must be: not read"
 
 
 def source_files(
     root: Path, *, leave_out: Path | None = None, refused: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """What `_source_files` lists, but names no S3 key can take (bytes that are not UTF-8, which
+    Python holds as lone surrogates): each reported as a link leading outside is, and never read."""
+    for key, path in _source_files(root, leave_out=leave_out, refused=refused):
+        try:
+            key.encode()
+        except UnicodeEncodeError:
+            if refused is not None:
+                refused.append((key, NOT_TEXT))
+            else:
+                log.warning("left out %s: %s", key.encode(errors="backslashreplace").decode(), NOT_TEXT)
+            continue
+        yield key, path
+
+
+def _source_files(
+    root: Path, *, leave_out: Path | None, refused: list[tuple[str, str]] | None
 ) -> Iterator[tuple[str, Path]]:
     """(bucket key, path) for what the source bucket holds: the site settings first, as they shape
     how posts are read and rendered (`_config.yml`, then the template overrides under `_templates/`),
