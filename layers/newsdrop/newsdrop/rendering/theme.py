@@ -27,6 +27,7 @@ import subprocess  # nosec B404 - a trial render of a template override runs in 
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache, lru_cache
@@ -40,6 +41,7 @@ from jinja2 import (
     Environment,
     PackageLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     select_autoescape,
 )
@@ -152,8 +154,55 @@ def _range(*args: int) -> range:
     return items
 
 
-# A width in a %-format (`"%0400000000d"|format(1)`): the string is built before any check sees it.
-_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\*|\d+)")
+# Widths and precisions in a %-format (`"%0900000000d" % 1`, `"%(a).900000000d"|format(a=1)`) and in
+# a str.format field (`"{:>900000000}".format(1)`): the string is built before any check sees it.
+_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
+_FORMAT_FIELD = re.compile(r"\{[^{}]*\}")
+_DIGITS = re.compile(r"\d+")
+
+
+def _too_large(number: str) -> bool:
+    return number == "*" or (number != "" and (len(number) > 9 or int(number) > MAX_PRODUCT))
+
+
+def _check_format(text: str, what: str) -> None:
+    percent = [n for pair in _PERCENT_FIELD.findall(text) for n in pair] if "%" in text else []
+    fields = [n for field in _FORMAT_FIELD.findall(text) for n in _DIGITS.findall(field)] if "{" in text else []
+    if any(_too_large(number) for number in (*percent, *fields)):
+        raise SecurityError(f"{what}: a width or precision too large")
+
+
+def _check_text_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Refuse a call of a string's method (`"x".ljust(n)`, `s.replace(a, b)`) whose result would pass
+    the page's limit, before it is built; the arguments to call it with (a `join` of a generator
+    gets the generator's items, counted)."""
+    values = (*args, *kwargs.values())
+    if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_PRODUCT for v in values):
+        raise SecurityError(f"{name}: a number too large")
+    size = len(text)
+    if name == "expandtabs":
+        tab = values[0] if values and isinstance(values[0], int) else 8
+        size += text.count("\t") * tab
+    elif name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        old, new = args[0], args[1]
+        size += (text.count(old) if old else len(text) + 1) * len(new)
+    elif name == "join" and args:
+        items = args[0] if isinstance(args[0], list | tuple | str) else list(args[0])
+        args = (items, *args[1:])
+        size = len(text) * len(items) + sum(len(item) for item in items if isinstance(item, str))
+    elif name == "translate" and args and isinstance(args[0], Mapping):
+        size *= max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+    elif name == "format":
+        _check_format(text, name)
+    if size > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"{name}: the result would be too large")
+    return args
+
+
+# Objects a template must never reach, through whatever attribute: an environment or a template
+# compiles any source outside the sandbox (`Template(source)`), a loader reads files, and a module
+# or a class leads anywhere.
+_UNREACHABLE = (Environment, Template, BaseLoader, types.ModuleType, type)
 
 
 def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -167,16 +216,46 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
             if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_PRODUCT:
                 raise SecurityError(f"{name}: {value} is too large")
         texts = [a for a in args if isinstance(a, str)]
-        widths = _FORMAT_WIDTH.findall(texts[0]) if name == "format" and texts else []
-        if any(w == "*" or int(w) > MAX_PRODUCT for w in widths):
-            raise SecurityError("format: a width too large")
-        if name == "replace" and len(texts) >= 3:
-            text, old, new = texts[:3]
-            if len(text) + text.count(old) * max(len(new) - len(old), 0) > MAX_OUTPUT_CHARS:
-                raise SecurityError("replace: the result would be too large")
+        if name == "format" and texts:
+            _check_format(texts[0], name)
+        args = _within_bounds(name, args, kwargs, passed=getattr(function, "jinja_pass_arg", None) is not None)
         return _bounded(function(*args, **kwargs))
 
     return checked
+
+
+# Filters that insert a string they are given many times over: the most characters each may insert.
+_INSERTED_MAX = 16
+
+
+def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, passed: bool) -> tuple[Any, ...]:
+    """Refuse a filter call that would build a value past the page's limit before it is built, and
+    give its arguments (`join` gets its items counted, not a generator). `passed`: the filter takes
+    the environment or the evaluation context first."""
+    rest = list(args[1:] if passed else args)
+    if name == "replace" and len(rest) >= 3 and isinstance(rest[1], str) and isinstance(rest[2], str):
+        text, old, new = str(rest[0]), rest[1], rest[2]  # the filter reads any value as its text
+        if len(text) + (text.count(old) if old else len(text) + 1) * len(new) > MAX_OUTPUT_CHARS:
+            raise SecurityError("replace: the result would be too large")
+    elif name in ("indent", "wordwrap", "tojson"):
+        inserted = [v for v in (*rest[1:], *kwargs.values()) if isinstance(v, str)]
+        if name == "tojson" and any(isinstance(v, int) and v > _INSERTED_MAX for v in (*rest[1:], *kwargs.values())):
+            raise SecurityError("tojson: an indent too large")
+        if any(len(text) > _INSERTED_MAX for text in inserted):
+            raise SecurityError(f"{name}: a string of more than {_INSERTED_MAX} characters to insert")
+    elif name == "join" and rest and not isinstance(rest[0], str | list | tuple):
+        items = list(rest[0])  # counted, then joined
+        args = (*args[: len(args) - len(rest)], items, *rest[1:])
+        rest[0] = items
+    if name == "join":
+        separator = rest[1] if len(rest) > 1 else kwargs.get("d", "")
+        if isinstance(separator, str) and rest and len(separator) * len(rest[0]) > MAX_OUTPUT_CHARS:
+            raise SecurityError("join: the result would be too large")
+    if name == "sum":
+        start = kwargs.get("start", rest[2] if len(rest) > 2 else 0)
+        if not isinstance(start, int | float):  # adding lists or strings one by one is quadratic, in C
+            raise SecurityError("sum: only of numbers")
+    return args
 
 
 class _BoundedCode(CodeGenerator):
@@ -190,7 +269,7 @@ class _BoundedCode(CodeGenerator):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "+"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
     code_generator_class = _BoundedCode
 
     def __init__(self, **options: Any) -> None:
@@ -217,6 +296,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                     and len(value) * times > MAX_PRODUCT
                 ):
                     raise SecurityError("repetition too large")
+        if operator == "%" and isinstance(left, str):
+            _check_format(left, "%")
         sized = isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple)
         if operator == "+" and sized and len(left) + len(right) > MAX_OUTPUT_CHARS:
             raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
@@ -224,7 +305,31 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # Jinja's signature
         _spend()  # every call: a macro recursing both ways doubles its calls with each level
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            args = _check_text_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
         return __self.bounded(super().call(__context, __obj, *args, **kwargs))
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, _UNREACHABLE) or isinstance(value, _UNREACHABLE):
+            return False
+        if isinstance(getattr(value, "__self__", None), type):  # a class's method, reached from an instance
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # Jinja hands a template its own `str.format`, which `call` never sees as a string's method.
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        text: str = value.__self__
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            mapped = args[0].values() if len(args) == 1 and isinstance(args[0], Mapping) else ()
+            _check_text_method(text, "format", (*args, *mapped), kwargs)
+            return wrapped(*args, **kwargs)
+
+        return checked
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         _spend()
@@ -307,7 +412,9 @@ def render(template: str, config: SiteConfig, **context: Any) -> bytes:
         reason = _describe(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"
         names = sorted(name for name, _source in config.templates)
         log.error(
-            "a template override failed on this page; the theme's own templates rendered it",
+            "a template override failed on %s (%s); the theme's own templates rendered it",
+            template,
+            reason[:500],
             extra={"template": template, "overrides": names, "reason": reason[:500]},
         )
         return _render(environment(), template, config, context)
@@ -350,14 +457,16 @@ class _SiteFrame(Mapping[str, Markup]):
     page's budget, as any template of the override is."""
 
     def __init__(self, env: Environment, config: SiteConfig) -> None:
-        self.env, self.config = env, config
-        self.parts: dict[str, Markup] | None = None
+        # Private: a template sees `frame.head` and the other parts, never the environment, which
+        # would compile any source outside the sandbox (`frame.env.template_class(source)`).
+        self._env, self._config = env, config
+        self._parts: dict[str, Markup] | None = None
 
     def __getitem__(self, part: str) -> Markup:
-        if self.parts is None:
-            made = _frame_parts if isinstance(self.env, _Sandbox) else _theme_frame_parts
-            self.parts = made(self.env, self.config)
-        return self.parts[part]
+        if self._parts is None:
+            made = _frame_parts if isinstance(self._env, _Sandbox) else _theme_frame_parts
+            self._parts = made(self._env, self._config)
+        return self._parts[part]
 
     def __iter__(self) -> Iterator[str]:
         return iter(FRAME_PARTS)

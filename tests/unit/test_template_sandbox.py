@@ -1,0 +1,116 @@
+"""What a template override may reach and build. The sandbox refuses a value past the page's limit
+before it is made, not after: a refusal after the fact still costs the memory (a gigabyte for
+`"%0900000000d" % 1`), and a function has 512 MB."""
+
+from __future__ import annotations
+
+import tracemalloc
+import types
+from collections.abc import Iterator
+
+import pytest
+from jinja2.exceptions import SecurityError
+
+from newsdrop.model import SiteConfig
+from newsdrop.rendering import theme
+
+PAGE = '{% extends "base.html" %}{% block content %}BODY{% endblock %}'
+
+
+@pytest.fixture(autouse=True)
+def _as_in_a_trial() -> Iterator[None]:
+    """A failure raises, as in an override's trial, instead of leaving the page to the theme."""
+    theme._budget.trial = True
+    yield
+    theme._budget.trial = False
+
+
+def render(body: str) -> str:
+    config = SiteConfig(templates=(("post.html", PAGE.replace("BODY", body)),))
+    return theme.render("post.html", config).decode()
+
+
+GROWING = {
+    "% with a width": "{{ ('%0900000000d' % 1) | length }}",
+    "% with a named width": "{{ ('%(a)0900000000d' % {'a': 1}) | length }}",
+    "% with a precision": "{{ ('%.900000000d' % 1) | length }}",
+    "% with a width from its arguments": "{{ ('%*d' % (900000000, 1)) | length }}",
+    "the format filter with a precision": "{{ '%.900000000d' | format(1) }}",
+    "str.format with a width": "{{ '{:>900000000}'.format(1) }}",
+    "str.format with a width from its arguments": "{{ '{:>{}}'.format(1, 900000000) }}",
+    "str.format_map": "{{ '{a:>{w}}'.format_map({'a': 1, 'w': 900000000}) }}",
+    "ljust": "{{ 'x'.ljust(900000000) }}",
+    "zfill": "{{ '1'.zfill(900000000) }}",
+    "expandtabs": "{{ ('\t' * 9000).expandtabs(100000) }}",
+    "str.replace": "{{ ('a' * 9000).replace('a', 'x' * 100000) }}",
+    "str.join": "{{ ('x' * 100000).join(range(9000) | map('string')) }}",
+    "str.translate": "{{ ('a' * 9000).translate({97: 'x' * 100000}) }}",
+    "the join filter": "{{ range(9000) | join('x' * 100000) }}",
+    "the indent filter": "{{ ('a\n' * 9000) | indent('x' * 100000, first=True) }}",
+    "the wordwrap filter": "{{ ('a ' * 9000) | wordwrap(1, wrapstring='x' * 100000) }}",
+    "the replace filter on a list": "{{ (range(100000) | list) | replace(',', 'x' * 9000) }}",
+    "the tojson filter's indent": "{{ (range(9000) | list) | tojson(indent='x' * 100000) }}",
+    "the tojson filter's indent as a number": "{{ (range(9000) | list) | tojson(indent=100000) }}",
+}
+
+
+@pytest.mark.parametrize("growing", sorted(GROWING))
+def test_a_value_past_the_limit_is_refused_before_it_is_built(growing: str) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(SecurityError):
+            render(GROWING[growing])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000  # what it asked for is 900 MB and more
+
+
+def test_a_sum_of_lists_is_refused() -> None:
+    # Adding lists one by one is quadratic, and in C, where no budget check or alarm stops it.
+    with pytest.raises(SecurityError, match="sum: only of numbers"):
+        render("{{ ([[0] * 10] * 100000) | sum(start=[]) | length }}")
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        "{{ frame.env.template_class('{{ 6 * 7 }}').render() }}",  # compiled outside the sandbox
+        "{{ frame.env.loader }}",
+        "{{ frame._env }}",
+        "{{ site.from_json({}) }}",  # a class's method, reached from an instance
+        "{{ site.tz.from_file }}",
+    ],
+)
+def test_an_override_reaches_no_environment_loader_or_class(escape: str) -> None:
+    with pytest.raises((SecurityError, theme.TemplateError)):
+        render(escape)
+
+
+def test_whatever_holds_them_the_sandbox_refuses_environments_templates_loaders_and_modules() -> None:
+    env = theme.environment((("post.html", PAGE),))
+    holder = types.SimpleNamespace(env=env, template=env.from_string("x"), loader=env.loader, module=types)
+    for name in ("env", "template", "loader", "module"):
+        with pytest.raises(SecurityError):
+            env.from_string("{{ holder." + name + " }}").render(holder=holder)
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        ("{{ '%05d' % 42 }}", "00042"),
+        ("{{ '%(n)s posts' % {'n': 3} }}", "3 posts"),
+        ("{{ '{:>6}|'.format('ab') }}", "    ab|"),
+        ("{{ '{n} posts'.format_map({'n': 3}) }}", "3 posts"),
+        ("{{ 'a,b'.replace(',', ' and ') }}", "a and b"),
+        ("{{ ' / '.join(['a', 'b']) }}", "a / b"),
+        ("{{ [1, 2, 3] | sum }}", "6"),
+        ("{{ ['a', 'b'] | join(', ') }}", "a, b"),
+        ("{{ 'a\nb' | indent(2) }}", "a\n  b"),
+        ("{{ {'k': 1} | tojson(indent=2) }}", '{\n  "k": 1\n}'),
+        ("{{ 'x' | center(5) }}|", "  x  |"),
+        ("{{ '7'.zfill(3) }}", "007"),
+    ],
+)
+def test_what_a_theme_uses_these_for_still_renders(body: str, shown: str) -> None:
+    assert f'<main class="wrap">\n{shown}' in render(body)
