@@ -25,9 +25,9 @@ def _as_in_a_trial() -> Iterator[None]:
     theme._budget.trial = False
 
 
-def render(body: str) -> str:
-    config = SiteConfig(templates=(("post.html", PAGE.replace("BODY", body)),))
-    return theme.render("post.html", config).decode()
+def render(body: str, template: str = "post.html") -> str:
+    config = SiteConfig(templates=((template, PAGE.replace("BODY", body)),))
+    return theme.render(template, config).decode()
 
 
 GROWING = {
@@ -51,6 +51,19 @@ GROWING = {
     "the replace filter on a list": "{{ (range(100000) | list) | replace(',', 'x' * 9000) }}",
     "the tojson filter's indent": "{{ (range(9000) | list) | tojson(indent='x' * 100000) }}",
     "the tojson filter's indent as a number": "{{ (range(9000) | list) | tojson(indent=100000) }}",
+    "the indent filter's width as a number": "{{ ('\n' * 9000) | indent(100000, true, true) }}",
+    "str.format with a width as text": "{{ '{0:{1}}'.format('x', '>900000000') }}",
+    "bytes repeated": "{{ ('x'.encode() * 900000000) | length }}",
+    "bytes.center": "{{ 'x'.encode().center(900000000) | length }}",
+    "% on bytes": "{{ ('%0900000000d'.encode() % 1) | length }}",
+    "int.to_bytes": "{{ (1).to_bytes(900000000, 'big') | length }}",
+    "a list of one long string, repeated": "{% set s = 'x' * 100000 %}{{ ([s] * 3000) | tojson | length }}",
+    "a list of long strings, added to": (
+        "{% set s = 'x' * 100000 %}{% set ns = namespace(l=[]) %}"
+        "{% for i in range(3000) %}{% set ns.l = ns.l + [s] %}{% endfor %}{{ ns.l | join | length }}"
+    ),
+    "many long strings, each within the limit": "{{ range(3000) | map('center', 100000) | list | length }}",
+    "a list of every character of a long text": "{% set s = [('好' * 100000)] * 50 %}{{ (s | join | list) | length }}",
 }
 
 
@@ -66,10 +79,38 @@ def test_a_value_past_the_limit_is_refused_before_it_is_built(growing: str) -> N
     assert peak < 50_000_000  # what it asked for is 900 MB and more
 
 
+def test_values_nested_past_the_limit_are_refused() -> None:
+    # 250,000 deep, hashing the tuple overflowed the C stack: the process died, not the page.
+    nesting = (
+        "{% set ns = namespace(t=()) %}{% for i in range(500) %}{% for j in range(500) %}"
+        "{% set ns.t = (ns.t,) %}{% endfor %}{% endfor %}{{ ns.t in {} }}"
+    )
+    with pytest.raises(SecurityError, match="nested more than 200 deep"):
+        render(nesting)
+    assert "True" in render("{% set ns = namespace(t=((1,),)) %}{{ ns.t == ((1,),) }}")
+
+
+def test_an_override_reads_only_the_theme_s_assets() -> None:
+    assert "/assets/style." in render("{{ asset('style.css') }}")
+    for name in ("/etc/passwd", "../templates/base.html", "/proc/self/environ", "/dev/zero"):
+        with pytest.raises(theme.TemplateProblem, match="no asset"):
+            render("{{ asset('" + name + "') }}")
+
+
+@pytest.mark.parametrize(
+    "failing",
+    ["{{ 'x'.encode('nope') }}", "{{ 'x'.encode().decode('rot13') }}", "{{ cycler().next() }}"],
+)
+def test_whatever_an_override_raises_leaves_the_page_to_the_theme(failing: str) -> None:
+    theme._budget.trial = False
+    page = render(failing + "<h1 class=mine></h1>", "404.html")
+    assert "Page Not Found" in page and "class=mine" not in page  # the theme's own page, not a failed batch
+
+
 def test_a_sum_of_lists_is_refused() -> None:
     # Adding lists one by one is quadratic, and in C, where no budget check or alarm stops it.
     with pytest.raises(SecurityError, match="sum: only of numbers"):
-        render("{{ ([[0] * 10] * 100000) | sum(start=[]) | length }}")
+        render("{{ (range(50000) | batch(1) | list) | sum(start=[]) | length }}")
 
 
 @pytest.mark.parametrize(

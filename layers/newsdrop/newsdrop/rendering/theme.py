@@ -50,6 +50,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.nodes import Concat
 from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from jinja2.utils import Namespace
 from markupsafe import Markup, escape
 
 from newsdrop import paths
@@ -58,6 +59,8 @@ from newsdrop.model import SiteConfig
 STATIC_FILES = ("style.css", "search.js", "folder.js")
 MAX_OUTPUT_CHARS = 5_000_000  # a rendered page larger than this is a runaway template
 MAX_PRODUCT = 100_000  # `"x" * n`, `[..] * n`, `a ** b` in a template: no value past this size
+MAX_BUILT = 40_000_000  # what one page's calls and filters may make in all (`_bounded`)
+MAX_NESTING = 200  # lists in lists (or tuples, dicts) in a value a template makes
 # An override's page: the time it may take, and the range() items it may make (a loop over
 # range(100000) inside another is ten billion turns, all in a loop no other check sees).
 RENDER_SECONDS = 5.0
@@ -78,7 +81,17 @@ def template_names() -> frozenset[str]:
 
 
 @cache
+def static_names() -> frozenset[str]:
+    """The theme's static files (CSS, scripts): the only names `asset()` takes."""
+    folder = resources.files("newsdrop.rendering") / "static"
+    return frozenset(item.name for item in folder.iterdir() if item.is_file())
+
+
+@cache
 def static_source(name: str) -> bytes:
+    # A template names the asset: `asset("/etc/passwd")` must not read (and hash) a file of the host.
+    if name not in static_names():
+        raise TemplateProblem(f"no asset {name[:100]!r}: the theme's are {', '.join(sorted(static_names()))}")
     return (resources.files("newsdrop.rendering") / "static" / name).read_bytes()
 
 
@@ -128,6 +141,7 @@ class _Budget(threading.local):
 
     deadline: float = math.inf
     range_items: int = 0
+    built: int = 0  # characters (and items) of the values the page's calls and filters made
     trial: bool = False  # a trial's failure is its answer: no falling back to the theme
 
 
@@ -141,9 +155,36 @@ def _spend() -> None:
 
 def _bounded(value: Any) -> Any:
     _spend()
-    if isinstance(value, str | list | tuple) and len(value) > MAX_OUTPUT_CHARS:
-        raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
+    if isinstance(value, str | bytes | list | tuple):
+        if len(value) > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
+        # Each small value may pass, but not a page's worth of them: 3,000 strings of 100,000
+        # characters from `range(3000) | map("center", 100000)` are 300 MB. An item costs a
+        # string's object at least (each character of `"好" * n | list` is one).
+        _budget.built += len(value) if isinstance(value, str | bytes) else 64 * len(value)
+        if _budget.built > MAX_BUILT:
+            raise SecurityError(f"the page's values add up to more than {MAX_BUILT} characters")
     return value
+
+
+def _weight(value: Any, limit: int, depth: int = 0) -> int:
+    """The characters (and items) `value` stands for once written out, counted until past `limit`:
+    `[s] * 3000` is a list of 3,000 items, but 300 million characters as text or JSON. Raises
+    SecurityError for containers nested deeper than MAX_NESTING (hashing one 250,000 deep
+    overflows the C stack: the process dies, not the page)."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if not isinstance(value, list | tuple | dict | set | frozenset):
+        return 1
+    if depth > MAX_NESTING:
+        raise SecurityError(f"values nested more than {MAX_NESTING} deep")
+    total = 1
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    for item in items:
+        total += _weight(item, limit, depth + 1)
+        if total > limit:
+            break
+    return total
 
 
 def _range(*args: int) -> range:
@@ -159,6 +200,7 @@ def _range(*args: int) -> range:
 _PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
 _FORMAT_FIELD = re.compile(r"\{[^{}]*\}")
 _DIGITS = re.compile(r"\d+")
+_NESTED_FIELD = re.compile(r"\{[^{}]*\{")
 
 
 def _too_large(number: str) -> bool:
@@ -172,28 +214,35 @@ def _check_format(text: str, what: str) -> None:
         raise SecurityError(f"{what}: a width or precision too large")
 
 
-def _check_text_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+def _check_text_method(text: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     """Refuse a call of a string's method (`"x".ljust(n)`, `s.replace(a, b)`) whose result would pass
     the page's limit, before it is built; the arguments to call it with (a `join` of a generator
     gets the generator's items, counted)."""
     values = (*args, *kwargs.values())
     if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_PRODUCT for v in values):
         raise SecurityError(f"{name}: a number too large")
+    if isinstance(text, int):
+        return args
     size = len(text)
+    kind = type(text) if isinstance(text, str | bytes) else bytes
     if name == "expandtabs":
         tab = values[0] if values and isinstance(values[0], int) else 8
-        size += text.count("\t") * tab
-    elif name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        size += text.count(kind("\t") if kind is str else b"\t") * tab
+    elif name == "replace" and len(args) >= 2 and isinstance(args[0], kind) and isinstance(args[1], kind):
         old, new = args[0], args[1]
         size += (text.count(old) if old else len(text) + 1) * len(new)
     elif name == "join" and args:
         items = args[0] if isinstance(args[0], list | tuple | str) else list(args[0])
         args = (items, *args[1:])
-        size = len(text) * len(items) + sum(len(item) for item in items if isinstance(item, str))
+        size = len(text) * len(items) + sum(len(item) for item in items if isinstance(item, str | bytes))
     elif name == "translate" and args and isinstance(args[0], Mapping):
         size *= max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
-    elif name == "format":
+    elif name == "format" and isinstance(text, str):
         _check_format(text, name)
+        if _NESTED_FIELD.search(text):  # `"{0:{1}}".format("x", ">900000000")`: widths from the arguments
+            texts = [v for v in values if isinstance(v, str)]
+            if any(_too_large(number) for v in texts for number in _DIGITS.findall(v)):
+                raise SecurityError("format: a width or precision too large")
     if size > MAX_OUTPUT_CHARS:
         raise SecurityError(f"{name}: the result would be too large")
     return args
@@ -237,7 +286,11 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
         text, old, new = str(rest[0]), rest[1], rest[2]  # the filter reads any value as its text
         if len(text) + (text.count(old) if old else len(text) + 1) * len(new) > MAX_OUTPUT_CHARS:
             raise SecurityError("replace: the result would be too large")
-    elif name in ("indent", "wordwrap", "tojson"):
+    elif name == "indent" and rest:
+        width = rest[1] if len(rest) > 1 else kwargs.get("width", 4)
+        if isinstance(width, int) and width * (str(rest[0]).count("\n") + 1) > MAX_OUTPUT_CHARS:
+            raise SecurityError("indent: the result would be too large")
+    if name in ("indent", "wordwrap", "tojson"):
         inserted = [v for v in (*rest[1:], *kwargs.values()) if isinstance(v, str)]
         if name == "tojson" and any(isinstance(v, int) and v > _INSERTED_MAX for v in (*rest[1:], *kwargs.values())):
             raise SecurityError("tojson: an indent too large")
@@ -247,15 +300,30 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
         items = list(rest[0])  # counted, then joined
         args = (*args[: len(args) - len(rest)], items, *rest[1:])
         rest[0] = items
-    if name == "join":
+    if name == "join" and rest:
         separator = rest[1] if len(rest) > 1 else kwargs.get("d", "")
-        if isinstance(separator, str) and rest and len(separator) * len(rest[0]) > MAX_OUTPUT_CHARS:
+        joined = sum(len(item) for item in rest[0] if isinstance(item, str))
+        if isinstance(separator, str) and len(separator) * len(rest[0]) + joined > MAX_OUTPUT_CHARS:
             raise SecurityError("join: the result would be too large")
     if name == "sum":
         start = kwargs.get("start", rest[2] if len(rest) > 2 else 0)
         if not isinstance(start, int | float):  # adding lists or strings one by one is quadratic, in C
             raise SecurityError("sum: only of numbers")
     return args
+
+
+class _Namespace(Namespace):
+    """`namespace()`, the one thing a template can change as it loops: what it holds is never nested
+    past MAX_NESTING (a tuple wrapped in itself 250,000 times crashed the process when hashed)."""
+
+    def __init__(*args: Any, **kwargs: Any) -> None:  # Namespace's signature
+        for value in (*args[1:], *kwargs.values()):
+            _weight(value, MAX_OUTPUT_CHARS)
+        Namespace.__init__(*args, **kwargs)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        _weight(value, MAX_OUTPUT_CHARS)
+        super().__setitem__(name, value)
 
 
 class _BoundedCode(CodeGenerator):
@@ -275,6 +343,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.globals["range"] = _range
+        self.globals["namespace"] = _Namespace
         self.globals.pop("lipsum", None)  # n paragraphs of filler: nothing a page needs
 
     @staticmethod
@@ -291,22 +360,26 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         if operator == "*":
             for value, times in ((left, right), (right, left)):
                 if (
-                    isinstance(value, str | list | tuple)
+                    isinstance(value, str | bytes | list | tuple)
                     and isinstance(times, int)
-                    and len(value) * times > MAX_PRODUCT
+                    and _weight(value, MAX_PRODUCT) * times > MAX_PRODUCT
                 ):
                     raise SecurityError("repetition too large")
-        if operator == "%" and isinstance(left, str):
-            _check_format(left, "%")
-        sized = isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple)
-        if operator == "+" and sized and len(left) + len(right) > MAX_OUTPUT_CHARS:
+        if operator == "%" and isinstance(left, str | bytes):
+            _check_format(left if isinstance(left, str) else left.decode("latin-1"), "%")
+        sized = isinstance(left, str | bytes | list | tuple) and isinstance(right, str | bytes | list | tuple)
+        if (
+            operator == "+"
+            and sized
+            and _weight(left, MAX_OUTPUT_CHARS) + _weight(right, MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS
+        ):
             raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # Jinja's signature
         _spend()  # every call: a macro recursing both ways doubles its calls with each level
         owner = getattr(__obj, "__self__", None)
-        if isinstance(owner, str):
+        if isinstance(owner, str | bytes | bytearray | int):  # `"x".ljust(n)`, `b"x".center(n)`, `(1).to_bytes(n)`
             args = _check_text_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
         return __self.bounded(super().call(__context, __obj, *args, **kwargs))
 
@@ -346,7 +419,7 @@ def _page_budget() -> Iterator[None]:
     attribute, item and join; in the main thread an alarm also stops a loop none of them sees
     (`{% for c in text %}{% for d in text %}{% endfor %}{% endfor %}`)."""
     started = time.monotonic()
-    _budget.deadline, _budget.range_items = started + RENDER_SECONDS, 0
+    _budget.deadline, _budget.range_items, _budget.built = started + RENDER_SECONDS, 0, 0
     alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     if alarm:
 
@@ -393,9 +466,10 @@ def environment(overrides: tuple[tuple[str, str], ...] = ()) -> Environment:
     return env
 
 
-# What an override's page may raise: its own errors, and the sandbox's and the budget's refusals.
-OVERRIDE_FAILURES = (TemplateError, TemplateProblem, MemoryError, RecursionError, TypeError, ValueError,
-                     AttributeError, KeyError, IndexError, ArithmeticError)  # fmt: skip
+# What an override's page may raise: anything. A template is a program, and whatever it raises
+# (`"x".encode("nope")` a LookupError, `cycler().next()` a RuntimeError) is its own failure, never
+# the batch's.
+OVERRIDE_FAILURES = (Exception,)
 
 
 def render(template: str, config: SiteConfig, **context: Any) -> bytes:
@@ -537,7 +611,7 @@ def trial_render(name: str, source: str) -> str:
         return _describe(exc)
     except MemoryError:
         return "rendering sample pages ran out of memory"
-    except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError, RecursionError) as exc:
+    except Exception as exc:  # whatever the override raised is its answer (OVERRIDE_FAILURES)
         return f"{type(exc).__name__}: {exc}"
     finally:
         _budget.trial = False
