@@ -64,6 +64,15 @@ GROWING = {
     ),
     "many long strings, each within the limit": "{{ range(3000) | map('center', 100000) | list | length }}",
     "a list of every character of a long text": "{% set s = [('好' * 100000)] * 50 %}{{ (s | join | list) | length }}",
+    "% with many fields, each within the limit": "{{ (('%(a)99999d' * 8000) % {'a': 1}) | length }}",
+    "str.format with many fields, each within the limit": "{{ ('{0:99999}' * 10000).format(1) | length }}",
+    "lists of lists written in the template": (
+        "{% set a = 'x' * 100000 %}{% set b = [a, a, a, a, a, a, a, a, a, a] %}"
+        "{% set c = [b, b, b, b, b, b, b, b, b, b] %}{% set d = [c, c, c, c, c, c, c, c, c, c] %}{{ d }}"
+    ),
+    "a date format with a width": "{{ '2024-05-20' | date('%0300000000Y') | length }}",
+    "a long date format": "{% set p = 'x' * 100000 %}{{ '2024-05-20' | date('%Y' ~ p ~ p ~ p) | length }}",
+    "a long text as a list": "{% set a = '好' * 100000 %}{{ (a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a) | list | length }}",
 }
 
 
@@ -88,6 +97,20 @@ def test_values_nested_past_the_limit_are_refused() -> None:
     with pytest.raises(SecurityError, match="nested more than 200 deep"):
         render(nesting)
     assert "True" in render("{% set ns = namespace(t=((1,),)) %}{{ ns.t == ((1,),) }}")
+
+
+def test_values_a_recursing_macro_nests_past_the_limit_are_refused() -> None:
+    # Each call wraps its argument in 60 tuples written in the template; 4,000 calls deep, hashing
+    # it (a dict's key) overflowed the C stack.
+    wrap = "(" * 60 + "x" + ",)" * 60
+    macro = (
+        "{% macro f(x, n) %}{% set x = "
+        + wrap
+        + " %}{% if n %}{{ f(x, n - 1) }}{% else %}{{ {x: 1} | length }}{% endif %}{% endmacro %}"
+    )
+    with pytest.raises(SecurityError, match="nested more than 200 deep"):
+        render(macro + "{{ f((), 60) }}")
+    assert render(macro + "{{ f((), 1) }}").count("1") >= 1  # 120 deep: allowed
 
 
 def test_an_override_reads_only_the_theme_s_assets() -> None:

@@ -47,7 +47,7 @@ from jinja2 import (
 )
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
-from jinja2.nodes import Concat
+from jinja2.nodes import Concat, Dict, List, Tuple
 from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 from jinja2.utils import Namespace
@@ -210,8 +210,12 @@ def _too_large(number: str) -> bool:
 def _check_format(text: str, what: str) -> None:
     percent = [n for pair in _PERCENT_FIELD.findall(text) for n in pair] if "%" in text else []
     fields = [n for field in _FORMAT_FIELD.findall(text) for n in _DIGITS.findall(field)] if "{" in text else []
-    if any(_too_large(number) for number in (*percent, *fields)):
+    numbers = (*percent, *fields)
+    if any(_too_large(number) for number in numbers):
         raise SecurityError(f"{what}: a width or precision too large")
+    # Each field within the limit, but not all of them together (`"%(a)99999d" * 8000`).
+    if len(text) + sum(int(number) for number in numbers if number) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"{what}: the result would be too large")
 
 
 def _check_text_method(text: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
@@ -275,6 +279,10 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
 
 # Filters that insert a string they are given many times over: the most characters each may insert.
 _INSERTED_MAX = 16
+_DATE_FORMAT_MAX = 200
+_STRFTIME_WIDTH = re.compile(r"%[-_0^#]*(\d+)")
+# A text as a list of its characters: an object each (five million took 400 MB; a million, 70).
+_LISTED_CHARS_MAX = 100_000
 
 
 def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, passed: bool) -> tuple[Any, ...]:
@@ -305,6 +313,14 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
         joined = sum(len(item) for item in rest[0] if isinstance(item, str))
         if isinstance(separator, str) and len(separator) * len(rest[0]) + joined > MAX_OUTPUT_CHARS:
             raise SecurityError("join: the result would be too large")
+    if name == "date" and len(rest) > 1 and isinstance(rest[1], str):
+        # strftime takes widths too (`%0300000000Y`, glibc), and Python grows its buffer with the
+        # format's length; the filter's cache would keep whatever it made.
+        fmt = rest[1]
+        if len(fmt) > _DATE_FORMAT_MAX or any(_too_large(w) for w in _STRFTIME_WIDTH.findall(fmt)):
+            raise SecurityError(f"date: a format longer than {_DATE_FORMAT_MAX} characters or with a large width")
+    if name == "list" and rest and isinstance(rest[0], str) and len(rest[0]) > _LISTED_CHARS_MAX:
+        raise SecurityError(f"list: a text of more than {_LISTED_CHARS_MAX} characters as a list")
     if name == "sum":
         start = kwargs.get("start", rest[2] if len(rest) > 2 else 0)
         if not isinstance(start, int | float):  # adding lists or strings one by one is quadratic, in C
@@ -335,6 +351,26 @@ class _BoundedCode(CodeGenerator):
         super().visit_Concat(node, frame)
         self.write(")")
 
+    # A list, tuple or dict written in the template (`[a, a, a]`, `(x,)`) is weighed as it is made:
+    # ten lists of ten, five deep, of one long string are a billion characters as text, and a tuple
+    # wrapped in itself through a recursing macro crashes the process when hashed.
+    def visit_List(self, node: List, frame: Frame) -> None:
+        self._weighed(super().visit_List, node, frame)
+
+    def visit_Tuple(self, node: Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # `{% for a, b in pairs %}`: names to assign, not a value
+            super().visit_Tuple(node, frame)
+        else:
+            self._weighed(super().visit_Tuple, node, frame)
+
+    def visit_Dict(self, node: Dict, frame: Frame) -> None:
+        self._weighed(super().visit_Dict, node, frame)
+
+    def _weighed(self, visit: Callable[[Any, Frame], None], node: Any, frame: Frame) -> None:
+        self.write("environment.weighed(")
+        visit(node, frame)
+        self.write(")")
+
 
 class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
@@ -349,6 +385,12 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     @staticmethod
     def bounded(value: Any) -> Any:
         return _bounded(value)
+
+    @staticmethod
+    def weighed(value: Any) -> Any:
+        if _weight(value, MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
+        return value
 
     def concat(self, parts: Any) -> str:  # a page, a macro's or a block's output
         return str(_bounded("".join(parts)))
