@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from jinja2.exceptions import SecurityError
 
-from newsdrop.model import SiteConfig
+from newsdrop.model import Post, SiteConfig
 from newsdrop.rendering import theme
 
 PAGE = '{% extends "base.html" %}{% block content %}BODY{% endblock %}'
@@ -25,9 +25,12 @@ def _as_in_a_trial() -> Iterator[None]:
     theme._budget.trial = False
 
 
+POST = Post(key="_posts/2024-05-20-a.md", title="A", date="2024-05-20T10:00:00+08:00", slug="a", url="/a.html")
+
+
 def render(body: str, template: str = "post.html") -> str:
     config = SiteConfig(templates=((template, PAGE.replace("BODY", body)),))
-    return theme.render(template, config).decode()
+    return theme.render(template, config, post=POST).decode()
 
 
 GROWING = {
@@ -72,6 +75,13 @@ GROWING = {
     ),
     "a date format with a width": "{{ '2024-05-20' | date('%0300000000Y') | length }}",
     "a long date format": "{% set p = 'x' * 100000 %}{{ '2024-05-20' | date('%Y' ~ p ~ p ~ p) | length }}",
+    "slices of a long text": (
+        "{% set a = 'x' * 100000 %}{% set c = a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a %}{% set ns = namespace(n=0) %}"
+        "{% for i in range(100) %}{% set ns.n = ns.n + (c[i:] | length) %}{% endfor %}{{ ns.n }}"
+    ),
+    "a batch filled with a long text": "{% set c = 'x' * 100000 %}{{ ([1] | batch(400, c) | list) | tojson | length }}",
+    "str.translate with a list for a table": "{% set t = [''] * 97 + ['x' * 100000] %}{{ ('a' * 20000).translate(t) }}",
+    "a date's strftime with widths": "{{ post.when.strftime('%099999Y' * 500) | length }}",
     "a long text as a list": "{% set a = '好' * 100000 %}{{ (a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a) | list | length }}",
 }
 
@@ -128,6 +138,21 @@ def test_whatever_an_override_raises_leaves_the_page_to_the_theme(failing: str) 
     theme._budget.trial = False
     page = render(failing + "<h1 class=mine></h1>", "404.html")
     assert "Page Not Found" in page and "class=mine" not in page  # the theme's own page, not a failed batch
+
+
+@pytest.mark.parametrize(
+    "stuck",
+    [
+        # Each loop wraps a generator in another: 150,000 of them crashed the process when freed.
+        "{% set ns = namespace(v=[1]) %}{% for i in range(3) %}{% set ns.v = ns.v | batch(1) %}{% endfor %}",
+        # C calls no alarm stops: each character of the text looked for in five million.
+        "{% set a = 'b' * 100000 %}{{ ('a' * 1000) | trim(a) }}",
+        "{% set a = 'b' * 100000 %}{{ ('a' * 1000).strip(a) }}",
+    ],
+)
+def test_what_would_crash_or_run_in_c_past_the_alarm_is_refused(stuck: str) -> None:
+    with pytest.raises(SecurityError):
+        render(stuck)
 
 
 def test_a_sum_of_lists_is_refused() -> None:

@@ -47,7 +47,7 @@ from jinja2 import (
 )
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
-from jinja2.nodes import Concat, Dict, List, Tuple
+from jinja2.nodes import Concat, Dict, Getitem, List, Slice, Tuple
 from jinja2.runtime import Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 from jinja2.utils import Namespace
@@ -162,6 +162,8 @@ def _bounded(value: Any) -> Any:
         # characters from `range(3000) | map("center", 100000)` are 300 MB. An item costs a
         # string's object at least (each character of `"好" * n | list` is one).
         _budget.built += len(value) if isinstance(value, str | bytes) else 64 * len(value)
+        if isinstance(value, list | tuple) and _weight(value, MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
+            raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
         if _budget.built > MAX_BUILT:
             raise SecurityError(f"the page's values add up to more than {MAX_BUILT} characters")
     return value
@@ -239,8 +241,12 @@ def _check_text_method(text: Any, name: str, args: tuple[Any, ...], kwargs: dict
         items = args[0] if isinstance(args[0], list | tuple | str) else list(args[0])
         args = (items, *args[1:])
         size = len(text) * len(items) + sum(len(item) for item in items if isinstance(item, str | bytes))
-    elif name == "translate" and args and isinstance(args[0], Mapping):
-        size *= max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+    elif name == "translate" and args and isinstance(args[0], Mapping | list | tuple):
+        table = args[0].values() if isinstance(args[0], Mapping) else args[0]
+        size *= max((len(v) for v in table if isinstance(v, str)), default=1)
+    elif name in ("strip", "lstrip", "rstrip") and args and isinstance(args[0], str | bytes):
+        if len(args[0]) > _STRIPPED_CHARS_MAX:  # each character of the text is looked for in them, in C
+            raise SecurityError(f"{name}: more than {_STRIPPED_CHARS_MAX} characters to strip")
     elif name == "format" and isinstance(text, str):
         _check_format(text, name)
         if _NESTED_FIELD.search(text):  # `"{0:{1}}".format("x", ">900000000")`: widths from the arguments
@@ -281,6 +287,16 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
 _INSERTED_MAX = 16
 _DATE_FORMAT_MAX = 200
 _STRFTIME_WIDTH = re.compile(r"%[-_0^#]*(\d+)")
+_STRIPPED_CHARS_MAX = 1_000
+
+
+def _check_date_format(fmt: str) -> None:
+    # strftime takes widths too (`%0300000000Y`, glibc), and Python grows its buffer with the
+    # format's length; the date filter's cache would keep whatever it made.
+    if len(fmt) > _DATE_FORMAT_MAX or any(_too_large(w) for w in _STRFTIME_WIDTH.findall(fmt)):
+        raise SecurityError(f"date: a format longer than {_DATE_FORMAT_MAX} characters or with a large width")
+
+
 # A text as a list of its characters: an object each (five million took 400 MB; a million, 70).
 _LISTED_CHARS_MAX = 100_000
 
@@ -314,11 +330,13 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
         if isinstance(separator, str) and len(separator) * len(rest[0]) + joined > MAX_OUTPUT_CHARS:
             raise SecurityError("join: the result would be too large")
     if name == "date" and len(rest) > 1 and isinstance(rest[1], str):
-        # strftime takes widths too (`%0300000000Y`, glibc), and Python grows its buffer with the
-        # format's length; the filter's cache would keep whatever it made.
-        fmt = rest[1]
-        if len(fmt) > _DATE_FORMAT_MAX or any(_too_large(w) for w in _STRFTIME_WIDTH.findall(fmt)):
-            raise SecurityError(f"date: a format longer than {_DATE_FORMAT_MAX} characters or with a large width")
+        _check_date_format(rest[1])
+    if name == "trim" and len(rest) > 1 and isinstance(rest[1], str) and len(rest[1]) > _STRIPPED_CHARS_MAX:
+        raise SecurityError(f"trim: more than {_STRIPPED_CHARS_MAX} characters to strip")
+    # The last batch is filled with `rest[2]`, a reference per place: weighed as the text it is.
+    filling = name == "batch" and len(rest) > 2 and isinstance(rest[1], int)
+    if filling and rest[1] * _weight(rest[2], MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
+        raise SecurityError("batch: the filling would be too large")
     if name == "list" and rest and isinstance(rest[0], str) and len(rest[0]) > _LISTED_CHARS_MAX:
         raise SecurityError(f"list: a text of more than {_LISTED_CHARS_MAX} characters as a list")
     if name == "sum":
@@ -328,17 +346,25 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
     return args
 
 
+def _held(value: Any) -> None:
+    """What a namespace may hold: a value weighed, and no generator, which each loop could wrap in
+    another (`ns.v = ns.v | batch(1)`: 150,000 of them crashed the process when freed)."""
+    if isinstance(value, Iterator):
+        raise SecurityError("a namespace holds values, not generators: make it a list first (| list)")
+    _weight(value, MAX_OUTPUT_CHARS)
+
+
 class _Namespace(Namespace):
     """`namespace()`, the one thing a template can change as it loops: what it holds is never nested
     past MAX_NESTING (a tuple wrapped in itself 250,000 times crashed the process when hashed)."""
 
     def __init__(*args: Any, **kwargs: Any) -> None:  # Namespace's signature
         for value in (*args[1:], *kwargs.values()):
-            _weight(value, MAX_OUTPUT_CHARS)
+            _held(value)
         Namespace.__init__(*args, **kwargs)
 
     def __setitem__(self, name: str, value: Any) -> None:
-        _weight(value, MAX_OUTPUT_CHARS)
+        _held(value)
         super().__setitem__(name, value)
 
 
@@ -365,6 +391,16 @@ class _BoundedCode(CodeGenerator):
 
     def visit_Dict(self, node: Dict, frame: Frame) -> None:
         self._weighed(super().visit_Dict, node, frame)
+
+    def visit_Getitem(self, node: Getitem, frame: Frame) -> None:
+        # A slice is a new value (`text[1:]` of five million characters, a hundred times over), and
+        # Jinja writes slices as Python does, past the environment's getitem: counted as it is made.
+        if isinstance(node.arg, Slice):
+            self.write("environment.bounded(")
+            super().visit_Getitem(node, frame)
+            self.write(")")
+        else:
+            super().visit_Getitem(node, frame)
 
     def _weighed(self, visit: Callable[[Any, Frame], None], node: Any, frame: Frame) -> None:
         self.write("environment.weighed(")
@@ -416,13 +452,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             and _weight(left, MAX_OUTPUT_CHARS) + _weight(right, MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS
         ):
             raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
-        return super().call_binop(context, operator, left, right)
+        return _bounded(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # Jinja's signature
         _spend()  # every call: a macro recursing both ways doubles its calls with each level
         owner = getattr(__obj, "__self__", None)
+        name = getattr(__obj, "__name__", "")
         if isinstance(owner, str | bytes | bytearray | int):  # `"x".ljust(n)`, `b"x".center(n)`, `(1).to_bytes(n)`
-            args = _check_text_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
+            args = _check_text_method(owner, name, args, kwargs)
+        elif isinstance(owner, dt.date | dt.time) and name == "strftime" and args and isinstance(args[0], str):
+            _check_date_format(args[0])  # `post.when.strftime(fmt)`, as the date filter
         return __self.bounded(super().call(__context, __obj, *args, **kwargs))
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
