@@ -148,6 +148,14 @@ def test_whatever_an_override_raises_leaves_the_page_to_the_theme(failing: str) 
         # C calls no alarm stops: each character of the text looked for in five million.
         "{% set a = 'b' * 100000 %}{{ ('a' * 1000) | trim(a) }}",
         "{% set a = 'b' * 100000 %}{{ ('a' * 1000).strip(a) }}",
+        # 100,000 references to a long string, compared item by item in one C call.
+        "{% set b = 'x' * 100000 %}{% for c in range(100000) | map(attribute='q', default=b) | batch(100000) %}"
+        "{% for d in range(100000) | map(attribute='q', default=b ~ '') | batch(100000) %}{{ c == d }}"
+        "{% endfor %}{% endfor %}",
+        "{% set b = 'x' * 100000 %}{% for c in range(100000) | map(attribute='q', default=b) | batch(100000) %}"
+        "{{ 'y' in c }}{% endfor %}",
+        # Sorting lowercases a copy of each item first.
+        "{% set s = 'x' * 100000 %}{{ range(1000) | map(attribute='q', default=s) | sort | length }}",
     ],
 )
 def test_what_would_crash_or_run_in_c_past_the_alarm_is_refused(stuck: str) -> None:
