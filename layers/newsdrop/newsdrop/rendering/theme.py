@@ -209,6 +209,11 @@ def _too_large(number: str) -> bool:
     return number == "*" or (number != "" and (len(number) > 9 or int(number) > MAX_PRODUCT))
 
 
+def _replaced_size(text: Any, old: Any, new: Any) -> int:
+    """How long `text.replace(old, new)` would be (an empty `old` goes between every character)."""
+    return len(text) + (text.count(old) if old else len(text) + 1) * len(new)
+
+
 def _check_format(text: str, what: str) -> None:
     percent = [n for pair in _PERCENT_FIELD.findall(text) for n in pair] if "%" in text else []
     fields = [n for field in _FORMAT_FIELD.findall(text) for n in _DIGITS.findall(field)] if "{" in text else []
@@ -230,13 +235,12 @@ def _check_text_method(text: Any, name: str, args: tuple[Any, ...], kwargs: dict
     if isinstance(text, int):
         return args
     size = len(text)
-    kind = type(text) if isinstance(text, str | bytes) else bytes
+    kind = str if isinstance(text, str) else bytes
     if name == "expandtabs":
         tab = values[0] if values and isinstance(values[0], int) else 8
-        size += text.count(kind("\t") if kind is str else b"\t") * tab
+        size += text.count("\t" if kind is str else b"\t") * tab
     elif name == "replace" and len(args) >= 2 and isinstance(args[0], kind) and isinstance(args[1], kind):
-        old, new = args[0], args[1]
-        size += (text.count(old) if old else len(text) + 1) * len(new)
+        size = _replaced_size(text, args[0], args[1])
     elif name == "join" and args:
         items = args[0] if isinstance(args[0], list | tuple | str) else list(args[0])
         args = (items, *args[1:])
@@ -306,12 +310,15 @@ _LISTED_CHARS_MAX = 100_000
 
 def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, passed: bool) -> tuple[Any, ...]:
     """Refuse a filter call that would build a value past the page's limit before it is built, and
-    give its arguments (`join` gets its items counted, not a generator). `passed`: the filter takes
-    the environment or the evaluation context first."""
+    give its arguments (a generator's items listed where they are counted). `passed`: the filter
+    takes the environment or the evaluation context first."""
     rest = list(args[1:] if passed else args)
+    if name in _WEIGHED_INPUT | {"join"} and rest and isinstance(rest[0], Iterator):
+        rest[0] = list(rest[0])  # a generator's items, to be counted, then used
+        args = (*args[: len(args) - len(rest)], *rest)
+    # The filter reads any value as its text.
     if name == "replace" and len(rest) >= 3 and isinstance(rest[1], str) and isinstance(rest[2], str):
-        text, old, new = str(rest[0]), rest[1], rest[2]  # the filter reads any value as its text
-        if len(text) + (text.count(old) if old else len(text) + 1) * len(new) > MAX_OUTPUT_CHARS:
+        if _replaced_size(str(rest[0]), rest[1], rest[2]) > MAX_OUTPUT_CHARS:
             raise SecurityError("replace: the result would be too large")
     elif name == "indent" and rest:
         width = rest[1] if len(rest) > 1 else kwargs.get("width", 4)
@@ -323,10 +330,6 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
             raise SecurityError("tojson: an indent too large")
         if any(len(text) > _INSERTED_MAX for text in inserted):
             raise SecurityError(f"{name}: a string of more than {_INSERTED_MAX} characters to insert")
-    elif name == "join" and rest and not isinstance(rest[0], str | list | tuple):
-        items = list(rest[0])  # counted, then joined
-        args = (*args[: len(args) - len(rest)], items, *rest[1:])
-        rest[0] = items
     if name == "join" and rest:
         separator = rest[1] if len(rest) > 1 else kwargs.get("d", "")
         joined = sum(len(item) for item in rest[0] if isinstance(item, str))
@@ -340,14 +343,11 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
     filling = name == "batch" and len(rest) > 2 and isinstance(rest[1], int)
     if filling and rest[1] * _weight(rest[2], MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
         raise SecurityError("batch: the filling would be too large")
-    if name in _WEIGHED_INPUT and rest and not isinstance(rest[0], str | bytes):
-        # Each works over all of its input in C (sorting, lowercasing a copy of each item to sort
-        # by, encoding): the input is weighed first, a generator's items listed to be.
-        items = list(rest[0]) if isinstance(rest[0], Iterator) else rest[0]
-        args = (*args[: len(args) - len(rest)], items, *rest[1:])
-        rest[0] = items
-        if _weight(items, MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
-            raise SecurityError(f"{name}: its input is more than {MAX_OUTPUT_CHARS} characters")
+    # Each works over all of its input in C (sorting, lowercasing a copy of each item to sort by,
+    # encoding): the input is weighed first.
+    weighed = name in _WEIGHED_INPUT and rest and not isinstance(rest[0], str | bytes)
+    if weighed and _weight(rest[0], MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"{name}: its input is more than {MAX_OUTPUT_CHARS} characters")
     if name == "list" and rest and isinstance(rest[0], str) and len(rest[0]) > _LISTED_CHARS_MAX:
         raise SecurityError(f"list: a text of more than {_LISTED_CHARS_MAX} characters as a list")
     if name == "sum":
