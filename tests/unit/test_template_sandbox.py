@@ -82,6 +82,10 @@ GROWING = {
     "a batch filled with a long text": "{% set c = 'x' * 100000 %}{{ ([1] | batch(400, c) | list) | tojson | length }}",
     "str.translate with a list for a table": "{% set t = [''] * 97 + ['x' * 100000] %}{{ ('a' * 20000).translate(t) }}",
     "a date's strftime with widths": "{{ post.when.strftime('%099999Y' * 500) | length }}",
+    "a long text in title case": (
+        "{% set a = 'a ' * 50000 %}{% set b = a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a %}"
+        "{{ (b ~ b ~ b ~ b ~ b) | title | length }}"
+    ),
     "a long text as a list": "{% set a = '好' * 100000 %}{{ (a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a) | list | length }}",
 }
 

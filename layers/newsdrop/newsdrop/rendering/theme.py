@@ -304,6 +304,10 @@ def _check_date_format(fmt: str) -> None:
         raise SecurityError(f"date: a format longer than {_DATE_FORMAT_MAX} characters or with a large width")
 
 
+# Filters that split a text into its words, an object each (`title` of five million characters of
+# "a a a": 360 MB): at most a post's body (MAX_BODY_HTML_CHARS in markup.py), so any post's text.
+_SPLIT_INTO_WORDS = frozenset({"title", "wordcount", "urlize", "wordwrap"})
+_WORDS_INPUT_MAX = 2_000_000
 # A text as a list of its characters: an object each (five million took 400 MB; a million, 70).
 _LISTED_CHARS_MAX = 100_000
 
@@ -348,6 +352,8 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
     weighed = name in _WEIGHED_INPUT and rest and not isinstance(rest[0], str | bytes)
     if weighed and _weight(rest[0], MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
         raise SecurityError(f"{name}: its input is more than {MAX_OUTPUT_CHARS} characters")
+    if name in _SPLIT_INTO_WORDS and rest and len(str(rest[0])) > _WORDS_INPUT_MAX:
+        raise SecurityError(f"{name}: a text of more than {_WORDS_INPUT_MAX} characters")
     if name == "list" and rest and isinstance(rest[0], str) and len(rest[0]) > _LISTED_CHARS_MAX:
         raise SecurityError(f"list: a text of more than {_LISTED_CHARS_MAX} characters as a list")
     if name == "sum":
