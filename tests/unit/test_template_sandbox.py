@@ -86,6 +86,10 @@ GROWING = {
         "{% set a = 'a ' * 50000 %}{% set b = a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a %}"
         "{{ (b ~ b ~ b ~ b ~ b) | title | length }}"
     ),
+    "one long string written many times": "{% set s = 'x' * 100000 %}{% for i in range(3000) %}{{ s }}{% endfor %}",
+    "one long string written many times in a block": (
+        "{% set s = ('x' * 100000) | safe %}{% set y %}{% for i in range(3000) %}{{ s }}{% endfor %}{% endset %}"
+    ),
     "a long text as a list": "{% set a = '好' * 100000 %}{{ (a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a) | list | length }}",
 }
 
@@ -158,6 +162,9 @@ def test_whatever_an_override_raises_leaves_the_page_to_the_theme(failing: str) 
         "{% endfor %}{% endfor %}",
         "{% set b = 'x' * 100000 %}{% for c in range(100000) | map(attribute='q', default=b) | batch(100000) %}"
         "{{ 'y' in c }}{% endfor %}",
+        # Integers that hash alike make building a dict quadratic, in one C call.
+        "{% set P = 2 ** 61 - 1 %}{{ dict(range(0, 40000 * P, P) | batch(2) | list) | length }}",
+        "{% set P = 2 ** 61 - 1 %}{{ namespace(range(0, 40000 * P, P) | batch(2) | list) }}",
         # Sorting lowercases a copy of each item first.
         "{% set s = 'x' * 100000 %}{{ range(1000) | map(attribute='q', default=s) | sort | length }}",
     ],

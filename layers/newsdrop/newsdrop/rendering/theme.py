@@ -363,6 +363,24 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
     return args
 
 
+# Keys a dict (or a namespace) is made from at once: integers that hash alike (multiples of 2**61 - 1)
+# make building one quadratic, in a single C call no alarm stops (50,000 took 28 s).
+_PAIRS_MAX = 10_000
+
+
+def _pairs(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    if len(args) == 1 and not isinstance(args[0], Mapping):
+        pairs = list(args[0])
+        if len(pairs) > _PAIRS_MAX:
+            raise SecurityError(f"a dict of more than {_PAIRS_MAX} pairs at once")
+        return (pairs,)
+    return args
+
+
+def _dict(*args: Any, **kwargs: Any) -> dict[Any, Any]:
+    return dict(*_pairs(args), **kwargs)
+
+
 def _held(value: Any) -> None:
     """What a namespace may hold: a value weighed, and no generator, which each loop could wrap in
     another (`ns.v = ns.v | batch(1)`: 150,000 of them crashed the process when freed)."""
@@ -376,6 +394,7 @@ class _Namespace(Namespace):
     past MAX_NESTING (a tuple wrapped in itself 250,000 times crashed the process when hashed)."""
 
     def __init__(*args: Any, **kwargs: Any) -> None:  # Namespace's signature
+        args = (args[0], *_pairs(args[1:]))
         for value in (*args[1:], *kwargs.values()):
             _held(value)
         Namespace.__init__(*args, **kwargs)
@@ -445,9 +464,13 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _BoundedCode
 
     def __init__(self, **options: Any) -> None:
+        # Every `{{ value }}` counts toward the page's values: a loop writing one long string 3,000
+        # times filled the output buffer with 900 MB before the page's join could be checked.
+        options.setdefault("finalize", _bounded)
         super().__init__(**options)
         self.globals["range"] = _range
         self.globals["namespace"] = _Namespace
+        self.globals["dict"] = _dict
         self.globals.pop("lipsum", None)  # n paragraphs of filler: nothing a page needs
 
     @staticmethod
