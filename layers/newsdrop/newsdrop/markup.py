@@ -163,7 +163,7 @@ class _DepthGauge(HTMLParser):
     grows past the limit, so the cost is linear in the input and bounded in memory.
     """
 
-    def __init__(self, limit: int, rebuilt_limit: int = MAX_REBUILT, what: str = "body") -> None:
+    def __init__(self, limit: int, what: str = "body") -> None:
         super().__init__(convert_charrefs=False)
         self.limit = limit
         self.what = what  # the part of the post, in the errors
@@ -173,12 +173,11 @@ class _DepthGauge(HTMLParser):
         # Each time an element other than a formatting one closes, a browser may rebuild every
         # formatting element still open in the block that follows: counted, erring towards more.
         self.rebuilt = 0
-        self.rebuilt_limit = rebuilt_limit
 
     def _closed_a_block(self) -> None:
         self.rebuilt += self.formatting
-        if self.rebuilt > self.rebuilt_limit:
-            raise TooTangled(self.rebuilt_limit, self.what)
+        if self.rebuilt > MAX_REBUILT:
+            raise TooTangled(MAX_REBUILT, self.what)
 
     def _in_foreign_content(self, tag: str) -> bool:
         """Whether `tag`, starting here, is an SVG or MathML element. A breakout tag is counted as an
