@@ -81,17 +81,10 @@ def template_names() -> frozenset[str]:
 
 
 @cache
-def static_names() -> frozenset[str]:
-    """The theme's static files (CSS, scripts): the only names `asset()` takes."""
-    folder = resources.files("newsdrop.rendering") / "static"
-    return frozenset(item.name for item in folder.iterdir() if item.is_file())
-
-
-@cache
 def static_source(name: str) -> bytes:
     # A template names the asset: `asset("/etc/passwd")` must not read (and hash) a file of the host.
-    if name not in static_names():
-        raise TemplateProblem(f"no asset {name[:100]!r}: the theme's are {', '.join(sorted(static_names()))}")
+    if name not in STATIC_FILES:
+        raise TemplateProblem(f"no asset {name[:100]!r}: the theme's are {', '.join(STATIC_FILES)}")
     return (resources.files("newsdrop.rendering") / "static" / name).read_bytes()
 
 
