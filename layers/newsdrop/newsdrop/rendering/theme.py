@@ -155,10 +155,17 @@ def _bounded(value: Any) -> Any:
         # characters from `range(3000) | map("center", 100000)` are 300 MB. An item costs a
         # string's object at least (each character of `"好" * n | list` is one).
         _budget.built += len(value) if isinstance(value, str | bytes) else 64 * len(value)
-        if isinstance(value, list | tuple) and _weight(value, MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
-            raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
+        if isinstance(value, list | tuple):
+            _weighed(value)
         if _budget.built > MAX_BUILT:
             raise SecurityError(f"the page's values add up to more than {MAX_BUILT} characters")
+    return value
+
+
+def _weighed(value: Any) -> Any:
+    """`value`, unless it stands for more than MAX_OUTPUT_CHARS characters once written out (`_weight`)."""
+    if _weight(value, MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
+        raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
     return value
 
 
@@ -271,9 +278,6 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
         for value in (*args, *kwargs.values()):
             if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_PRODUCT:
                 raise SecurityError(f"{name}: {value} is too large")
-        texts = [a for a in args if isinstance(a, str)]
-        if name == "format" and texts:
-            _check_format(texts[0], name)
         args = _within_bounds(name, args, kwargs, passed=getattr(function, "jinja_pass_arg", None) is not None)
         return _bounded(function(*args, **kwargs))
 
@@ -313,8 +317,10 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
     if name in _WEIGHED_INPUT | {"join"} and rest and isinstance(rest[0], Iterator):
         rest[0] = list(rest[0])  # a generator's items, to be counted, then used
         args = (*args[: len(args) - len(rest)], *rest)
-    # The filter reads any value as its text.
-    if name == "replace" and len(rest) >= 3 and isinstance(rest[1], str) and isinstance(rest[2], str):
+    # These filters read any value as its text.
+    if name == "format" and rest:
+        _check_format(str(rest[0]), name)
+    elif name == "replace" and len(rest) >= 3 and isinstance(rest[1], str) and isinstance(rest[2], str):
         if _replaced_size(str(rest[0]), rest[1], rest[2]) > MAX_OUTPUT_CHARS:
             raise SecurityError("replace: the result would be too large")
     elif name == "indent" and rest:
@@ -472,9 +478,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     @staticmethod
     def weighed(value: Any) -> Any:
-        if _weight(value, MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
-            raise SecurityError(f"a value of more than {MAX_OUTPUT_CHARS} characters or items")
-        return value
+        return _weighed(value)
 
     def concat(self, parts: Any) -> str:  # a page, a macro's or a block's output
         return str(_bounded("".join(parts)))
