@@ -994,13 +994,17 @@ def test_loader_reads_short_tags() -> None:
     assert data["D"] == {"Fn::If": ["Cond", {"Ref": "AWS::NoValue"}, 1]}
 
 
-def test_the_parse_function_has_room_for_itself_and_a_template_check(template: Template) -> None:
-    # A template override's trial render runs in a child process capped at MEMORY_LIMIT; Lambda's
-    # memory setting covers every process of the function, so the function must hold both.
-    from newsdrop.rendering import samples
+@pytest.mark.parametrize("function", ["ParseFunction", "RenderFunction"])
+def test_the_functions_that_run_templates_have_room_for_themselves_and_a_child(
+    template: Template, function: str
+) -> None:
+    # An override's trial (parse) and a site's pages with overrides (render) run in a child process
+    # capped at MEMORY_LIMIT; Lambda's memory setting covers every process of the function, so the
+    # function must hold both.
+    from newsdrop.rendering import isolated
 
-    memory_mib = int(function_props(template, "ParseFunction")["MemorySize"])
-    assert memory_mib * 1024 * 1024 >= 2 * samples.MEMORY_LIMIT
+    memory_mib = int(function_props(template, function)["MemorySize"])
+    assert memory_mib * 1024 * 1024 >= 2 * isolated.MEMORY_LIMIT
 
 
 def test_the_template_s_post_size_limit_is_the_package_s_default(template: Template) -> None:

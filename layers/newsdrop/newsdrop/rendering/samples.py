@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import resource
 import sys
 
 from newsdrop import markup, model, posts
 from newsdrop.adapters.memory import MemoryCatalog, MemoryStore
 from newsdrop.model import Entry, Post, SiteConfig
 from newsdrop.ports import DEFAULT_MAX_POST_BYTES, PostRecord
-from newsdrop.rendering import pages, urls
+from newsdrop.rendering import isolated, pages, urls
 from newsdrop.rendering.writer import Fingerprinted
 
 _TEXT = ("正文 body text，样例。" * (DEFAULT_MAX_POST_BYTES // 8))[:DEFAULT_MAX_POST_BYTES]
@@ -100,14 +99,9 @@ def render_all(config: SiteConfig) -> None:
     pages.redirect_page("/old.html", SAMPLE.url, config)
 
 
-# The child's address space: a template cannot fill the function's memory, which holds the function
-# itself as well (template.yaml gives the parse function at least twice this: tests/unit/test_template.py).
-MEMORY_LIMIT = 256 * 1024 * 1024
-
-
 def main() -> int:
     """Child process of `theme.check_template`: the override on stdin, the problem (if any) on stdout."""
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    isolated.limit_memory()
     from newsdrop.rendering import theme
 
     request = json.loads(sys.stdin.read())

@@ -5,9 +5,10 @@ browsers and CloudFront may cache them forever and no invalidation is ever neede
 A site may override any template by uploading one of the same name under `_templates/`;
 a site with overrides renders every template in Jinja's sandbox, so an override can shape
 pages but cannot reach Python's internals, and each page it renders is bounded in time and in
-the size of every value it builds (`_Sandbox`). An override that fails on a real page (it may
-branch on what only the real site holds, which its trial on sample pages never saw) leaves that
-page to the theme's own template, with an error logged. The theme alone is this package's own
+the size of every value it builds (`_Sandbox`), in a child process with hard limits and no
+credentials (`isolated`). An override that fails on a real page (it may branch on what only the
+real site holds, which its trial on sample pages never saw) leaves that page to the theme's own
+template, with an error logged. The theme alone is this package's own
 code, as trusted as the Python that runs it, and renders outside the sandbox, whose checks on
 every attribute and call take a quarter of the time a post's page takes to render.
 """
@@ -20,7 +21,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import signal
 import subprocess  # nosec B404 - a trial render of a template override runs in a child process
@@ -55,6 +55,7 @@ from markupsafe import Markup, escape
 
 from newsdrop import paths
 from newsdrop.model import SiteConfig
+from newsdrop.rendering import isolated
 
 STATIC_FILES = ("style.css", "search.js", "folder.js")
 MAX_OUTPUT_CHARS = 5_000_000  # a rendered page larger than this is a runaway template
@@ -133,6 +134,7 @@ class _Budget(threading.local):
     """What the page being rendered in this thread may still spend."""
 
     deadline: float = math.inf
+    seconds: float = 0.0  # what the deadline allowed
     range_items: int = 0
     built: int = 0  # characters (and items) of the values the page's calls and filters made
     trial: bool = False  # a trial's failure is its answer: no falling back to the theme
@@ -143,7 +145,7 @@ _budget = _Budget()
 
 def _spend() -> None:
     if time.monotonic() > _budget.deadline:
-        raise SecurityError(f"rendering took longer than {RENDER_SECONDS:g} s")
+        raise SecurityError(f"rendering took longer than {_budget.seconds:g} s")
 
 
 def _bounded(value: Any) -> Any:
@@ -547,20 +549,20 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 @contextmanager
-def _page_budget() -> Iterator[None]:
-    """RENDER_SECONDS for one page of an override. The sandbox's hooks check the time at each call,
+def _page_budget(seconds: float) -> Iterator[None]:
+    """`seconds` for one page of an override. The sandbox's hooks check the time at each call,
     attribute, item and join; in the main thread an alarm also stops a loop none of them sees
     (`{% for c in text %}{% for d in text %}{% endfor %}{% endfor %}`)."""
     started = time.monotonic()
-    _budget.deadline, _budget.range_items, _budget.built = started + RENDER_SECONDS, 0, 0
+    _budget.deadline, _budget.seconds, _budget.range_items, _budget.built = started + seconds, seconds, 0, 0
     alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     if alarm:
 
         def stop(signum: int, frame: Any) -> None:
-            raise SecurityError(f"rendering took longer than {RENDER_SECONDS:g} s")
+            raise SecurityError(f"rendering took longer than {seconds:g} s")
 
         earlier = signal.signal(signal.SIGALRM, stop)
-        pending = signal.setitimer(signal.ITIMER_REAL, RENDER_SECONDS)[0]
+        pending = signal.setitimer(signal.ITIMER_REAL, seconds)[0]
     try:
         yield
     finally:
@@ -606,17 +608,19 @@ OVERRIDE_FAILURES = (Exception,)
 
 
 def render(template: str, config: SiteConfig, **context: Any) -> bytes:
-    """A page. With overrides, rendered within a page's budget; one that fails leaves the page to the
-    theme's own templates (logged as an error), except in a trial, where the failure is the answer."""
+    """A page. With overrides, rendered in the child process that renders them (`isolated`), within
+    a page's budget; one that fails leaves the page to the theme's own templates, rendered here
+    (logged as an error), except in a trial, where the failure is the answer."""
     if not config.templates:
         return _render(environment(), template, config, context)
     try:
-        with _page_budget():
-            return _render(environment(config.templates), template, config, context)
+        if _budget.trial:  # the trial's own child: limited already
+            return render_override(template, config, context, RENDER_SECONDS)
+        return isolated.render(template, config, context, RENDER_SECONDS)
     except OVERRIDE_FAILURES as exc:
         if _budget.trial:
             raise
-        reason = _describe(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}"
+        reason = failure_reason(exc)
         names = sorted(name for name, _source in config.templates)
         log.error(
             "a template override failed on %s (%s); the theme's own templates rendered it",
@@ -625,6 +629,19 @@ def render(template: str, config: SiteConfig, **context: Any) -> bytes:
             extra={"template": template, "overrides": names, "reason": reason[:500]},
         )
         return _render(environment(), template, config, context)
+
+
+def render_override(template: str, config: SiteConfig, context: dict[str, Any], seconds: float) -> bytes:
+    """A page with the site's overrides, within `seconds` and the page's other bounds: in the child
+    that renders them, or an override's trial."""
+    with _page_budget(seconds):
+        return _render(environment(config.templates), template, config, context)
+
+
+def failure_reason(exc: Exception) -> str:
+    if isinstance(exc, TemplateError):
+        return _describe(exc)
+    return str(exc) if isinstance(exc, isolated.Failed) else f"{type(exc).__name__}: {exc}"
 
 
 def _render(env: Environment, template: str, config: SiteConfig, context: dict[str, Any]) -> bytes:
@@ -711,14 +728,11 @@ def check_template(name: str, source: str) -> None:
     except TemplateError as exc:
         raise TemplateProblem(_describe(exc)) from exc
     request = json.dumps({"name": name, "source": source})
-    # The child must find this package where this process found it: Lambda puts the layer
-    # (/opt/python) on sys.path inside its bootstrap, not in PYTHONPATH, which a child inherits.
-    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(entry for entry in sys.path if entry)}
     try:
         child = subprocess.run(  # nosec B603 - this interpreter running a module of this package, no shell
             [sys.executable, "-m", "newsdrop.rendering.samples"],
             input=request,
-            env=environ,
+            env=isolated.child_environment(),
             capture_output=True,
             text=True,
             timeout=TRIAL_SECONDS,
