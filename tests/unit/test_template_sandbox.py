@@ -222,3 +222,19 @@ def test_whatever_holds_them_the_sandbox_refuses_environments_templates_loaders_
 )
 def test_what_a_theme_uses_these_for_still_renders(body: str, shown: str) -> None:
     assert f'<main class="wrap">\n{shown}' in render(body)
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        "{% set ns = namespace(__html__=site.to_text) %}{{ ns }}",
+        "{% set ns = namespace({'__html__': site.to_text}) %}{{ ns }}",
+        "{% set ns = namespace() %}{% set ns.__html_format__ = site.to_text %}{{ ns }}",
+    ],
+)
+def test_a_namespace_holds_no_name_escaping_would_call(hidden: str) -> None:
+    # Escaping a value calls its __html__: a namespace holding one would have a callable called around
+    # the sandbox's checks on calls.
+    with pytest.raises(SecurityError, match="underscore"):
+        render(hidden)
+    assert render("{% set ns = namespace(a=1) %}{% set ns.b = 2 %}{{ ns.a + ns.b }}").count("3") >= 1

@@ -382,9 +382,13 @@ def _dict(*args: Any, **kwargs: Any) -> dict[Any, Any]:
     return dict(*_pairs(args), **kwargs)
 
 
-def _held(value: Any) -> None:
+def _held(name: Any, value: Any) -> None:
     """What a namespace may hold: a value weighed, and no generator, which each loop could wrap in
-    another (`ns.v = ns.v | batch(1)`: 150,000 of them crashed the process when freed)."""
+    another (`ns.v = ns.v | batch(1)`: 150,000 of them crashed the process when freed), under a name
+    a template could read back (`ns.__html__`, which no template can name, would be called by
+    escaping, around the sandbox's checks on calls)."""
+    if isinstance(name, str) and name.startswith("_"):
+        raise SecurityError(f"a namespace's names may not start with an underscore ({name[:40]!r})")
     if isinstance(value, Iterator):
         raise SecurityError("a namespace holds values, not generators: make it a list first (| list)")
     _weight(value, MAX_OUTPUT_CHARS)
@@ -395,13 +399,13 @@ class _Namespace(Namespace):
     past MAX_NESTING (a tuple wrapped in itself 250,000 times crashed the process when hashed)."""
 
     def __init__(*args: Any, **kwargs: Any) -> None:  # Namespace's signature
-        args = (args[0], *_pairs(args[1:]))
-        for value in (*args[1:], *kwargs.values()):
-            _held(value)
-        Namespace.__init__(*args, **kwargs)
+        held = dict(*_pairs(args[1:]), **kwargs)
+        for name, value in held.items():
+            _held(name, value)
+        Namespace.__init__(args[0], held)
 
     def __setitem__(self, name: str, value: Any) -> None:
-        _held(value)
+        _held(name, value)
         super().__setitem__(name, value)
 
 
