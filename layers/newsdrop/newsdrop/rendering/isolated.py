@@ -26,7 +26,6 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import os
-import pickle  # nosec B403 - requests go from this process to its own child, never back
 import select
 import struct
 import subprocess  # nosec B404 - the child is this interpreter running a module of this package
@@ -163,6 +162,8 @@ _child: _Child | None = None
 def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: float) -> bytes:
     """`template`'s page for `config`, whose overrides it uses, rendered in the child within
     `seconds` (and the grace). Raises Failed."""
+    import pickle  # nosec B403 - to this process's own child, never back; only sites with overrides pay its import
+
     global _child
     with _lock:
         child = _child if _child is not None and _child.owner == os.getpid() else _Child()
@@ -201,6 +202,8 @@ def child_pid() -> int | None:
 
 def main() -> int:
     """The child: requests on stdin, answers on stdout, until stdin closes."""
+    import pickle  # nosec B403 - requests come from the parent, which started this process
+
     limit_memory()
     from newsdrop.rendering import theme
 
