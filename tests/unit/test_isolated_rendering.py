@@ -5,9 +5,14 @@ stalls its child costs that page alone."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import io
 import logging
 import os
+import pickle
+import resource
 import signal
+import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +34,7 @@ OVERRIDES = (("_frame.html", FRAME), ("post.html", POST))
 THEME_404 = "Page Not Found"  # in the theme's own 404 page
 MINE_404 = '{% extends "base.html" %}{% block content %}<h1 class="mine">{% endblock %}'
 MINE = SiteConfig(templates=(("404.html", MINE_404),))
+PR_GET_DUMPABLE = 3  # prctl(2)
 
 
 @pytest.fixture(autouse=True)
@@ -64,17 +70,104 @@ def test_every_page_kind_is_the_same_rendered_in_the_child_as_here(monkeypatch: 
 
 def test_a_page_s_failure_in_the_child_leaves_it_to_the_theme(caplog: pytest.LogCaptureFixture) -> None:
     failing = '{% extends "base.html" %}{% block content %}{{ "x".encode("nope") }}<h1 class="mine">{% endblock %}'
+    config = SiteConfig(templates=(("404.html", failing), ("post.html", POST)))
     with caplog.at_level(logging.ERROR, logger=theme.log.name):
-        page = _page_404(SiteConfig(templates=(("404.html", failing),)))
+        page = _page_404(config)
     assert THEME_404 in page and 'class="mine"' not in page
     assert [r.getMessage() for r in caplog.records] == [
         "a template override failed on 404.html (LookupError: unknown encoding: nope); "
         "the theme's own templates rendered it"
     ]
     pid = isolated.child_pid()
-    assert pid is not None  # the child answered the failure and carries on
-    assert 'class="mine"' in _page_404(MINE)
+    assert pid is not None  # the child answered the failure and carries on with the site's next page
+    assert 'class="mine"' in pages.post_body(samples.SAMPLE, config).decode()
     assert isolated.child_pid() == pid
+
+
+def test_each_set_of_overrides_gets_a_child_of_its_own() -> None:
+    assert 'class="mine"' in _page_404(MINE)
+    first = isolated.child_pid()
+    assert 'class="mine"' in _page_404(MINE)
+    assert isolated.child_pid() == first
+    other = SiteConfig(templates=(("404.html", MINE_404.replace("mine", "other")),))
+    assert 'class="other"' in _page_404(other)
+    assert isolated.child_pid() not in (None, first)
+    with pytest.raises(ProcessLookupError):
+        os.kill(first, 0)  # stopped and reaped
+
+
+# Children a template took over, as this process sees them: one answers its first request twice
+# (ahead of a page yet to be asked), one answers a request it was not asked.
+ANSWERS = {
+    "twice": "frame(number, b'mine'); frame(number + 1, b'ahead')",
+    "another request": "frame(number + 6, b'mine')",
+}
+TAKEN_OVER = """import struct, sys
+requests, answers = sys.stdin.buffer, sys.stdout.buffer
+def frame(number, text):
+    answer = struct.pack(">Q", number) + b"P" + text
+    answers.write(struct.pack(">I", len(answer)) + answer)
+(size,) = struct.unpack(">I", requests.read(4))
+requests.read(size)
+number = 1  # the first request
+{answer}
+answers.flush()
+requests.read()
+"""
+
+
+@pytest.mark.parametrize("answer", sorted(ANSWERS))
+def test_an_answer_out_of_turn_ends_the_child(
+    answer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(TAKEN_OVER.format(answer=ANSWERS[answer]))
+    monkeypatch.setattr(isolated, "CHILD", (str(script),))
+    with caplog.at_level(logging.ERROR, logger=theme.log.name):
+        page = _page_404(MINE)
+    assert THEME_404 in page and "mine" not in page
+    assert "answered out of turn" in caplog.text
+    assert isolated.child_pid() is None  # stopped: the next page gets a new child
+
+
+def test_a_page_that_runs_out_of_memory_ends_its_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The child's loop, fed as the parent feeds it: after a MemoryError it answers, then ends.
+    def render_override(template: str, config: SiteConfig, context: dict[str, Any], seconds: float) -> bytes:
+        if context.get("fill"):
+            raise MemoryError
+        return b"page of " + template.encode()
+
+    monkeypatch.setattr(theme, "render_override", render_override)
+    frames = [
+        pickle.dumps((number, "404.html", SiteConfig(), {"fill": number == 2}, 1.0, OVERRIDES if number == 1 else None))
+        for number in (1, 2, 3)
+    ]
+    requests = io.BytesIO(b"".join(struct.pack(">I", len(frame)) + frame for frame in frames))
+    answers = io.BytesIO()
+    assert isolated.serve(requests, answers) == 1
+    written = answers.getvalue()
+    found = []
+    while written:
+        (size,) = struct.unpack(">I", written[:4])
+        found.append(written[4 : 4 + size])
+        written = written[4 + size :]
+    assert found == [
+        struct.pack(">Q", 1) + isolated.PAGE + b"page of 404.html",
+        struct.pack(">Q", 2) + isolated.RETIRING + b"MemoryError: ",
+    ]
+
+
+def test_the_parent_stops_a_child_that_retires(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert 'class="mine"' in _page_404(MINE)
+    first = isolated.child_pid()
+    monkeypatch.setattr(
+        isolated._Child, "exchange", lambda self, request, seconds: isolated.RETIRING + b"MemoryError: "
+    )
+    with pytest.raises(isolated.Failed, match="MemoryError"):
+        isolated.render("404.html", MINE, {}, 1.0)
+    assert isolated.child_pid() is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(first, 0)
 
 
 def test_the_child_holds_no_credentials_and_has_the_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,6 +183,23 @@ def test_the_child_holds_no_credentials_and_has_the_memory_limit(monkeypatch: py
     limits = Path(f"/proc/{pid}/limits").read_text()
     (line,) = [line for line in limits.splitlines() if line.startswith("Max address space")]
     assert line.split()[3:5] == [str(isolated.MEMORY_LIMIT)] * 2
+    # The child runs as this process's user: this process is not dumpable, so the child can
+    # neither read its /proc/<pid>/environ nor trace it.
+    assert ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
+    assert os.getsid(pid) == pid  # its own session: a terminal's Ctrl-C is the parent's, and stopping ends all of it
+
+
+def test_more_than_1024_open_files_do_not_stop_the_child(tmp_path: Path) -> None:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        pytest.skip(f"this process may open only {soft} files")
+    opened = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        assert 'class="mine"' in _page_404(MINE)
+        assert isolated._child is not None and isolated._child.reader > 1024
+    finally:
+        for fd in opened:
+            os.close(fd)
 
 
 def test_a_child_that_dies_costs_its_page_and_the_next_page_gets_a_new_child(
@@ -145,3 +255,18 @@ def test_pages_of_different_sites_rendered_from_threads_each_get_their_own_overr
     for thread in threads:
         thread.join()
     assert found == {n: [True] * 5 for n in range(4)}
+
+
+def test_a_child_that_cannot_start_is_not_started_again_for_every_page(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(isolated, "CHILD", ("-c", "import sys; sys.exit(3)"))
+    with caplog.at_level(logging.ERROR, logger=theme.log.name):
+        assert THEME_404 in _page_404(MINE)
+        assert THEME_404 in _page_404(MINE)
+    reasons = [r.__dict__["reason"] for r in caplog.records]
+    assert reasons == [
+        "the rendering process died (exit 3)",
+        "the rendering process could not start; tried again shortly",
+    ]
+    assert isolated.child_pid() is None

@@ -4,35 +4,41 @@ An override is a program from the site's bucket. The sandbox (`theme._Sandbox`) 
 sees coming, but a check made inside the process that renders can be passed by what it did not
 foresee, and that process holds the function's credentials and its memory. So the pages of a site
 with overrides are rendered by a child process that
-- holds no credentials: its environment has only what Python needs (`child_environment`);
-- has MEMORY_LIMIT of address space: a page that wants more fails with a MemoryError, or the
-  child dies;
+- holds no credentials: its environment has only what Python needs (`child_environment`), and this
+  process, from its first child on, is not dumpable, so the child (the same user) can neither read
+  this one's /proc/<pid>/environ nor trace it;
+- has MEMORY_LIMIT of address space: a page that wants more fails with a MemoryError, after which
+  the child ends (what the page left may not all be freed), or the child dies;
 - answers within the page's seconds and a grace, or is killed: a loop in one C call, which no
   sandbox check and no alarm interrupts, costs its page, not the batch.
 A page that fails raises `Failed` with the reason, and the caller renders it with the theme's own
-templates (the package's code, in this process). One child serves the process for as long as it
-lives (a Lambda execution environment's invocations, a build's pages); a child that was killed or
-died is replaced at the next page. An override's trial (`theme.check_template`) runs in a child
-of its own, with the same environment and memory limit.
+templates (the package's code, in this process). A child renders the pages of one set of
+overrides for as long as the process lives (a Lambda execution environment's invocations, a
+build's pages); another set, or a child that was killed or died, gets a new one at the next page.
+An override's trial (`theme.check_template`) runs in a child of its own, with the same environment
+and memory limit.
 
 The child reads requests on its stdin and answers on its stdout, each a 4-byte length and a body.
-A request is a pickle from this process, which the child trusts; an answer is a status byte and
-UTF-8 text, never a pickle, so a child that a template took over can send nothing but a page or a
-reason.
+A request is a pickle from this process, which the child trusts; an answer is the number of the
+request it answers, a status byte and UTF-8 text, never a pickle: a child that a template took
+over can send nothing but a page or a reason for the page asked, and an answer out of turn ends it.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
+import math
 import os
 import select
+import signal
 import struct
 import subprocess  # nosec B404 - the child is this interpreter running a module of this package
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 from newsdrop.model import SiteConfig
 
@@ -40,12 +46,15 @@ MEMORY_LIMIT = 256 * 1024 * 1024  # address space; the functions have 512 MB for
 GRACE_SECONDS = 2.0  # past a page's own seconds, which the child's alarm enforces where it can
 STARTUP_SECONDS = 10.0  # a new child's interpreter and imports, on a busy machine
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # beyond any page the sandbox lets through (5 million characters)
-PAGE, FAILURE = b"P", b"F"
-_HEADER = struct.Struct(">I")
-# What a child's environment keeps of this process's: where Python finds things and the locale
-# (a `date` format's month names). Never credentials (AWS_*), nor anything else a template might
-# learn to use.
-_KEPT_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_TIME", "TZ")
+PAGE, FAILURE, RETIRING = b"P", b"F", b"R"  # RETIRING: the page failed and the child ends (out of memory)
+_HEADER = struct.Struct(">I")  # a frame's length
+_NUMBER = struct.Struct(">Q")  # an answer names the request it answers
+# What a child's environment keeps of this process's: where Python and its libraries are found
+# and the locale (a `date` format's month names). Never credentials (AWS_*), nor anything else a
+# template might learn to use.
+_KEPT_VARIABLES = ("PATH", "LD_LIBRARY_PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_TIME", "TZ")
+_PR_SET_DUMPABLE = 4  # prctl(2)
+CHILD = ("-m", "newsdrop.rendering.isolated")  # the child's arguments to this interpreter
 
 
 class Failed(Exception):
@@ -53,7 +62,7 @@ class Failed(Exception):
 
 
 class _Gone(Exception):
-    """The child did not answer: it died, or it took too long and was killed."""
+    """The child did not answer as it should: it died, took too long, or broke the protocol."""
 
 
 def child_environment() -> dict[str, str]:
@@ -71,46 +80,67 @@ def limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-class _Child:
-    """One child process and what it was last sent."""
+def _guard_this_process() -> None:
+    """A child runs as this process's user, and a user's processes may read each other's
+    /proc/<pid>/environ (where the function's credentials are) and trace each other, unless the
+    process is not dumpable: from the first child on, this one is not (on Linux; it also writes no
+    core dump)."""
+    if sys.platform == "linux":
+        import ctypes
 
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(  # nosec B603 - this interpreter, a module of this package, no shell
-            [sys.executable, "-m", "newsdrop.rendering.isolated"],
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+class _Child:
+    """One child process: it renders the pages of one set of overrides."""
+
+    def __init__(self, templates: tuple[tuple[str, str], ...]) -> None:
+        _guard_this_process()
+        self.process = subprocess.Popen(  # noqa: S603  # nosec B603 - this interpreter, this package's module, no shell
+            [sys.executable, *CHILD],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=child_environment(),
             close_fds=True,
+            # Its own session: a terminal's Ctrl-C is this process's to handle, and stopping the
+            # child stops whatever it started.
+            start_new_session=True,
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.writer, self.reader = self.process.stdin.fileno(), self.process.stdout.fileno()
-        # Never blocked on a child that stopped reading or writing: each wait is a select with a deadline.
+        # Never blocked on a child that stopped reading or writing: each wait is a poll with a deadline.
         os.set_blocking(self.writer, False)
         os.set_blocking(self.reader, False)
-        self.templates: tuple[tuple[str, str], ...] | None = None  # the overrides the child holds
+        self.templates = templates
+        self.sent = 0  # requests sent
         self.fresh = True  # its interpreter is still starting
         self.owner = os.getpid()  # a process forked from this one starts a child of its own
 
     def exchange(self, request: bytes, seconds: float) -> bytes:
+        """The answer's status and text to `request` (which the caller numbered `self.sent`)."""
         allowed = seconds + GRACE_SECONDS + (STARTUP_SECONDS if self.fresh else 0.0)
         deadline = time.monotonic() + allowed
         try:
             self._write(_HEADER.pack(len(request)) + request, deadline)
             (size,) = _HEADER.unpack(self._read(_HEADER.size, deadline))
-            if size > MAX_ANSWER_BYTES:
+            self.fresh = False  # it started: it answered
+            if not _NUMBER.size < size <= MAX_ANSWER_BYTES:
                 raise _Gone(f"the rendering process answered with {size} bytes")
             answer = self._read(size, deadline)
         except TimeoutError:
             raise _Gone(f"rendering took longer than {allowed:g} s") from None
         except (OSError, EOFError) as exc:  # a closed pipe: the child is gone
             raise _Gone(self._ending(exc)) from None
-        self.fresh = False
-        return answer
+        (number,), rest = _NUMBER.unpack(answer[: _NUMBER.size]), answer[_NUMBER.size :]
+        # An answer to another request, or more than one answer: not this process's child any more.
+        if number != self.sent or self._more_to_read():
+            raise _Gone("the rendering process answered out of turn")
+        return rest
 
     def _write(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
         while view:
-            _wait(self.writer, deadline, writing=True)
+            _wait(self.writer, select.POLLOUT, deadline)
             try:
                 view = view[os.write(self.writer, view) :]
             except BlockingIOError:
@@ -119,7 +149,7 @@ class _Child:
     def _read(self, size: int, deadline: float) -> bytes:
         chunks: list[bytes] = []
         while size:
-            _wait(self.reader, deadline, writing=False)
+            _wait(self.reader, select.POLLIN, deadline)
             try:
                 chunk = os.read(self.reader, min(size, 1 << 20))
             except BlockingIOError:
@@ -130,6 +160,12 @@ class _Child:
             size -= len(chunk)
         return b"".join(chunks)
 
+    def _more_to_read(self) -> bool:
+        try:
+            return bool(os.read(self.reader, 1))
+        except BlockingIOError:
+            return False
+
     def _ending(self, exc: BaseException) -> str:
         try:
             code = self.process.wait(timeout=1.0)
@@ -138,25 +174,26 @@ class _Child:
         return f"the rendering process died ({'signal ' + str(-code) if code < 0 else 'exit ' + str(code)})"
 
     def stop(self) -> None:
-        self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # the child's session: it and what it started
         self.process.wait()
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 pipe.close()
 
 
-def _wait(fd: int, deadline: float, *, writing: bool) -> None:
+def _wait(fd: int, event: int, deadline: float) -> None:
     left = deadline - time.monotonic()
     if left <= 0:
         raise TimeoutError
-    if writing:
-        select.select([], [fd], [], left)
-    else:
-        select.select([fd], [], [], left)
+    poller = select.poll()  # not select(): a build may have more than 1,024 files open
+    poller.register(fd, event)
+    poller.poll(math.ceil(left * 1000))
 
 
 _lock = threading.Lock()  # one page at a time through the one child (`newsdrop dev` renders in threads)
 _child: _Child | None = None
+_unstartable_until = 0.0  # a child that could not start is not tried again before then
 
 
 def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: float) -> bytes:
@@ -164,35 +201,48 @@ def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: 
     `seconds` (and the grace). Raises Failed."""
     import pickle  # nosec B403 - to this process's own child, never back; only sites with overrides pay its import
 
-    global _child
+    global _child, _unstartable_until
     with _lock:
-        child = _child if _child is not None and _child.owner == os.getpid() else _Child()
+        child = _child if _child is not None and _child.owner == os.getpid() else None
+        if child is not None and child.templates != config.templates:
+            # One set of overrides a child: the next set gets a new one, with none of the last's state.
+            child.stop()
+            child = None
+        if child is None:
+            if time.monotonic() < _unstartable_until:
+                raise Failed("the rendering process could not start; tried again shortly")
+            child = _Child(config.templates)
         _child = child
-        # The overrides travel when they change, not with every page (they may be 360 KiB).
-        templates = config.templates if child.templates != config.templates else None
-        request = pickle.dumps((template, dataclasses.replace(config, templates=()), context, seconds, templates))
+        child.sent += 1
+        templates = config.templates if child.fresh else None  # the overrides go once, with the first page
+        plain = dataclasses.replace(config, templates=())
+        request = pickle.dumps((child.sent, template, plain, context, seconds, templates))
         try:
             answer = child.exchange(request, seconds)
         except _Gone as exc:
+            if child.fresh:
+                _unstartable_until = time.monotonic() + STARTUP_SECONDS
             child.stop()
             _child = None
             raise Failed(str(exc)) from None
-        child.templates = config.templates
-    status, body = answer[:1], answer[1:]
+        status, text = answer[:1], answer[1:]
+        if status == RETIRING:
+            child.stop()
+            _child = None
     if status == PAGE:
-        return body
-    raise Failed(body.decode("utf-8", "replace"))
+        return text
+    raise Failed(text.decode("utf-8", "replace"))
 
 
 @atexit.register
 def stop() -> None:
     """Stop this process's child, if it has one (as the process ends, the child would also end by
     itself when its stdin closes); the next page starts another."""
-    global _child
+    global _child, _unstartable_until
     with _lock:
         if _child is not None and _child.owner == os.getpid():
             _child.stop()
-        _child = None
+        _child, _unstartable_until = None, 0.0
 
 
 def child_pid() -> int | None:
@@ -200,29 +250,38 @@ def child_pid() -> int | None:
     return _child.process.pid if _child is not None and _child.owner == os.getpid() else None
 
 
-def main() -> int:
-    """The child: requests on stdin, answers on stdout, until stdin closes."""
+def serve(requests: BinaryIO, answers: BinaryIO) -> int:
+    """Answer `requests` until they end: 0, or 1 when the child must end (out of memory)."""
     import pickle  # nosec B403 - requests come from the parent, which started this process
 
-    limit_memory()
     from newsdrop.rendering import theme
 
-    requests = sys.stdin.buffer
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # whatever else prints cannot garble the answers
     templates: tuple[tuple[str, str], ...] = ()
     while header := requests.read(_HEADER.size):
         (size,) = _HEADER.unpack(header)
-        template, config, context, seconds, sent = pickle.loads(requests.read(size))  # noqa: S301  # nosec B301
+        number, template, config, context, seconds, sent = pickle.loads(requests.read(size))  # noqa: S301  # nosec B301
         templates = sent if sent is not None else templates
+        status = PAGE
         try:
-            page = theme.render_override(template, dataclasses.replace(config, templates=templates), context, seconds)
-            answer = PAGE + page
+            text = theme.render_override(template, dataclasses.replace(config, templates=templates), context, seconds)
+        except MemoryError as exc:  # what the page left behind may not all be freed: a new child for the next
+            status, text = RETIRING, theme.failure_reason(exc).encode()
         except Exception as exc:  # whatever the override raised is its page's answer
-            answer = FAILURE + theme.failure_reason(exc).encode()
+            status, text = FAILURE, theme.failure_reason(exc).encode()
+        answer = _NUMBER.pack(number) + status + text
         answers.write(_HEADER.pack(len(answer)) + answer)
         answers.flush()
+        if status == RETIRING:
+            return 1
     return 0
+
+
+def main() -> int:
+    """The child: requests on stdin, answers on stdout, until stdin closes."""
+    limit_memory()
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # whatever else prints cannot garble the answers
+    return serve(sys.stdin.buffer, answers)
 
 
 if __name__ == "__main__":
