@@ -13,7 +13,10 @@ import pickle
 import resource
 import signal
 import struct
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,20 +99,23 @@ def test_each_set_of_overrides_gets_a_child_of_its_own() -> None:
         os.kill(first, 0)  # stopped and reaped
 
 
-# Children a template took over, as this process sees them: one answers its first request twice
-# (ahead of a page yet to be asked), one answers a request it was not asked.
+# Children a template took over, as this process sees them: each says it is ready, then answers
+# its first request twice (ahead of a page yet to be asked), or a request it was not asked, or its
+# own and, a moment later, the next one before it is asked.
 ANSWERS = {
-    "twice": "frame(number, b'mine'); frame(number + 1, b'ahead')",
-    "another request": "frame(number + 6, b'mine')",
+    "twice": "frame(1, b'mine'); frame(2, b'ahead')",
+    "another request": "frame(7, b'mine')",
+    "ahead, later": "frame(1, b'mine'); answers.flush(); time.sleep(0.2); frame(2, b'ahead')",
 }
-TAKEN_OVER = """import struct, sys
+TAKEN_OVER = """import struct, sys, time
 requests, answers = sys.stdin.buffer, sys.stdout.buffer
 def frame(number, text):
     answer = struct.pack(">Q", number) + b"P" + text
     answers.write(struct.pack(">I", len(answer)) + answer)
+frame(0, b"")
+answers.flush()
 (size,) = struct.unpack(">I", requests.read(4))
 requests.read(size)
-number = 1  # the first request
 {answer}
 answers.flush()
 requests.read()
@@ -124,10 +130,28 @@ def test_an_answer_out_of_turn_ends_the_child(
     script.write_text(TAKEN_OVER.format(answer=ANSWERS[answer]))
     monkeypatch.setattr(isolated, "CHILD", (str(script),))
     with caplog.at_level(logging.ERROR, logger=theme.log.name):
-        page = _page_404(MINE)
-    assert THEME_404 in page and "mine" not in page
-    assert "answered out of turn" in caplog.text
-    assert isolated.child_pid() is None  # stopped: the next page gets a new child
+        first = _page_404(MINE)
+        time.sleep(0.5)
+        second = _page_404(MINE)
+    assert "ahead" not in first + second  # never a page's text for another page
+    if answer == "ahead, later":  # the first answer was in turn; the one ahead is found before page 2 is asked
+        assert 'class="mine"' not in first and "mine" in first and THEME_404 in second
+        assert caplog.text.count("answered out of turn") == 1
+    else:  # each page's child answered out of turn
+        assert THEME_404 in first and THEME_404 in second
+        assert caplog.text.count("answered out of turn") == 2
+
+
+def test_a_reason_that_is_not_text_is_still_told_and_the_child_carries_on(caplog: pytest.LogCaptureFixture) -> None:
+    # A template name with a lone surrogate: the reason names it, escaped; the child stays.
+    config = SiteConfig(templates=(("404.html", '{% include "\udc80" %}'), ("post.html", POST)))
+    with caplog.at_level(logging.ERROR, logger=theme.log.name):
+        assert THEME_404 in _page_404(config)
+    assert "\\udc80" in caplog.text
+    pid = isolated.child_pid()
+    assert pid is not None
+    assert 'class="mine"' in pages.post_body(samples.SAMPLE, config).decode()
+    assert isolated.child_pid() == pid
 
 
 def test_a_page_that_runs_out_of_memory_ends_its_child(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,6 +176,7 @@ def test_a_page_that_runs_out_of_memory_ends_its_child(monkeypatch: pytest.Monke
         found.append(written[4 : 4 + size])
         written = written[4 + size :]
     assert found == [
+        struct.pack(">Q", isolated.READY) + isolated.PAGE,
         struct.pack(">Q", 1) + isolated.PAGE + b"page of 404.html",
         struct.pack(">Q", 2) + isolated.RETIRING + b"MemoryError: ",
     ]
@@ -180,19 +205,21 @@ def test_the_child_holds_no_credentials_and_has_the_memory_limit(monkeypatch: py
     assert pid is not None
     environ = Path(f"/proc/{pid}/environ").read_bytes()
     assert b"do-not-leak" not in environ and b"AWS_" not in environ
-    limits = Path(f"/proc/{pid}/limits").read_text()
-    (line,) = [line for line in limits.splitlines() if line.startswith("Max address space")]
-    assert line.split()[3:5] == [str(isolated.MEMORY_LIMIT)] * 2
+    limits = {line[:26].strip(): line[26:].split()[:2] for line in Path(f"/proc/{pid}/limits").read_text().splitlines()}
+    assert limits["Max address space"] == [str(isolated.MEMORY_LIMIT)] * 2
+    assert limits["Max processes"] == ["0", "0"]  # nothing of its own that would outlive it
+    assert limits["Max file size"] == [str(isolated.CHILD_OUTPUT_BYTES)] * 2
     # The child runs as this process's user: this process is not dumpable, so the child can
     # neither read its /proc/<pid>/environ nor trace it.
     assert ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
     assert os.getsid(pid) == pid  # its own session: a terminal's Ctrl-C is the parent's, and stopping ends all of it
 
 
-def test_more_than_1024_open_files_do_not_stop_the_child(tmp_path: Path) -> None:
-    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 1200:
-        pytest.skip(f"this process may open only {soft} files")
+def test_more_than_1024_open_files_do_not_stop_the_child() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this process may open only {hard} files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
     opened = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
     try:
         assert 'class="mine"' in _page_404(MINE)
@@ -200,6 +227,18 @@ def test_more_than_1024_open_files_do_not_stop_the_child(tmp_path: Path) -> None
     finally:
         for fd in opened:
             os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_trial_s_child_does_not_start_beside_a_dumpable_process() -> None:
+    # In a fresh interpreter: this one may have been made not dumpable by an earlier test.
+    code = (
+        "import ctypes; from newsdrop.rendering import theme; "
+        "theme.check_template('404.html', '{% extends \"base.html\" %}'); "
+        f"print(ctypes.CDLL(None).prctl({PR_GET_DUMPABLE}, 0, 0, 0, 0))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.split() == ["0"]
 
 
 def test_a_child_that_dies_costs_its_page_and_the_next_page_gets_a_new_child(

@@ -5,23 +5,25 @@ sees coming, but a check made inside the process that renders can be passed by w
 foresee, and that process holds the function's credentials and its memory. So the pages of a site
 with overrides are rendered by a child process that
 - holds no credentials: its environment has only what Python needs (`child_environment`), and this
-  process, from its first child on, is not dumpable, so the child (the same user) can neither read
-  this one's /proc/<pid>/environ nor trace it;
-- has MEMORY_LIMIT of address space: a page that wants more fails with a MemoryError, after which
-  the child ends (what the page left may not all be freed), or the child dies;
-- answers within the page's seconds and a grace, or is killed: a loop in one C call, which no
-  sandbox check and no alarm interrupts, costs its page, not the batch.
+  process, from its first child on, is not dumpable (`guard_this_process`), so the child (the same
+  user) can neither read this one's /proc/<pid>/environ nor trace it;
+- has MEMORY_LIMIT of address space, may start no process or thread, and may write no file past
+  CHILD_OUTPUT_BYTES (`limit_child`): a page that wants more memory fails with a MemoryError, after
+  which the child ends (what the page left may not all be freed), or the child dies;
+- answers within the page's seconds and a grace, or is killed with its session: a loop in one C
+  call, which no sandbox check and no alarm interrupts, costs its page, not the batch.
 A page that fails raises `Failed` with the reason, and the caller renders it with the theme's own
 templates (the package's code, in this process). A child renders the pages of one set of
 overrides for as long as the process lives (a Lambda execution environment's invocations, a
 build's pages); another set, or a child that was killed or died, gets a new one at the next page.
 An override's trial (`theme.check_template`) runs in a child of its own, with the same environment
-and memory limit.
+and limits.
 
 The child reads requests on its stdin and answers on its stdout, each a 4-byte length and a body.
 A request is a pickle from this process, which the child trusts; an answer is the number of the
-request it answers, a status byte and UTF-8 text, never a pickle: a child that a template took
-over can send nothing but a page or a reason for the page asked, and an answer out of turn ends it.
+request it answers (0: the child is ready), a status byte and UTF-8 text, never a pickle. A child
+that a template took over can send back nothing but text for the page asked: an answer to another
+request, more than one answer, or one found before its request was sent ends it.
 """
 
 from __future__ import annotations
@@ -36,17 +38,22 @@ import signal
 import struct
 import subprocess  # nosec B404 - the child is this interpreter running a module of this package
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from newsdrop.model import SiteConfig
 
 MEMORY_LIMIT = 256 * 1024 * 1024  # address space; the functions have 512 MB for themselves and a child
+CHILD_OUTPUT_BYTES = 64 * 1024  # what a child may write to a file: its reason, a traceback
 GRACE_SECONDS = 2.0  # past a page's own seconds, which the child's alarm enforces where it can
 STARTUP_SECONDS = 10.0  # a new child's interpreter and imports, on a busy machine
-MAX_ANSWER_BYTES = 64 * 1024 * 1024  # beyond any page the sandbox lets through (5 million characters)
+# A page is at most theme.MAX_OUTPUT_CHARS (5 million) characters, 4 bytes each at most in UTF-8.
+MAX_ANSWER_BYTES = 20_000_000 + 1024
 PAGE, FAILURE, RETIRING = b"P", b"F", b"R"  # RETIRING: the page failed and the child ends (out of memory)
+READY = 0  # the number of the answer a child sends once it can render
 _HEADER = struct.Struct(">I")  # a frame's length
 _NUMBER = struct.Struct(">Q")  # an answer names the request it answers
 # What a child's environment keeps of this process's: where Python and its libraries are found
@@ -54,7 +61,9 @@ _NUMBER = struct.Struct(">Q")  # an answer names the request it answers
 # template might learn to use.
 _KEPT_VARIABLES = ("PATH", "LD_LIBRARY_PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_TIME", "TZ")
 _PR_SET_DUMPABLE = 4  # prctl(2)
-CHILD = ("-m", "newsdrop.rendering.isolated")  # the child's arguments to this interpreter
+# The child's arguments to this interpreter: -P keeps the working folder (a function's code
+# folder on Lambda) off its path.
+CHILD = ("-P", "-m", "newsdrop.rendering.isolated")
 
 
 class Failed(Exception):
@@ -65,6 +74,10 @@ class _Gone(Exception):
     """The child did not answer as it should: it died, took too long, or broke the protocol."""
 
 
+class _Unstartable(_Gone):
+    """No child could be started, or it never said it was ready."""
+
+
 def child_environment() -> dict[str, str]:
     """The environment of a child that runs a site's templates. The child must find this package
     where this process found it: Lambda puts the layer (/opt/python) on sys.path inside its
@@ -73,18 +86,22 @@ def child_environment() -> dict[str, str]:
     return {**kept, "PYTHONPATH": os.pathsep.join(entry for entry in sys.path if entry)}
 
 
-def limit_memory() -> None:
-    """In a child, before it reads a template: its address space may not grow past MEMORY_LIMIT."""
+def limit_child() -> None:
+    """In a child, before it reads a template: no address space past MEMORY_LIMIT, no process or
+    thread of its own (one that outlived the child would outlive its limits), no file written past
+    CHILD_OUTPUT_BYTES (its stderr is a file this process reads)."""
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # counted per user: only root is above it
+    resource.setrlimit(resource.RLIMIT_FSIZE, (CHILD_OUTPUT_BYTES, CHILD_OUTPUT_BYTES))
 
 
-def _guard_this_process() -> None:
-    """A child runs as this process's user, and a user's processes may read each other's
-    /proc/<pid>/environ (where the function's credentials are) and trace each other, unless the
-    process is not dumpable: from the first child on, this one is not (on Linux; it also writes no
-    core dump)."""
+def guard_this_process() -> None:
+    """Before a child that runs a site's templates starts: a child runs as this process's user,
+    and a user's processes may read each other's /proc/<pid>/environ (where the function's
+    credentials are) and trace each other, unless the process is not dumpable. From then on this
+    one is not (on Linux; it also writes no core dump)."""
     if sys.platform == "linux":
         import ctypes
 
@@ -95,17 +112,23 @@ class _Child:
     """One child process: it renders the pages of one set of overrides."""
 
     def __init__(self, templates: tuple[tuple[str, str], ...]) -> None:
-        _guard_this_process()
-        self.process = subprocess.Popen(  # noqa: S603  # nosec B603 - this interpreter, this package's module, no shell
-            [sys.executable, *CHILD],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=child_environment(),
-            close_fds=True,
-            # Its own session: a terminal's Ctrl-C is this process's to handle, and stopping the
-            # child stops whatever it started.
-            start_new_session=True,
-        )
+        guard_this_process()
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - its stderr for its life; bounded by its file size limit
+        try:
+            self.process = subprocess.Popen(  # noqa: S603  # nosec B603 - this interpreter, this package's module, no shell
+                [sys.executable, *CHILD],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.errors,
+                env=child_environment(),
+                close_fds=True,
+                # Its own session: a terminal's Ctrl-C is this process's to handle, and stopping the
+                # child stops all of it.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self.errors.close()
+            raise _Unstartable(f"the rendering process could not start ({exc})") from None
         assert self.process.stdin is not None and self.process.stdout is not None
         self.writer, self.reader = self.process.stdin.fileno(), self.process.stdout.fileno()
         # Never blocked on a child that stopped reading or writing: each wait is a poll with a deadline.
@@ -113,17 +136,30 @@ class _Child:
         os.set_blocking(self.reader, False)
         self.templates = templates
         self.sent = 0  # requests sent
-        self.fresh = True  # its interpreter is still starting
         self.owner = os.getpid()  # a process forked from this one starts a child of its own
+        try:
+            self._answer(READY, time.monotonic() + STARTUP_SECONDS)
+        except _Gone as exc:
+            self.stop()
+            raise _Unstartable(str(exc)) from None
 
     def exchange(self, request: bytes, seconds: float) -> bytes:
-        """The answer's status and text to `request` (which the caller numbered `self.sent`)."""
-        allowed = seconds + GRACE_SECONDS + (STARTUP_SECONDS if self.fresh else 0.0)
+        """The status and text of the answer to `request`, which the caller numbered `self.sent`."""
+        allowed = seconds + GRACE_SECONDS
         deadline = time.monotonic() + allowed
+        if self._more_to_read():
+            raise _Gone("the rendering process answered out of turn")
         try:
             self._write(_HEADER.pack(len(request)) + request, deadline)
+        except TimeoutError:
+            raise _Gone(f"rendering took longer than {allowed:g} s") from None
+        except OSError as exc:  # a closed pipe: the child is gone
+            raise _Gone(self._ending(exc)) from None
+        return self._answer(self.sent, deadline, allowed)
+
+    def _answer(self, number: int, deadline: float, allowed: float = STARTUP_SECONDS) -> bytes:
+        try:
             (size,) = _HEADER.unpack(self._read(_HEADER.size, deadline))
-            self.fresh = False  # it started: it answered
             if not _NUMBER.size < size <= MAX_ANSWER_BYTES:
                 raise _Gone(f"the rendering process answered with {size} bytes")
             answer = self._read(size, deadline)
@@ -131,11 +167,10 @@ class _Child:
             raise _Gone(f"rendering took longer than {allowed:g} s") from None
         except (OSError, EOFError) as exc:  # a closed pipe: the child is gone
             raise _Gone(self._ending(exc)) from None
-        (number,), rest = _NUMBER.unpack(answer[: _NUMBER.size]), answer[_NUMBER.size :]
         # An answer to another request, or more than one answer: not this process's child any more.
-        if number != self.sent or self._more_to_read():
+        if _NUMBER.unpack(answer[: _NUMBER.size])[0] != number or self._more_to_read():
             raise _Gone("the rendering process answered out of turn")
-        return rest
+        return answer[_NUMBER.size :]
 
     def _write(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
@@ -165,19 +200,24 @@ class _Child:
             return bool(os.read(self.reader, 1))
         except BlockingIOError:
             return False
+        except OSError:
+            return False  # gone: the next read says so
 
     def _ending(self, exc: BaseException) -> str:
         try:
             code = self.process.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             return f"the rendering process stopped answering ({type(exc).__name__})"
-        return f"the rendering process died ({'signal ' + str(-code) if code < 0 else 'exit ' + str(code)})"
+        how = f"signal {-code}" if code < 0 else f"exit {code}"
+        self.errors.seek(0)
+        said = self.errors.read(CHILD_OUTPUT_BYTES).decode("utf-8", "replace").strip().splitlines()
+        return f"the rendering process died ({how})" + (f": {said[-1][:300]}" if said else "")
 
     def stop(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # the child's session: it and what it started
         self.process.wait()
-        for pipe in (self.process.stdin, self.process.stdout):
+        for pipe in (self.process.stdin, self.process.stdout, self.errors):
             if pipe is not None:
                 pipe.close()
 
@@ -196,6 +236,15 @@ _child: _Child | None = None
 _unstartable_until = 0.0  # a child that could not start is not tried again before then
 
 
+def _forked() -> None:
+    # A process forked while another thread held the lock would wait for it for ever.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: float) -> bytes:
     """`template`'s page for `config`, whose overrides it uses, rendered in the child within
     `seconds` (and the grace). Raises Failed."""
@@ -208,20 +257,23 @@ def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: 
             # One set of overrides a child: the next set gets a new one, with none of the last's state.
             child.stop()
             child = None
+        _child = child
         if child is None:
             if time.monotonic() < _unstartable_until:
                 raise Failed("the rendering process could not start; tried again shortly")
-            child = _Child(config.templates)
-        _child = child
+            try:
+                child = _Child(config.templates)
+            except _Unstartable as exc:
+                _unstartable_until = time.monotonic() + STARTUP_SECONDS
+                raise Failed(str(exc)) from None
+            _child = child
         child.sent += 1
-        templates = config.templates if child.fresh else None  # the overrides go once, with the first page
+        templates = config.templates if child.sent == 1 else None  # the overrides go once, with the first page
         plain = dataclasses.replace(config, templates=())
         request = pickle.dumps((child.sent, template, plain, context, seconds, templates))
         try:
             answer = child.exchange(request, seconds)
         except _Gone as exc:
-            if child.fresh:
-                _unstartable_until = time.monotonic() + STARTUP_SECONDS
             child.stop()
             _child = None
             raise Failed(str(exc)) from None
@@ -256,6 +308,12 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> int:
 
     from newsdrop.rendering import theme
 
+    def answer(number: int, status: bytes, text: bytes) -> None:
+        frame = _NUMBER.pack(number) + status + text
+        answers.write(_HEADER.pack(len(frame)) + frame)
+        answers.flush()
+
+    answer(READY, PAGE, b"")
     templates: tuple[tuple[str, str], ...] = ()
     while header := requests.read(_HEADER.size):
         (size,) = _HEADER.unpack(header)
@@ -265,20 +323,26 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> int:
         try:
             text = theme.render_override(template, dataclasses.replace(config, templates=templates), context, seconds)
         except MemoryError as exc:  # what the page left behind may not all be freed: a new child for the next
-            status, text = RETIRING, theme.failure_reason(exc).encode()
+            status, text = RETIRING, _reason(theme.failure_reason, exc)
         except Exception as exc:  # whatever the override raised is its page's answer
-            status, text = FAILURE, theme.failure_reason(exc).encode()
-        answer = _NUMBER.pack(number) + status + text
-        answers.write(_HEADER.pack(len(answer)) + answer)
-        answers.flush()
+            status, text = FAILURE, _reason(theme.failure_reason, exc)
+        answer(number, status, text)
         if status == RETIRING:
             return 1
     return 0
 
 
+def _reason(describe: Callable[[Exception], str], exc: Exception) -> bytes:
+    """What failed, as UTF-8 whatever the template put in it (a name with a lone surrogate)."""
+    try:
+        return describe(exc).encode("utf-8", "backslashreplace")
+    except Exception:  # its message or its repr failed: the kind of failure is still known
+        return type(exc).__name__.encode()
+
+
 def main() -> int:
     """The child: requests on stdin, answers on stdout, until stdin closes."""
-    limit_memory()
+    limit_child()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # whatever else prints cannot garble the answers
     return serve(sys.stdin.buffer, answers)

@@ -101,7 +101,7 @@ def render_all(config: SiteConfig) -> None:
 
 def main() -> int:
     """Child process of `theme.check_template`: the override on stdin, the problem (if any) on stdout."""
-    isolated.limit_memory()
+    isolated.limit_child()
     from newsdrop.rendering import theme
 
     request = json.loads(sys.stdin.read())

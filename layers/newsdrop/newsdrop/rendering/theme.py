@@ -25,6 +25,7 @@ import re
 import signal
 import subprocess  # nosec B404 - a trial render of a template override runs in a child process
 import sys
+import tempfile
 import threading
 import time
 import types
@@ -732,20 +733,26 @@ def check_template(name: str, source: str) -> None:
     except TemplateError as exc:
         raise TemplateProblem(_describe(exc)) from exc
     request = json.dumps({"name": name, "source": source})
-    try:
-        child = subprocess.run(  # nosec B603 - this interpreter running a module of this package, no shell
-            [sys.executable, "-m", "newsdrop.rendering.samples"],
-            input=request,
-            env=isolated.child_environment(),
-            capture_output=True,
-            text=True,
-            timeout=TRIAL_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise TemplateProblem(f"rendering sample pages took more than {TRIAL_SECONDS} s") from exc
+    isolated.guard_this_process()
+    # The child's answer, read from a file its size limit bounds (a pipe read to its end is not).
+    with tempfile.TemporaryFile() as answer:
+        try:
+            child = subprocess.run(  # nosec B603 - this interpreter running a module of this package, no shell
+                [sys.executable, "-P", "-m", "newsdrop.rendering.samples"],
+                input=request.encode(),
+                env=isolated.child_environment(),
+                stdout=answer,
+                stderr=subprocess.DEVNULL,
+                timeout=TRIAL_SECONDS,
+                check=False,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise TemplateProblem(f"rendering sample pages took more than {TRIAL_SECONDS} s") from exc
+        answer.seek(0)
+        said = answer.read(isolated.CHILD_OUTPUT_BYTES).decode("utf-8", "replace").strip()
     if child.returncode != 0:
-        reason = child.stdout.strip() or f"rendering sample pages failed (exit {child.returncode})"
+        reason = said or f"rendering sample pages failed (exit {child.returncode})"
         raise TemplateProblem(reason[:500])
 
 
