@@ -299,13 +299,15 @@ def test_pages_of_different_sites_rendered_from_threads_each_get_their_own_overr
 def test_a_child_that_cannot_start_is_not_started_again_for_every_page(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(isolated, "CHILD", ("-c", "import sys; sys.exit(3)"))
+    monkeypatch.setattr(
+        isolated, "CHILD", ("-c", "import sys; print('no module named jinja2', file=sys.stderr); sys.exit(3)")
+    )
     with caplog.at_level(logging.ERROR, logger=theme.log.name):
         assert THEME_404 in _page_404(MINE)
         assert THEME_404 in _page_404(MINE)
     reasons = [r.__dict__["reason"] for r in caplog.records]
     assert reasons == [
-        "the rendering process died (exit 3)",
+        "the rendering process did not start: the rendering process died (exit 3): no module named jinja2",
         "the rendering process could not start; tried again shortly",
     ]
     assert isolated.child_pid() is None

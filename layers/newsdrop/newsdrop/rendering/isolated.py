@@ -141,7 +141,7 @@ class _Child:
             self._answer(READY, time.monotonic() + STARTUP_SECONDS)
         except _Gone as exc:
             self.stop()
-            raise _Unstartable(str(exc)) from None
+            raise _Unstartable(f"the rendering process did not start: {exc}") from None
 
     def exchange(self, request: bytes, seconds: float) -> bytes:
         """The status and text of the answer to `request`, which the caller numbered `self.sent`."""
@@ -158,6 +158,7 @@ class _Child:
         return self._answer(self.sent, deadline, allowed)
 
     def _answer(self, number: int, deadline: float, allowed: float = STARTUP_SECONDS) -> bytes:
+        """The status and text of answer `number`, read by `deadline` (`allowed` seconds after it was asked)."""
         try:
             (size,) = _HEADER.unpack(self._read(_HEADER.size, deadline))
             if not _NUMBER.size < size <= MAX_ANSWER_BYTES:
