@@ -31,6 +31,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import logging
 import math
 import os
 import select
@@ -45,6 +46,8 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from newsdrop.model import SiteConfig
+
+log = logging.getLogger(__name__)
 
 MEMORY_LIMIT = 256 * 1024 * 1024  # address space; the functions have 512 MB for themselves and a child
 CHILD_OUTPUT_BYTES = 64 * 1024  # what a child may write to a file: its reason, a traceback
@@ -105,7 +108,8 @@ def guard_this_process() -> None:
     if sys.platform == "linux":
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            log.warning("this process could not be made not dumpable (errno %d)", ctypes.get_errno())
 
 
 class _Child:
