@@ -10,6 +10,7 @@ import io
 import logging
 import os
 import pickle
+import platform
 import resource
 import signal
 import struct
@@ -209,6 +210,9 @@ def test_the_child_holds_no_credentials_and_has_the_memory_limit(monkeypatch: py
     assert limits["Max address space"] == [str(isolated.MEMORY_LIMIT)] * 2
     assert limits["Max processes"] == ["0", "0"]  # nothing of its own that would outlive it
     assert limits["Max file size"] == [str(isolated.CHILD_OUTPUT_BYTES)] * 2
+    if platform.machine() in isolated._SYSTEM_CALLS:
+        status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        assert (status["NoNewPrivs"], status["Seccomp"]) == ("1", "2")  # its system call filter
     # The child runs as this process's user: this process is not dumpable, so the child can
     # neither read its /proc/<pid>/environ nor trace it.
     assert ctypes.CDLL(None).prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0
@@ -311,3 +315,39 @@ def test_a_child_that_cannot_start_is_not_started_again_for_every_page(
         "the rendering process could not start; tried again shortly",
     ]
     assert isolated.child_pid() is None
+
+
+CALLS = """import os, socket, sys
+from newsdrop.rendering import isolated
+isolated.limit_child()
+for name, call in [
+    ("socket", lambda: socket.socket()),
+    ("connect", lambda: socket.create_connection(("127.0.0.1", 9001))),
+    ("signal the parent", lambda: os.kill(os.getppid(), 0)),
+    ("fork", os.fork),
+    ("run a program", lambda: os.execv("/bin/true", ["true"])),
+]:
+    try:
+        call()
+        print(name, "allowed")
+    except OSError as exc:
+        print(name, "denied" if exc.errno == 1 else exc.errno)
+from newsdrop.rendering import theme, samples, pages
+print("renders", b"<html" in pages.post_body(samples.SAMPLE, samples.SiteConfig()))
+"""
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or platform.machine() not in isolated._SYSTEM_CALLS, reason="a seccomp filter (Linux)"
+)
+def test_a_child_may_not_connect_signal_trace_or_start_anything() -> None:
+    # What code a template ran in the child could do, tried by a child itself, in a fresh interpreter.
+    done = subprocess.run([sys.executable, "-c", CALLS], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.splitlines() == [
+        "socket denied",
+        "connect denied",
+        "signal the parent denied",
+        "fork denied",
+        "run a program denied",
+        "renders True",
+    ]

@@ -10,6 +10,8 @@ with overrides are rendered by a child process that
 - has MEMORY_LIMIT of address space, may start no process or thread, and may write no file past
   CHILD_OUTPUT_BYTES (`limit_child`): a page that wants more memory fails with a MemoryError, after
   which the child ends (what the page left may not all be freed), or the child dies;
+- may not open a connection, signal or trace another process, or run a program: a seccomp filter
+  denies those system calls (`_deny_system_calls`), for code a template might yet run there;
 - answers within the page's seconds and a grace, or is killed with its session: a loop in one C
   call, which no sandbox check and no alarm interrupts, costs its page, not the batch.
 A page that fails raises `Failed` with the reason, and the caller renders it with the theme's own
@@ -98,6 +100,76 @@ def limit_child() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # counted per user: only root is above it
     resource.setrlimit(resource.RLIMIT_FSIZE, (CHILD_OUTPUT_BYTES, CHILD_OUTPUT_BYTES))
+    if not _deny_system_calls():
+        print("newsdrop: the system calls a template needs none of could not be denied", file=sys.stderr)
+
+
+# System calls a child that runs templates never makes, denied (EPERM) by a seccomp filter, so
+# that code a template ran there could not open a connection (the Lambda runtime API is on
+# 127.0.0.1), signal or trace another process (its parent is the same user), or start a program
+# or a process.
+_DENIED_CALLS = (
+    "socket", "socketpair", "connect",
+    "clone", "clone3", "fork", "vfork", "execve", "execveat",
+    "kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal",
+    "ptrace", "process_vm_readv", "process_vm_writev",
+)  # fmt: skip
+# Their numbers, which differ by architecture (aarch64 has no fork or vfork), with the audit
+# architecture a filter checks first: a call made through another ABI (i386's on x86_64) is denied whole.
+_SYSTEM_CALLS = {
+    "x86_64": (0xC000003E, {
+        "socket": 41, "socketpair": 53, "connect": 42, "clone": 56, "clone3": 435, "fork": 57, "vfork": 58,
+        "execve": 59, "execveat": 322, "kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129,
+        "rt_tgsigqueueinfo": 297, "pidfd_send_signal": 424, "ptrace": 101, "process_vm_readv": 310,
+        "process_vm_writev": 311,
+    }),
+    "aarch64": (0xC00000B7, {
+        "socket": 198, "socketpair": 199, "connect": 203, "clone": 220, "clone3": 435, "execve": 221,
+        "execveat": 281, "kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138,
+        "rt_tgsigqueueinfo": 240, "pidfd_send_signal": 424, "ptrace": 117, "process_vm_readv": 270,
+        "process_vm_writev": 271,
+    }),
+}  # fmt: skip
+_X32_CALLS = 0x40000000  # x86_64's x32 numbering of the same calls, denied whole
+
+
+def _deny_system_calls() -> bool:
+    """Install the filter (after no_new_privs, which an unprivileged filter requires); False where
+    it cannot be (not Linux, an architecture not listed, a kernel that refuses)."""
+    import ctypes
+    import platform
+
+    known = _SYSTEM_CALLS.get(platform.machine()) if sys.platform == "linux" else None
+    if known is None:
+        return False
+    arch, numbers = known
+    load, equal, at_least, answer = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    checks = [(at_least, _X32_CALLS)] if arch == 0xC000003E else []
+    checks += [(equal, numbers[name]) for name in _DENIED_CALLS if name in numbers]
+    program = [
+        (load, 0, 0, 4),  # seccomp_data.arch
+        (equal, 1, 0, arch),
+        (answer, 0, 0, deny),
+        (load, 0, 0, 0),  # seccomp_data.nr
+        # Each check that holds jumps past the checks after it and `allow`, to `deny`.
+        *[(code, len(checks) - i, 0, k) for i, (code, k) in enumerate(checks)],
+        (answer, 0, 0, allow),
+        (answer, 0, 0, deny),
+    ]
+
+    class Step(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Step))]
+
+    steps = (Step * len(program))(*[Step(*step) for step in program])
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        return False
+    return bool(libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(Program(len(program), steps)), 0, 0) == 0)
 
 
 def guard_this_process() -> None:
