@@ -319,7 +319,7 @@ def test_a_child_that_cannot_start_is_not_started_again_for_every_page(
 
 CALLS = """import os, socket, sys
 from newsdrop.rendering import isolated
-isolated.limit_child()
+print("unlimited:", repr(isolated.limit_child()))
 for name, call in [
     ("socket", lambda: socket.socket()),
     ("connect", lambda: socket.create_connection(("127.0.0.1", 9001))),
@@ -344,6 +344,7 @@ def test_a_child_may_not_connect_signal_trace_or_start_anything() -> None:
     # What code a template ran in the child could do, tried by a child itself, in a fresh interpreter.
     done = subprocess.run([sys.executable, "-c", CALLS], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.splitlines() == [
+        "unlimited: ''",
         "socket denied",
         "connect denied",
         "signal the parent denied",
@@ -351,3 +352,16 @@ def test_a_child_may_not_connect_signal_trace_or_start_anything() -> None:
         "run a program denied",
         "renders True",
     ]
+
+
+def test_a_child_that_could_not_apply_a_limit_says_so_and_renders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(
+        TAKEN_OVER.format(answer="frame(1, b'mine')").replace('frame(0, b"")', 'frame(0, b"no system call filter")')
+    )
+    monkeypatch.setattr(isolated, "CHILD", (str(script),))
+    with caplog.at_level(logging.WARNING, logger=isolated.log.name):
+        assert _page_404(MINE) == "mine"
+    assert [r.getMessage() for r in caplog.records] == ["the rendering process runs with less: no system call filter"]

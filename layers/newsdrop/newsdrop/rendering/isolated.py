@@ -91,17 +91,17 @@ def child_environment() -> dict[str, str]:
     return {**kept, "PYTHONPATH": os.pathsep.join(entry for entry in sys.path if entry)}
 
 
-def limit_child() -> None:
+def limit_child() -> str:
     """In a child, before it reads a template: no address space past MEMORY_LIMIT, no process or
     thread of its own (one that outlived the child would outlive its limits), no file written past
-    CHILD_OUTPUT_BYTES (its stderr is a file this process reads)."""
+    CHILD_OUTPUT_BYTES (its stderr is a file this process reads). Returns what could not be
+    limited ('' when nothing)."""
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # counted per user: only root is above it
     resource.setrlimit(resource.RLIMIT_FSIZE, (CHILD_OUTPUT_BYTES, CHILD_OUTPUT_BYTES))
-    if not _deny_system_calls():
-        print("newsdrop: the system calls a template needs none of could not be denied", file=sys.stderr)
+    return "" if _deny_system_calls() else "no system call filter could be installed"
 
 
 # System calls a child that runs templates never makes, denied (EPERM) by a seccomp filter, so
@@ -214,10 +214,12 @@ class _Child:
         self.sent = 0  # requests sent
         self.owner = os.getpid()  # a process forked from this one starts a child of its own
         try:
-            self._answer(READY, time.monotonic() + STARTUP_SECONDS)
+            unlimited = self._answer(READY, time.monotonic() + STARTUP_SECONDS)[1:]
         except _Gone as exc:
             self.stop()
             raise _Unstartable(f"the rendering process did not start: {exc}") from None
+        if unlimited:  # it renders anyway: the other limits hold
+            log.warning("the rendering process runs with less: %s", unlimited.decode("utf-8", "replace")[:200])
 
     def exchange(self, request: bytes, seconds: float) -> bytes:
         """The status and text of the answer to `request`, which the caller numbered `self.sent`."""
@@ -379,8 +381,9 @@ def child_pid() -> int | None:
     return _child.process.pid if _child is not None and _child.owner == os.getpid() else None
 
 
-def serve(requests: BinaryIO, answers: BinaryIO) -> int:
-    """Answer `requests` until they end: 0, or 1 when the child must end (out of memory)."""
+def serve(requests: BinaryIO, answers: BinaryIO, unlimited: str = "") -> int:
+    """Answer `requests` until they end: 0, or 1 when the child must end (out of memory). The first
+    answer says the child is ready, and what of its limits it could not apply (`unlimited`)."""
     import pickle  # nosec B403 - requests come from the parent, which started this process
 
     from newsdrop.rendering import theme
@@ -390,7 +393,7 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> int:
         answers.write(_HEADER.pack(len(frame)) + frame)
         answers.flush()
 
-    answer(READY, PAGE, b"")
+    answer(READY, PAGE, unlimited.encode())
     templates: tuple[tuple[str, str], ...] = ()
     while header := requests.read(_HEADER.size):
         (size,) = _HEADER.unpack(header)
@@ -419,10 +422,10 @@ def _reason(describe: Callable[[Exception], str], exc: Exception) -> bytes:
 
 def main() -> int:
     """The child: requests on stdin, answers on stdout, until stdin closes."""
-    limit_child()
+    unlimited = limit_child()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # whatever else prints cannot garble the answers
-    return serve(sys.stdin.buffer, answers)
+    return serve(sys.stdin.buffer, answers, unlimited)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def render_all(config: SiteConfig) -> None:
 
 def main() -> int:
     """Child process of `theme.check_template`: the override on stdin, the problem (if any) on stdout."""
-    isolated.limit_child()
+    isolated.limit_child()  # the trial's answer is its problem, if any: a filter it could not install is not one
     from newsdrop.rendering import theme
 
     request = json.loads(sys.stdin.read())
