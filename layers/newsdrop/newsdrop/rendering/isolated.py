@@ -94,8 +94,8 @@ def child_environment() -> dict[str, str]:
 def limit_child() -> str:
     """In a child, before it reads a template: no address space past MEMORY_LIMIT, no process or
     thread of its own (one that outlived the child would outlive its limits), no file written past
-    CHILD_OUTPUT_BYTES (its stderr is a file this process reads). Returns what could not be
-    limited ('' when nothing)."""
+    CHILD_OUTPUT_BYTES (its stderr is a file this process reads), and the system calls of
+    `_deny_system_calls` denied. Returns what could not be limited ('' when nothing)."""
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
