@@ -74,3 +74,9 @@ def is_file_key(key: str) -> bool:
 
 def template_name(key: str) -> str:
     return key.removeprefix(TEMPLATES_PREFIX)
+
+
+def escaped(name: str) -> str:
+    """A file's name as text any stream can write: its bytes that are not UTF-8 (which Python holds
+    as lone surrogates, and no S3 key can take) as `\\udcff`."""
+    return name.encode(errors="backslashreplace").decode()

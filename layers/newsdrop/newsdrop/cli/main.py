@@ -87,8 +87,7 @@ _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0
 
 
 def shown(text: str) -> str:
-    # A name's bytes that are not UTF-8 (held as lone surrogates) as `\udcff`: no stream can write them.
-    return text.encode(errors="backslashreplace").decode().translate(_CONTROLS)
+    return source_keys.escaped(text).translate(_CONTROLS)
 
 
 def _warn_without_posts(command: str, folder: Path) -> None:

@@ -30,7 +30,7 @@ def source_files(
             if refused is not None:
                 refused.append((key, NOT_TEXT))
             else:
-                log.warning("left out %s: %s", key.encode(errors="backslashreplace").decode(), NOT_TEXT)
+                log.warning("left out %s: %s", source_keys.escaped(key), NOT_TEXT)
             continue
         yield key, path
 
