@@ -44,7 +44,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
 from newsdrop.model import SiteConfig
@@ -184,24 +184,30 @@ def guard_this_process() -> None:
             log.warning("this process could not be made not dumpable (errno %d)", ctypes.get_errno())
 
 
+def start(arguments: Sequence[str], **streams: Any) -> subprocess.Popen[bytes]:
+    """This interpreter with `arguments` (`CHILD`, or the trial's module), as a child that runs a
+    site's templates: this process guarded first, the child's environment without credentials,
+    and a session of its own (a terminal's Ctrl-C is this process's to handle, and `kill` ends all of it)."""
+    guard_this_process()
+    return subprocess.Popen(  # noqa: S603  # nosec B603 - this interpreter, this package's module, no shell
+        [sys.executable, *arguments], env=child_environment(), close_fds=True, start_new_session=True, **streams
+    )
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """End a child that `start` started, with whatever is left in its session, and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 class _Child:
     """One child process: it renders the pages of one set of overrides."""
 
     def __init__(self, templates: tuple[tuple[str, str], ...]) -> None:
-        guard_this_process()
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - its stderr for its life; bounded by its file size limit
         try:
-            self.process = subprocess.Popen(  # noqa: S603  # nosec B603 - this interpreter, this package's module, no shell
-                [sys.executable, *CHILD],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self.errors,
-                env=child_environment(),
-                close_fds=True,
-                # Its own session: a terminal's Ctrl-C is this process's to handle, and stopping the
-                # child stops all of it.
-                start_new_session=True,
-            )
+            self.process = start(CHILD, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors)
         except OSError as exc:
             self.errors.close()
             raise _Unstartable(f"the rendering process could not start ({exc})") from None
@@ -293,9 +299,7 @@ class _Child:
         return f"the rendering process died ({how})" + (f": {said[-1][:300]}" if said else "")
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # the child's session: it and what it started
-        self.process.wait()
+        kill(self.process)
         for pipe in (self.process.stdin, self.process.stdout, self.errors):
             if pipe is not None:
                 pipe.close()

@@ -24,7 +24,6 @@ import math
 import re
 import signal
 import subprocess  # nosec B404 - a trial render of a template override runs in a child process
-import sys
 import tempfile
 import threading
 import time
@@ -733,21 +732,14 @@ def check_template(name: str, source: str) -> None:
     except TemplateError as exc:
         raise TemplateProblem(_describe(exc)) from exc
     request = json.dumps({"name": name, "source": source})
-    isolated.guard_this_process()
     # The child's answer, read from a file its size limit bounds (a pipe read to its end is not).
     with tempfile.TemporaryFile() as answer:
+        trial = ("-P", "-m", "newsdrop.rendering.samples")
+        child = isolated.start(trial, stdin=subprocess.PIPE, stdout=answer, stderr=subprocess.DEVNULL)
         try:
-            child = subprocess.run(  # nosec B603 - this interpreter running a module of this package, no shell
-                [sys.executable, "-P", "-m", "newsdrop.rendering.samples"],
-                input=request.encode(),
-                env=isolated.child_environment(),
-                stdout=answer,
-                stderr=subprocess.DEVNULL,
-                timeout=TRIAL_SECONDS,
-                check=False,
-                start_new_session=True,
-            )
+            child.communicate(request.encode(), timeout=TRIAL_SECONDS)
         except subprocess.TimeoutExpired as exc:
+            isolated.kill(child)
             raise TemplateProblem(f"rendering sample pages took more than {TRIAL_SECONDS} s") from exc
         answer.seek(0)
         said = answer.read(isolated.CHILD_OUTPUT_BYTES).decode("utf-8", "replace").strip()
