@@ -44,7 +44,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 from newsdrop.model import SiteConfig
@@ -233,29 +233,31 @@ class _Child:
         deadline = time.monotonic() + allowed
         if self._more_to_read():
             raise _Gone("the rendering process answered out of turn")
-        try:
+        with self._talking(allowed):
             self._write(_HEADER.pack(len(request)) + request, deadline)
-        except TimeoutError:
-            raise _Gone(f"rendering took longer than {allowed:g} s") from None
-        except OSError as exc:  # a closed pipe: the child is gone
-            raise _Gone(self._ending(exc)) from None
         return self._answer(self.sent, deadline, allowed)
 
     def _answer(self, number: int, deadline: float, allowed: float = STARTUP_SECONDS) -> bytes:
         """The status and text of answer `number`, read by `deadline` (`allowed` seconds after it was asked)."""
-        try:
+        with self._talking(allowed):
             (size,) = _HEADER.unpack(self._read(_HEADER.size, deadline))
             if not _NUMBER.size < size <= MAX_ANSWER_BYTES:
                 raise _Gone(f"the rendering process answered with {size} bytes")
             answer = self._read(size, deadline)
-        except TimeoutError:
-            raise _Gone(f"rendering took longer than {allowed:g} s") from None
-        except (OSError, EOFError) as exc:  # a closed pipe: the child is gone
-            raise _Gone(self._ending(exc)) from None
         # An answer to another request, or more than one answer: not this process's child any more.
         if _NUMBER.unpack(answer[: _NUMBER.size])[0] != number or self._more_to_read():
             raise _Gone("the rendering process answered out of turn")
         return answer[_NUMBER.size :]
+
+    @contextlib.contextmanager
+    def _talking(self, allowed: float) -> Iterator[None]:
+        """A deadline passed, or a closed pipe (the child is gone), as `_Gone`."""
+        try:
+            yield
+        except TimeoutError:
+            raise _Gone(f"rendering took longer than {allowed:g} s") from None
+        except (OSError, EOFError) as exc:
+            raise _Gone(self._ending(exc)) from None
 
     def _write(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
@@ -335,12 +337,11 @@ def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: 
 
     global _child, _unstartable_until
     with _lock:
-        child = _child if _child is not None and _child.owner == os.getpid() else None
+        child = _own_child()
         if child is not None and child.templates != config.templates:
             # One set of overrides a child: the next set gets a new one, with none of the last's state.
-            child.stop()
+            _stop_child()
             child = None
-        _child = child
         if child is None:
             if time.monotonic() < _unstartable_until:
                 raise Failed("the rendering process could not start; tried again shortly")
@@ -357,13 +358,11 @@ def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: 
         try:
             answer = child.exchange(request, seconds)
         except _Gone as exc:
-            child.stop()
-            _child = None
+            _stop_child()
             raise Failed(str(exc)) from None
         status, text = answer[:1], answer[1:]
         if status == RETIRING:
-            child.stop()
-            _child = None
+            _stop_child()
     if status == PAGE:
         return text
     raise Failed(text.decode("utf-8", "replace"))
@@ -373,16 +372,30 @@ def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: 
 def stop() -> None:
     """Stop this process's child, if it has one (as the process ends, the child would also end by
     itself when its stdin closes); the next page starts another."""
-    global _child, _unstartable_until
+    global _unstartable_until
     with _lock:
-        if _child is not None and _child.owner == os.getpid():
-            _child.stop()
-        _child, _unstartable_until = None, 0.0
+        _stop_child()
+        _unstartable_until = 0.0
 
 
 def child_pid() -> int | None:
     """The process id of this process's child, if it has one."""
-    return _child.process.pid if _child is not None and _child.owner == os.getpid() else None
+    child = _own_child()
+    return child.process.pid if child is not None else None
+
+
+def _own_child() -> _Child | None:
+    """This process's child: one inherited through a fork is its parent's, never used here."""
+    return _child if _child is not None and _child.owner == os.getpid() else None
+
+
+def _stop_child() -> None:
+    """Stop this process's child, if it has one, and forget any child (with `_lock` held)."""
+    global _child
+    child = _own_child()
+    if child is not None:
+        child.stop()
+    _child = None
 
 
 def serve(requests: BinaryIO, answers: BinaryIO, unlimited: str = "") -> int:
