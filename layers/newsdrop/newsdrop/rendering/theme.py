@@ -216,6 +216,19 @@ def _replaced_size(text: Any, old: Any, new: Any) -> int:
     return len(text) + (text.count(old) if old else len(text) + 1) * len(new)
 
 
+def _check_numbers(name: str, values: tuple[Any, ...]) -> None:
+    """A width or a count given to a filter or a method (`center(n)`, `"x".ljust(n)`): at most MAX_PRODUCT."""
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_PRODUCT:
+            raise SecurityError(f"{name}: {value} is too large")
+
+
+def _check_stripped(name: str, chars: str | bytes) -> None:
+    # Each character of the text is looked for in `chars`, in C, where the alarm cannot stop it.
+    if len(chars) > _STRIPPED_CHARS_MAX:
+        raise SecurityError(f"{name}: more than {_STRIPPED_CHARS_MAX} characters to strip")
+
+
 def _check_format(text: str, what: str) -> None:
     percent = [n for pair in _PERCENT_FIELD.findall(text) for n in pair] if "%" in text else []
     fields = [n for field in _FORMAT_FIELD.findall(text) for n in _DIGITS.findall(field)] if "{" in text else []
@@ -232,8 +245,7 @@ def _check_text_method(text: Any, name: str, args: tuple[Any, ...], kwargs: dict
     the page's limit, before it is built; the arguments to call it with (a `join` of a generator
     gets the generator's items, counted)."""
     values = (*args, *kwargs.values())
-    if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_PRODUCT for v in values):
-        raise SecurityError(f"{name}: a number too large")
+    _check_numbers(name, values)
     if isinstance(text, int):
         return args
     size = len(text)
@@ -251,8 +263,7 @@ def _check_text_method(text: Any, name: str, args: tuple[Any, ...], kwargs: dict
         table = args[0].values() if isinstance(args[0], Mapping) else args[0]
         size *= max((len(v) for v in table if isinstance(v, str)), default=1)
     elif name in ("strip", "lstrip", "rstrip") and args and isinstance(args[0], str | bytes):
-        if len(args[0]) > _STRIPPED_CHARS_MAX:  # each character of the text is looked for in them, in C
-            raise SecurityError(f"{name}: more than {_STRIPPED_CHARS_MAX} characters to strip")
+        _check_stripped(name, args[0])
     elif name == "format" and isinstance(text, str):
         _check_format(text, name)
         if _NESTED_FIELD.search(text):  # `"{0:{1}}".format("x", ">900000000")`: widths from the arguments
@@ -277,9 +288,7 @@ def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., An
     @functools.wraps(function)  # with Jinja's mark of what the filter takes first (`jinja_pass_arg`)
     def checked(*args: Any, **kwargs: Any) -> Any:
         _spend()
-        for value in (*args, *kwargs.values()):
-            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_PRODUCT:
-                raise SecurityError(f"{name}: {value} is too large")
+        _check_numbers(name, (*args, *kwargs.values()))
         args = _within_bounds(name, args, kwargs, passed=getattr(function, "jinja_pass_arg", None) is not None)
         return _bounded(function(*args, **kwargs))
 
@@ -342,8 +351,8 @@ def _within_bounds(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, 
             raise SecurityError("join: the result would be too large")
     if name == "date" and len(rest) > 1 and isinstance(rest[1], str):
         _check_date_format(rest[1])
-    if name == "trim" and len(rest) > 1 and isinstance(rest[1], str) and len(rest[1]) > _STRIPPED_CHARS_MAX:
-        raise SecurityError(f"trim: more than {_STRIPPED_CHARS_MAX} characters to strip")
+    if name == "trim" and len(rest) > 1 and isinstance(rest[1], str):
+        _check_stripped(name, rest[1])
     # The last batch is filled with `rest[2]`, a reference per place: weighed as the text it is.
     filling = name == "batch" and len(rest) > 2 and isinstance(rest[1], int)
     if filling and rest[1] * _weight(rest[2], MAX_OUTPUT_CHARS) > MAX_OUTPUT_CHARS:
