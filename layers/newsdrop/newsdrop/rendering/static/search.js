@@ -28,7 +28,7 @@
   function normalise(text) { return text.normalize("NFKC").toLowerCase(); }
 
   // Runs of CJK characters, or of letters and digits, where a point or comma between two digits
-  // belongs to the run (`1.8`, `10,000`), as search.py's _RUN splits them.
+  // belongs to the run (`1.8`, `10,000`), as search.py's _run_pattern splits them.
   function runs(text) {
     var out = [], kind = "", current = [], chars = Array.from(text + " ");
     for (var i = 0; i < chars.length; i++) {
