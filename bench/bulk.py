@@ -24,6 +24,7 @@ from typing import Any
 from bench import corpus, paths, procs
 
 TIMEOUT_S = 1200.0
+TREE_POLL_S = 0.05
 MEMORY_FS = Path("/dev/shm")
 # Hugo's output of 100,000 posts is about 0.5 GB; one tool's output is there at a time.
 MEMORY_FS_MIN_FREE = 4 * 2**30
@@ -117,16 +118,25 @@ def _out(tool: str, size: int) -> Path:
     return output_root() / f"{tool}-{size}"
 
 
-def attempt(tool: str, size: int, command: Command, n: int) -> procs.Measured:
-    """One build into a fresh folder."""
+def attempt(tool: str, size: int, command: Command, n: int | str, *, poll_tree: float | None = None) -> procs.Measured:
+    """One build into a fresh folder (with `poll_tree`, its processes' memory polled together)."""
     out = _out(tool, size)
     shutil.rmtree(out, ignore_errors=True)
     os.sync()  # the deletion's disk work is done before the clock starts, not charged to this run
     log = paths.WORK / "logs" / f"bulk-{tool}-{size}-{n}.log"
-    run = procs.run_measured(command(out), log=log, env=tool_env(), timeout=TIMEOUT_S, cwd=paths.WORK)
+    run = procs.run_measured(
+        command(out), log=log, env=tool_env(), timeout=TIMEOUT_S, cwd=paths.WORK, poll_tree=poll_tree
+    )
+    together = (
+        ""
+        if run.tree is None
+        else f"; all its processes together: {run.tree.peak_pss_bytes / 2**20:.0f} MiB proportional,"
+        f" {run.tree.peak_rss_bytes / 2**20:.0f} MiB resident, {run.tree.most_processes} at once"
+    )
     print(
         f"  {tool:<8} {size:>7} posts: {run.wall_s:7.2f} s ({run.sys_s:5.2f} s in the kernel),"
-        f" {run.peak_rss_bytes / 2**20:7.0f} MiB" + ("" if run.ok else f"  FAILED (exit {run.returncode}, see {log})"),
+        f" {run.peak_rss_bytes / 2**20:7.0f} MiB{together}"
+        + ("" if run.ok else f"  FAILED (exit {run.returncode}, see {log})"),
         flush=True,
     )
     if not run.ok:
@@ -179,6 +189,14 @@ def run_size(source: corpus.Corpus, tools: Tools, repeats: int, *, jekyll: bool)
         for tool, command in order:
             runs[tool].append(attempt(tool, source.size, command, n))
     results = {tool: summarise(done, _files(tool, source.size, True)) for tool, done in runs.items()}
+    # Then one build of each, untimed, with all its processes' memory polled every 50 ms: the
+    # polling takes CPU beside the build, so it is never one of the timed rounds.
+    for tool, command in commands.items():
+        polled = attempt(tool, source.size, command, "memory", poll_tree=TREE_POLL_S)
+        if polled.ok and polled.tree is not None:
+            results[tool]["tree_memory"] = polled.tree.to_json()
+        if in_memory(_out(tool, source.size).parent):
+            shutil.rmtree(_out(tool, source.size), ignore_errors=True)
     if "hugo" in runs:
         pairs = [
             nd.wall_s / hugo.wall_s

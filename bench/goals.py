@@ -55,12 +55,15 @@ def at_least(goal_id: str, text: str, value: float | None, target: float, unit: 
     return Goal(goal_id, text, f"{value:.2f}{unit}", met, f"needs >= {target:g}{unit}: {how}")
 
 
-def at_most(goal_id: str, text: str, value: float | None, target: float, unit: str = "") -> Goal:
+def at_most(
+    goal_id: str, text: str, value: float | None, target: float, unit: str = "", *, strict: bool = False
+) -> Goal:
+    """`value` at most `target`; `strict`: below it ("under 150 ms", "below Hugo's")."""
     if value is None:
         return _unmeasured(goal_id, text, "not measured in this run")
-    met = value <= target
-    how = f"{value / target:.2f}x the limit" if not met else f"{(1 - value / target) * 100:.0f}% under the limit"
-    return Goal(goal_id, text, f"{value:.3g}{unit}", met, f"needs <= {target:g}{unit}: {how}")
+    met = value < target if strict else value <= target
+    how = f"{value / target:.2f}x the limit" if value > target else f"{(1 - value / target) * 100:.0f}% under the limit"
+    return Goal(goal_id, text, f"{value:.3g}{unit}", met, f"needs {'<' if strict else '<='} {target:g}{unit}: {how}")
 
 
 def speedups(results: dict[str, Any]) -> list[Goal]:
@@ -125,8 +128,13 @@ def bulk(results: dict[str, Any]) -> list[Goal]:
     newsdrop = _get(row, "newsdrop", "wall_s")
     hugo = _get(row, "hugo", "wall_s")
     jekyll = _get(row, "jekyll", "wall_s")
-    memory_nd = _get(row, "newsdrop", "peak_rss_bytes")
-    memory_hugo = _get(row, "hugo", "peak_rss_bytes")
+    # Every process of a build together, by proportional set size (a page shared by a fork counted
+    # once): `newsdrop build` works in several processes, and its largest alone would flatter it.
+    # A run from before the bench polled them has the largest process's peak RSS alone.
+    together = _get(row, "newsdrop", "tree_memory") is not None and _get(row, "hugo", "tree_memory") is not None
+    measure = ("tree_memory", "peak_pss_bytes") if together else ("peak_rss_bytes",)
+    memory_nd = _get(row, "newsdrop", *measure)
+    memory_hugo = _get(row, "hugo", *measure)
     # The median of builds paired in time, where the run has them: the disk's pace moves both alike.
     paired = _get(row, "newsdrop", "versus_hugo", "median")
     return [
@@ -145,10 +153,12 @@ def bulk(results: dict[str, Any]) -> list[Goal]:
         ),
         at_most(
             "bulk-10k-memory",
-            "bulk 10,000: peak memory below Hugo's (newsdrop / Hugo)",
+            "bulk 10,000: peak memory below Hugo's (newsdrop / Hugo, "
+            + ("all processes' proportional set size)" if together else "the largest process's RSS)"),
             memory_nd / memory_hugo if memory_nd and memory_hugo else None,
             1,
             "x",
+            strict=True,
         ),
     ]
 
@@ -157,7 +167,14 @@ def single_publish(results: dict[str, Any]) -> list[Goal]:
     stacks = ("local_adapters", "local_stack", "local_stack_flow")
     rows = [r for key in stacks for r in _get(results, "incremental", key) or []]
     usual_puts = max((r["requests"].get("s3:PutObject", 0) for r in rows), default=None)
-    puts = max((r.get("requests_max", r["requests"]).get("s3:PutObject", 0) for r in rows), default=None)
+    # The timed publishes' most, and the search section's: its publishes include a day's first post,
+    # which also rewrites the archive page and the sitemap index (each timed publish goes into a
+    # day its warm-up opened).
+    timed = [r.get("requests_max", r["requests"]).get("s3:PutObject", 0) for r in rows]
+    searched = [
+        _get(entry, "summary", "max_s3_puts_per_publish") for entry in (_get(results, "search", "sizes") or {}).values()
+    ]
+    puts = max([*timed, *(n for n in searched if n is not None)], default=None)
     invocations = max((max(r.get("invocations_max", r["invocations"]).values(), default=0) for r in rows), default=None)
     per_post = [
         v
@@ -198,6 +215,7 @@ def search(results: dict[str, Any]) -> list[Goal]:
             cold / 1000 if cold else None,
             60,
             " KB",
+            strict=True,
         ),
         at_least("search-recall", "search: recall 1.0 against a substring scan, every query", recall, 1.0, ""),
     ]
@@ -214,6 +232,7 @@ def cold_start(results: dict[str, Any]) -> list[Goal]:
             slowest[1]["median_ms"] if slowest else None,
             IMPORT_LIMIT_MS,
             " ms",
+            strict=True,
         ),
         at_most(
             "layer-size",
@@ -221,6 +240,7 @@ def cold_start(results: dict[str, Any]) -> list[Goal]:
             layer / 1e6 if layer else None,
             LAYER_LIMIT_BYTES / 1e6,
             " MB",
+            strict=True,
         ),
     ]
 

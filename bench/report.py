@@ -128,11 +128,13 @@ def bulk_table(results: dict[str, Any]) -> str:
                     _s(wall),
                     _s(data.get("sys_s")),
                     _mib(data.get("peak_rss_bytes")),
+                    _mib((data.get("tree_memory") or {}).get("peak_pss_bytes")),
                     str(data.get("files_written")),
                     versus,
                 ]
             )
-    return _table(["posts", "tool", "wall", "kernel", "peak RSS", "files", "x newsdrop"], rows, left=2)
+    headers = ["posts", "tool", "wall", "kernel", "peak RSS", "all processes (PSS)", "files", "x newsdrop"]
+    return _table(headers, rows, left=2)
 
 
 def incremental_table(results: dict[str, Any]) -> str:

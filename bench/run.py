@@ -41,7 +41,7 @@ FULL = Plan(
     mode="full",
     bulk_sizes=(1_000, 10_000),
     bulk_repeats={1_000: 3, 10_000: 3},
-    jekyll_sizes=(1_000, 10_000),  # Jekyll takes ~90 s at 10,000; 100,000 is out of reach
+    jekyll_sizes=(1_000, 10_000),  # Jekyll takes 90 to 160 s at 10,000; 100,000 is out of reach
     hugo_only_sizes=(100_000,),
     inproc_sizes=(1_000, 10_000, 100_000),
     # A publish costs milliseconds: enough of them that the median spans several rounds of the search
