@@ -35,6 +35,28 @@ def test_a_port_in_use_is_named_and_the_stack_does_not_start(option: str, capsys
     assert f"port {port} on 127.0.0.1 is in use" in err and option in err
 
 
+def test_one_port_for_both_servers_is_refused_before_either_starts(capsys: Any) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    outcome: list[Any] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(main(["dev", "--s3-port", str(port), "--site-port", str(port)])), daemon=True
+    )
+    runner.start()
+    runner.join(timeout=60)
+    assert outcome == [2]
+    assert f"cannot share port {port}" in capsys.readouterr().err
+
+
+def test_the_banner_suggests_publishing_the_folder_the_stack_started_with() -> None:
+    from newsdrop.local.dev import DevStack, project_root
+
+    stack = DevStack(root=project_root())  # not started: the banner only names what it would serve
+    assert "newsdrop publish 'my posts' --endpoint" in stack.banner("my posts")
+    assert "newsdrop publish DIR --endpoint" in stack.banner()
+
+
 def test_status_without_a_running_stack_says_so_in_one_line(capsys: Any) -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))

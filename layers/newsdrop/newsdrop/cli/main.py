@@ -146,6 +146,9 @@ def _dev(args: argparse.Namespace) -> int:
 
     # The servers bind in threads of their own, where a port in use would fail quietly (moto's
     # would leave the stack waiting for it for ever): check both first, and say which.
+    if args.s3_port == args.site_port:
+        print(f"newsdrop dev: the S3 endpoint and the site cannot share port {args.s3_port}", file=sys.stderr)
+        return 2
     for option, port in (
         ("--s3-port (make run S3_PORT=...)", args.s3_port),
         ("--site-port (make run SITE_PORT=...)", args.site_port),
@@ -180,7 +183,7 @@ def _dev(args: argparse.Namespace) -> int:
             files = list(source_files(Path(args.posts)))
             count = sum(1 for _ in upload(files, stack.names.source_bucket, stack.endpoint))
             print(f"uploaded {count} files from {args.posts}", flush=True)
-        print(stack.banner(), flush=True)
+        print(stack.banner(args.posts), flush=True)
         # Wake now and then: a signal the kernel hands to another thread only sets a flag, which an
         # unbounded wait in this (the main) thread would never get to read.
         while True:

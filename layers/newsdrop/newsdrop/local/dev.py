@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -167,7 +168,8 @@ class DevStack:
         self.moto.stop()
         clock.install(None)
 
-    def banner(self) -> str:
+    def banner(self, posts: str | None = None) -> str:
+        """What the stack serves, and commands to try on it (`posts`: the folder it was started with)."""
         n = self.names
         return "\n".join(
             [
@@ -180,7 +182,7 @@ class DevStack:
                 f"  catalog table:   {n.table}",
                 "  try:",
                 f"    aws --endpoint-url {self.endpoint} s3 cp post.md s3://{n.source_bucket}/_posts/2024-05-23-my-post.md",
-                f"    .venv/bin/newsdrop publish samples/site --endpoint {self.endpoint}",
+                f"    .venv/bin/newsdrop publish {shlex.quote(posts) if posts else 'DIR'} --endpoint {self.endpoint}",
                 f"    .venv/bin/newsdrop status --endpoint {self.endpoint}",
             ]
         )

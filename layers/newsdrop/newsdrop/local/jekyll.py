@@ -8,6 +8,7 @@ stay behind, and `notes` says so.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,10 @@ JEKYLL_EXCLUDES = (
     "vendor/gems/",
     "vendor/ruby/",
 )
+
+
+# Names Jekyll never reads a file or folder by (`_config.yml`, `_posts/` and the like are its own).
+JEKYLL_SKIPS = ("_", ".", "#", "~")
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,14 @@ class JekyllSite:
         )
         if pages:
             found.append(f"pages not imported: {', '.join(pages)} (newsdrop makes its own home and 404 pages)")
+        # Files Jekyll would copy as they are (no front matter) of a type the site does not serve.
+        listed = {key for key, _ in self.found}.union(pages)
+        others = [key for key in _copied_by_jekyll(self.root) if key not in listed]
+        if others:
+            shown = ", ".join(others[:SHOWN_MAX]) + (
+                f" and {len(others) - SHOWN_MAX} more" if len(others) > SHOWN_MAX else ""
+            )
+            found.append(f"files not imported: {shown} (newsdrop serves images, PDFs and text files as they are)")
         settings = self.settings()
         plugins, theme = settings.get("plugins"), settings.get("theme")
         if plugins:
@@ -113,6 +126,25 @@ class JekyllSite:
 
 
 PAGE_SUFFIXES = (".md", ".markdown", ".html")
+SHOWN_MAX = 10  # names a note lists before it counts the rest
+
+
+def _copied_by_jekyll(root: Path) -> list[str]:
+    """The files outside `_posts/` and the other underscore folders that Jekyll reads, as keys:
+    not hidden, not named as Jekyll leaves out (`_`, `.`, `#`, `~` first), not excluded by default."""
+    keys = []
+    for folder, folders, names in os.walk(root):
+        here = Path(folder).relative_to(root).as_posix()
+        prefix = "" if here == "." else here + "/"
+        folders[:] = sorted(
+            f for f in folders if not f.startswith(JEKYLL_SKIPS) and not (prefix + f + "/").startswith(JEKYLL_EXCLUDES)
+        )
+        keys += [
+            prefix + n
+            for n in sorted(names)
+            if not n.startswith(JEKYLL_SKIPS) and not (prefix + n).startswith(JEKYLL_EXCLUDES)
+        ]
+    return sorted(keys)
 
 
 def _has_front_matter(path: Path) -> bool:
