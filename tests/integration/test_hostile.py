@@ -253,4 +253,4 @@ def test_hostile_permalinks_never_write_outside_the_build_folder(tmp_path: Path)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written
     assert all(p.resolve().is_relative_to(out.resolve()) for p in written)
-    assert_safe_site({k: b.body for k, b in pipeline.site.objects.items()})
+    assert_safe_site({k: pipeline.site.get(k).body for k in pipeline.site.objects})

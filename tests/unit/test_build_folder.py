@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsdrop.cli.main import main
+from newsdrop.ports import TooLarge
 
 
 def post(permalink: str, title: str) -> str:
@@ -177,3 +178,66 @@ def test_a_key_that_leads_above_the_folder_is_not_written(tmp_path: Path) -> Non
     assert {"a/../../escaped.html", "a/../b.html"} <= store.unwritable.keys()
     store.delete("a/../../escaped.html")  # nothing was written for it: nothing to remove
     assert "a/../b.html" in store.unwritable
+
+
+def test_a_mirrored_object_is_held_by_its_file_and_read_back_whole(tmp_path: Path) -> None:
+    from newsdrop.adapters.memory import MemoryStore
+
+    store = MemoryStore(mirror=tmp_path)
+    etag = store.put("a/page.html", b"<p>page</p>", content_type="text/html", metadata={"k": "v"})
+    assert store.objects["a/page.html"].body == b"" and store.on_disk == {"a/page.html": 11}  # not in memory twice
+    blob = store.get("a/page.html")
+    assert blob is not None and blob.body == b"<p>page</p>" and blob.etag == etag and blob.metadata == {"k": "v"}
+    head = store.head("a/page.html")
+    assert head is not None and head.size == 11 and head.etag == etag
+    with pytest.raises(TooLarge):
+        store.get("a/page.html", max_bytes=10)
+    # Read once, so read again and again (the search manifest): its next version stays in memory.
+    store.put("a/page.html", b"<p>again</p>", content_type="text/html")
+    assert store.objects["a/page.html"].body == b"<p>again</p>" and "a/page.html" not in store.on_disk
+    store.delete("a/page.html")
+    assert store.get("a/page.html") is None and store.on_disk == {}
+
+
+def test_an_object_its_file_could_not_hold_stays_in_memory(tmp_path: Path) -> None:
+    from newsdrop.adapters.memory import MemoryStore
+
+    store = MemoryStore(mirror=tmp_path)
+    store.put("a/v1.2", b"page", content_type="text/html")
+    store.put("a/v1.2/c.html", b"inner", content_type="text/html")  # a file is where its folder would be
+    assert "a/v1.2/c.html" in store.unwritable and "a/v1.2/c.html" not in store.on_disk
+    blob = store.get("a/v1.2/c.html")
+    assert blob is not None and blob.body == b"inner"
+
+
+def test_a_file_changed_under_the_build_is_an_error_not_a_wrong_answer(tmp_path: Path) -> None:
+    from newsdrop.adapters.memory import MemoryStore
+
+    store = MemoryStore(mirror=tmp_path)
+    store.put("search/manifest.json", b'{"v": 1}', content_type="application/json")
+    (tmp_path / "search" / "manifest.json").write_bytes(b'{"v": 2}')
+    with pytest.raises(RuntimeError, match="changed outside the build"):
+        store.get("search/manifest.json")
+
+
+def test_what_the_forked_index_could_not_write_is_reported_with_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Index writes the search files in a process of its own beside render (`--jobs 2`); a link in
+    # the output folder where they go is reported by the build as render's own would be.
+    site = tmp_path / "site"
+    posts = site / "_posts"
+    posts.mkdir(parents=True)
+    for n in range(4):
+        (posts / f"2024-05-2{n}-p{n}.md").write_text(post(f"/p{n}.html", f"P{n}"), encoding="utf-8")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "search").symlink_to(victim, target_is_directory=True)
+    status = main(["build", str(site), "--out", str(out), "--jobs", "2"])
+    err = capsys.readouterr().err
+    assert list(victim.iterdir()) == []
+    unwritten = {line.split()[2].rstrip(":") for line in err.splitlines() if line.startswith("not written ")}
+    assert "search/manifest.json" in unwritten and any(key.startswith("search/doc/") for key in unwritten), err
+    assert status == 1 and (out / "p0.html").is_file()

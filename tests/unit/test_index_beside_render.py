@@ -100,7 +100,7 @@ def build(jobs: int, log: Path | None = None, out: Path | None = None, **wrap: A
     except RuntimeError as exc:
         error = str(exc)
     return Built(
-        site={key: blob.body for key, blob in pipeline.site.objects.items()},
+        site={key: pipeline.site.get(key).body for key in pipeline.site.objects},
         search=pipeline.catalog.search,
         next_id=pipeline.catalog.next_id,
         invocations=pipeline.invocations,

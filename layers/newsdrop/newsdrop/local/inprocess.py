@@ -83,6 +83,8 @@ class Indexed:
     next_id: int
     invocations: dict[str, int]
     dead: dict[str, list[str]]
+    on_disk: dict[str, int] = field(default_factory=dict)  # of `site`'s keys, those held by their file alone
+    unwritable: dict[str, str] = field(default_factory=dict)  # of `site`'s keys, those the output could not hold
 
 
 @dataclass
@@ -215,12 +217,15 @@ class InProcessPipeline:
         self._drain_queues(INDEXING)
         if len(self.bus.published) != mark.published:  # nothing to route them to here: let the parent run index
             raise RuntimeError("index published events; it must run in the build's own process")
+        changed = mark.site_changes(self.site)
         return Indexed(
-            site=mark.site_changes(self.site),
+            site=changed,
             search={key: s for key, s in self.catalog.search.items() if mark.search.get(key) is not s},
             next_id=self.catalog.next_id,
             invocations={name: self.invocations.get(name, 0) - before.get(name, 0) for name in INDEXING},
             dead={name: self.queues[name].dead[mark.dead[name] :] for name in INDEXING},
+            on_disk={key: self.site.on_disk[key] for key in changed if key in self.site.on_disk},
+            unwritable={key: self.site.unwritable[key] for key in changed if key in self.site.unwritable},
         )
 
     def _take(self, mark: Mark, indexed: Indexed) -> None:
@@ -228,10 +233,11 @@ class InProcessPipeline:
         if clash or self.catalog.next_id != mark.next_id or self.catalog.search != mark.search:
             raise RuntimeError(f"render and index changed the same state side by side: {clash[:5]}")
         for key, blob in indexed.site.items():
-            if blob is None:
-                self.site.objects.pop(key, None)
+            self.site.take(key, blob, indexed.on_disk.get(key))
+            if key in indexed.unwritable:
+                self.site.unwritable[key] = indexed.unwritable[key]
             else:
-                self.site.objects[key] = blob
+                self.site.unwritable.pop(key, None)
         self.catalog.search.update(indexed.search)
         self.catalog.next_id = indexed.next_id
         for name in INDEXING:
