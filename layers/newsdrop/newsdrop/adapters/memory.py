@@ -42,7 +42,7 @@ class MemoryStore:
     With a `mirror` folder, every change is also made to the file of that key under it, as it
     happens: a build writes its files while it computes, in whichever process made the change.
     The body of an object its file holds is then not kept in memory as well (a build's pages would
-    otherwise all stay there until it exits: a fifth of a 10,000-post build's memory): its Blob
+    otherwise all stay there until it exits: a sixth of a 10,000-post build's memory): its Blob
     here has an empty body, `on_disk` has its size, and `get` reads the file. A key once read (the
     search manifest, read by every index batch) keeps its bodies in memory from then on.
     """
