@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from newsdrop.local.jekyll import JekyllSite
 
 
@@ -64,3 +66,19 @@ def test_a_plugin_named_alone_is_one_note_and_a_plain_site_has_none(tmp_path: Pa
     ]
     (tmp_path / "_config.yml").write_text("title: T\n")
     assert JekyllSite.read(tmp_path).notes() == []
+
+
+def test_a_name_in_the_notes_cannot_rewrite_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsdrop.cli import main as cli
+
+    (tmp_path / "_posts").mkdir()
+    (tmp_path / "_posts/2024-05-20-a.md").write_text("---\ntitle: A\n---\nBody.\n")
+    (tmp_path / "z\r\x1b[2K.docx").write_bytes(b"x")  # printed raw, it would erase its own line
+    monkeypatch.setattr("newsdrop.local.dev.upload", lambda files, bucket, endpoint: iter(files))  # no stack needed
+    monkeypatch.setattr("newsdrop.local.dev.use_local_credentials", lambda: None)
+    assert cli.main(["import", str(tmp_path), "--endpoint", "http://127.0.0.1:9"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "files not imported" in line]
+    assert len(notes) == 1 and "\x1b" not in notes[0] and "\r" not in notes[0]
+    assert "z\\x0d\\x1b[2K.docx" in notes[0]

@@ -242,7 +242,7 @@ def _import(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     for note in jekyll.notes():
-        print(f"  note: {note}", file=sys.stderr)
+        print(f"  note: {shown(note)}", file=sys.stderr)
     return 0
 
 
