@@ -37,8 +37,8 @@ FORKING = textwrap.dedent(
 def test_a_forked_childs_memory_is_counted_with_its_parents_and_shared_pages_once(tmp_path: Path) -> None:
     run = procs.run_measured([sys.executable, "-c", FORKING], log=tmp_path / "log", poll_tree=0.02)
     assert run.ok and run.tree is not None
-    # The largest process alone: the child, 60 MiB shared + 40 of its own (and the interpreter).
-    assert 95 * MIB < run.peak_rss_bytes < 140 * MIB
+    # (Not `peak_rss_bytes`, the largest process's peak: a child counts the memory of the process
+    # that forked it until it execs, so under a large test runner it is the runner's size.)
     assert run.tree.most_processes == 2
     # Together, resident: both count the shared 60 MiB; proportional: it counts once.
     assert run.tree.peak_rss_bytes > 155 * MIB
