@@ -65,10 +65,10 @@ class MemoryStore:
         blob = self.objects.get(key)
         if blob is None:
             return None
-        size = self.on_disk.get(key)
-        if max_bytes is not None and (len(blob.body) if size is None else size) > max_bytes:
-            raise TooLarge(len(blob.body) if size is None else size, max_bytes)
-        if size is None:
+        size = self._size(key, blob)
+        if max_bytes is not None and size > max_bytes:
+            raise TooLarge(size, max_bytes)
+        if key not in self.on_disk:
             return blob
         self._read.add(key)  # its later versions stay in memory too
         return replace(blob, body=self._from_file(key, blob.etag))
@@ -77,11 +77,15 @@ class MemoryStore:
         blob = self.objects.get(key)
         if blob is None:
             return None
-        return Head(etag=blob.etag, metadata=dict(blob.metadata), size=self.on_disk.get(key, len(blob.body)))
+        return Head(etag=blob.etag, metadata=dict(blob.metadata), size=self._size(key, blob))
 
-    def take(self, key: str, blob: Blob | None, on_disk: int | None = None) -> None:
-        """Hold what another process holding a copy of this store wrote (`on_disk`: the size of an
-        object its file alone holds, in the mirror both write to), or deleted (None)."""
+    def _size(self, key: str, blob: Blob) -> int:
+        return self.on_disk.get(key, len(blob.body))
+
+    def take(self, key: str, blob: Blob | None, *, on_disk: int | None = None, unwritable: str | None = None) -> None:
+        """Hold what another process holding a copy of this store wrote, or deleted (None): `on_disk`,
+        the size of an object its file alone holds, in the mirror both write to; `unwritable`, why
+        the mirror could not hold it."""
         with self._lock:
             if blob is None:
                 self.objects.pop(key, None)
@@ -91,6 +95,10 @@ class MemoryStore:
                 self.on_disk[key] = on_disk
             else:
                 self.on_disk.pop(key, None)
+            if unwritable is not None:
+                self.unwritable[key] = unwritable
+            else:
+                self.unwritable.pop(key, None)
 
     def _from_file(self, key: str, etag: str) -> bytes:
         if self._out is None:

@@ -233,11 +233,7 @@ class InProcessPipeline:
         if clash or self.catalog.next_id != mark.next_id or self.catalog.search != mark.search:
             raise RuntimeError(f"render and index changed the same state side by side: {clash[:5]}")
         for key, blob in indexed.site.items():
-            self.site.take(key, blob, indexed.on_disk.get(key))
-            if key in indexed.unwritable:
-                self.site.unwritable[key] = indexed.unwritable[key]
-            else:
-                self.site.unwritable.pop(key, None)
+            self.site.take(key, blob, on_disk=indexed.on_disk.get(key), unwritable=indexed.unwritable.get(key))
         self.catalog.search.update(indexed.search)
         self.catalog.next_id = indexed.next_id
         for name in INDEXING:
