@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cache
 from html.parser import HTMLParser
 
@@ -21,6 +21,9 @@ MAX_HTML_DEPTH = 100  # nested elements in a post's body
 # Formatting elements a browser would rebuild in the blocks after them (`TooTangled`); well-formed HTML
 # rebuilds none, and a post that leaves one <b> open across every paragraph stays far below it.
 MAX_REBUILT = 100_000
+# Elements left open by the plainest reading of the tags (`TooManyOpen`): a bound on the depth a
+# browser builds that holds whatever the depth gauge's model of the HTML standard misses.
+MAX_OPEN_TAGS = 2_000
 # The body's HTML, in characters: a post's page must stay under the theme's (theme.MAX_OUTPUT_CHARS).
 # Markdown's HTML stays within a few dozen times its source (`>` repeated, a blockquote in each
 # other, is the most), and a reference link's URL is written out again for at most about the
@@ -120,6 +123,14 @@ class TooDeep(Unbuildable):
         self.limit = limit
 
 
+class TooManyOpen(Unbuildable):
+    """HTML that leaves more elements open than the limit, counted as a plain stack of tags."""
+
+    def __init__(self, limit: int, what: str = "body") -> None:
+        super().__init__(f"{what} HTML leaves more than {limit} elements without their end tags")
+        self.limit = limit
+
+
 class TooTangled(Unbuildable):
     """HTML that leaves formatting elements open across many blocks. A browser rebuilds every open
     formatting element in each block that follows (the HTML standard's reconstruction of the active
@@ -139,7 +150,71 @@ _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source",
      "track", "wbr"}
 )  # fmt: skip
-_SIBLING_CLOSES = frozenset({"p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rp", "rt"})
+# The HTML standard's "special" elements (its HTML ones): an `li`, `dd` or `dt` closes an earlier one only
+# if none of these but address, div and p lies between, so `<li><dd>` repeated nests ever deeper.
+_SPECIAL = frozenset(
+    {"address", "applet", "area", "article", "aside", "base", "basefont", "bgsound", "blockquote", "body", "br",
+     "button", "caption", "center", "col", "colgroup", "dd", "details", "dir", "div", "dl", "dt", "embed",
+     "fieldset", "figcaption", "figure", "footer", "form", "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6",
+     "head", "header", "hgroup", "hr", "html", "iframe", "img", "input", "keygen", "li", "link", "listing", "main",
+     "marquee", "menu", "meta", "nav", "noembed", "noframes", "noscript", "object", "ol", "p", "param",
+     "plaintext", "pre", "script", "search", "section", "select", "source", "style", "summary", "table", "tbody",
+     "td", "template", "textarea", "tfoot", "th", "thead", "title", "tr", "track", "ul", "wbr", "xmp"}
+)  # fmt: skip
+_ITEM_STOPS = _SPECIAL - {"address", "div", "p"}
+# What ends the standard's element scopes: no sibling closes an element on the far side of these.
+# `select` too: what its content starts or ends never closes what is open around it, in html5ever.
+_SCOPE = frozenset({"applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", "select"})
+_TABLE_SCOPE = frozenset({"html", "table", "template", "select"})
+_BUTTON_SCOPE = _SCOPE | {"button"}
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Start tags that close a `p` open in button scope first (`<p>a<ul>` makes the list the p's sibling).
+_CLOSES_P = frozenset(
+    {"address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div", "dl", "fieldset",
+     "figcaption", "figure", "footer", "header", "hgroup", "main", "menu", "nav", "ol", "p", "search", "section",
+     "summary", "ul", "pre", "listing", "form", "li", "dd", "dt", "plaintext", "table", "hr", "xmp", *_HEADINGS}
+)  # fmt: skip
+# The end tags that close their element wherever it is open within a scope, and that scope (any
+# heading's closes any heading). Any other end tag closes its element only if no special element
+# lies between (`<noscript><li></noscript>` leaves both open).
+_END_SCOPES = (
+    dict.fromkeys(
+        ("address", "article", "aside", "blockquote", "button", "center", "details", "dialog", "dir", "div", "dl",
+         "fieldset", "figcaption", "figure", "footer", "header", "hgroup", "listing", "main", "menu", "nav", "ol",
+         "pre", "search", "section", "summary", "ul", "dd", "dt", "applet", "marquee", "object", *_HEADINGS),
+        _SCOPE,
+    )
+    | {"li": _SCOPE | {"ol", "ul"}, "p": _BUTTON_SCOPE, "select": _SCOPE}
+    | dict.fromkeys(("table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption"), _TABLE_SCOPE)
+)  # fmt: skip
+_TABLE_PARTS = frozenset({"caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
+_SECTIONS = frozenset({"tbody", "thead", "tfoot"})
+# Elements a new sibling always closes when it is the current one (and the plain stack's top), as a
+# p is by `_CLOSES_P` and a cell by a row.
+_SAME_SIBLINGS = {
+    "p": ("p",), "li": ("li",), "dd": ("dd", "dt"), "dt": ("dd", "dt"), "option": ("option",), "tr": ("tr",),
+    "td": ("td", "th"), "th": ("td", "th"),
+}  # fmt: skip
+# A table part's start: the open elements it looks for in its table (the nearest found is closed if
+# of `_SAME_PART`, else what it holds is), as a browser clears the stack back to a table, section or row.
+_TABLE_CONTEXTS = {
+    "td": frozenset({"td", "th", "tr"}) | _SECTIONS | {"table"},
+    "th": frozenset({"td", "th", "tr"}) | _SECTIONS | {"table"},
+    "tr": frozenset({"tr"}) | _SECTIONS | {"table"},
+} | dict.fromkeys(("caption", "col", "colgroup", *_SECTIONS), frozenset({"table"}))
+_SAME_PART = {"td": frozenset({"td", "th"}), "th": frozenset({"td", "th"}), "tr": frozenset({"tr"})}
+# A new sibling's start tag -> (the open elements it closes, the elements its search for one stops at;
+# None: it closes only the current element).
+_SIBLING_CLOSES: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {
+    "li": (frozenset({"li"}), _ITEM_STOPS),
+    "dd": (frozenset({"dd", "dt"}), _ITEM_STOPS),
+    "dt": (frozenset({"dd", "dt"}), _ITEM_STOPS),
+    "button": (frozenset({"button"}), _SCOPE),
+    "option": (frozenset({"option"}), None),
+    "optgroup": (frozenset({"option"}), None),
+}
+# Elements whose end tag a browser takes as given when a ruby part starts inside a `ruby`.
+_IMPLIED_END = frozenset({"dd", "dt", "li", "optgroup", "option", "p", "rb", "rp", "rt", "rtc"})
 _FORMATTING = frozenset(
     {"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"}
 )  # fmt: skip
@@ -152,15 +227,18 @@ _BREAKOUT = frozenset(
      "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing", "menu", "meta", "nobr", "ol",
      "p", "pre", "ruby", "s", "small", "span", "strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var"}
 )  # fmt: skip
+_FONT_BREAKOUT = frozenset({"color", "face", "size"})  # `font` leaves SVG only with one of these
+_DOCUMENT = frozenset({"html", "head", "body", "frameset"})
 _INTEGRATION_POINTS = frozenset({"foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext", "annotation-xml"})
 
 
 class _DepthGauge(HTMLParser):
-    """Tracks the open elements the way a browser would, erring towards deeper; raises `TooDeep` past the limit.
+    """Tracks the open elements the way a browser would, erring towards deeper; raises `TooDeep` past
+    the limit, and `TooManyOpen` when the tags, read as a plain stack, leave too many open.
 
     Runs on the raw HTML before nh3 sees it: html5ever's tree building is quadratic in nesting depth
-    (100,000 nested divs take minutes), so pathological input must be refused first. The stack never
-    grows past the limit, so the cost is linear in the input and bounded in memory.
+    (100,000 nested divs take minutes), so pathological input must be refused first. Neither stack
+    grows past its limit, so the cost is linear in the input and bounded in memory.
     """
 
     def __init__(self, limit: int, what: str = "body") -> None:
@@ -173,34 +251,147 @@ class _DepthGauge(HTMLParser):
         # Each time an element other than a formatting one closes, a browser may rebuild every
         # formatting element still open in the block that follows: counted, erring towards more.
         self.rebuilt = 0
+        # The tags as a plain stack: an end tag closes only the element on top, and a p, list item,
+        # option, row or cell its own kind's element on top. However a browser reads them, it builds
+        # no more than about twice as deep (a table's tbody and tr, a `</p>`'s empty p), so a gap in
+        # the model above costs at most a tree `MAX_OPEN_TAGS` deep, not one the size of the post
+        # (html5ever's time grows with the square of the depth: 65,000 took 25 s).
+        self.unclosed: list[str] = []
 
     def _closed_a_block(self) -> None:
         self.rebuilt += self.formatting
         if self.rebuilt > MAX_REBUILT:
             raise TooTangled(MAX_REBUILT, self.what)
 
-    def _in_foreign_content(self, tag: str) -> bool:
-        """Whether `tag`, starting here, is an SVG or MathML element. A breakout tag is counted as an
-        HTML element opened inside, where a browser would first close the SVG: never shallower."""
-        inside = bool(self.foreign) and self.foreign[-1] and self.open[-1] not in _INTEGRATION_POINTS
-        return tag in _FOREIGN_ROOTS or (inside and tag not in _BREAKOUT)
+    def _in_foreign_content(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+        """Whether `tag`, starting here, is an SVG or MathML element."""
+        if tag in _FOREIGN_ROOTS:
+            return True
+        breakout = tag in _BREAKOUT and (tag != "font" or any(name in _FONT_BREAKOUT for name, _ in attrs))
+        return self._inside_foreign() and not breakout
+
+    def _inside_foreign(self) -> bool:
+        return bool(self.foreign) and self.foreign[-1] and self.open[-1] not in _INTEGRATION_POINTS
+
+    def _leave_foreign(self) -> None:
+        while self._inside_foreign():
+            self.formatting -= self.open.pop() in _FORMATTING
+            self.foreign.pop()
+
+    def _count_open(self, tag: str) -> None:
+        unclosed = self.unclosed
+        if unclosed and unclosed[-1] == "p" and tag in _CLOSES_P:
+            unclosed.pop()
+        if unclosed and tag == "tr" and unclosed[-1] in ("td", "th"):
+            unclosed.pop()
+        if unclosed and unclosed[-1] in _SAME_SIBLINGS.get(tag, ()):
+            unclosed.pop()
+        unclosed.append(tag)
+        if len(self.unclosed) > MAX_OPEN_TAGS:
+            raise TooManyOpen(MAX_OPEN_TAGS, self.what)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _VOID:
+            self._count_open(tag)
+        foreign = self._in_foreign_content(tag, attrs)
+        if not foreign and not self._close_before(tag):
+            return
         if tag in _VOID:
             return
-        foreign = self._in_foreign_content(tag)
-        if tag in _SIBLING_CLOSES and tag in self.open:
-            at = len(self.open) - 1 - self.open[::-1].index(tag)
-            del self.open[at], self.foreign[at]
-            self._closed_a_block()
         self.open.append(tag)
         self.foreign.append(foreign)
         self.formatting += tag in _FORMATTING
         if len(self.open) > self.limit:
             raise TooDeep(self.limit, self.what)
 
+    def _close_before(self, tag: str) -> bool:
+        """Close what a browser closes before it opens an HTML element `tag`, as the HTML standard's
+        tree construction does; False when it opens none. The gauge may count deeper than a browser
+        builds, never shallower: an element left open here that a browser had closed would make a
+        later end tag close what a browser keeps open."""
+        self._leave_foreign()  # an HTML tag takes a browser out of SVG and MathML first
+        if tag in _DOCUMENT:
+            return False  # inside a body a browser opens no second one
+        if tag in _TABLE_PARTS or tag == "table":
+            in_table = self._find(("table",), _TABLE_SCOPE)
+            if in_table is None:
+                return tag == "table"  # a cell, row or section outside a table is no element
+            if tag == "table":
+                if self._table_mode():  # a table straight in a table ends it
+                    self._close(in_table)
+            else:
+                # A cell closes the cell open in its table; a row the row; every part what a browser
+                # clears back to (`<table><tr><pre><td>`: the pre, read in table mode, goes).
+                context = self._find(_TABLE_CONTEXTS[tag], _TABLE_SCOPE)
+                if context is not None:
+                    self._close(context if self.open[context] in _SAME_PART.get(tag, ()) else context + 1)
+        paragraph = self._find(("p",), _BUTTON_SCOPE) if tag in _CLOSES_P else None
+        if paragraph is not None:
+            self._close(paragraph)
+        if tag in _HEADINGS and self.open and self.open[-1] in _HEADINGS:
+            self._close(len(self.open) - 1)
+        if tag in ("input", "keygen", "textarea", "select"):
+            select = self._find(("select",), _SCOPE)
+            if select is not None:
+                self._close(select)
+                if tag == "select":
+                    return False  # a select in a select only ends it
+        at = self._sibling_closed_by(tag)
+        if at is not None:
+            self._close(at)
+        if tag in ("rb", "rp", "rt", "rtc") and self._find(("ruby",), _SCOPE) is not None:
+            spared = "rtc" if tag in ("rp", "rt") else None
+            while self.open and not self.foreign[-1] and self.open[-1] in _IMPLIED_END and self.open[-1] != spared:
+                self._close(len(self.open) - 1)
+        return True
+
+    def _table_mode(self) -> bool:
+        """Whether a browser reads here as in a table, a table section or a row (where what is no table
+        part is set before the table), not as in a cell or a caption (read as a body is)."""
+        for name, foreign in zip(reversed(self.open), reversed(self.foreign), strict=True):
+            if not foreign and name in ("td", "th", "caption", "template", "html"):
+                return False
+            if not foreign and name in ("table", "tbody", "thead", "tfoot", "tr"):
+                return True
+        return False
+
+    def _sibling_closed_by(self, tag: str) -> int | None:
+        """Where the open element that starting `tag` closes is, as a browser finds it: None if none."""
+        if tag not in _SIBLING_CLOSES or not self.open:
+            return None
+        closes, stops = _SIBLING_CLOSES[tag]
+        if stops is not None:
+            return self._find(closes, stops)
+        return None if self.open[-1] not in closes or self.foreign[-1] else len(self.open) - 1
+
+    def _closed_by_end_tag(self, tag: str) -> int | None:
+        """Where the open element an end tag closes is, as a browser finds it: in SVG and MathML their
+        elements by name; then the HTML element, within the scope `_END_SCOPES` gives it."""
+        for at in range(len(self.open) - 1, -1, -1):
+            if not self.foreign[at]:
+                break
+            if self.open[at] == tag:
+                return at
+        return self._find(_HEADINGS if tag in _HEADINGS else (tag,), _END_SCOPES.get(tag, _SPECIAL))
+
+    def _find(self, closes: Collection[str], stops: frozenset[str]) -> int | None:
+        """The nearest open HTML element named in `closes`, unless one of `stops` lies between. Of SVG's
+        and MathML's elements, those HTML resumes in end every scope but a table's."""
+        for at in range(len(self.open) - 1, -1, -1):
+            name = self.open[at]
+            if self.foreign[at]:
+                if name in _INTEGRATION_POINTS and stops is not _TABLE_SCOPE:
+                    return None
+            elif name in closes:
+                return at
+            elif name in stops:
+                return None
+        return None
+
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in _FOREIGN_ROOTS and self._in_foreign_content(tag):
+        if tag not in _FOREIGN_ROOTS and self._in_foreign_content(tag, attrs):
+            if tag not in _VOID:
+                self._count_open(tag)  # closed at once only where it is SVG, which the plain stack does not tell
             return  # in SVG and MathML `<path/>` is closed at once
         self.handle_starttag(tag, attrs)  # in HTML a browser ignores the "/" of `<div/>`: it stays open
 
@@ -223,24 +414,44 @@ class _DepthGauge(HTMLParser):
             return -1 if end < 0 else end + 1
         return super().parse_html_declaration(i)
 
+    def _close(self, at: int) -> None:
+        """Close the open element at `at` and what it holds; formatting elements are reopened after it."""
+        if at >= len(self.open):
+            return
+        kept = [i for i in range(at + 1, len(self.open)) if self.open[i] in _FORMATTING]
+        self.open[at:] = [self.open[i] for i in kept]
+        self.foreign[at:] = [self.foreign[i] for i in kept]
+        self._closed_a_block()
+
     def handle_endtag(self, tag: str) -> None:
-        if tag not in self.open:
-            return  # a stray end tag: browsers ignore it
-        at = len(self.open) - 1 - self.open[::-1].index(tag)
+        if self.unclosed and self.unclosed[-1] == tag:
+            self.unclosed.pop()
+        if tag in _DOCUMENT:
+            return  # a browser closes nothing for these: what follows goes into the body all the same
+        if tag in ("p", "br"):
+            self._leave_foreign()  # these end tags too take a browser out of SVG and MathML first
+        at = self._find((tag,), _SCOPE) if tag in _FORMATTING else self._closed_by_end_tag(tag)
+        if at is None:
+            return  # nothing it closes is open where a browser looks: it ignores the tag
         if tag in _FORMATTING:
-            del self.open[at], self.foreign[at]  # the elements inside stay open (the adoption agency moves them)
+            # The adoption agency: with no special element inside, the element closes with what it
+            # holds (its formatting elements reopened after it); with one, the elements inside stay open.
             self.formatting -= 1
+            inside = range(at + 1, len(self.open))
+            if inside and not any(self.open[i] in _SPECIAL and not self.foreign[i] for i in inside):
+                self._close(at)
+            else:
+                del self.open[at], self.foreign[at]
+        elif tag == "form":
+            del self.open[at], self.foreign[at]  # `</form>` takes the form alone off the stack
         else:
-            # Closing a block closes what it holds, but formatting elements are reopened after it.
-            kept = [i for i in range(at + 1, len(self.open)) if self.open[i] in _FORMATTING]
-            self.open[at:] = [self.open[i] for i in kept]
-            self.foreign[at:] = [self.foreign[i] for i in kept]
-            self._closed_a_block()
+            self._close(at)
 
 
 def check_depth(fragment: str, limit: int = MAX_HTML_DEPTH, *, what: str = "body") -> None:
     """Raise `TooDeep` when `fragment` nests more than `limit` elements, `TooTangled` when a browser
-    would rebuild more than MAX_REBUILT formatting elements; stops where it finds either."""
+    would rebuild more than MAX_REBUILT formatting elements, `TooManyOpen` when it leaves more than
+    MAX_OPEN_TAGS elements open read as a plain stack of tags; stops where it finds any."""
     if fragment.count("<") - fragment.count("</") <= limit:
         # Every element opens with a "<" that is not an end tag's "</": too few to nest that deep
         # (nearly every post, at a glance; the gauge is an HTML parser in Python, ~3 ms a table).
@@ -283,8 +494,13 @@ def render_html(source: str, *, trusted: bool = False, max_depth: int = MAX_HTML
     check(source, max_depth)
     if trusted:
         return source
-    # The sanitiser resolves character references, `&#1;` too, and writes what they stand for.
-    clean = NOT_XML.sub("", sanitise(source))
+    clean = sanitise(source)
+    if NOT_XML.search(clean):
+        # The sanitiser resolves character references, `&#1;` too, and writes what they stand for:
+        # characters XML cannot hold, which go. Their going may join what they kept apart (an href of
+        # `java&#1;script:...`, a relative URL to the sanitiser, becomes a script URL), so what is
+        # left is sanitised again. It holds no such character then: its text escapes its own `&`.
+        clean = sanitise(NOT_XML.sub("", clean))
     if len(clean) > MAX_BODY_HTML_CHARS:  # the sanitiser closes every element and adds `rel` to links
         raise TooLarge(MAX_BODY_HTML_CHARS)
     return clean
