@@ -212,6 +212,31 @@ def test_results_link_into_a_site_that_lives_under_a_baseurl(browser: Any) -> No
         page.close()
 
 
+def test_results_link_to_paths_that_need_escaping(browser: Any) -> None:
+    # A category `C#` and a permalink holding a space and a `%`: linked as they are, the `#` would
+    # end the path and `%20` would be read as an escaped space; every page escapes them, and so
+    # must the results.
+    pipeline = InProcessPipeline()
+    posts = {
+        "_posts/2024-05-23-sharp.md": "title: Sharp 语言\ncategories: C#",
+        "_posts/2024-05-23-percent.md": 'title: Percent 百分\npermalink: "/notes/100%25 sure.html"',
+    }
+    for key, front in posts.items():
+        pipeline.upload(key, f"---\n{front}\ndate: 2024-05-23 10:00:00\n---\n正文。\n".encode())
+    pipeline.drain()
+    urls = {entry.title.split()[0]: entry.url for entry in pipeline.catalog.entries("all")}
+    assert urls == {"Sharp": "/c#/2024/05/23/sharp.html", "Percent": "/notes/100% sure.html"}
+    with serving(pipeline) as site:
+        page = browser.new_page()
+        for word, url in urls.items():
+            page.goto(f"{site}/search/?q={word}")
+            assert results(page) == [quote(url, safe="/:@!$&'()*+,;=-._~")]
+            page.locator("#results a").first.click()
+            page.wait_for_load_state()
+            assert word in page.locator("h1").inner_text()
+        page.close()
+
+
 def _post(key: str, title: str, body: str, minute: int) -> tuple[str, bytes]:
     when = f"2024-05-25 10:{minute % 60:02d}:{minute // 60:02d}"
     text = f'---\ntitle: "{title}"\ndate: {when}\ncategories: markets\n---\n{body}\n'

@@ -236,11 +236,18 @@
     return (start > 0 ? "…" : "") + piece + (end < text.length ? "…" : "");
   }
 
+  // A post's path as every page links it (paths.href): percent-encoded UTF-8, the characters a path
+  // may hold kept. As it is, a `#` or `?` in it (a category `C#`) would end the path there, and a
+  // `%` would be read as the start of an escape.
+  function pathHref(path) {
+    return encodeURIComponent(path).replace(/%(?:2F|3A|40|24|26|2B|2C|3B|3D)/g, decodeURIComponent);
+  }
+
   function show(doc, wanted) {
     var li = document.createElement("li");
     var a = document.createElement("a");
     a.className = "title";
-    a.href = root.replace(/\/$/, "") + doc.u; // documents hold the post's path; the site may live under a baseurl
+    a.href = root.replace(/\/$/, "") + pathHref(doc.u); // documents hold the post's path; the site may live under a baseurl
     highlight(a, doc.t, wanted);
     var time = document.createElement("time");
     time.setAttribute("datetime", doc.d);
