@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from newsdrop.cli.main import main
-from newsdrop.ports import TooLarge
+from newsdrop.ports import DEFAULT_MAX_POST_BYTES, TooLarge
+from tests.support.processes import in_a_new_process
 
 
 def post(permalink: str, title: str) -> str:
@@ -241,3 +246,35 @@ def test_what_the_forked_index_could_not_write_is_reported_with_the_rest(
     unwritten = {line.split()[2].rstrip(":") for line in err.splitlines() if line.startswith("not written ")}
     assert "search/manifest.json" in unwritten and any(key.startswith("search/doc/") for key in unwritten), err
     assert status == 1 and (out / "p0.html").is_file()
+
+
+def _build_in_this_process(site: Path, out: Path) -> tuple[int, str, int]:
+    """`newsdrop build`'s exit code, what it wrote to stderr, and the most memory Python held for it
+    at once, in bytes (traced: a spawned process's own peak would count the test process it was
+    forked from before it started Python anew)."""
+    err = io.StringIO()
+    tracemalloc.start()
+    try:
+        with contextlib.redirect_stderr(err):
+            code = main(["build", str(site), "--out", str(out), "--jobs", "1"])
+        return code, err.getvalue(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_post_past_the_size_limit_is_rejected_without_being_read_whole(tmp_path: Path) -> None:
+    # 200 MB of post (a sparse file: no disk, no memory until read) must cost the build no more than
+    # the limit's worth of memory: read whole it would be held at least once, and a larger one would
+    # end the build with the kernel's out-of-memory kill, every other post unbuilt.
+    site = tmp_path / "site"
+    posts = site / "_posts"
+    posts.mkdir(parents=True)
+    (posts / "2024-05-01-fine.md").write_text("---\ntitle: Fine\n---\nBody.\n", encoding="utf-8")
+    size = 200 * 1024 * 1024
+    with (posts / "2024-05-02-huge.md").open("wb") as file:
+        file.truncate(size)
+    code, err, peak = in_a_new_process(functools.partial(_build_in_this_process, site, tmp_path / "out"))
+    assert code == 0
+    assert f"rejected _posts/2024-05-02-huge.md: post is {size} bytes; the limit is {DEFAULT_MAX_POST_BYTES}" in err
+    assert (tmp_path / "out" / "2024" / "05" / "01" / "fine.html").is_file()
+    assert peak < size // 4

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from newsdrop import source_keys
-from newsdrop.local.sources import copy_files, source_files
+from newsdrop.local.sources import copy_files, read_within, source_files
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -48,8 +48,8 @@ def _build(args: argparse.Namespace) -> int:
     pipeline = InProcessPipeline(
         site=MemoryStore(mirror=out), batch_sizes=BULK_BATCH_SIZES, freeze_survivors=args.exits
     )
-    posts = ((key, path.read_bytes()) for key, path in found if not source_keys.is_file_key(key))
-    pipeline.publish_site(posts, jobs=args.jobs)
+    posts = ((key, path) for key, path in found if not source_keys.is_file_key(key))
+    pipeline.publish_site(read_within(posts, pipeline.max_post_bytes, unread), jobs=args.jobs)
     copied = copy_files(((key, path) for key, path in found if source_keys.is_file_key(key)), out)
     rejections = unread + pipeline.rejections + copied.refused
     for key, reason in rejections:

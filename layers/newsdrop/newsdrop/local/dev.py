@@ -67,7 +67,8 @@ def use_local_credentials() -> None:
 def upload(files: Iterable[tuple[str, Path]], bucket: str, endpoint: str | None) -> Iterator[str]:
     s3 = client("s3", endpoint)
     for key, path in files:
-        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        with path.open("rb") as body:  # streamed: a file of any size, in chunks
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
         yield key
 
 

@@ -35,6 +35,23 @@ def source_files(
         yield key, path
 
 
+def read_within(
+    files: Iterable[tuple[str, Path]], limit: int, refused: list[tuple[str, str]]
+) -> Iterator[tuple[str, bytes]]:
+    """(key, bytes) of each file; one larger than `limit` is reported into `refused` with the reason
+    parse gives it, having read no more than `limit` + 1 bytes of it (a build holds every post it
+    reads, and a file of gigabytes read whole would end it out of memory)."""
+    from newsdrop.stages.parse import too_large
+
+    for key, path in files:
+        with path.open("rb") as file:
+            body = file.read(limit + 1)
+            if len(body) > limit:
+                refused.append((key, too_large(key, max(len(body), os.fstat(file.fileno()).st_size), limit)))
+                continue
+        yield key, body
+
+
 def _source_files(
     root: Path, *, leave_out: Path | None, refused: list[tuple[str, str]] | None
 ) -> Iterator[tuple[str, Path]]:

@@ -83,6 +83,11 @@ def schedule_name(key: str, rev: str) -> str:
     return f"post-{hashlib.sha256(key.encode()).hexdigest()[:24]}-{hashlib.sha256(rev.encode()).hexdigest()[:16]}"
 
 
+def too_large(key: str, size: int, limit: int) -> str:
+    """Why a source object past the size limit is rejected: a post, or a file of the site settings."""
+    return f"{key if source_keys.is_site_key(key) else 'post'} is {size} bytes; the limit is {limit}"
+
+
 @dataclass
 class ParseBatch:
     ports: Ports
@@ -163,7 +168,7 @@ class ParseBatch:
         try:
             blob = self.ports.source.get(key, max_bytes=self.ports.max_post_bytes)
         except TooLarge as exc:
-            self.reject(key, sequencer, f"post is {exc.size} bytes; the limit is {exc.limit}")
+            self.reject(key, sequencer, too_large(key, exc.size, exc.limit))
             return
         if blob is None:  # deleted since the event was sent: its removal event follows, or this is it
             if lane == "live":
@@ -428,7 +433,7 @@ class ParseBatch:
         try:
             blob = self.ports.source.get(change.key, max_bytes=self.ports.max_post_bytes)
         except TooLarge as exc:
-            raise posts.Rejected(f"{change.key} is {exc.size} bytes; the limit is {exc.limit}") from exc
+            raise posts.Rejected(too_large(change.key, exc.size, exc.limit)) from exc
         if source_keys.is_config_key(change.key):
             fresh = SiteConfig() if blob is None else posts.read_config(blob.body, max_bytes=self.ports.max_post_bytes)
             return lambda current: fresh.with_templates(current.templates)
