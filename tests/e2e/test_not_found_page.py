@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+from newsdrop.local.inprocess import InProcessPipeline
 from tests.e2e.conftest import DevStack
 from tests.support.search import found_documents
 
@@ -140,3 +141,33 @@ def test_the_offered_search_shows_the_address_as_text(dev_stack: DevStack, brows
         assert page.title() != "pwned"
     finally:
         page.close()
+
+
+def test_an_address_starting_with_two_slashes_never_leads_to_another_host(browser: Any) -> None:
+    # `//other.test/x` is a path of this site, but `//other.test/x/` given to fetch() or to location
+    # as it is would be another host's address: the page would ask it, and follow it there if it
+    # answered. The site's CSP would stop the asking; the page is served here without the CSP, as a
+    # copy of the site elsewhere might be, so the page's script alone must keep to the site.
+    pipeline = InProcessPipeline()
+    pipeline.upload(KEY, POST.encode())
+    pipeline.drain()
+    objects = pipeline.site.objects
+    asked: list[str] = []
+
+    def serve(route: Any) -> None:
+        url = urlsplit(route.request.url)
+        asked.append(route.request.url)
+        if url.hostname != "site.test":
+            route.fulfill(status=200, headers={"Access-Control-Allow-Origin": "*"}, body="another host")
+        elif (blob := objects.get(unquote(url.path.lstrip("/")))) is not None:
+            route.fulfill(status=200, body=blob.body, content_type=blob.content_type)
+        else:
+            route.fulfill(status=404, body=objects["404.html"].body, content_type="text/html; charset=utf-8")
+
+    page = browser.new_page()
+    page.route("**/*", serve)
+    page.goto("http://site.test//other.test/e2e-folder")
+    assert _suggestion(page)[0] == "e2e-folder"  # no folder there: it offers a search instead
+    assert urlsplit(page.url).hostname == "site.test"
+    assert [u for u in asked if urlsplit(u).hostname != "site.test"] == []
+    page.close()

@@ -8,7 +8,10 @@
 //   (/tags/贵州茅台/): the search finds those posts.
 (function () {
   "use strict";
-  var path = location.pathname;
+  // One leading slash: `//host/x` is a path of this site, but given to fetch() or location as it
+  // is, an address on another host, which the page would ask and follow (the site's CSP stops the
+  // asking; a copy served without it must not depend on that).
+  var path = location.pathname.replace(/^\/+/, "/");
   var last = path.slice(path.lastIndexOf("/") + 1);
 
   function suggest() {
