@@ -485,7 +485,9 @@ def test_trusted_html_is_published_as_written() -> None:
         "width: expression(alert(1))",
         "width: expr/**/ession(alert(1))",
         "width: \\65xpression(alert(1))",
+        "width: expression (alert(1))",  # CSS reads a function name and its bracket apart
         "color: red; background-color: url(javascript:alert(1))",
+        "background-color: url(https://tracker.example/pixel.png)",  # loads from anywhere, with no script
         "border: 1px solid; color: JavaScript:alert(1)",
     ],
 )
