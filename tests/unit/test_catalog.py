@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -133,6 +134,31 @@ def test_finalise_of_a_first_post() -> None:
     done = catalog.finalise(live(), None)
     assert list(done.touched) == list(live().lists)
     assert done.previous_url == ""
+
+
+def test_trimming_earlier_urls_drops_the_oldest_moved_from_addresses_never_redirect_from() -> None:
+    # 10 addresses moved from, the one left now, and 20 `redirect_from`: 31, of which MAX_ALIASES
+    # (24) are kept. The 7 dropped are the oldest moved-from ones; every listed URL stays.
+    moved = tuple(f"/moved/{n}.html" for n in range(10))
+    listed = tuple(f"/listed/{n}.html" for n in range(20))
+    old = replace(live(url="/news/2021/12/08/a.html"), aliases=moved)
+    new = replace(live(n=2, url="/x/2021/12/08/a.html"), aliases=listed)
+    done = catalog.finalise(new, old)
+    assert catalog.MAX_ALIASES == 24
+    assert done.aliases == (*moved[7:], "/news/2021/12/08/a.html", *listed)
+    assert done.released == moved[:7]
+    assert done.listed == listed
+
+
+def test_an_earlier_url_serving_the_post_s_own_page_is_no_alias() -> None:
+    # The post moved from /x/a.html and back to /x/a: one page, one claim (`x/a.html`), so that
+    # address no longer redirects; the one it left, /y/a.html, does.
+    old = replace(live(url="/y/a.html"), aliases=("/x/a.html",))
+    done = catalog.finalise(live(n=2, url="/x/a"), old)
+    assert done.aliases == ("/y/a.html",)
+    # Nor does a `redirect_from` naming the post's page without its extension.
+    listed = catalog.finalise(replace(live(url="/x/a.html"), aliases=("/x/a", "/old.html")), None)
+    assert listed.aliases == ("/old.html",)
 
 
 # --- MemoryCatalog.commit ordering

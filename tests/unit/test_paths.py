@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 from zoneinfo import ZoneInfo
@@ -118,6 +119,23 @@ def test_i_month_is_not_read_as_a_shorter_placeholder() -> None:
     assert paths.jekyll_permalink("/:month-:day", when=WHEN, slug="s", categories=[]) == "/03-07"
 
 
+def test_a_category_with_url_syntax_stays_a_folder_of_its_name() -> None:
+    # Each placeholder's value is escaped before the path is read: `C#` and `what?` are folders, not
+    # the start of a fragment or a query that would cut the URL short.
+    filled = paths.jekyll_permalink(paths.JEKYLL_DEFAULT_PERMALINK, when=WHEN, slug="s", categories=["C#", "what?"])
+    assert filled == "/c%23/what%3F/2021/03/07/s.html"
+    url = paths.normalise_url(filled)
+    assert url == "/c#/what?/2021/03/07/s.html"
+    assert paths.href(url) == filled
+
+
+def test_a_slug_with_nothing_to_slugify_is_its_title_as_written() -> None:
+    # Slugified, `###` is empty: the title falls back to the slug itself, escaped, never to nothing.
+    url = paths.jekyll_permalink("/:title:output_ext", when=WHEN, slug="###", categories=[])
+    assert url == "/%23%23%23.html"
+    assert paths.normalise_url(url) == "/###.html"
+
+
 def test_default_permalink_without_categories_is_a_site_path() -> None:
     # Jekyll collapses the empty `:categories` segment: /2021/03/07/s.html
     filled = paths.jekyll_permalink(paths.JEKYLL_DEFAULT_PERMALINK, when=WHEN, slug="s", categories=[])
@@ -137,6 +155,8 @@ def test_default_permalink_without_categories_is_a_site_path() -> None:
         ("custom//page.html", "/custom/page.html", "custom/page.html"),
         ("/a%20b/%E7%BA%A2.html", "/a b/红.html", "a b/红.html"),
         ("/news/page.html?x=1#top", "/news/page.html", "news/page.html"),
+        # Only the last segment's point makes a file name: a point in a folder's name does not.
+        ("/v1.2/post", "/v1.2/post", "v1.2/post.html"),
     ],
 )
 def test_normal_permalinks(permalink: str, url: str, key: str) -> None:
@@ -229,6 +249,16 @@ def test_backslashes_are_refused(permalink: str) -> None:
 def test_nul_and_control_characters_are_refused(permalink: str) -> None:
     with pytest.raises(PathError, match="control character"):
         key_of(permalink)
+
+
+@pytest.mark.parametrize(
+    ("permalink", "reason"), [("/blog%0A", "control character"), ("/blog%5C", "backslash"), ("/b%00", "control")]
+)
+def test_a_path_is_checked_again_once_decoded(permalink: str, reason: str) -> None:
+    # normalise_url alone (as a site's baseurl is read, with no post_key after it) refuses what the
+    # escapes decode to: the raw text holds neither a control character nor a backslash.
+    with pytest.raises(PathError, match=reason):
+        paths.normalise_url(permalink)
 
 
 @pytest.mark.parametrize("permalink", ["/a\nb", "/a\tb", "/a\rb"])
@@ -337,6 +367,15 @@ def test_segment_makes_one_safe_path_segment(name: str, expected: str) -> None:
     got = paths.segment(name)
     assert got == expected if "~" not in expected else (got.startswith(expected) and len(got) == len(expected) + 8)
     assert "/" not in got and "\\" not in got and len(got.encode()) <= paths.MAX_SEGMENT_BYTES
+
+
+def test_a_long_multibyte_name_is_cut_to_the_segment_limit_in_bytes() -> None:
+    # 100 CJK characters are 300 UTF-8 bytes: cut, with "~" and 8 digest digits (9 bytes) after
+    # it, to the most whole characters that fit: 63 (189 + 9 = 198 bytes; 64 would be 201).
+    name = "美" * 100
+    got = paths.segment(name)
+    assert len(got.encode()) <= paths.MAX_SEGMENT_BYTES
+    assert got == "美" * 63 + "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
 def test_names_whose_segments_would_match_keep_pages_of_their_own() -> None:

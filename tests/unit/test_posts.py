@@ -88,6 +88,22 @@ def test_a_html_post_is_published_as_written_not_read_as_markdown() -> None:
     )
 
 
+def test_a_post_named_in_upper_case_html_is_html_too() -> None:
+    # The extension is read as Jekyll (and `source_keys.is_post_key`) reads it: case aside.
+    body = "<p>first</p>\n\n    <p>indented</p>\n\n# not a heading"
+    post = read("title: T", key="_posts/2021-12-08-wp.HTML", body=body)
+    assert "<p>indented</p>" in post.body_html and "# not a heading" in post.body_html
+    assert "<pre>" not in post.body_html and "<h1>" not in post.body_html
+
+
+def test_a_trusted_body_loses_the_characters_xml_cannot_hold() -> None:
+    # Trusted HTML skips the sanitiser, but a control character would still break the feed's XML.
+    trusted = SiteConfig(timezone="Asia/Shanghai", trust_html=True)
+    post = read("title: T", key="_posts/2021-12-08-wp.html", body="<p>行情\x01快讯\x1b。</p>", config=trusted)
+    assert post.body_html == "<p>行情快讯。</p>"  # the front matter reader strips the line end
+    assert post.text == "行情快讯。" and post.excerpt == "行情快讯。"
+
+
 def test_pages_give_html_valid_times_and_ids_for_fractional_seconds_and_names_with_spaces() -> None:
     from newsdrop.local.inprocess import InProcessPipeline
 
@@ -260,6 +276,18 @@ def test_body_becomes_html_text_and_excerpt() -> None:
 )
 def test_the_excerpt_is_read_as_jekyll_reads_it(front: str, body: str, expected: str) -> None:
     assert read(f"title: T\ncategories: news\n{front}", body=body).excerpt == expected
+
+
+def test_an_excerpt_flag_is_not_the_excerpt_s_text() -> None:
+    # `excerpt: true` names no text (YAML reads a boolean): the first paragraph is the excerpt.
+    assert read("title: T\nexcerpt: true", body="First.\n\nSecond.").excerpt == "First."
+
+
+def test_a_blank_line_before_the_body_does_not_make_the_whole_body_the_excerpt() -> None:
+    # The front matter reader strips the body, but not a control character; dropped after that (XML
+    # cannot hold it), it leaves the body starting with a blank line. That is not the first
+    # separator: the first paragraph, "First.", is still the excerpt.
+    assert read("title: T", body="\x01\n\nFirst.\n\nSecond.").excerpt == "First."
 
 
 def test_title_is_stripped_and_numbers_are_titles() -> None:
@@ -638,6 +666,29 @@ def test_expires_is_read_in_the_site_time_zone() -> None:
     assert "expires: date 'soon'" in rejection(source("title: T\nexpires: soon"))
 
 
+@pytest.mark.parametrize("empty", ['""', "''", "~", ""])
+def test_an_empty_expiry_is_no_expiry(empty: str) -> None:
+    assert read(f"title: T\nexpires: {empty}").expires == ""
+
+
+def test_tabs_and_spaces_before_a_date_s_offset_are_read_as_one_space() -> None:
+    # Ruby reads any run of spaces and tabs before the offset (ISO parsing takes one character at
+    # most); UTC midnight is 08:00 in the site's zone.
+    post = read('title: T\ndate: "2021-12-08 00:00:00 \\t\\t+0000"')
+    assert post.when == dt.datetime(2021, 12, 8, 0, tzinfo=dt.UTC)
+    assert post.when.hour == 8
+
+
+def test_a_redirect_from_the_post_s_own_address_is_dropped() -> None:
+    # A redirect from where the post stands would take the place of its page; `/x` and `/x.html`
+    # are the same page (one key), so neither is kept.
+    own = "/news/2021/12/08/hello.html"
+    for alias in (own, own.removesuffix(".html")):
+        post = read(f"title: T\ncategories: news\nredirect_from: [{alias}, /old.html]")
+        assert post.url == own
+        assert post.redirect_from == ["/old.html"]
+
+
 def test_redirect_from_is_read_like_jekyll_redirect_from_and_stays_inside_the_site() -> None:
     assert read("title: T\nredirect_from: /old.html").redirect_from == ["/old.html"]
     assert read("title: T\nredirect_from: [/a/b/, /b.html]").redirect_from == ["/a/b/", "/b.html"]
@@ -817,6 +868,10 @@ def test_a_correction_dated_by_last_modified_at_moves_the_feed_and_the_sitemap()
         ('url: "https://example.com/\\x01"', "url 'https://example.com/\\x01' contains a control character"),
         ('url: "https://example.com/a\\x7fb"', "contains a control character"),
         ('baseurl: "/b\\x7f"', "baseurl '/b\\x7f' is not a path on this site"),
+        # Escapes that decode to a line break and a backslash: refused as those characters are.
+        ('baseurl: "/blog%0A%5C"', "baseurl '/blog%0A%5C' is not a path on this site"),
+        # `\S` after the host: a space ends an address, so what follows is not part of it.
+        ('url: "https://x.org evil"', "must be an http(s) address"),
     ],
 )
 def test_addresses_in_the_settings_with_control_characters_are_rejected(setting: str, reason: str) -> None:

@@ -183,6 +183,85 @@ def test_token_hash_is_fnv1a_over_code_points() -> None:
     assert search.token_hash("") == 0x811C9DC5
 
 
+@pytest.mark.parametrize(
+    ("token", "shards", "expected"),
+    [
+        # FNV-1a of "a" is 0xE40C292C: its top 4 bits, 0xE, are its shard of 16.
+        ("a", 16, 0xE),
+        ("a", 2, 1),
+        # 0xE40C292C / 2**32 = 0.8908...: of 3 shards the third, of 100 the 90th (89 from 0).
+        ("a", 3, 2),
+        ("a", 100, 89),
+        # The empty text hashes to the offset basis, 0x811C9DC5: just past the middle of the range.
+        ("", 16, 0x8),
+        ("", 100, 50),
+        ("a", 1, 0),
+    ],
+)
+def test_a_token_s_shard_is_its_place_in_the_hash_range_as_search_js_computes_it(
+    token: str, shards: int, expected: int
+) -> None:
+    # search.js: Math.floor(tokenHash(token) * shards / 4294967296); the browser reads that shard.
+    assert search.shard_of(token, shards) == expected
+
+
+def test_a_run_without_short_shards_names_no_short_shard_file() -> None:
+    # FNV-1a of "a" is 0xE40C292C, 0.8908... of the hash range: shard 3 of 4, shard 1 of 2.
+    plain = search.Run("r", shards=4, short=0, level=0, postings=1, short_postings=0, since=0, low=0, high=1)
+    assert plain.key_for("a") == "search/run/r/3.json"
+    assert plain.file_keys() == [f"search/run/r/{n}.json" for n in range(4)]
+    apart = search.Run("r", shards=4, short=2, level=0, postings=1, short_postings=1, since=0, low=0, high=1)
+    assert apart.key_for("a") == "search/run/r/s1.json"
+    assert apart.key_for("北向") == plain.key_for("北向")  # a CJK bigram is not short
+    assert apart.key_for("北向") in plain.file_keys()
+
+
+def test_a_gap_of_exactly_the_small_numbers_table_is_encoded_and_read_back() -> None:
+    # Gaps below 36 * 36 are looked up; 1296 itself is the first computed ("100" in base 36).
+    documents = {0: {"t": 1}, 36 * 36: {"t": 1}, 36 * 36 * 2 + 5: {"t": 2}}
+    table = search.table_of(documents)
+    assert table == {"t": "205:2,105,100"}  # 2597, then 1301 below it, then 1296 below that
+    assert search.decode_postings(table["t"]) == {2597: 2, 1296: 1, 0: 1}
+
+
+def test_body_occurrences_are_capped_below_one_title_occurrence_and_titles_at_one_digit() -> None:
+    got = search.weights("股" * 8 + " 价", "银" * 50 + " 金" + " 铜" * (search.BODY_MAX + 1))
+    assert got["银"] == search.BODY_MAX and got["银银"] == search.BODY_MAX  # 50 and 49 occurrences
+    assert got["铜"] == search.BODY_MAX  # one occurrence past the cap is already capped
+    assert search.weights("", " 铜" * (search.BODY_MAX + 1)) == {"铜": search.BODY_MAX}  # so when it is the most
+    assert got["金"] == 1  # once: below the cap, left as it is
+    # 8 title occurrences are 40, past the one base-36 digit; 7 (the bigram) are exactly 35.
+    assert got["股"] == search.MAX_WEIGHT and got["股股"] == search.MAX_WEIGHT
+    assert got["价"] == search.TITLE_WEIGHT  # another title token, below the cap, left as it is
+    titled = set(search.index_tokens("股" * 8 + " 价"))
+    assert min(got[token] for token in titled) > max(w for token, w in got.items() if token not in titled)
+
+
+def test_deleted_documents_are_neither_found_nor_live() -> None:
+    weights = search.weights("金价", "")
+    manifest = search.Manifest(
+        clock=2, log=search.table_of({1: weights, 2: weights}), deleted={1: search.Deleted(clock=1, at=0)}
+    )
+    stored = {search.MANIFEST_KEY: manifest.to_bytes()}
+    assert search.search(stored.get, "金价") == [2]
+    assert search.live_postings(stored.get) == {2: weights}
+
+
+def test_a_manifest_of_another_version_is_refused() -> None:
+    current = search.Manifest(clock=3).to_bytes()
+    assert search.Manifest.from_bytes(current).clock == 3
+    other = current.replace(f'"v":{search.VERSION}'.encode(), f'"v":{search.VERSION + 1}'.encode())
+    assert other != current
+    with pytest.raises(ValueError, match="rebuild the index"):
+        search.Manifest.from_bytes(other)
+
+
+def test_a_document_carries_its_labels_only_when_it_has_some() -> None:
+    labelled = search.Document(3, "/a.html", "T", "2024-05-01", "text", labels="fx 外汇")
+    assert labelled.to_json() == {"u": "/a.html", "t": "T", "d": "2024-05-01", "x": "text", "k": "fx 外汇"}
+    assert "k" not in search.Document(3, "/a.html", "T", "2024-05-01", "text").to_json()
+
+
 def test_run_files_are_cached_for_good_the_manifest_and_documents_briefly() -> None:
     # A run file's name is a digest of its content or of its inputs; a document is deleted with its
     # post, and the manifest changes with every publish.

@@ -17,6 +17,7 @@ from newsdrop.rendering import urls
         ('<a href="/blog/ok">k</a>', '<a href="/blog/ok">k</a>'),  # already under it
         ('<a href="/blog">b</a>', '<a href="/blog">b</a>'),
         ('<a href="//cdn.example.com/y">c</a>', '<a href="//cdn.example.com/y">c</a>'),  # another host
+        ('<a href="/\\evil.example/y">b</a>', '<a href="/\\evil.example/y">b</a>'),  # browsers read it as //
         ('<a href="https://example.com/">e</a>', '<a href="https://example.com/">e</a>'),
         ('<a href="x.html">r</a>', '<a href="x.html">r</a>'),  # relative: the browser resolves it
         ("<p>a href=/x in text</p>", "<p>a href=/x in text</p>"),  # text, not an attribute
@@ -25,3 +26,20 @@ from newsdrop.rendering import urls
 def test_root_relative_links_of_a_post_move_under_the_base(html: str, expected: str) -> None:
     assert urls.rebase_links(html, "/blog") == expected
     assert urls.rebase_links(html, "") == html
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Markets", "/markets/"),  # lower-cased, as Jekyll's `:categories` is
+        ("A股", "/a股/"),
+        # Names that would land on the site's own folders, date archives or files move under /categories/.
+        ("tags", "/categories/tags/"),
+        ("Search", "/categories/search/"),
+        ("2024", "/categories/2024/"),
+        ("feed.xml", "/categories/feed.xml/"),
+    ],
+)
+def test_a_category_named_like_a_site_path_moves_under_categories(name: str, expected: str) -> None:
+    assert urls.category_url(name) == expected
+    assert urls.list_url(f"cat:{name}") == expected

@@ -466,6 +466,32 @@ def test_a_write_whose_retry_was_refused_after_it_landed_counts_as_written() -> 
     assert site.counts.stale_keys == ["x.html"]  # an existing page changed: invalidated, though refused once
 
 
+def test_a_refused_write_then_met_by_another_writer_s_content_is_not_counted_as_this_writer_s() -> None:
+    # This writer's PUT of the page of days-1 is refused: another writer stored the page of days-2
+    # first. Read again, this writer's inputs are days-2 too, and the object already holds them:
+    # unchanged, for the other writer wrote it; the refused PUT (of days-1) never landed.
+    store = Spy()
+    key = "archive/index.html"
+
+    def page(days: str) -> writer.Compute:
+        return lambda: writer.Fingerprinted(days, lambda: f"page of {days}".encode())
+
+    SiteWriter(store).derive(key, page("days-0"))
+    state = {"days": "days-1"}
+
+    def other_writer() -> None:
+        state["days"] = "days-2"
+        SiteWriter(store.inner).derive(key, page("days-2"))
+
+    store.before_write.append(other_writer)
+    w = SiteWriter(store)
+    assert w.derive(key, lambda: page(state["days"])()) is True
+    assert body_of(store, key) == b"page of days-2"
+    assert w.counts.retried == 1
+    assert (w.counts.written, w.counts.unchanged) == (0, 1)
+    assert w.counts.changed_keys == [] and w.counts.stale_keys == []
+
+
 # ----------------------------------------------------------------------------- remembered heads
 # Writers of one execution environment share what they last wrote or read of each object
 # (`known`), so a listing every publish rewrites costs a PUT, not a HEAD and a PUT.
