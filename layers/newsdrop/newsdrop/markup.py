@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Collection
 from functools import cache
 from html.parser import HTMLParser
+from typing import Any
 
 import nh3
 import pyromark
@@ -147,8 +148,8 @@ class TooTangled(Unbuildable):
 # Elements a browser never opens (no end tag), ones a new sibling closes (`<p>a<p>b`), and the formatting
 # elements a browser reopens after a misnested end tag (`<b><div></b>` keeps the div inside a new <b>).
 _VOID = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source",
-     "track", "wbr"}
+    {"area", "base", "br", "col", "embed", "hr", "img", "image", "input", "keygen", "link", "meta", "param",
+     "source", "track", "wbr"}
 )  # fmt: skip
 # The HTML standard's "special" elements (its HTML ones): an `li`, `dd` or `dt` closes an earlier one only
 # if none of these but address, div and p lies between, so `<li><dd>` repeated nests ever deeper.
@@ -188,6 +189,17 @@ _END_SCOPES = (
     | dict.fromkeys(("table", "tbody", "thead", "tfoot", "tr", "td", "th", "caption"), _TABLE_SCOPE)
 )  # fmt: skip
 _TABLE_PARTS = frozenset({"caption", "col", "colgroup", "tbody", "td", "tfoot", "th", "thead", "tr"})
+# For the plain stack: what an end tag closes above its element, as a browser takes those end tags
+# as given (`<ul><li>one<li>two</ul>`). Only elements each of which closes the one before it: were
+# the element ending not open in a browser at all (a cell outside a table), those above it would
+# still not nest.
+_PLAIN_IMPLIED: dict[str, tuple[str, ...]] = (
+    dict.fromkeys((name for name, scope in _END_SCOPES.items() if scope is _SCOPE), ("p",))
+    | {"li": ("p",), "td": ("p",), "th": ("p",), "ul": ("li", "p"), "ol": ("li", "p"), "dl": ("dd", "dt", "p")}
+    | {"tr": ("td", "th", "p")}
+    | dict.fromkeys(("tbody", "thead", "tfoot"), ("tr", "td", "th", "p"))
+    | {"table": ("caption", "colgroup", "tbody", "thead", "tfoot", "tr", "td", "th", "p")}
+)
 _SECTIONS = frozenset({"tbody", "thead", "tfoot"})
 # Elements a new sibling always closes when it is the current one (and the plain stack's top), as a
 # p is by `_CLOSES_P` and a cell by a row.
@@ -215,6 +227,11 @@ _SIBLING_CLOSES: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {
 }
 # Elements whose end tag a browser takes as given when a ruby part starts inside a `ruby`.
 _IMPLIED_END = frozenset({"dd", "dt", "li", "optgroup", "option", "p", "rb", "rp", "rt", "rtc"})
+
+_RUBY_PARTS = frozenset({"rb", "rp", "rt", "rtc"})
+# The elements whose content html5ever reads as text, not tags (not noscript: how it is read
+# depends on scripting, and read as tags it is counted deeper, never shallower).
+_RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes", "textarea", "title"})
 _FORMATTING = frozenset(
     {"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"}
 )  # fmt: skip
@@ -229,6 +246,11 @@ _BREAKOUT = frozenset(
 )  # fmt: skip
 _FONT_BREAKOUT = frozenset({"color", "face", "size"})  # `font` leaves SVG only with one of these
 _DOCUMENT = frozenset({"html", "head", "body", "frameset"})
+# Every start tag for which `_DepthGauge._close_before` may close something, or open nothing.
+_CLOSERS = frozenset(
+    _DOCUMENT | _TABLE_PARTS | _CLOSES_P | _SIBLING_CLOSES.keys() | _RUBY_PARTS
+    | {"table", "input", "keygen", "textarea", "select", *_HEADINGS}
+)  # fmt: skip
 _INTEGRATION_POINTS = frozenset({"foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext", "annotation-xml"})
 
 
@@ -267,6 +289,8 @@ class _DepthGauge(HTMLParser):
         """Whether `tag`, starting here, is an SVG or MathML element."""
         if tag in _FOREIGN_ROOTS:
             return True
+        if not (self.foreign and self.foreign[-1]):
+            return False
         breakout = tag in _BREAKOUT and (tag != "font" or any(name in _FONT_BREAKOUT for name, _ in attrs))
         return self._inside_foreign() and not breakout
 
@@ -274,7 +298,7 @@ class _DepthGauge(HTMLParser):
         return bool(self.foreign) and self.foreign[-1] and self.open[-1] not in _INTEGRATION_POINTS
 
     def _leave_foreign(self) -> None:
-        while self._inside_foreign():
+        while self.foreign and self.foreign[-1] and self._inside_foreign():
             self.formatting -= self.open.pop() in _FORMATTING
             self.foreign.pop()
 
@@ -290,6 +314,16 @@ class _DepthGauge(HTMLParser):
         if len(self.unclosed) > MAX_OPEN_TAGS:
             raise TooManyOpen(MAX_OPEN_TAGS, self.what)
 
+    def _count_closed(self, tag: str) -> None:
+        """An end tag on the plain stack: it closes the element on top, and any list items, paragraphs,
+        cells, rows and options left open on it, whose end tags a browser takes as given."""
+        unclosed, implied = self.unclosed, _PLAIN_IMPLIED.get(tag, ())
+        at = len(unclosed) - 1
+        while at >= 0 and unclosed[at] != tag and unclosed[at] in implied:
+            at -= 1
+        if at >= 0 and unclosed[at] == tag:
+            del unclosed[at:]
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in _VOID:
             self._count_open(tag)
@@ -303,6 +337,8 @@ class _DepthGauge(HTMLParser):
         self.formatting += tag in _FORMATTING
         if len(self.open) > self.limit:
             raise TooDeep(self.limit, self.what)
+        if tag in _RAW_TEXT and tag not in self.CDATA_CONTENT_ELEMENTS:
+            self.set_cdata_mode(tag)  # this parser knows script and style (after this) alone
 
     def _close_before(self, tag: str) -> bool:
         """Close what a browser closes before it opens an HTML element `tag`, as the HTML standard's
@@ -310,21 +346,22 @@ class _DepthGauge(HTMLParser):
         builds, never shallower: an element left open here that a browser had closed would make a
         later end tag close what a browser keeps open."""
         self._leave_foreign()  # an HTML tag takes a browser out of SVG and MathML first
+        if tag not in _CLOSERS:
+            return True
         if tag in _DOCUMENT:
             return False  # inside a body a browser opens no second one
-        if tag in _TABLE_PARTS or tag == "table":
-            in_table = self._find(("table",), _TABLE_SCOPE)
-            if in_table is None:
-                return tag == "table"  # a cell, row or section outside a table is no element
-            if tag == "table":
-                if self._table_mode():  # a table straight in a table ends it
-                    self._close(in_table)
-            else:
-                # A cell closes the cell open in its table; a row the row; every part what a browser
-                # clears back to (`<table><tr><pre><td>`: the pre, read in table mode, goes).
-                context = self._find(_TABLE_CONTEXTS[tag], _TABLE_SCOPE)
-                if context is not None:
-                    self._close(context if self.open[context] in _SAME_PART.get(tag, ()) else context + 1)
+        if tag in _TABLE_PARTS:
+            # A cell closes the cell open in its table; a row the row; every part what a browser
+            # clears back to (`<table><tr><pre><td>`: the pre, read in table mode, goes). Found
+            # nothing, not even the table, it is outside one: no element.
+            context = self._find(_TABLE_CONTEXTS[tag], _TABLE_SCOPE)
+            if context is None:
+                return False
+            self._close(context if self.open[context] in _SAME_PART.get(tag, ()) else context + 1)
+        elif tag == "table" and self._table_mode():  # a table straight in a table ends it
+            table = self._find(("table",), _TABLE_SCOPE)
+            if table is not None:
+                self._close(table)
         paragraph = self._find(("p",), _BUTTON_SCOPE) if tag in _CLOSES_P else None
         if paragraph is not None:
             self._close(paragraph)
@@ -339,7 +376,7 @@ class _DepthGauge(HTMLParser):
         at = self._sibling_closed_by(tag)
         if at is not None:
             self._close(at)
-        if tag in ("rb", "rp", "rt", "rtc") and self._find(("ruby",), _SCOPE) is not None:
+        if tag in _RUBY_PARTS and self._find(("ruby",), _SCOPE) is not None:
             spared = "rtc" if tag in ("rp", "rt") else None
             while self.open and not self.foreign[-1] and self.open[-1] in _IMPLIED_END and self.open[-1] != spared:
                 self._close(len(self.open) - 1)
@@ -367,11 +404,12 @@ class _DepthGauge(HTMLParser):
     def _closed_by_end_tag(self, tag: str) -> int | None:
         """Where the open element an end tag closes is, as a browser finds it: in SVG and MathML their
         elements by name; then the HTML element, within the scope `_END_SCOPES` gives it."""
-        for at in range(len(self.open) - 1, -1, -1):
-            if not self.foreign[at]:
-                break
-            if self.open[at] == tag:
-                return at
+        if self.foreign and self.foreign[-1]:
+            for at in range(len(self.open) - 1, -1, -1):
+                if not self.foreign[at]:
+                    break
+                if self.open[at] == tag:
+                    return at
         return self._find(_HEADINGS if tag in _HEADINGS else (tag,), _END_SCOPES.get(tag, _SPECIAL))
 
     def _find(self, closes: Collection[str], stops: frozenset[str]) -> int | None:
@@ -399,8 +437,38 @@ class _DepthGauge(HTMLParser):
     # would look for its end again from each `<!--` or `<?` that follows (quadratic: a quarter of a
     # megabyte of `<!--` took half a minute), before the CPython release that fixed it.
     def parse_comment(self, i: int, report: bool = True) -> int:
-        end = super().parse_comment(i, report)
-        return len(self.rawdata) if end < 0 else end
+        # Where html5ever ends a comment, as the HTML standard does: `<!-->` and `<!--->` are whole,
+        # and otherwise the first `-->` or `--!>`. This parser (before Python 3.12.11) looked for
+        # `--\s*>` alone, reading `<!-->` and what follows as one long comment: elements html5ever
+        # builds that no count here would see.
+        raw = self.rawdata
+        for whole in ("<!-->", "<!--->"):
+            if raw.startswith(whole, i):
+                return i + len(whole)
+        ends = [at for at in (raw.find("-->", i + 4), raw.find("--!>", i + 4)) if at >= 0]
+        if not ends:
+            return len(raw)
+        end = min(ends)
+        return end + (3 if raw.startswith("-->", end) else 4)
+
+    def set_cdata_mode(self, elem: str, *args: Any, **kwargs: Any) -> None:
+        if self.foreign and self.foreign[-1]:
+            return  # in SVG and MathML a style or a title holds elements, as any other
+        super().set_cdata_mode(elem, *args, **kwargs)
+        # The text ends at its end tag's name followed by a space, `/` or `>` (`</style x>` too),
+        # as in html5ever; this parser would look on for `</style>` alone.
+        self.interesting = re.compile(rf"</{re.escape(elem)}(?=[\t\n\f\r />])", re.IGNORECASE)
+
+    def parse_endtag(self, i: int) -> int:
+        elem = self.cdata_elem
+        if elem is not None and self.rawdata[i + 2 : i + 2 + len(elem)].lower() == elem:
+            end = self.rawdata.find(">", i)
+            if end < 0:
+                return -1
+            self.clear_cdata_mode()
+            self.handle_endtag(elem)
+            return end + 1
+        return super().parse_endtag(i)
 
     def parse_pi(self, i: int) -> int:
         end = super().parse_pi(i)
@@ -416,16 +484,20 @@ class _DepthGauge(HTMLParser):
 
     def _close(self, at: int) -> None:
         """Close the open element at `at` and what it holds; formatting elements are reopened after it."""
-        if at >= len(self.open):
+        top = len(self.open) - 1
+        if at > top:
             return
-        kept = [i for i in range(at + 1, len(self.open)) if self.open[i] in _FORMATTING]
-        self.open[at:] = [self.open[i] for i in kept]
-        self.foreign[at:] = [self.foreign[i] for i in kept]
+        if at == top:  # the current element, as most end tags close
+            self.open.pop()
+            self.foreign.pop()
+        else:
+            kept = [i for i in range(at + 1, top + 1) if self.open[i] in _FORMATTING]
+            self.open[at:] = [self.open[i] for i in kept]
+            self.foreign[at:] = [self.foreign[i] for i in kept]
         self._closed_a_block()
 
     def handle_endtag(self, tag: str) -> None:
-        if self.unclosed and self.unclosed[-1] == tag:
-            self.unclosed.pop()
+        self._count_closed(tag)
         if tag in _DOCUMENT:
             return  # a browser closes nothing for these: what follows goes into the body all the same
         if tag in ("p", "br"):
