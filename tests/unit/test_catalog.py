@@ -435,3 +435,34 @@ def test_listing_order_as_text_is_the_order_in_time(a: dt.datetime, b: dt.dateti
     key_a, key_b = model.sort_key(a.isoformat(), "_posts/a.md"), model.sort_key(b.isoformat(), "_posts/b.md")
     if a != b:
         assert (key_a < key_b) == (a < b), (key_a, key_b)
+
+
+# --- the catalog's limits at their documented values (README: 100 transaction items, 24 earlier URLs)
+
+
+def _plan_of(changes: int) -> catalog.Plan:
+    """A plan with `changes` listing entries to put, and no URL to claim or release."""
+    entries = [(f"tag:t{i}", "2021-12-08#k") for i in range(changes)]
+    return catalog.Plan(put=entries, delete=[], claim_key="", release_key="", redirect_put=[], redirect_delete=[])
+
+
+def test_a_change_of_100_transaction_items_fits_and_one_of_101_is_refused() -> None:
+    # The record, the count of changes and the settings item are three of the 100.
+    at, past = _plan_of(97), _plan_of(98)
+    assert at.items(settings_checked=True) == 100 and past.items(settings_checked=True) == 101
+    assert catalog.too_large(at, settings_checked=True) == ""
+    reason = catalog.too_large(past, settings_checked=True)
+    assert reason.startswith("this change touches 101 catalog items at once") and "at most 100:" in reason
+
+
+def test_a_post_keeps_24_earlier_urls_and_a_25th_drops_the_oldest() -> None:
+    def moved(earlier: int) -> PostRecord:
+        # A post with `earlier` addresses it moved from moves again: the one it leaves is one more.
+        old = replace(live(url="/news/2021/12/08/a.html"), aliases=tuple(f"/m/{n}.html" for n in range(earlier - 1)))
+        return catalog.finalise(live(n=2, url="/x/2021/12/08/a.html"), old)
+
+    kept = moved(24)
+    assert len(kept.aliases) == 24 and kept.aliases[0] == "/m/0.html" and kept.released == ()
+    trimmed = moved(25)
+    assert len(trimmed.aliases) == 24 and trimmed.released == ("/m/0.html",)
+    assert trimmed.aliases[-1] == "/news/2021/12/08/a.html"

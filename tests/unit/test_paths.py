@@ -475,3 +475,24 @@ def test_segment_drops_what_its_definition_drops(name: str) -> None:
         assert made == name
     else:
         assert made.startswith(cleaned[:20]) and made[-9:-8] == "~"
+
+
+# --- the key and segment limits at their documented values (README: segments 200 bytes, keys 900)
+
+
+def test_a_key_of_900_bytes_is_accepted_and_one_of_901_is_refused() -> None:
+    # Measured in UTF-8 bytes: each "红" is 3. Five folders of 150 bytes, 755 bytes with their "/".
+    folders = ("红" * 50 + "/") * 5
+    at = "/" + folders + "b" * (900 - 755 - len(".html"))
+    assert len(key_of(at).encode()) == 900
+    with pytest.raises(PathError) as caught:
+        key_of(at + "b")
+    assert str(caught.value) == "permalink is longer than 900 bytes"
+
+
+def test_a_segment_of_200_bytes_is_accepted_and_one_of_201_is_refused() -> None:
+    name = "红" * 65  # 195 bytes, and ".html": 200
+    assert key_of("/x/" + name) == f"x/{name}.html"
+    with pytest.raises(PathError) as caught:
+        key_of("/x/" + name + "b")
+    assert str(caught.value) == "a permalink segment is longer than 200 bytes"

@@ -1101,3 +1101,111 @@ def test_which_front_matter_is_read_without_the_parser(text: str, fast: bool) ->
             posts.load_yaml(text, what="front matter")
         return
     assert posts.load_yaml(text, what="front matter") == expected
+
+
+# --- each input limit at its documented value: accepted there, refused one past it (README, "Limits")
+
+
+def _sized(size: int) -> bytes:
+    """A valid post of exactly `size` bytes: its body padded with ASCII."""
+    return source("title: T", body="x" * (size - len(source("title: T", body=""))))
+
+
+def test_a_post_at_the_default_max_post_bytes_is_read_and_one_byte_more_is_rejected() -> None:
+    from newsdrop.settings import Settings
+
+    # The deployed functions' limit when MAX_POST_BYTES is not set: 262,144 bytes (256 KiB).
+    names = ("SOURCE_BUCKET", "SITE_BUCKET", "ARTIFACT_BUCKET", "CATALOG_TABLE", "EVENT_BUS_NAME")
+    limit = Settings.from_env(dict.fromkeys(names, "x")).max_post_bytes
+    at, past = _sized(262_144), _sized(262_145)
+    assert read_post(KEY, at, SHANGHAI, max_bytes=limit).title == "T"
+    assert rejection(past, max_bytes=limit) == "post is 262145 bytes; the limit is 262144"
+
+
+def test_a_post_key_of_900_bytes_is_read_and_one_of_901_is_rejected() -> None:
+    # Posts may sit in folders under _posts/; the key is measured in UTF-8 bytes (each "报" is 3).
+    name = "2021-12-08-hello.md"
+    folders = ("报" * 30 + "/") * 9  # 819 bytes
+    pad = 900 - len(f"_posts/{folders}a/{name}".encode())
+    at = f"_posts/{folders}{'a' * (1 + pad)}/{name}"
+    past = f"_posts/{folders}{'a' * (2 + pad)}/{name}"
+    assert len(at.encode()) == 900 and len(past.encode()) == 901
+    assert read("title: T", key=at).title == "T"
+    assert rejection(source("title: T"), key=past) == "the file's name is 901 bytes long; the limit is 900"
+
+
+def test_front_matter_of_64_kib_is_read_and_one_byte_more_is_rejected() -> None:
+    head = "title: T\nx: "
+    at = head + "y" * (65_536 - len(head))
+    assert posts.load_yaml(at, what="front matter")["title"] == "T"
+    with pytest.raises(Rejected) as caught:
+        posts.load_yaml(at + "y", what="front matter")
+    assert caught.value.reason == "front matter is 65537 bytes; the limit is 65536"
+
+
+# Stars in a quoted title are no aliases, but they are more than the glance lets through
+# (`within_yaml_limits_at_a_glance`): the aliases are counted on the event stream.
+_STARS = 'title: "' + "*" * 30 + '"\n'
+
+
+def test_ten_yaml_aliases_are_read_and_eleven_are_rejected() -> None:
+    def front(aliases: int) -> str:
+        return _STARS + "base: &b news\nrefs: [" + ", ".join(["*b"] * aliases) + "]"
+
+    assert read(front(10)).title == "*" * 30
+    assert rejection(source(front(11))) == "front matter uses more than 10 YAML aliases (possible alias bomb)"
+
+
+@pytest.mark.parametrize(("opening", "closing"), [("[", "]"), ("{a: ", "}")])
+def test_twenty_levels_of_yaml_nesting_are_read_and_twenty_one_are_rejected(opening: str, closing: str) -> None:
+    # The front matter's own mapping is the first level: 19 collections inside it make 20.
+    def front(levels: int) -> str:
+        inner = levels - 1
+        return "title: T\ndeep: " + opening * inner + "x" + closing * inner
+
+    assert read(front(20)).title == "T"
+    assert rejection(source(front(21))) == "front matter nests deeper than 20 levels"
+
+
+@pytest.mark.parametrize(
+    ("front_matter", "key", "day"),
+    [
+        ("title: T\ndate: 9998-12-31 23:59:59 +0800", KEY, "9998-12-31"),
+        ("title: T\ndate: 1000-01-01 12:00:00 +0800", KEY, "1000-01-01"),
+        ("title: T", "_posts/9998-12-31-last.md", "9998-12-31"),
+    ],
+)
+def test_the_first_and_last_four_digit_years_allowed_are_read(front_matter: str, key: str, day: str) -> None:
+    # Dates from the year 1000 to 9998: listings sort dates as text and name days by them.
+    assert read(front_matter, key=key).date.startswith(day)
+
+
+@pytest.mark.parametrize(
+    ("front_matter", "key"),
+    [
+        ("title: T\ndate: 9999-01-01 00:00:00 +0800", KEY),
+        ("title: T\ndate: 0999-12-31 12:00:00 +0800", KEY),  # noon: Shanghai was +08:05:43 then
+        ("title: T", "_posts/9999-01-01-first.md"),
+    ],
+)
+def test_a_year_one_past_the_range_is_rejected_with_the_range(front_matter: str, key: str) -> None:
+    assert "out of range: the year must be from 1000 to 9998" in rejection(source(front_matter), key=key)
+
+
+def test_twenty_redirect_from_urls_are_read_and_twenty_one_are_rejected() -> None:
+    def front(count: int) -> str:
+        return "title: T\nredirect_from: [" + ", ".join(f"/old/{i}.html" for i in range(count)) + "]"
+
+    assert len(read(front(20)).redirect_from) == 20
+    assert rejection(source(front(21))) == "redirect_from lists 21 URLs; at most 20 allowed"
+
+
+def test_body_html_of_2_000_000_characters_is_published_and_one_more_is_rejected() -> None:
+    # A `.html` post's body is its HTML as written; plain text passes the sanitiser unchanged, so
+    # both the check before sanitising and the one after see exactly this length.
+    key = "_posts/2021-12-08-long.html"
+    at = "x" * 2_000_000
+    post = read_post(key, source("title: T", body=at), SHANGHAI, max_bytes=3_000_000)
+    assert post.body_html == at
+    reason = rejection(source("title: T", body=at + "x"), key=key, max_bytes=3_000_000)
+    assert reason == "body HTML would be longer than 2000000 characters"

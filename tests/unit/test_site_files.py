@@ -403,3 +403,9 @@ def test_a_folder_one_level_above_the_site_is_named_with_where_its_posts_are(
     for folder in (tmp_path / "site", settings):
         assert main(["build", str(folder), "--out", str(tmp_path / "out2"), "--jobs", "1"]) == 0
         assert "warning" not in capsys.readouterr().err
+
+
+def test_a_file_of_20_mib_may_be_served_and_one_byte_more_is_refused() -> None:
+    # Measured from the size the source bucket gives, before any byte is read.
+    assert paths.file_refusal("images/chart.png", 20 * 2**20) is None
+    assert paths.file_refusal("images/chart.png", 20 * 2**20 + 1) == "file is 20971521 bytes; the limit is 20971520"
