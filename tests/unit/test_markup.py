@@ -281,6 +281,7 @@ _TREE_PIECES = (
     *(f"<{t}>" for t in _TREE_TAGS), *(f"</{t}>" for t in _TREE_TAGS), "x", "<path/>", "<div/>", "<image>",
     # Where comments and text-only elements end, which parsers have read differently.
     "<!-->", "<!--", "-->", "--!>", "<style>", "</style x>", "<xmp>", "</xmp/>", "<title>", "</title x>",
+    "<![CDATA[", "]]>", "<noscript>", "</noscript>", "<plaintext>",
 )  # fmt: skip
 
 
@@ -382,6 +383,7 @@ def test_elements_left_open_past_the_limit_are_refused_whatever_the_model(monkey
         "<title></title x>",
         "<xmp></xmp/>",
         "<svg><style>",  # in SVG a style holds elements (and `<ul>` takes the browser back to HTML)
+        "<math><title><style>",  # so does a MathML title, which is no way back to HTML for a style
     ],
 )
 def test_what_ends_a_comment_or_a_text_only_element_for_html5ever_ends_it_here(prefix: str) -> None:

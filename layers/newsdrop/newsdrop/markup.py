@@ -452,8 +452,10 @@ class _DepthGauge(HTMLParser):
         return end + (3 if raw.startswith("-->", end) else 4)
 
     def set_cdata_mode(self, elem: str, *args: Any, **kwargs: Any) -> None:
-        if self.foreign and self.foreign[-1]:
-            return  # in SVG and MathML a style or a title holds elements, as any other
+        if any(self.foreign):
+            # In SVG and MathML a style or a title holds elements, as any other; and inside them,
+            # where HTML resumes depends on the namespace, which is not tracked here: read as tags.
+            return
         super().set_cdata_mode(elem, *args, **kwargs)
         # The text ends at its end tag's name followed by a space, `/` or `>` (`</style x>` too),
         # as in html5ever; this parser would look on for `</style>` alone.
