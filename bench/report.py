@@ -189,6 +189,26 @@ def _tick_requests(row: dict[str, Any]) -> str:
     return f"{total:.1f} ({ticks['runs_writing']}/{ticks['runs']} write)"
 
 
+def round_trip_table(results: dict[str, Any]) -> str:
+    data = results.get("round_trips") or {}
+    rows = []
+    for row in data.get("results", []):
+        medians = row["median_s"]
+        rows.append(
+            [
+                f"{row['round_trip_ms']:g} ms",
+                *(f"{medians[str(workers)] * 1000:.1f} ms" for workers in data["settings"]),
+                f"{row['ratio_one_at_a_time_to_side_by_side']:.2f}x",
+            ]
+        )
+    headers = [
+        "round trip",
+        *(f"IO_CONCURRENCY={workers}" for workers in data.get("settings", [])),
+        "one at a time / side by side",
+    ]
+    return _table(headers, rows) if rows else "(not measured)"
+
+
 def cold_table(results: dict[str, Any]) -> str:
     cold = results.get("cold_start") or {}
     versions = [("", cold), *([(" (baseline)", cold["baseline"])] if cold.get("baseline") else [])]
@@ -282,6 +302,7 @@ def print_tables(results: dict[str, Any]) -> None:
         ("Bulk build", bulk_table),
         ("One new post", incremental_table),
         ("AWS requests per publish", requests_table),
+        ("One new post with each request a round trip away (median)", round_trip_table),
         ("Search", search_table),
         ("Cold start", cold_table),
         ("Goals (issue 6)", goals_table),

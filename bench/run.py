@@ -35,6 +35,10 @@ class Plan:
     profile_publishes: int
     import_runs: int
     search_sizes: tuple[int, ...]  # bench.search: index costs, cold queries in Chromium, recall
+    # bench.roundtrips: the local stack with each request a round trip away, listings one at a time
+    # and side by side (0: not measured)
+    round_trip_size: int
+    round_trip_repeats: int
 
 
 FULL = Plan(
@@ -53,6 +57,8 @@ FULL = Plan(
     profile_publishes=5,
     import_runs=5,
     search_sizes=(1_000, 10_000),
+    round_trip_size=1_000,
+    round_trip_repeats=10,
 )
 QUICK = Plan(
     mode="quick",
@@ -68,6 +74,8 @@ QUICK = Plan(
     profile_publishes=0,
     import_runs=3,
     search_sizes=(1_000,),
+    round_trip_size=0,
+    round_trip_repeats=0,
 )
 CHILD_TIMEOUT_S = 3600.0
 
@@ -168,6 +176,15 @@ def run_incremental(plan: Plan, corpora: dict[int, corpus.Corpus]) -> dict[str, 
     return results
 
 
+def run_round_trips(plan: Plan, corpora: dict[int, corpus.Corpus]) -> dict[str, Any]:
+    if not plan.round_trip_size:
+        return {}
+    size = plan.round_trip_size
+    log(f"one new post through the local stack at {size:,} posts, each request a round trip away")
+    args = ["--corpus", str(corpora[size].root), "--size", str(size), "--repeats", str(plan.round_trip_repeats)]
+    return child("bench.roundtrips", args, "roundtrips") or {}
+
+
 def run_search(plan: Plan) -> dict[str, Any]:
     log(f"search: index, cold queries in Chromium and recall at {', '.join(f'{s:,}' for s in plan.search_sizes)} posts")
     data = child("bench.search", ["--sizes", *[str(s) for s in plan.search_sizes]], "search")
@@ -250,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bulk.clean_up()
     step(results, "incremental", name, lambda: run_incremental(plan, corpora))
+    step(results, "round_trips", name, lambda: run_round_trips(plan, corpora))
     step(results, "search", name, lambda: run_search(plan))
     log("cold start: handler imports and package sizes")
     step(results, "cold_start", name, lambda: coldstart.measure(plan.import_runs))

@@ -11,6 +11,7 @@ moto's own code on the shapes and events the stack uses.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -568,3 +569,31 @@ def test_responses_get_their_request_id_as_moto_gives_it(body: str | bytes) -> N
     assert same_id(ours_headers, ours_body) == same_id(theirs_headers, theirs_body)
     if isinstance(body, str) and "</RequestId>" in body:  # an element to hold it: this response's id is there
         assert f"<RequestId>{ours_headers['x-amzn-requestid']}</RequestId>" in ours_body
+
+
+def test_requests_to_moto_in_this_process_run_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render derives its listings in threads; moto's backends, and the query patch above (which
+    shadows a table's items for one call), assume one request at a time, as the serialised server
+    gives them: while moto answers a request, no other thread may work in its backends."""
+    original = S3Backend.get_object
+    others_got_in: list[bool] = []
+
+    def get_object(self: Any, *args: Any, **kwargs: Any) -> Any:
+        def other() -> None:
+            got = moto_patches.BACKENDS.acquire(blocking=False)
+            if got:
+                moto_patches.BACKENDS.release()
+            others_got_in.append(got)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3Backend, "get_object", get_object)
+    with moto.mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="one-at-a-time")
+        s3.put_object(Bucket="one-at-a-time", Key="k", Body=b"x")
+        assert s3.get_object(Bucket="one-at-a-time", Key="k")["Body"].read() == b"x"
+    assert others_got_in and not any(others_got_in)

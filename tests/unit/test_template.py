@@ -1015,6 +1015,14 @@ def test_the_template_s_post_size_limit_is_the_package_s_default(template: Templ
     assert int(variables["MAX_POST_BYTES"]) == DEFAULT_MAX_POST_BYTES
 
 
+def test_the_template_s_io_concurrency_is_the_package_s_default(template: Template) -> None:
+    # Within botocore's ten connections a client (settings.MAX_IO_CONCURRENCY), and what the bench measured.
+    from newsdrop.settings import DEFAULT_IO_CONCURRENCY
+
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert int(variables["IO_CONCURRENCY"]) == DEFAULT_IO_CONCURRENCY
+
+
 def test_the_source_rule_forwards_every_file_type_the_site_serves_in_any_case(template: Template) -> None:
     from newsdrop import source_keys
 

@@ -421,3 +421,6 @@ class Ports:
     carry_artifacts: bool = True
     # The site objects' heads as this execution environment last wrote or read them (`SiteWriter.known`).
     site_heads: KnownHeads = field(default_factory=KnownHeads)
+    # Render's listings derived at once (`stages.common.run_all`): on AWS each is a query and a PUT,
+    # round trips that threads overlap; on adapters in memory there is nothing to overlap.
+    io_workers: int = 1

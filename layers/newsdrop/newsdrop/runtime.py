@@ -19,6 +19,7 @@ def aws_ports() -> Ports:
         catalog=DynamoCatalog(config.catalog_table),
         bus=EventBridgeBus(config.event_bus),
         max_post_bytes=config.max_post_bytes,
+        io_workers=config.io_concurrency,
         cdn=CloudFrontCdn(config.distribution_id) if config.distribution_id else NoCdn(),
         scheduler=_scheduler(),
     )

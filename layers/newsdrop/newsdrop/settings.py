@@ -14,6 +14,10 @@ from functools import cache
 
 from newsdrop.ports import DEFAULT_MAX_POST_BYTES
 
+DEFAULT_IO_CONCURRENCY = 8
+# botocore keeps ten connections a client: more threads would wait for one.
+MAX_IO_CONCURRENCY = 10
+
 
 class SettingsError(RuntimeError):
     """A required setting is missing or malformed."""
@@ -27,6 +31,9 @@ class Settings:
     catalog_table: str
     event_bus: str
     max_post_bytes: int = DEFAULT_MAX_POST_BYTES
+    # Requests a function makes at once where none waits for another's answer (render's listings:
+    # a query and a PUT each, round trips that threads overlap).
+    io_concurrency: int = DEFAULT_IO_CONCURRENCY
     distribution_id: str = ""
     # Parse's one-time schedules (scheduled posts, front-page expiry): EventBridge Scheduler's
     # group, the role it assumes to put events on the bus, the bus's ARN and a dead-letter queue.
@@ -43,23 +50,29 @@ class Settings:
                 raise SettingsError(f"environment variable {name} is required")
             return value
 
-        raw_max = env.get("MAX_POST_BYTES", str(DEFAULT_MAX_POST_BYTES))
-        try:
-            max_post_bytes = int(raw_max)
-        except ValueError as exc:
-            raise SettingsError(f"MAX_POST_BYTES must be an integer, got {raw_max!r}") from exc
-        if max_post_bytes <= 0:
-            raise SettingsError("MAX_POST_BYTES must be positive")
         return cls(
             source_bucket=need("SOURCE_BUCKET"),
             site_bucket=need("SITE_BUCKET"),
             artifact_bucket=need("ARTIFACT_BUCKET"),
             catalog_table=need("CATALOG_TABLE"),
             event_bus=need("EVENT_BUS_NAME"),
-            max_post_bytes=max_post_bytes,
+            max_post_bytes=_integer(env, "MAX_POST_BYTES", DEFAULT_MAX_POST_BYTES, 1, None),
+            io_concurrency=_integer(env, "IO_CONCURRENCY", DEFAULT_IO_CONCURRENCY, 1, MAX_IO_CONCURRENCY),
             distribution_id=env.get("DISTRIBUTION_ID", "").strip(),
             **_scheduler(env),
         )
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, least: int, most: int | None) -> int:
+    raw = env.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < least or (most is not None and value > most):
+        bounds = f"at least {least}" if most is None else f"from {least} to {most}"
+        raise SettingsError(f"{name} must be {bounds}, got {value}")
+    return value
 
 
 def _scheduler(env: Mapping[str, str]) -> dict[str, str]:

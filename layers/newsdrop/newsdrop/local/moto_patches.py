@@ -66,9 +66,11 @@ from newsdrop.adapters.sortedmap import SortedKeys
 _installed = threading.Lock()
 _done = False
 
-# Held by each request of the serialised server, and by whatever else in this process works in
-# moto's backends directly (the pump's receives and deletes), so that they never run side by side.
-BACKENDS = threading.Lock()
+# Held by each request of the serialised server or of moto's mock in this process, and by whatever
+# else in this process works in moto's backends directly (the pump's receives and deletes), so that
+# they never run side by side. Reentrant: nothing in moto is known to make a request of its own
+# while it answers one, and a lock that deadlocked if it did would be a poor way to find out.
+BACKENDS = threading.RLock()
 
 
 def install() -> None:
@@ -141,7 +143,25 @@ def install() -> None:
         _patch_s3_urls()
         _patch_request_ids()
         _patch_queue_attributes()
+        _serialise_mocked_requests()
         _done = True
+
+
+def _serialise_mocked_requests() -> None:
+    """Requests answered by moto's mock in this process (`mock_aws`) run one at a time, as the
+    serialised server's do: render derives its listings in threads (`Ports.io_workers`), and moto's
+    backends, and the patches here (which shadow a table's items for one query), assume one
+    request at a time."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.process_request
+
+    @functools.wraps(original)
+    def process_request(self: Any, request: Any) -> Any:
+        with BACKENDS:
+            return original(self, request)
+
+    BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
 
 
 class _ShallowCopy:

@@ -27,9 +27,10 @@ establish; when the guess is wrong, the write is refused and the next attempt re
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 from urllib.parse import quote
 
 from newsdrop import source_keys
@@ -102,6 +103,13 @@ class WriteCounts:
     # Of the changed keys, those the CDN may hold an older copy of for longer than a listing lives:
     # they existed before, and are not listings. What to invalidate.
     stale_keys: list[str] = field(default_factory=list)
+    # Render derives its listings in threads (`stages.common.run_all`): adding one to a count reads
+    # it and stores it again, which two threads could interleave (a list's append cannot).
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, count: Literal["written", "deleted", "unchanged", "retried"]) -> None:
+        with self._lock:
+            setattr(self, count, getattr(self, count) + 1)
 
 
 @dataclass(frozen=True)
@@ -173,7 +181,7 @@ class SiteWriter:
                 cached = cache or cache_control(key)
                 outcome = self._write(key, head, compute(), extra or {}, cached, recalled=recalled, media=media)
                 if outcome is None:
-                    self.counts.retried += 1
+                    self.counts.add("retried")
                 else:
                     done[key] = outcome
             lost = sorted(key for key in computes if key not in done)
@@ -192,7 +200,7 @@ class SiteWriter:
             outcome = self._write(key, head, change(blob), {}, cache_control(key))
             if outcome is not None:
                 return outcome
-            self.counts.retried += 1
+            self.counts.add("retried")
             blob = self.store.get(key)
         raise RuntimeError(f"{key}: kept losing conditional writes after {MAX_ATTEMPTS} attempts")
 
@@ -207,7 +215,7 @@ class SiteWriter:
         head = Head(etag=remembered.etag, metadata=dict(remembered.metadata))
         outcome = self._write(key, head, answer, {}, cache_control(key), recalled=True)
         if outcome is None:
-            self.counts.retried += 1
+            self.counts.add("retried")
         return outcome
 
     def _head(self, key: str, *, recall: bool, new: bool = False) -> tuple[Head | None, bool]:
@@ -263,7 +271,7 @@ class SiteWriter:
                 except PreconditionFailed:
                     return None
                 self._changed(key, existed=True, cache=cache)
-                self.counts.deleted += 1
+                self.counts.add("deleted")
                 self.counts.deleted_keys.append(key)
             return True
         inputs = None
@@ -276,7 +284,7 @@ class SiteWriter:
                 if refused is not None and refused[2] == inputs:  # this writer's own PUT, landed after all
                     self._written(key, existed=refused[1], cache=cache)
                 else:
-                    self.counts.unchanged += 1
+                    self.counts.add("unchanged")
                 return True
             extra = {**extra, INPUTS: inputs}
             answer = answer.render()
@@ -289,7 +297,7 @@ class SiteWriter:
             if refused is not None and refused[0] == digest:  # this writer's own PUT, landed after all
                 self._written(key, existed=refused[1], cache=cache)
             else:
-                self.counts.unchanged += 1
+                self.counts.add("unchanged")
             return True
         try:
             etag = self.store.put(
@@ -311,7 +319,7 @@ class SiteWriter:
         return True
 
     def _written(self, key: str, *, existed: bool, cache: str) -> None:
-        self.counts.written += 1
+        self.counts.add("written")
         self._changed(key, existed=existed, cache=cache)
         if not existed:
             self.counts.created_keys.append(key)
@@ -324,12 +332,12 @@ class SiteWriter:
     def remove(self, key: str) -> None:
         """Delete an object nothing refers to any more (unconditionally)."""
         self.store.delete(key)
-        self.counts.deleted += 1
+        self.counts.add("deleted")
 
     def put_immutable(self, key: str, body: bytes) -> None:
         """Content-addressed objects: the key names the content, so an existing one is already right."""
         if not create_once(self.store, key, body, content_type=content_type(key), cache_control=cache_control(key)):
-            self.counts.unchanged += 1
+            self.counts.add("unchanged")
             return
         self._written(key, existed=False, cache=IMMUTABLE)
 

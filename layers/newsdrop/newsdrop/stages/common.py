@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +67,30 @@ def process_batch(batch: Sequence[Message], handle_record: Callable[[Message], N
             log.exception("message failed; it goes back to its queue", extra={"message_id": message.message_id})
             failures.append({"itemIdentifier": message.message_id})
     return {"batchItemFailures": failures}
+
+
+def run_all(tasks: Sequence[Callable[[], object]], workers: int) -> None:
+    """Run every task, up to `workers` of them at once, for work that waits on the network: a
+    thread waiting for an answer lets the others run. Once all have ended, the first failure (in
+    the tasks' order) is raised, so none is left running behind the caller."""
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            task()
+        return
+    futures = [_threads(workers).submit(task) for task in tasks]
+    wait(futures)
+    for future in futures:
+        future.result()
+
+
+@functools.cache
+def _threads(workers: int) -> ThreadPoolExecutor:
+    """The process's threads for `run_all` (kept: an execution environment serves many batches)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="io")
+
+
+# A forked child has none of its parent's threads, while their executor would count them as idle.
+os.register_at_fork(after_in_child=_threads.cache_clear)
 
 
 def site_settings(catalog: Catalog) -> ConfigRecord:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from newsdrop import events, model, paths
@@ -25,7 +26,7 @@ from newsdrop.model import SiteConfig
 from newsdrop.ports import Catalog, ConfigRecord, Ports, Reads
 from newsdrop.rendering import files, pages, theme, urls
 from newsdrop.rendering.writer import FILE_CACHE, LISTING_CACHE, PAGE_TYPE, Compute, SiteWriter, invalidation_paths
-from newsdrop.stages.common import Artifacts, Message, Outcome, messages, or_defaults, process_batch
+from newsdrop.stages.common import Artifacts, Message, Outcome, messages, or_defaults, process_batch, run_all
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -167,18 +168,27 @@ class RenderBatch:
         if self.configured:
             lists.update((model.ALL, model.HOME))
         under_settings = self.under_settings
+        # Each listing reads and writes objects of its own: they are derived side by side.
+        tasks: list[Callable[[], None]] = []
         for list_id in sorted(lists):
             kind, _, value = list_id.partition(":")
             if list_id == model.HOME:
-                derive("index.html", under_settings(pages.home_page, catalog), cache=LISTING_CACHE)
+                key, make = "index.html", under_settings(pages.home_page, catalog)
             elif list_id == model.ALL:
-                derive("feed.xml", under_settings(pages.feed, catalog), cache=LISTING_CACHE)
+                key, make = "feed.xml", under_settings(pages.feed, catalog)
             elif kind in ("cat", "tag"):
-                key = paths.key_for_url(urls.list_url(list_id))
-                derive(key, under_settings(pages.listing_page, list_id, catalog), cache=LISTING_CACHE)
+                key, make = (
+                    paths.key_for_url(urls.list_url(list_id)),
+                    under_settings(pages.listing_page, list_id, catalog),
+                )
             elif kind == "day":
                 self.sitemaps.add(urls.day_sitemap_key(value))
-                self.derive_together(under_settings(pages.day_pages, value, catalog))
+                tasks.append(partial(self.derive_together, under_settings(pages.day_pages, value, catalog)))
+                continue
+            else:
+                continue
+            tasks.append(partial(derive, key, make, cache=LISTING_CACHE))
+        run_all(tasks, self.ports.io_workers)
         counts = self.writer.counts
         self.day_indexes([*counts.created_keys, *counts.deleted_keys], always=self.configured or self.retried)
         self.ensure_static()
