@@ -8,8 +8,8 @@ import contextlib
 import dataclasses
 import os
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -34,35 +34,15 @@ class Meeting(MemoryStore):
         self.parties, self.patience, self._arrived = parties, patience, 0
         self.barrier = threading.Barrier(parties)
 
-    def put(
-        self,
-        key: str,
-        body: bytes,
-        *,
-        content_type: str,
-        cache_control: str = "",
-        metadata: Mapping[str, str] | None = None,
-        if_match: str | None = None,
-        if_none_match: bool = False,
-        content_disposition: str = "",
-    ) -> str:
-        if self.barrier is not None and cache_control == LISTING_CACHE:
+    def put(self, key: str, body: bytes, **options: Any) -> str:
+        if self.barrier is not None and options.get("cache_control") == LISTING_CACHE:
             with self._count_lock:
                 waits = self._arrived < self.parties
                 self._arrived += 1
             if waits:  # the write goes ahead either way: whether the barrier broke is the test's answer
                 with contextlib.suppress(threading.BrokenBarrierError):
                     self.barrier.wait(timeout=self.patience)
-        return super().put(
-            key,
-            body,
-            content_type=content_type,
-            cache_control=cache_control,
-            metadata=metadata,
-            if_match=if_match,
-            if_none_match=if_none_match,
-            content_disposition=content_disposition,
-        )
+        return super().put(key, body, **options)
 
 
 def post(name: str, day: int, category: str, tag: str) -> tuple[str, bytes]:
