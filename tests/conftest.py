@@ -70,8 +70,9 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """template.yaml's resources on in-process moto, with the real handlers pumped like Lambda."""
+def moto_stack(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """template.yaml's resources on in-process moto, with the real handlers pumped like Lambda
+    (parametrized indirectly: render's IO_CONCURRENCY, 1 unless given, as in the local stack)."""
     from moto import mock_aws
 
     from newsdrop.adapters import aws
@@ -87,7 +88,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         aws_ports.cache_clear()
         settings.cache_clear()
         stack = provision(ROOT, Names())
-        pump = Pump(stack, retry_after=0, in_process=True)
+        pump = Pump(stack, retry_after=0, in_process=True, io_concurrency=getattr(request, "param", 1))
         yield pump
     aws.client.cache_clear()
     aws_ports.cache_clear()

@@ -314,6 +314,10 @@ class Pump:
     endpoint: str | None = None
     retry_after: int | None = None  # seconds before a failed record is visible again (None: the queue's timeout)
     in_process: bool = False  # moto runs in this process: work in its SQS backend, not by requests
+    # Render's listings derived at once (the template says 8, for AWS's round trips). Here moto answers
+    # in this process, one request at a time, so threads would only wait on each other: one at a
+    # time was 3% faster a publish, side by side (README, Design).
+    io_concurrency: int = 1
     handlers: dict[str, Handler] = field(default_factory=dict)
     invocations: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -329,6 +333,7 @@ class Pump:
         env.setdefault("AWS_DEFAULT_REGION", REGION)
         env["POWERTOOLS_METRICS_DISABLED"] = "true"
         env["POWERTOOLS_SERVICE_NAME"] = "newsdrop"  # one process hosts all functions; log lines name the function
+        env["IO_CONCURRENCY"] = str(self.io_concurrency)
         # The functions read their settings from the environment, as in Lambda.
         os.environ.update(env)
         for logical, spec in self.stack.functions.items():
