@@ -21,23 +21,23 @@ from newsdrop.stages.common import run_all
 
 @dataclass
 class Meeting(MemoryStore):
-    """A site bucket whose first `parties` listing writes each wait, up to `patience` seconds, for
-    the others: they meet only if they are made at once (a barrier broken otherwise)."""
+    """A site bucket whose first listing writes, as many as the barrier's parties, each wait up to
+    `patience` seconds for the others: they meet only if they are made at once (the barrier broken
+    otherwise)."""
 
-    parties: int = 0
     patience: float = 30.0
     barrier: threading.Barrier | None = None
     _arrived: int = 0
     _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def expect(self, parties: int, patience: float) -> None:
-        self.parties, self.patience, self._arrived = parties, patience, 0
+        self.patience, self._arrived = patience, 0
         self.barrier = threading.Barrier(parties)
 
     def put(self, key: str, body: bytes, **options: Any) -> str:
         if self.barrier is not None and options.get("cache_control") == LISTING_CACHE:
             with self._count_lock:
-                waits = self._arrived < self.parties
+                waits = self._arrived < self.barrier.parties
                 self._arrived += 1
             if waits:  # the write goes ahead either way: whether the barrier broke is the test's answer
                 with contextlib.suppress(threading.BrokenBarrierError):
