@@ -34,6 +34,7 @@ from typing import Any
 from bench import corpus, paths, profiling
 from bench.counting import Meter, hook_client
 from bench.publishing import delta, newsdrop_location, peak_rss_bytes, settle, time_publishes
+from bench.units import UnitMeter, summary
 
 CHUNK = 100
 REGION = "us-east-1"
@@ -59,6 +60,7 @@ class Local:
     meter: Meter
     user_s3: Any  # the bench's own clients: their requests are not the functions' and are not counted
     user_ddb: Any
+    units: UnitMeter  # DynamoDB request units, of publishes apart from the timed ones
 
     @property
     def names(self) -> Any:
@@ -83,9 +85,10 @@ def start() -> Local:
     roles = {names.source_bucket: "source", names.site_bucket: "site", names.artifact_bucket: "artifacts"}
     for service in ("s3", "dynamodb", "events", "cloudfront"):
         hook_client(aws.client(service), meter, roles)
-    return Local(
-        stack, pump, meter, boto3.client("s3", region_name=REGION), boto3.client("dynamodb", region_name=REGION)
-    )
+    user_ddb = boto3.client("dynamodb", region_name=REGION)
+    units = UnitMeter(shadow=user_ddb)
+    units.hook(aws.client("dynamodb"))
+    return Local(stack, pump, meter, boto3.client("s3", region_name=REGION), user_ddb, units)
 
 
 def upload(local: Local, key: str, body: bytes) -> None:
@@ -228,6 +231,24 @@ def measure(local: Local, posts: list[tuple[str, bytes]]) -> dict[str, Any]:
     return result
 
 
+def measure_units(local: Local, posts: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """The DynamoDB request units of each publish (`bench.units`), on publishes of their own: the
+    meter's reads would slow the timed ones."""
+    publish = publisher(local)
+    reads: list[dict[str, float]] = []
+    writes: list[dict[str, float]] = []
+    local.units.on = True
+    try:
+        for key, body in posts:
+            local.units.reset()
+            publish(key, body)
+            reads.append(dict(local.units.read))
+            writes.append(dict(local.units.write))
+    finally:
+        local.units.on = False
+    return {**summary(reads, writes), "requests_refused": dict(local.units.failed)}
+
+
 def site_listing(local: Local) -> dict[str, str]:
     listing: dict[str, str] = {}
     for page in local.user_s3.get_paginator("list_objects_v2").paginate(Bucket=local.names.site_bucket):
@@ -255,6 +276,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "base_load": base,
         **measure(local, corpus.new_posts(args.repeats, f"ls{args.size}")),
     }
+    if args.unit_publishes:
+        result["request_units"] = measure_units(local, corpus.new_posts(args.unit_publishes, f"lu{args.size}"))
     if args.profile_publishes:
         extra = corpus.new_posts(args.profile_publishes, f"lp{args.size}")
 
@@ -281,6 +304,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--day-posts", type=int, default=0, help="posts published into the day before the timed ones")
     parser.add_argument("--profile-publishes", type=int, default=0)
+    parser.add_argument(
+        "--unit-publishes",
+        type=int,
+        default=10,
+        help="publishes, apart from the timed ones, whose DynamoDB units are counted",
+    )
     parser.add_argument("--profile-dir", default="bench/work/profiles")
     parser.add_argument("--site-dump", default="")
     parser.add_argument("--out", required=True)

@@ -178,7 +178,16 @@ def requests_table(results: dict[str, Any]) -> str:
     invocations = [", ".join(f"{_function(k)} {v}" for k, v in sorted(r["invocations"].items())) for _, r in columns]
     rows.append(["invocations", *invocations])
     rows.append(["scheduled compaction after it (mean requests)", *[_tick_requests(r) for _, r in columns]])
+    rows.append(["DynamoDB request units (median read / write)", *[_units(r) for _, r in columns]])
     return _table(["per single publish", *[c for c, _ in columns]], rows)
+
+
+def _units(row: dict[str, Any]) -> str:
+    """Counted through moto only (`bench.units`): the local adapters' runs have no DynamoDB items."""
+    units = row.get("request_units")
+    if not units:
+        return "-"
+    return f"{units['read']['median']:g} / {units['write']['median']:g}"
 
 
 def _tick_requests(row: dict[str, Any]) -> str:
