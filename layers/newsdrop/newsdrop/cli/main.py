@@ -142,7 +142,7 @@ def _port_in_use(host: str, port: int) -> bool:
 
 def _dev(args: argparse.Namespace) -> int:
     from newsdrop.clock import ManualClock
-    from newsdrop.local.dev import DevStack, project_root, upload
+    from newsdrop.local.dev import DevStack, address_warning, project_root, upload
 
     # The servers bind in threads of their own, where a port in use would fail quietly (moto's
     # would leave the stack waiting for it for ever): check both first, and say which.
@@ -184,6 +184,9 @@ def _dev(args: argparse.Namespace) -> int:
             count = sum(1 for _ in upload(files, stack.names.source_bucket, stack.endpoint))
             print(f"uploaded {count} files from {args.posts}", flush=True)
         print(stack.banner(args.posts), flush=True)
+        warning = address_warning(Path(args.posts), stack.site_port) if args.posts else None
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         # Wake now and then: a signal the kernel hands to another thread only sets a flag, which an
         # unbounded wait in this (the main) thread would never get to read.
         while True:

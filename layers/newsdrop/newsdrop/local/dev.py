@@ -13,6 +13,7 @@ import os
 import shlex
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,9 @@ from newsdrop.local.scheduler import ScheduleRunner, put_on_bus
 from newsdrop.local.siteserver import SiteServer, mounted_at, security_headers
 from newsdrop.local.sources import source_files
 from newsdrop.local.stack import Names, Pump, Stack, client, describe, provision, queue_url
-from newsdrop.ports import RefreshJob
+from newsdrop.model import SiteConfig
+from newsdrop.ports import DEFAULT_MAX_POST_BYTES, RefreshJob
+from newsdrop.posts import Rejected, read_config
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,34 @@ def project_root(start: Path | None = None) -> Path:
     if (checkout / "template.yaml").is_file():
         return checkout
     raise FileNotFoundError("template.yaml not found: run newsdrop from the project folder")
+
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}  # noqa: S104 (names compared, never bound)
+
+
+def address_warning(posts: Path, site_port: int) -> str | None:
+    """What to say when the posts' `url:` (the address of canonical links, the feed's and the
+    sitemaps') is this machine at another port than the stack serves the site on: every such link
+    would lead nowhere. An address elsewhere is the deployed site's, and meant."""
+    config = posts / "_config.yml"
+    url = SiteConfig().url
+    if config.is_file():
+        try:
+            url = read_config(config.read_bytes(), max_bytes=DEFAULT_MAX_POST_BYTES).url
+        except Rejected:
+            return None  # the stack reports a settings file it cannot read, as it does any rejection
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if parts.hostname not in LOOPBACK or port == site_port:
+        return None
+    where = f"{config} sets" if config.is_file() else "with no _config.yml, the site has"
+    return (
+        f"note: {where} url: {url}, but the stack serves the site on port {site_port}: canonical links,"
+        f" the feed's and the sitemaps' lead to {url}. Set url: to the stack's address to follow them."
+    )
 
 
 def use_local_credentials() -> None:

@@ -1,0 +1,51 @@
+"""`newsdrop dev` says when the posts' `url:` is this machine at a port the stack does not serve the
+site on: the site's canonical, feed and sitemap links would lead nowhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsdrop.local.dev import address_warning
+
+
+def posts_with(tmp_path: Path, config: str | None) -> Path:
+    if config is not None:
+        (tmp_path / "_config.yml").write_text(config, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://localhost:8080/", "http://[::1]:8080", "http://0.0.0.0:8080"]
+)
+def test_this_machine_at_another_port_is_named(tmp_path: Path, url: str) -> None:
+    posts = posts_with(tmp_path, f"title: t\nurl: {url}\n")
+    warning = address_warning(posts, 8081)
+    assert warning is not None
+    assert url.rstrip("/") in warning and "port 8081" in warning and str(posts / "_config.yml") in warning
+
+
+def test_the_port_the_stack_serves_on_is_quiet(tmp_path: Path) -> None:
+    assert address_warning(posts_with(tmp_path, "url: http://127.0.0.1:8081\n"), 8081) is None
+    assert address_warning(posts_with(tmp_path, "url: http://localhost\n"), 80) is None
+
+
+def test_the_deployed_address_is_meant(tmp_path: Path) -> None:
+    assert address_warning(posts_with(tmp_path, "url: https://news.example.com\n"), 8081) is None
+
+
+def test_without_settings_the_default_address_counts(tmp_path: Path) -> None:
+    warning = address_warning(posts_with(tmp_path, None), 9000)
+    assert warning is not None and "no _config.yml" in warning and "http://localhost:8080" in warning
+    assert address_warning(posts_with(tmp_path, None), 8080) is None
+
+
+def test_settings_the_stack_rejects_are_left_to_its_report(tmp_path: Path) -> None:
+    assert address_warning(posts_with(tmp_path, "url: [unclosed\n"), 9000) is None
+    assert address_warning(posts_with(tmp_path, "url: http://127.0.0.1:99999\n"), 9000) is None
+
+
+def test_the_sample_site_matches_make_runs_port(root: Path) -> None:
+    assert address_warning(root / "samples" / "site", 8080) is None
+    assert address_warning(root / "samples" / "site", 8081) is not None
