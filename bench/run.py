@@ -33,6 +33,7 @@ class Plan:
     stack_repeats: int
     stack_flow_size: int  # 0: no base loaded through the event flow
     profile_publishes: int
+    unit_publishes: int  # bench.units: untimed publishes whose DynamoDB request units are counted
     import_runs: int
     search_sizes: tuple[int, ...]  # bench.search: index costs, cold queries in Chromium, recall
     # bench.roundtrips: the local stack with each request a round trip away, listings one at a time
@@ -55,6 +56,7 @@ FULL = Plan(
     stack_repeats=45,
     stack_flow_size=1_000,
     profile_publishes=5,
+    unit_publishes=10,
     import_runs=5,
     search_sizes=(1_000, 10_000),
     round_trip_size=1_000,
@@ -72,6 +74,7 @@ QUICK = Plan(
     stack_repeats=3,
     stack_flow_size=0,
     profile_publishes=0,
+    unit_publishes=3,
     import_runs=3,
     search_sizes=(1_000,),
     round_trip_size=0,
@@ -135,6 +138,7 @@ def run_stack(plan: Plan, corpora: dict[int, corpus.Corpus], size: int, base: st
     repeats = plan.stack_repeats if base == "seeded" else max(3, plan.stack_repeats // 3)
     args = ["--corpus", str(corpora[size].root), "--size", str(size), "--base", base, "--repeats", str(repeats)]
     args += ["--profile-publishes", str(plan.profile_publishes if base == "seeded" else 0)]
+    args += ["--unit-publishes", str(plan.unit_publishes if base == "seeded" else 0)]
     args += ["--profile-dir", str(paths.WORK / "profiles")]
     args += ["--site-dump", str(paths.WORK / "results" / f"site-{base}-{size}.json")]
     return child("bench.localstack", args, f"localstack-{base}-{size}")

@@ -8,7 +8,8 @@ sizes and formats" and "DynamoDB throughput capacity"):
 - BatchGetItem: each item as a GetItem of its own;
 - Query: the sizes of the items it reads added up, then rounded up to 4 KB once; the whole items,
   whatever the projection returns;
-- a write: 1 write unit per 1 KB, rounded up, of the larger of the item before and after it;
+- a write: 1 write unit per 1 KB, rounded up, of the larger of the item before and after it; a
+  write refused by its condition costs the same, for the item as it stays;
 - TransactWriteItems: twice that for each item it writes. A condition check in a transaction is
   counted here as a transactional read (2 read units per 4 KB): an estimate, which the guide does
   not spell out.
@@ -24,6 +25,7 @@ import copy
 import math
 import re
 import statistics
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from typing import Any
 READ_BLOCK = 4096
 WRITE_BLOCK = 1024
 TRANSACTIONAL = 2
+WRITES = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}  # request -> its transaction action
 _NAME = re.compile(r"#\w+")
 _VALUE = re.compile(r":\w+")
 
@@ -81,24 +84,47 @@ def write_units(size: int) -> float:
     return float(max(1, math.ceil(size / WRITE_BLOCK)))
 
 
+@dataclass(frozen=True)
+class Charge:
+    """One request's units, as the meter counted them."""
+
+    request: str  # "dynamodb:Query"
+    params: dict[str, Any]
+    read: float
+    write: float
+
+
 @dataclass
 class UnitMeter:
-    """Counts the request units of the requests of the clients it hooks, while `on`."""
+    """Counts the request units of the requests of the clients it hooks, while `on`.
+
+    Render's listings may query from threads of their own (`IO_CONCURRENCY`): the counters are
+    updated under a lock. A request the meter does not model (a Scan, a TransactGetItems, a
+    Query by the older `KeyConditions`) is counted in `uncounted`, never guessed at."""
 
     shadow: Any  # a DynamoDB client of the meter's own
     on: bool = False
     read: Counter[str] = field(default_factory=Counter)  # request name -> read units
     write: Counter[str] = field(default_factory=Counter)
-    failed: Counter[str] = field(default_factory=Counter)  # requests DynamoDB refused (kept over resets)
+    charges: list[Charge] = field(default_factory=list)
+    # Kept over resets: transactions DynamoDB cancelled (whose units the guide leaves open), other
+    # refused requests, and requests the meter does not model.
+    failed: Counter[str] = field(default_factory=Counter)
+    uncounted: Counter[str] = field(default_factory=Counter)
     _keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def hook(self, client: Any) -> None:
-        client.meta.events.register("before-parameter-build.dynamodb", self._before)
-        client.meta.events.register("after-call.dynamodb", self._after)
+        """Hook `client` (once, however often asked)."""
+        events = client.meta.events
+        events.register("before-parameter-build.dynamodb", self._before, unique_id=f"units-before-{id(self)}")
+        events.register("after-call.dynamodb", self._after, unique_id=f"units-after-{id(self)}")
 
     def reset(self) -> None:
-        self.read.clear()
-        self.write.clear()
+        with self._lock:
+            self.read.clear()
+            self.write.clear()
+            self.charges.clear()
 
     # -------------------------------------------------------------------------------- the items
 
@@ -113,9 +139,9 @@ class UnitMeter:
         found = self.shadow.get_item(TableName=table, Key=dict(key), ConsistentRead=True).get("Item")
         return item_size(found)
 
-    def _target(self, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def _target(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
         table = params["TableName"]
-        return dict(params["Key"]) if name != "Put" else self.key_of(table, params["Item"])
+        return dict(params["Key"]) if kind != "Put" else self.key_of(table, params["Item"])
 
     # -------------------------------------------------------------------------------- the hooks
 
@@ -124,13 +150,16 @@ class UnitMeter:
             return
         name = model.name
         before: list[int] = []
-        if name in ("PutItem", "UpdateItem", "DeleteItem"):
-            kind = name.removesuffix("Item")
-            before = [self.stored(params["TableName"], self._target(kind, params))]
-        elif name == "TransactWriteItems":
-            for entry in params["TransactItems"]:
-                ((kind, action),) = entry.items()
-                before.append(self.stored(action["TableName"], self._target(kind, action)))
+        try:
+            if name in WRITES:
+                before = [self.stored(params["TableName"], self._target(WRITES[name], params))]
+            elif name == "TransactWriteItems":
+                for entry in params["TransactItems"]:
+                    ((kind, action),) = entry.items()
+                    before.append(self.stored(action["TableName"], self._target(kind, action)))
+        except (KeyError, TypeError, ValueError):  # malformed: botocore's validation says so, not the meter
+            context["request_units"] = (name, None, before)
+            return
         context["request_units"] = (name, copy.deepcopy(params), before)
 
     def _after(
@@ -141,41 +170,74 @@ class UnitMeter:
             return
         name, params, before = held
         request = f"dynamodb:{name}"
-        if http_response.status_code != 200:
-            self.failed[request] += 1
+        if params is None:
+            self._count(self.uncounted, request)
             return
+        refused = http_response.status_code != 200
+        code = parsed.get("Error", {}).get("Code", "") if refused else ""
+        try:
+            if refused and not (name in WRITES and code == "ConditionalCheckFailedException"):
+                self._count(self.failed, request)
+                return
+            # A write whose condition failed is billed all the same, for the item as it stays.
+            read, write = self.units(name, params, before, parsed, kept=refused)
+        except (KeyError, TypeError, ValueError):
+            self._count(self.uncounted, request)
+            return
+        if read is None:
+            self._count(self.uncounted, request)
+            return
+        with self._lock:
+            if read:
+                self.read[request] += read
+            if write:
+                self.write[request] += write
+            self.charges.append(Charge(request, params, read, write))
+
+    def _count(self, counter: Counter[str], request: str) -> None:
+        with self._lock:
+            counter[request] += 1
+
+    def units(
+        self, name: str, params: Mapping[str, Any], before: Sequence[int], parsed: Mapping[str, Any], *, kept: bool
+    ) -> tuple[float | None, float]:
+        """(read units, write units) of one request that DynamoDB carried out (or refused by its
+        condition: `kept`, the item left as it was); (None, 0) for a request not modelled."""
+        consistent = bool(params.get("ConsistentRead"))
         if name == "GetItem":
-            self.read[request] += read_units(
-                self.stored(params["TableName"], params["Key"]), consistent=bool(params.get("ConsistentRead"))
-            )
-        elif name == "BatchGetItem":
+            return read_units(self.stored(params["TableName"], params["Key"]), consistent=consistent), 0.0
+        if name == "BatchGetItem":
+            read = 0.0
             for table, asked in params["RequestItems"].items():
                 unprocessed = parsed.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
                 for key in asked["Keys"]:
                     if key not in unprocessed:
-                        size = self.stored(table, key)
-                        self.read[request] += read_units(size, consistent=bool(asked.get("ConsistentRead")))
-        elif name == "Query":
-            self.read[request] += read_units(self.query_size(params), consistent=bool(params.get("ConsistentRead")))
-        elif name == "PutItem":
-            self.write[request] += write_units(max(before[0], item_size(params["Item"])))
-        elif name == "UpdateItem":
-            after = self.stored(params["TableName"], params["Key"])
-            self.write[request] += write_units(max(before[0], after))
-        elif name == "DeleteItem":
-            self.write[request] += write_units(before[0])
-        elif name == "TransactWriteItems":
+                        read += read_units(self.stored(table, key), consistent=bool(asked.get("ConsistentRead")))
+            return read, 0.0
+        if name == "Query":
+            return read_units(self.query_size(params), consistent=consistent), 0.0
+        if name in WRITES:
+            after = before[0]
+            if name == "PutItem" and not kept:
+                after = item_size(params["Item"])
+            elif name == "UpdateItem" and not kept:
+                after = self.stored(params["TableName"], params["Key"])
+            return 0.0, write_units(max(before[0], after))
+        if name == "TransactWriteItems":
+            read = write = 0.0
             for entry, size in zip(params["TransactItems"], before, strict=True):
                 ((kind, action),) = entry.items()
                 if kind == "ConditionCheck":
-                    self.read[request] += TRANSACTIONAL * read_units(size)
+                    read += TRANSACTIONAL * read_units(size)
                     continue
                 after = 0
                 if kind == "Put":
                     after = item_size(action["Item"])
                 elif kind == "Update":
                     after = self.stored(action["TableName"], action["Key"])
-                self.write[request] += TRANSACTIONAL * write_units(max(size, after))
+                write += TRANSACTIONAL * write_units(max(size, after))
+            return read, write
+        return None, 0.0
 
     def query_size(self, params: Mapping[str, Any]) -> int:
         """The whole items the query read: the same query without its projection (or filter, which

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bench.units import UnitMeter, item_size
+from bench.units import UnitMeter, item_size, read_units
 
 TABLE = "units"
 
@@ -77,7 +77,7 @@ def test_reads_cost_whole_items_per_4_kb(hooked: tuple[Any, UnitMeter]) -> None:
         TableName=TABLE,
         KeyConditionExpression="pk = :p AND sk < :d",
         ExpressionAttributeValues={":p": {"S": "p"}, ":d": {"S": "d"}, ":none": {"S": "x"}},
-        FilterExpression="x <> :none",
+        FilterExpression="x = :none",  # matches nothing: the items were read all the same
         ProjectionExpression="#s",
         ExpressionAttributeNames={"#s": "sk"},
         ConsistentRead=True,
@@ -106,45 +106,95 @@ def test_a_transaction_costs_twice_and_checks_as_reads(hooked: tuple[Any, UnitMe
     assert meter.read == {"dynamodb:TransactWriteItems": 2 * 1}
 
 
-def test_refused_requests_and_requests_while_off_are_not_counted(hooked: tuple[Any, UnitMeter]) -> None:
+def test_a_write_refused_by_its_condition_costs_the_item_it_kept(hooked: tuple[Any, UnitMeter]) -> None:
+    client, meter = hooked
+    client.put_item(TableName=TABLE, Item=body(3000))
+    meter.reset()
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        client.put_item(TableName=TABLE, Item=body(100), ConditionExpression="attribute_not_exists(pk)")
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        client.delete_item(TableName=TABLE, Key=key(), ConditionExpression="attribute_not_exists(pk)")
+    assert meter.write == {"dynamodb:PutItem": 3, "dynamodb:DeleteItem": 3}
+    assert not meter.failed
+
+
+def test_what_it_does_not_count(hooked: tuple[Any, UnitMeter]) -> None:
     client, meter = hooked
     meter.on = False
     client.put_item(TableName=TABLE, Item=body(3000))
-    assert not meter.write
+    assert not meter.write and not meter.charges
     meter.on = True
-    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
-        client.put_item(TableName=TABLE, Item=body(100), ConditionExpression="attribute_not_exists(pk)")
-    assert not meter.write
-    assert meter.failed == {"dynamodb:PutItem": 1}
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_item(TableName="no-such-table", Key=key())
+    client.scan(TableName=TABLE)  # not modelled: never guessed at
+    assert meter.failed == {"dynamodb:GetItem": 1}
+    assert meter.uncounted == {"dynamodb:Scan": 1}
+    assert not meter.read
 
 
-POST = (
-    "_posts/2026-11-23-units.md",
-    '---\ntitle: "单位"\ndate: 2026-11-23 18:00:00 +0800\ncategories: [news]\ntags: [市场]\n---\n正文。\n',
-)
+def test_hooked_twice_it_counts_once(hooked: tuple[Any, UnitMeter]) -> None:
+    client, meter = hooked
+    meter.hook(client)
+    client.put_item(TableName=TABLE, Item=body(3000))
+    assert meter.write == {"dynamodb:PutItem": 3}
 
 
-def test_a_publish_costs_at_least_a_unit_a_request(moto_stack: Any) -> None:
-    """Through the real handlers: every DynamoDB request of the publish is seen by the unit meter,
-    none costs less than the least DynamoDB bills, and the commit's transaction pays twice per item."""
+def test_unprocessed_keys_are_not_read(hooked: tuple[Any, UnitMeter]) -> None:
+    client, meter = hooked
+    client.put_item(TableName=TABLE, Item=body(5000, sk="a"))
+    client.put_item(TableName=TABLE, Item=body(100, sk="b"))
+    asked = {"RequestItems": {TABLE: {"Keys": [key("a"), key("b")], "ConsistentRead": True}}}
+    # moto answers every key; DynamoDB may hand some back, to be asked for again.
+    everything = meter.units("BatchGetItem", asked, [], {}, kept=False)
+    handed_back = meter.units("BatchGetItem", asked, [], {"UnprocessedKeys": {TABLE: {"Keys": [key("a")]}}}, kept=False)
+    assert everything == (2 + 1, 0.0)
+    assert handed_back == (1, 0.0)
+
+
+def post(n: int) -> tuple[str, bytes]:
+    text = (
+        f'---\ntitle: "市场快讯第 {n} 条"\ndate: 2026-11-{1 + n % 28:02d} 0{n % 10}:00:00 +0800\n'
+        f"categories: [news]\ntags: [市场]\n---\n{'北向资金今日净买入，两市成交额继续放大。' * 8}\n"
+    )
+    return f"_posts/2026-11-{1 + n % 28:02d}-units-{n}.md", text.encode()
+
+
+def test_a_publish_is_charged_for_what_it_read_and_wrote(moto_stack: Any) -> None:
+    """Through the real handlers: every DynamoDB request of a publish is seen and charged at least
+    what DynamoDB bills at the least, and the home page's Query the whole entries of the home list,
+    summed from the table itself."""
     from bench.counting import Meter, hook_client
     from newsdrop.adapters import aws
 
     names = moto_stack.stack.names
-    meter, units = Meter(), UnitMeter(shadow=boto3.client("dynamodb", region_name="us-east-1"), on=True)
+    s3 = aws.client("s3")
+    for n in range(30):
+        key, text = post(n)
+        s3.put_object(Bucket=names.source_bucket, Key=key, Body=text)
+    moto_stack.drain()
+    shadow = boto3.client("dynamodb", region_name="us-east-1")
+    meter, units = Meter(), UnitMeter(shadow=shadow, on=True)
     hook_client(aws.client("dynamodb"), meter, {})
     units.hook(aws.client("dynamodb"))
-    aws.client("s3").put_object(Bucket=names.source_bucket, Key=POST[0], Body=POST[1].encode())
+    key, text = post(30)
+    s3.put_object(Bucket=names.source_bucket, Key=key, Body=text)
     moto_stack.drain()
 
     requests = {name: n for name, n in meter.snapshot().items() if not name.endswith(".items")}
     assert requests["dynamodb:TransactWriteItems"] == 1  # the publish happened
-    for name, count in requests.items():
-        assert units.read[name] + units.write[name] >= count, name
-    for name in ("dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:GetItem"):
-        assert units.read[name] >= requests[name]
-    transaction_items = meter.snapshot()["dynamodb:TransactWriteItems.items"]
-    assert (
-        units.write["dynamodb:TransactWriteItems"] + units.read["dynamodb:TransactWriteItems"] >= 2 * transaction_items
-    )
-    assert not units.failed
+    assert len(units.charges) == sum(requests.values())
+    for charge in units.charges:
+        assert charge.read + charge.write >= 1, charge.request
+    transaction = "dynamodb:TransactWriteItems"
+    assert units.write[transaction] + units.read[transaction] >= 2 * meter.snapshot()[f"{transaction}.items"]
+    home = [c for c in units.charges if c.request == "dynamodb:Query" and "LIST#home" in str(c.params)]
+    listed = shadow.query(
+        TableName=names.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "LIST#home"}},
+    )["Items"]
+    assert len(listed) == 31
+    whole = sum(item_size(item) for item in listed)
+    assert [c.read for c in home] == [read_units(whole)]
+    assert read_units(whole) > 1  # a meter blind to sizes would have charged 1
+    assert not units.failed and not units.uncounted

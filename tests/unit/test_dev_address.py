@@ -43,7 +43,13 @@ def test_without_settings_the_default_address_counts(tmp_path: Path) -> None:
 
 def test_settings_the_stack_rejects_are_left_to_its_report(tmp_path: Path) -> None:
     assert address_warning(posts_with(tmp_path, "url: [unclosed\n"), 9000) is None
-    assert address_warning(posts_with(tmp_path, "url: http://127.0.0.1:99999\n"), 9000) is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "https://localhost:9000", "https://127.0.0.1"])
+def test_no_port_or_https_on_this_machine_leads_nowhere(tmp_path: Path, url: str) -> None:
+    """The stack serves plain HTTP, and no port is 99999."""
+    warning = address_warning(posts_with(tmp_path, f"url: {url}\n"), 9000)
+    assert warning is not None and url in warning
 
 
 def test_the_sample_site_matches_make_runs_port(root: Path) -> None:

@@ -7,6 +7,7 @@ Everything runs in this process, so the local stack can mend moto where it is no
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 import logging
 import os
@@ -59,13 +60,10 @@ def project_root(start: Path | None = None) -> Path:
     raise FileNotFoundError("template.yaml not found: run newsdrop from the project folder")
 
 
-LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}  # noqa: S104 (names compared, never bound)
-
-
 def address_warning(posts: Path, site_port: int) -> str | None:
     """What to say when the posts' `url:` (the address of canonical links, the feed's and the
-    sitemaps') is this machine at another port than the stack serves the site on: every such link
-    would lead nowhere. An address elsewhere is the deployed site's, and meant."""
+    sitemaps') is this machine but not where the stack serves the site (plain HTTP, `site_port`):
+    every such link would lead nowhere. An address elsewhere is the deployed site's, and meant."""
     config = posts / "_config.yml"
     url = SiteConfig().url
     if config.is_file():
@@ -74,17 +72,29 @@ def address_warning(posts: Path, site_port: int) -> str | None:
         except Rejected:
             return None  # the stack reports a settings file it cannot read, as it does any rejection
     parts = urllib.parse.urlsplit(url)
+    if not _this_machine(parts.hostname):
+        return None
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return None
-    if parts.hostname not in LOOPBACK or port == site_port:
+    except ValueError:  # no port at all (99999): no link leads anywhere
+        port = None
+    if parts.scheme == "http" and port == site_port:
         return None
     where = f"{config} sets" if config.is_file() else "with no _config.yml, the site has"
     return (
-        f"note: {where} url: {url}, but the stack serves the site on port {site_port}: canonical links,"
-        f" the feed's and the sitemaps' lead to {url}. Set url: to the stack's address to follow them."
+        f"note: {where} url: {url}, but the stack serves the site over http on port {site_port}: canonical"
+        f" links, the feed's and the sitemaps' lead to {url}. Set url: to the stack's address to follow them."
     )
+
+
+def _this_machine(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def use_local_credentials() -> None:
