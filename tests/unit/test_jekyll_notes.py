@@ -76,7 +76,7 @@ def test_a_name_in_the_notes_cannot_rewrite_the_terminal(
     (tmp_path / "_posts").mkdir()
     (tmp_path / "_posts/2024-05-20-a.md").write_text("---\ntitle: A\n---\nBody.\n")
     (tmp_path / "z\r\x1b[2K.docx").write_bytes(b"x")  # printed raw, it would erase its own line
-    monkeypatch.setattr("newsdrop.local.dev.upload", lambda files, bucket, endpoint: iter(files))  # no stack needed
+    monkeypatch.setattr("newsdrop.local.dev.upload", lambda files, bucket, endpoint, refused: iter(files))  # no stack
     monkeypatch.setattr("newsdrop.local.dev.use_local_credentials", lambda: None)
     assert cli.main(["import", str(tmp_path), "--endpoint", "http://127.0.0.1:9"]) == 0
     notes = [line for line in capsys.readouterr().err.splitlines() if "files not imported" in line]

@@ -78,6 +78,8 @@ class OutputFolder:
             path = self.path(key)
         except LinkInOutput:
             return  # never written
+        if not self._real(path.parent):
+            return  # reached through a link (or never made): whatever lies there is not the build's
         with contextlib.suppress(IsADirectoryError, NotADirectoryError):  # never written as a file
             path.unlink(missing_ok=True)
         for folder in path.parents:
@@ -89,6 +91,15 @@ class OutputFolder:
                 break
             self._checked.discard(folder)  # made (and checked) again if a later key needs it
             self._checked_names.clear()  # they name folders as keys do: forget them all, rarely
+
+    def _real(self, folder: Path) -> bool:
+        """Whether `folder` is the root, or a real folder below it whose every folder up to the root
+        is one too: `_folder`'s check, for a folder that is to be emptied rather than made."""
+        if folder == self.root or folder in self._checked:
+            return True
+        if not folder.is_relative_to(self.root) or folder.is_symlink() or not folder.is_dir():
+            return False
+        return self._real(folder.parent)
 
     def _folder(self, folder: Path) -> None:
         if folder in self._checked:

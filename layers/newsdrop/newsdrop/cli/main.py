@@ -75,6 +75,16 @@ def _output_refusal(src: Path, out: Path, *, clean: bool) -> str:
     real_src, real_out = src.resolve(), out.resolve()
     if real_src.is_relative_to(real_out):
         return f"the output folder {out} is or holds the source folder {src}"
+    if out.is_symlink() and out.parent.resolve().is_relative_to(real_src):
+        # `_site -> ~` in a tree taken from someone else: the site would be written over whatever it leads to.
+        return f"the output folder {out} is a link inside the source folder: give the folder it leads to, if meant"
+    if real_out.is_relative_to(real_src) and f"{real_out.relative_to(real_src).parts[0]}/" in (
+        source_keys.POSTS_PREFIX,
+        source_keys.TEMPLATES_PREFIX,
+    ):
+        # The build leaves its output out of the sources: pages among the posts or templates would
+        # hide them, and --clean delete them.
+        return f"the output folder {out} is among the posts or templates of {src}: give another ({src / '_site'})"
     if clean and out.is_symlink():
         return f"--clean empties a folder, and {out} is a link: give the folder itself"
     return ""
@@ -180,8 +190,10 @@ def _dev(args: argparse.Namespace) -> int:
     logging.getLogger("newsdrop").setLevel(logging.WARNING)  # rejections and failures (the handlers set INFO)
     try:
         if args.posts:
-            files = list(source_files(Path(args.posts)))
-            count = sum(1 for _ in upload(files, stack.names.source_bucket, stack.endpoint))
+            refused: list[tuple[str, str]] = []
+            files = list(source_files(Path(args.posts), refused=refused))
+            count = sum(1 for _ in upload(files, stack.names.source_bucket, stack.endpoint, refused))
+            _left_out("dev", refused)
             print(f"uploaded {count} files from {args.posts}", flush=True)
         print(stack.banner(args.posts), flush=True)
         warning = address_warning(Path(args.posts), stack.site_port) if args.posts else None
@@ -207,19 +219,27 @@ def _publish(args: argparse.Namespace) -> int:
     _warn_without_posts("publish", folder)
     refused: list[tuple[str, str]] = []
     files = list(source_files(folder, refused=refused))
-    for key, reason in refused:
-        print(f"newsdrop publish: left out {shown(key)}: {shown(reason)}", file=sys.stderr)
+    _left_out("publish", refused)
     if not files:
         print(f"newsdrop publish: no _config.yml, _templates/, _posts/ or site files in {folder}", file=sys.stderr)
         return 2
     if args.endpoint:
         use_local_credentials()
+    unread: list[tuple[str, str]] = []
+    uploaded = 0
     with Progress(transient=False) as progress:
         task = progress.add_task(f"uploading to s3://{args.bucket}", total=len(files))
-        for _ in upload(files, args.bucket, args.endpoint):
+        for _ in upload(files, args.bucket, args.endpoint, unread):
+            uploaded += 1
             progress.advance(task)
-    print(f"published {len(files)} files to s3://{args.bucket}", file=sys.stderr)
+    _left_out("publish", unread)
+    print(f"published {uploaded} files to s3://{args.bucket}", file=sys.stderr)
     return 0
+
+
+def _left_out(command: str, refused: list[tuple[str, str]]) -> None:
+    for key, reason in refused:
+        print(f"newsdrop {command}: left out {shown(key)}: {shown(reason)}", file=sys.stderr)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -236,12 +256,16 @@ def _import(args: argparse.Namespace) -> int:
     if args.endpoint:
         use_local_credentials()
     files = jekyll.files()
+    unread: list[tuple[str, str]] = []
+    uploaded = 0
     with Progress(transient=False) as progress:
         task = progress.add_task(f"importing into s3://{args.bucket}", total=len(files))
-        for _ in upload(files, args.bucket, args.endpoint):
+        for _ in upload(files, args.bucket, args.endpoint, unread):
+            uploaded += 1
             progress.advance(task)
+    _left_out("import", unread)
     print(
-        f"imported {len(files)} files ({jekyll.post_count} posts) from {args.dir} to s3://{args.bucket}",
+        f"imported {uploaded} files ({jekyll.post_count} posts) from {args.dir} to s3://{args.bucket}",
         file=sys.stderr,
     )
     for note in jekyll.notes():

@@ -27,7 +27,7 @@ from newsdrop.envelopes import REGION
 from newsdrop.local import moto_patches
 from newsdrop.local.scheduler import ScheduleRunner, put_on_bus
 from newsdrop.local.siteserver import SiteServer, mounted_at, security_headers
-from newsdrop.local.sources import source_files
+from newsdrop.local.sources import source_files, unreadable
 from newsdrop.local.stack import Names, Pump, Stack, client, describe, provision, queue_url
 from newsdrop.model import SiteConfig
 from newsdrop.ports import DEFAULT_MAX_POST_BYTES, RefreshJob
@@ -105,10 +105,19 @@ def use_local_credentials() -> None:
     os.environ.pop("AWS_PROFILE", None)
 
 
-def upload(files: Iterable[tuple[str, Path]], bucket: str, endpoint: str | None) -> Iterator[str]:
+def upload(
+    files: Iterable[tuple[str, Path]], bucket: str, endpoint: str | None, refused: list[tuple[str, str]]
+) -> Iterator[str]:
+    """Upload each file, yielding its key; one gone or unreadable since it was listed is reported into
+    `refused` and the rest go on."""
     s3 = client("s3", endpoint)
     for key, path in files:
-        with path.open("rb") as body:  # streamed: a file of any size, in chunks
+        try:
+            body = path.open("rb")
+        except OSError as exc:
+            refused.append((key, unreadable(exc)))
+            continue
+        with body:  # streamed: a file of any size, in chunks
             s3.put_object(Bucket=bucket, Key=key, Body=body)
         yield key
 

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from newsdrop import source_keys
-from newsdrop.local.sources import source_files
+from newsdrop.local.sources import read_within, source_files
+from newsdrop.ports import DEFAULT_MAX_POST_BYTES
 
 # Folders of a Jekyll site that hold what newsdrop renders its own way.
 LEFT_BEHIND = {
@@ -117,12 +118,18 @@ class JekyllSite:
         return found
 
     def settings(self) -> dict[str, Any]:
-        """The site's _config.yml, read once; empty when absent or unreadable (import uploads it as it is)."""
-        try:
-            config = yaml.safe_load((self.root / source_keys.CONFIG_KEY).read_text(encoding="utf-8"))
-        except (OSError, ValueError, yaml.YAMLError):
-            return {}
-        return config if isinstance(config, dict) else {}
+        """The site's _config.yml as the listing found it (never a link it left out, a pipe or a
+        device), at most as large as parse reads; empty when absent or unreadable (import uploads it
+        as it is, and parse reports what is wrong with it)."""
+        listed = [(key, path) for key, path in self.found if source_keys.is_config_key(key)]
+        unread: list[tuple[str, str]] = []
+        for _, body in read_within(listed, DEFAULT_MAX_POST_BYTES, unread):
+            try:
+                config = yaml.safe_load(body.decode("utf-8"))
+            except (ValueError, yaml.YAMLError):
+                return {}
+            return config if isinstance(config, dict) else {}
+        return {}
 
 
 PAGE_SUFFIXES = (".md", ".markdown", ".html")

@@ -53,7 +53,10 @@ def security_headers(template: dict[str, Any]) -> dict[str, str]:
 def key_for_path(raw_path: str, base: str = "/") -> str:
     """The object a request path names; under `base` (a site's `baseurl`, mounted there by whatever
     serves it), the path below it."""
-    path = unquote(urlsplit(raw_path).path) or "/"
+    try:
+        path = unquote(urlsplit(raw_path).path) or "/"
+    except ValueError as exc:  # no URL at all ("http://[x/"): nothing is there
+        raise paths.PathError(f"{raw_path[:80]!r} is not a URL") from exc
     if base != "/":
         if not path.startswith(base):
             raise paths.PathError(f"{path[:80]!r} is outside {base}")
@@ -128,7 +131,7 @@ class SiteServer:
         status = HTTPStatus.OK
         blob: Blob | None = None
         base = self.base
-        if base != "/" and urlsplit(request.path).path == "/":  # the stack's printed address: send the reader on
+        if base != "/" and request.path.partition("?")[0] == "/":  # the stack's printed address: send the reader on
             request.send_response(HTTPStatus.FOUND)
             request.send_header("Location", base)
             request.send_header("Content-Length", "0")
