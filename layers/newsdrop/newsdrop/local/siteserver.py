@@ -10,6 +10,7 @@ distribution there would serve it.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -79,6 +80,35 @@ def mounted_at(catalog: Catalog, *, ttl_s: float = 1.0) -> Callable[[], str]:
     return base
 
 
+IDLE_TIMEOUT_S = 30.0
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def ranged(body: bytes, header: str | None) -> tuple[HTTPStatus, bytes, dict[str, str]]:
+    """The answer to a GET of `body` with a `Range` header, as CloudFront gives it from S3: one
+    range of bytes (206), or 416 when it starts past the end; the whole object (200) without one,
+    or for several ranges or one it cannot read, which S3 answers whole as well."""
+    whole = (HTTPStatus.OK, body, {"Accept-Ranges": "bytes"})
+    found = _RANGE.fullmatch(header.strip()) if header else None
+    if found is None or found.group(1) == found.group(2) == "":
+        return whole
+    size = len(body)
+    first, last = found.group(1), found.group(2)
+    if first == "":  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(size - 1, int(last)) if last else size - 1
+    if first and last and int(last) < start:
+        return whole  # not a range at all: ignored, as the standard says
+    if start >= size or (first == "" and int(last) == 0):
+        return HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", {"Content-Range": f"bytes */{size}"}
+    return (
+        HTTPStatus.PARTIAL_CONTENT,
+        body[start : end + 1],
+        {"Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{end}/{size}"},
+    )
+
+
 class SiteServer:
     def __init__(
         self,
@@ -96,6 +126,8 @@ class SiteServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # A connection left idle is closed after this long: each holds a thread of its own.
+            timeout = IDLE_TIMEOUT_S
 
             def do_GET(self) -> None:
                 server.respond(self, with_body=True)
@@ -143,12 +175,19 @@ class SiteServer:
             blob = self.store.get(key_for_path(request.path, base))
         except paths.PathError:
             blob = None
+        body = b""
+        extra: dict[str, str] = {}
         if blob is None:
             status = HTTPStatus.NOT_FOUND
             blob = self.store.get("404.html") or Blob(body=b"Not Found", etag="", content_type="text/plain")
+            body = blob.body
+        else:
+            status, body, extra = ranged(blob.body, request.headers.get("Range"))
         request.send_response(status)
         request.send_header("Content-Type", blob.content_type or "application/octet-stream")
-        request.send_header("Content-Length", str(len(blob.body)))
+        request.send_header("Content-Length", str(len(body)))
+        for name, value in extra.items():
+            request.send_header(name, value)
         if blob.cache_control:
             request.send_header("Cache-Control", blob.cache_control)
         if blob.content_disposition:
@@ -159,4 +198,4 @@ class SiteServer:
             request.send_header(name, value)
         request.end_headers()
         if with_body:
-            request.wfile.write(blob.body)
+            request.wfile.write(body)
