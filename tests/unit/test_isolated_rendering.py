@@ -266,6 +266,7 @@ def test_a_child_that_stops_answering_is_killed_at_its_page_s_deadline(
     # What a loop in one C call looks like from here: no answer. The page waits its seconds and the grace.
     monkeypatch.setattr(theme, "RENDER_SECONDS", 0.2)
     monkeypatch.setattr(isolated, "GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(isolated, "SLOW_REST_SECONDS", 0.0)  # the overrides' rest (tested apart) over at once
     config = MINE
     assert 'class="mine"' in _page_404(config)
     stalled = isolated.child_pid()

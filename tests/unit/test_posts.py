@@ -1209,3 +1209,11 @@ def test_body_html_of_2_000_000_characters_is_published_and_one_more_is_rejected
     assert post.body_html == at
     reason = rejection(source("title: T", body=at + "x"), key=key, max_bytes=3_000_000)
     assert reason == "body HTML would be longer than 2000000 characters"
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory"])
+def test_a_zone_that_names_the_machine_s_own_is_refused(zone: str) -> None:
+    """Dates, and the URLs made of them, must not follow the machine a build or a function runs on."""
+    with pytest.raises(posts.Rejected, match=f"timezone '{zone}' is this machine's"):
+        posts.read_config(f"timezone: {zone}\n".encode(), max_bytes=LIMIT)
+    assert posts.read_config(b"timezone: Asia/Shanghai\n", max_bytes=LIMIT).timezone == "Asia/Shanghai"

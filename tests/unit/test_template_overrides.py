@@ -193,6 +193,47 @@ def test_an_override_that_runs_away_on_the_real_site_leaves_the_page_to_the_them
     assert pipeline.dead_letters == {}
 
 
+@pytest.mark.parametrize(("rest", "asked"), [(60.0, 1), (0.0, 3)])
+def test_overrides_out_of_time_rest_so_a_batch_is_not_spent_on_them(
+    rest: float, asked: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An override slow only on the real site costs its page's time once, not on every page: a
+    batch at 5 s a page would outlast the function's timeout. After the rest, it is tried again."""
+    from newsdrop.rendering import isolated
+
+    monkeypatch.setattr(theme, "RENDER_SECONDS", 0.5)
+    monkeypatch.setattr(isolated, "SLOW_REST_SECONDS", rest)
+    isolated.stop()  # no rest left from another test
+    body = '{% if site.title != "newsdrop" %}' + LOOPS + "{% endfor %}{% endfor %}{% endif %}"
+    source = '{% extends "base.html" %}{% block content %}' + body + "<h1>{{ post.title }}</h1>{% endblock %}"
+    pipeline = InProcessPipeline()
+    pipeline.upload("_config.yml", "title: 我的网站\n".encode())
+    pipeline.upload("_templates/post.html", source.encode())
+    pipeline.drain()
+    assert pipeline.rejections == []  # the trial passed it
+    pages_asked: list[str] = []
+    exchange = isolated._Child.exchange
+
+    def counted(child: isolated._Child, request: bytes, seconds: float) -> bytes:
+        answer = exchange(child, request, seconds)
+        if answer[:1] == isolated.SLOW:
+            pages_asked.append("slow")
+        return answer
+
+    monkeypatch.setattr(isolated._Child, "exchange", counted)
+    with caplog.at_level(logging.ERROR, logger=theme.log.name):
+        for n in range(3):
+            pipeline.upload(f"_posts/2024-05-2{n}-a{n}.md", f"---\ntitle: 标题 {n}\n---\n正文\n".encode())
+        pipeline.drain()
+    isolated.stop()
+    assert len(pages_asked) == asked  # post pages that ran out of time in the child
+    for n in range(3):
+        assert f"标题 {n}" in pipeline.site.objects[f"2024/05/2{n}/a{n}.html"].body.decode()  # the theme's
+    failed = {r.__dict__["template"] for r in caplog.records if r.name == theme.log.name}
+    assert failed == {"post.html"} if rest == 0 else "post.html" in failed
+    assert pipeline.dead_letters == {}
+
+
 def test_the_frame_of_every_page_follows_the_site_s_settings() -> None:
     # The frame (masthead, footer, head links) is rendered once per settings, not once per page.
     first = SiteConfig(title="一号站 First", baseurl="/one", author="Ann")

@@ -509,6 +509,11 @@ def _redirect_from(raw: Any) -> list[str]:
     return urls
 
 
+# Names the time zone database resolves to whatever the machine is set to, or to no real zone: a
+# site's dates, and so its posts' URLs, would follow the machine that reads them.
+MACHINE_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 def read_config(body: bytes, *, max_bytes: int) -> SiteConfig:
     """Parse `_config.yml`; unknown keys are ignored, as Jekyll plugins' keys would be."""
     if len(body) > max_bytes:
@@ -559,6 +564,10 @@ def _read_config(body: bytes) -> SiteConfig:
             raise Rejected("_config.yml: trust_html must be true or false")
         values["trust_html"] = data["trust_html"]
     config = SiteConfig(**{**defaults.to_json(), **values})
+    if config.timezone in MACHINE_ZONES:
+        raise Rejected(
+            f"_config.yml: timezone {config.timezone!r} is this machine's, not a zone: name one (Asia/Shanghai)"
+        )
     try:
         config.tz  # noqa: B018 - validates the zone name now, not at render time
     except (KeyError, ValueError) as exc:

@@ -58,6 +58,11 @@ STARTUP_SECONDS = 10.0  # a new child's interpreter and imports, on a busy machi
 # A page is at most theme.MAX_OUTPUT_CHARS (5 million) characters, 4 bytes each at most in UTF-8.
 MAX_ANSWER_BYTES = 20_000_000 + 1024
 PAGE, FAILURE, RETIRING = b"P", b"F", b"R"  # RETIRING: the page failed and the child ends (out of memory)
+SLOW = b"S"  # the page failed for want of time: the overrides rest (`SLOW_REST_SECONDS`)
+# After a page of a set of overrides runs out of time, the next pages are the theme's for this
+# long: each would cost its full time too (an override slow only on the real site passes its
+# trial), and a batch of pages at 7 s each would outlast the function's timeout, batch and all.
+SLOW_REST_SECONDS = 60.0
 READY = 0  # the number of the answer a child sends once it can render
 _HEADER = struct.Struct(">I")  # a frame's length
 _NUMBER = struct.Struct(">Q")  # an answer names the request it answers
@@ -75,8 +80,17 @@ class Failed(Exception):
     """The page could not be rendered with the overrides; the message says why."""
 
 
+class Resting(Failed):
+    """The overrides rest after a page ran out of time: the theme renders the page, and the page
+    that ran out of time has said why already."""
+
+
 class _Gone(Exception):
     """The child did not answer as it should: it died, took too long, or broke the protocol."""
+
+
+class _Late(_Gone):
+    """The child did not answer in time."""
 
 
 class _Unstartable(_Gone):
@@ -255,7 +269,7 @@ class _Child:
         try:
             yield
         except TimeoutError:
-            raise _Gone(f"rendering took longer than {allowed:g} s") from None
+            raise _Late(f"rendering took longer than {allowed:g} s") from None
         except (OSError, EOFError) as exc:
             raise _Gone(self._ending(exc)) from None
 
@@ -319,6 +333,7 @@ def _wait(fd: int, event: int, deadline: float) -> None:
 _lock = threading.Lock()  # one page at a time through the one child (`newsdrop dev` renders in threads)
 _child: _Child | None = None
 _unstartable_until = 0.0  # a child that could not start is not tried again before then
+_resting: tuple[tuple[tuple[str, str], ...], float] | None = None  # overrides out of time, and until when
 
 
 def _forked() -> None:
@@ -335,8 +350,10 @@ def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: 
     `seconds` (and the grace). Raises Failed."""
     import pickle  # nosec B403 - to this process's own child, never back; only sites with overrides pay its import
 
-    global _child, _unstartable_until
+    global _child, _unstartable_until, _resting
     with _lock:
+        if _resting is not None and _resting[0] == config.templates and time.monotonic() < _resting[1]:
+            raise Resting(f"a page of these overrides took longer than {seconds:g} s; they rest for a while")
         child = _own_child()
         if child is not None and child.templates != config.templates:
             # One set of overrides a child: the next set gets a new one, with none of the last's state.
@@ -359,23 +376,33 @@ def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: 
             answer = child.exchange(request, seconds)
         except _Gone as exc:
             _stop_child()
+            if isinstance(exc, _Late):
+                _resting = (config.templates, time.monotonic() + SLOW_REST_SECONDS)
+                raise Failed(f"{exc}{_rest_note()}") from None
             raise Failed(str(exc)) from None
         status, text = answer[:1], answer[1:]
         if status == RETIRING:
             _stop_child()
+        if status == SLOW:
+            _resting = (config.templates, time.monotonic() + SLOW_REST_SECONDS)
+            text += _rest_note().encode()
     if status == PAGE:
         return text
     raise Failed(text.decode("utf-8", "replace"))
+
+
+def _rest_note() -> str:
+    return f"; the overrides rest, and the theme renders the pages, for {SLOW_REST_SECONDS:g} s"
 
 
 @atexit.register
 def stop() -> None:
     """Stop this process's child, if it has one (as the process ends, the child would also end by
     itself when its stdin closes); the next page starts another."""
-    global _unstartable_until
+    global _unstartable_until, _resting
     with _lock:
         _stop_child()
-        _unstartable_until = 0.0
+        _unstartable_until, _resting = 0.0, None
 
 
 def child_pid() -> int | None:
@@ -421,6 +448,8 @@ def serve(requests: BinaryIO, answers: BinaryIO, unlimited: str = "") -> int:
             text = theme.render_override(template, dataclasses.replace(config, templates=templates), context, seconds)
         except MemoryError as exc:  # what the page left behind may not all be freed: a new child for the next
             status, text = RETIRING, _reason(theme.failure_reason, exc)
+        except theme.TooSlow as exc:
+            status, text = SLOW, _reason(theme.failure_reason, exc)
         except Exception as exc:  # whatever the override raised is its page's answer
             status, text = FAILURE, _reason(theme.failure_reason, exc)
         answer(number, status, text)

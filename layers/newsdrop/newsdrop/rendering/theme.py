@@ -143,9 +143,13 @@ class _Budget(threading.local):
 _budget = _Budget()
 
 
+class TooSlow(SecurityError):
+    """A page of an override ran out of its time (`isolated` then rests those overrides a while)."""
+
+
 def _spend() -> None:
     if time.monotonic() > _budget.deadline:
-        raise SecurityError(f"rendering took longer than {_budget.seconds:g} s")
+        raise TooSlow(f"rendering took longer than {_budget.seconds:g} s")
 
 
 def _bounded(value: Any) -> Any:
@@ -572,7 +576,7 @@ def _page_budget(seconds: float) -> Iterator[None]:
     if alarm:
 
         def stop(signum: int, frame: Any) -> None:
-            raise SecurityError(f"rendering took longer than {seconds:g} s")
+            raise TooSlow(f"rendering took longer than {seconds:g} s")
 
         earlier = signal.signal(signal.SIGALRM, stop)
         pending = signal.setitimer(signal.ITIMER_REAL, seconds)[0]
@@ -633,6 +637,9 @@ def render(template: str, config: SiteConfig, **context: Any) -> bytes:
     except OVERRIDE_FAILURES as exc:
         if _budget.trial:
             raise
+        if isinstance(exc, isolated.Resting):  # the page that ran out of time logged why, and that they rest
+            log.info("template overrides resting; the theme's own templates rendered %s", template)
+            return _render(environment(), template, config, context)
         reason = failure_reason(exc)
         names = sorted(name for name, _source in config.templates)
         log.error(
