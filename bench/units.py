@@ -104,9 +104,7 @@ class UnitMeter:
 
     shadow: Any  # a DynamoDB client of the meter's own
     on: bool = False
-    read: Counter[str] = field(default_factory=Counter)  # request name -> read units
-    write: Counter[str] = field(default_factory=Counter)
-    charges: list[Charge] = field(default_factory=list)
+    charges: list[Charge] = field(default_factory=list)  # since the last reset
     # Kept over resets: transactions DynamoDB cancelled (whose units the guide leaves open), other
     # refused requests, and requests the meter does not model.
     failed: Counter[str] = field(default_factory=Counter)
@@ -122,9 +120,24 @@ class UnitMeter:
 
     def reset(self) -> None:
         with self._lock:
-            self.read.clear()
-            self.write.clear()
             self.charges.clear()
+
+    @property
+    def read(self) -> Counter[str]:
+        """Read units by request name ("dynamodb:Query"), since the last reset."""
+        return self._total("read")
+
+    @property
+    def write(self) -> Counter[str]:
+        return self._total("write")
+
+    def _total(self, kind: str) -> Counter[str]:
+        total: Counter[str] = Counter()
+        with self._lock:
+            for charge in self.charges:
+                if units := getattr(charge, kind):
+                    total[charge.request] += units
+        return total
 
     # -------------------------------------------------------------------------------- the items
 
@@ -188,10 +201,6 @@ class UnitMeter:
             self._count(self.uncounted, request)
             return
         with self._lock:
-            if read:
-                self.read[request] += read
-            if write:
-                self.write[request] += write
             self.charges.append(Charge(request, params, read, write))
 
     def _count(self, counter: Counter[str], request: str) -> None:

@@ -122,14 +122,14 @@ class JekyllSite:
         device), at most as large as parse reads; empty when absent or unreadable (import uploads it
         as it is, and parse reports what is wrong with it)."""
         listed = [(key, path) for key, path in self.found if source_keys.is_config_key(key)]
-        unread: list[tuple[str, str]] = []
-        for _, body in read_within(listed, DEFAULT_MAX_POST_BYTES, unread):
-            try:
-                config = yaml.safe_load(body.decode("utf-8"))
-            except (ValueError, yaml.YAMLError):
-                return {}
-            return config if isinstance(config, dict) else {}
-        return {}
+        read = next(read_within(listed, DEFAULT_MAX_POST_BYTES, []), None)
+        if read is None:
+            return {}
+        try:
+            config = yaml.safe_load(read[1].decode("utf-8"))
+        except (ValueError, yaml.YAMLError):
+            return {}
+        return config if isinstance(config, dict) else {}
 
 
 PAGE_SUFFIXES = (".md", ".markdown", ".html")

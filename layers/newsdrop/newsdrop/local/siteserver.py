@@ -160,7 +160,6 @@ class SiteServer:
         return base.rstrip("/") + "/"
 
     def respond(self, request: BaseHTTPRequestHandler, *, with_body: bool) -> None:
-        status = HTTPStatus.OK
         blob: Blob | None = None
         base = self.base
         if base != "/" and request.path.partition("?")[0] == "/":  # the stack's printed address: send the reader on
@@ -175,7 +174,6 @@ class SiteServer:
             blob = self.store.get(key_for_path(request.path, base))
         except paths.PathError:
             blob = None
-        body = b""
         extra: dict[str, str] = {}
         if blob is None:
             status = HTTPStatus.NOT_FOUND
