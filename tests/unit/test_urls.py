@@ -43,3 +43,24 @@ def test_root_relative_links_of_a_post_move_under_the_base(html: str, expected: 
 def test_a_category_named_like_a_site_path_moves_under_categories(name: str, expected: str) -> None:
     assert urls.category_url(name) == expected
     assert urls.list_url(f"cat:{name}") == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # What an attribute's value holds is text, whatever it reads like.
+        ('<a title=" href=/x" href="/y">t</a>', '<a title=" href=/x" href="/blog/y">t</a>'),
+        ("<img alt=\"src='/z'\" src='/z'>", "<img alt=\"src='/z'\" src='/blog/z'>"),
+        # A `>` inside a quoted value does not end the tag.
+        ('<a title="a > b" href="/c">c</a>', '<a title="a > b" href="/blog/c">c</a>'),
+        # Unquoted values, other case, space around `=`, and attributes without a value.
+        ("<a data-x HREF = /u>u</a>", "<a data-x HREF = /blog/u>u</a>"),
+        ("<img src=/v alt=v>", "<img src=/blog/v alt=v>"),
+        ('<a title=/w href="/blog/w">w</a>', '<a title=/w href="/blog/w">w</a>'),
+        # Only href and src: an id or a class that starts with a slash stays.
+        ('<span id="/s" class="/t">s</span>', '<span id="/s" class="/t">s</span>'),
+        ('<a href="/blog?x=1">q</a><a href="/blog#f">f</a>', '<a href="/blog?x=1">q</a><a href="/blog#f">f</a>'),
+    ],
+)
+def test_only_the_href_and_src_attributes_of_a_tag_move(html: str, expected: str) -> None:
+    assert urls.rebase_links(html, "/blog") == expected

@@ -63,26 +63,40 @@ def days_with_posts(site: ObjectStore) -> list[str]:
 
 
 # (Here, not in newsdrop.markup: render imports no Markdown library.)
-# A root-relative link or image in a post (`/images/x.png`, `/`), in quotes or not; not `//host`.
-_START_TAG = re.compile(r"<[a-zA-Z][^>]*>")
-_ROOT_LINK = re.compile(r"""(\s(?:href|src)\s*=\s*["']?)/(?![/\\])""", re.IGNORECASE)
+# A start tag, a quoted value holding `>` included; then each of its attributes in turn, its value
+# quoted or not, so that what a value holds (`title=" href=/x"`) is never read as an attribute.
+_START_TAG = re.compile(r"""(<[a-zA-Z][^\s/>]*)((?:[^>"']|"[^"]*"|'[^']*')*>)""")
+_ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(\s*=\s*)("[^"]*"|'[^']*'|[^\s"'>]+)?""")
+_LINKS = frozenset({"href", "src"})
 
 
 def rebase_links(body_html: str, base: str) -> str:
     """A post's root-relative links under the site's `baseurl` (`/images/x.png` -> `/blog/images/x.png`):
     the README tells authors to link a file as `/images/...`, and a post has no `{{ site.baseurl }}`
-    to write, as a Jekyll post has. A link already under the base is left as it is."""
+    to write, as a Jekyll post has. A link already under the base, or to another host (`//host`,
+    `/\\host`, which browsers read as `//host`), is left as it is."""
     base = base.rstrip("/")
     if not base:
         return body_html
-    under = re.compile(re.escape(base[1:]) + r"""(?:[/"'\s?#>]|\Z)""")
+
+    def rebased(attribute: re.Match[str]) -> str:
+        name, equals, value = attribute.groups()
+        if name.lower() not in _LINKS or not value:
+            return attribute.group(0)
+        quote = value[0] if value[0] in "\"'" else ""
+        link = value[len(quote) :]
+        if not link.startswith("/") or link[1:2] in ("/", "\\") or _under(link, base):
+            return attribute.group(0)
+        return f"{name}{equals}{quote}{base}{link}"
 
     def in_tag(tag: re.Match[str]) -> str:
-        text = tag.group(0)
-
-        def rebased(match: re.Match[str]) -> str:
-            return match.group(0) if under.match(text, match.end()) else match.group(1) + base + "/"
-
-        return _ROOT_LINK.sub(rebased, text)
+        name, attributes = tag.groups()
+        return name + _ATTRIBUTE.sub(rebased, attributes)
 
     return _START_TAG.sub(in_tag, body_html)  # attributes only: never text that reads like one
+
+
+def _under(link: str, base: str) -> bool:
+    """`link` (root-relative, its closing quote perhaps after it) is the base or under it."""
+    rest = link.removeprefix(base)
+    return rest != link and (not rest or rest[0] in "/\"'?#")
