@@ -19,6 +19,9 @@ from newsdrop import source_keys
 
 MAX_KEY_BYTES = 900  # S3 allows 1,024; keep room for prefixes and index.html
 MAX_SEGMENT_BYTES = 200  # below every file system's name limit, for `newsdrop build`
+# A filled permalink's placeholders, escaped: a key of MAX_KEY_BYTES escapes to at most three times
+# as many characters (`%E6`); past this, no post's address is being made.
+MAX_FILLED_CHARS = 4 * MAX_KEY_BYTES
 
 # Keys and top-level folders that belong to the site, never to a post.
 RESERVED_FILES = frozenset({"index.html", "404.html", "feed.xml", "sitemap.xml", "robots.txt", "favicon.ico"})
@@ -182,12 +185,23 @@ def jekyll_permalink(
         "name": lambda: slugify_default(file_name or slug),
     }
 
+    values: dict[str, str] = {}
+    filled = 0
+
     def fill(match: re.Match[str]) -> str:
+        nonlocal filled
         name = match.group(1)
-        # Escaped as Jekyll escapes each placeholder's value, and decoded once with the whole path
-        # (`normalise_url`): a category `C#` or `what?` is a folder of that name, not the start of a
-        # fragment or a query, and `a%20b` stays as it is written.
-        return quote_path(named[name]() if name in named else _DATE_FIELDS[name](when))
+        if name not in values:
+            # Escaped as Jekyll escapes each placeholder's value, and decoded once with the whole path
+            # (`normalise_url`): a category `C#` or `what?` is a folder of that name, not the start of
+            # a fragment or a query, and `a%20b` stays as it is written.
+            values[name] = quote_path(named[name]() if name in named else _DATE_FIELDS[name](when))
+        # Checked as it grows: a template naming a long title thousands of times would otherwise
+        # build hundreds of megabytes before the key's length is checked.
+        filled += len(values[name])
+        if filled > MAX_FILLED_CHARS:
+            raise PathError(f"permalink is longer than {MAX_FILLED_CHARS} characters once its placeholders are filled")
+        return values[name]
 
     # Like Jekyll's URL sanitising: an empty placeholder (no categories) leaves "//", which is one "/".
     return re.sub(r"/{2,}", "/", _PLACEHOLDER.sub(fill, template))

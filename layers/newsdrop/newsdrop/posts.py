@@ -26,6 +26,7 @@ MAX_YAML_ALIASES = 10
 MAX_YAML_DEPTH = 20
 MAX_TITLE_CHARS = 300
 MIN_YEAR, MAX_YEAR = 1000, 9998
+MAX_DATE_CHARS = 64  # "2021-12-08 10:40:58.123456789 +08:00" is 36
 # A post's key ends up in DynamoDB sort keys (the listings' `<date>#<key>`), which take 1,024 bytes.
 MAX_KEY_BYTES = 900
 MAX_LABELS = 20  # categories, and tags, per post
@@ -39,6 +40,8 @@ _FILENAME = re.compile(r"\A(\d{2,4}-\d{1,2}-\d{1,2})-(.*)\Z")
 # month or day (after a "-") or hour (after the date's " " or "T").
 _DATE_TIME_GAP = re.compile(r"\A(\d{4}-\d{1,2}-\d{1,2})(?:[ \t]+|t)(?=\d)")
 _ONE_DIGIT_OFFSET = re.compile(r"(?<=:\d\d)\s*([+-])(\d)(:\d\d)?\Z")
+# From the first space of a run only: from each, the run would be read again to its end.
+_SPACED_OFFSET = re.compile(r"(?<!\s)\s+([+-]\d{2}:?\d{2}|Z)$")
 _ONE_DIGIT = re.compile(r"(?<=\d)(-|[ T])?(?<![\d:])(\d)(?=[-: T]|\Z)")
 # Front matter opens the file; a byte-order mark or blank lines before it are forgiven (feeds emit both).
 _FRONT_MATTER = re.compile(r"\A\ufeff?(?:[ \t]*\r?\n)*(?=---[ \t]*\r?\n)")
@@ -134,7 +137,11 @@ _STR_TAG = "tag:yaml.org,2002:str"
 # string without escapes or a plain one that starts with no YAML indicator. `_simple_mapping` reads
 # it in one pass and leaves everything else to PyYAML, whose C parser and Python constructor took
 # ~70 µs of each post's ~370.
-_SIMPLE_LINE = re.compile(r"""([A-Za-z_][\w-]{0,127}):[ ]+(?:"([^"\\]*)"|([^\s"'\-?:,\[\]{}#&*!|>%@`].*?))[ ]*""")
+# A plain value runs to its last character that is not a space (greedy: a lazy `.*?` before the
+# trailing `[ ]*` tried that run of spaces again from each of its places, quadratic in its length).
+_SIMPLE_LINE = re.compile(
+    r"""([A-Za-z_][\w-]{0,127}):[ ]+(?:"([^"\\]*)"|([^\s"'\-?:,\[\]{}#&*!|>%@`](?:.*[^ ])?))[ ]*"""
+)
 
 
 def _simple_mapping(text: str) -> dict[str, Any] | None:
@@ -301,12 +308,14 @@ def _parse_date(raw: Any, tz: dt.tzinfo) -> dt.datetime:
         value = dt.datetime(raw.year, raw.month, raw.day)
     else:
         text = str(raw).strip()
+        if len(text) > MAX_DATE_CHARS:  # before any pattern reads it
+            raise Rejected(f"date {text[:60]!r}... is not a date (it is {len(text)} characters long)")
         # Jekyll (Ruby) also reads any spaces or a "t" between the date and the time, a one-digit
         # offset (`+8`), and one-digit months, days and hours (`2021-1-5-x.md`, `9:05:00`).
         text = _DATE_TIME_GAP.sub(r"\1 ", text, count=1)
         text = _ONE_DIGIT_OFFSET.sub(lambda m: f" {m[1]}{m[2].zfill(2)}{m[3] or ':00'}", text)
         # Jekyll's usual "2021-12-08 10:40:58 +0800": drop the space before the offset for ISO parsing.
-        text = re.sub(r"\s+([+-]\d{2}:?\d{2}|Z)$", r"\1", text)
+        text = _SPACED_OFFSET.sub(r"\1", text)
         text = _ONE_DIGIT.sub(lambda m: (m[1] or "") + m[2].zfill(2), text)
         try:
             value = dt.datetime.fromisoformat(text)
