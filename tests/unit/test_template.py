@@ -259,6 +259,8 @@ def check_no_wildcards(t: Template) -> list[str]:
         problems += [f"{rid}: wildcard action {a!r}" for a in actions(statement) if "*" in a]
     for fid in resources(t, FUNCTION):
         for statement in function_statements(t, fid):
+            if statement.get("Effect") != "Allow":
+                continue  # a Deny on every resource but some grants nothing
             if "NotResource" in statement or "*" in as_list(statement.get("Resource")):
                 problems.append(f"{fid}: statement {statement.get('Sid', '?')} grants on every resource")
     return problems
@@ -316,6 +318,37 @@ def check_sqs_event_mappings(t: Template) -> list[str]:
         for fid, name, ev in events
         if "ReportBatchItemFailures" not in as_list(ev.get("FunctionResponseTypes"))
     ]
+
+
+QUEUE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+
+
+def check_own_queues_only(t: Template) -> list[str]:
+    """SAM gives a function fed by a queue AWSLambdaSQSQueueExecutionRole (receive, delete and read
+    the attributes of every queue in the account): each such function denies those actions on
+    every queue but those its events read."""
+    problems = []
+    fed: dict[str, set[str]] = {}
+    for fid, _, ev in sqs_events(t):
+        fed.setdefault(fid, set()).add(str(the_ref(ev.get("Queue"))))
+    for fid, own in sorted(fed.items()):
+        spared = [
+            {str(the_ref(r)) for r in as_list(statement.get("NotResource"))}
+            for statement in function_statements(t, fid)
+            if statement.get("Effect") == "Deny" and set(actions(statement)) >= QUEUE_ACTIONS
+        ]
+        if own not in spared:
+            problems.append(f"{fid}: may take other queues' messages (Denies spare {spared}; it reads {sorted(own)})")
+    return problems
+
+
+def check_layers_cleaned(t: Template) -> list[str]:
+    """A replaced layer version is deleted: SAM keeps each one (and all on `sam delete`) by default."""
+    return [
+        f"{lid}: RetentionPolicy is not Delete"
+        for lid, layer in resources(t, "AWS::Serverless::LayerVersion").items()
+        if props(layer).get("RetentionPolicy") != "Delete"
+    ] or ([] if resources(t, "AWS::Serverless::LayerVersion") else ["no layer"])
 
 
 def check_consumed_queues(t: Template) -> list[str]:
@@ -713,6 +746,8 @@ CHECKS: list[Check] = [
     check_source_bucket_access,
     check_no_write_to_trigger,
     check_sqs_event_mappings,
+    check_own_queues_only,
+    check_layers_cleaned,
     check_consumed_queues,
     check_rule_targets,
     check_buckets,
@@ -756,7 +791,7 @@ def _non_reader(t: Template) -> str:
 
 
 def _without_source_statements(t: Template, fid: str) -> None:
-    statements = [s for s in function_statements(t, fid) if _source(t) not in refs(s["Resource"])]
+    statements = [s for s in function_statements(t, fid) if _source(t) not in refs(s.get("Resource"))]
     props(t["Resources"][fid]).update(Policies=[{"Statement": statements}])
 
 
@@ -788,6 +823,12 @@ def _drop_globals_recursive_loop(t: Template) -> None:
     t["Globals"]["Function"].pop("RecursiveLoop", None)
     for fn in resources(t, FUNCTION).values():
         props(fn).pop("RecursiveLoop", None)
+
+
+def _drop_queue_deny(t: Template) -> None:
+    fid = next(sqs_events(t))[0]
+    for policy in as_list(props(t["Resources"][fid]).get("Policies")):
+        policy["Statement"] = [s for s in as_list(policy.get("Statement")) if s.get("Sid") != "OnlyItsOwnQueues"]
 
 
 def _drop_tls_deny(t: Template) -> None:
@@ -863,6 +904,23 @@ MUTATIONS: dict[str, tuple[Check, Callable[[Template], None]]] = {
     "no ReportBatchItemFailures": (
         check_sqs_event_mappings,
         lambda t: next(sqs_events(t))[2].pop("FunctionResponseTypes"),
+    ),
+    "function reads every queue": (check_own_queues_only, _drop_queue_deny),
+    "deny spares a dead-letter queue": (
+        check_own_queues_only,
+        lambda t: function_statements(t, next(sqs_events(t))[0])[0]["NotResource"].append(
+            {"Fn::GetAtt": [sorted(dead_letter_queues(t))[0], "Arn"]}
+        ),
+    ),
+    "layer versions kept": (
+        check_layers_cleaned,
+        lambda t: _first(t, "AWS::Serverless::LayerVersion").pop("RetentionPolicy"),
+    ),
+    "Allow on every resource but one": (
+        check_no_wildcards,
+        lambda t: props(t["Resources"][_reader(t)])["Policies"][0]["Statement"].append(
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "NotResource": "arn:aws:sqs:::x"}
+        ),
     ),
     "no redrive": (check_consumed_queues, lambda t: _consumed_queue(t).pop("RedrivePolicy")),
     "no maxReceiveCount": (check_consumed_queues, lambda t: _consumed_queue(t)["RedrivePolicy"].pop("maxReceiveCount")),
@@ -1036,13 +1094,17 @@ def test_the_source_rule_forwards_every_file_type_the_site_serves_in_any_case(te
 
 
 def test_a_function_copying_files_may_not_read_the_posts_settings_or_templates(template: Template) -> None:
-    # Files never start with "_"; what does (`_posts/`, `_config.yml`, `_templates/`) stays parse's.
+    # Files never start with "_"; what does (`_posts/`, `_config.yml`, `_templates/`) stays parse's,
+    # and what the site never serves (`.env`, `drafts/_x.md`) is no function's to copy.
     copying = functions_copying_files(template)
     assert copying, "no function copies files"
     for fid in copying:
         denied = [
-            statement["Resource"]
+            resource
             for statement in function_statements(template, fid)
             if statement.get("Effect") == "Deny" and "s3:GetObject" in actions(statement)
+            for resource in as_list(statement["Resource"])
         ]
-        assert any(_source(template) in refs(r) and str(r.get("Fn::Sub", "")).endswith("/_*") for r in denied), fid
+        patterns = {str(r.get("Fn::Sub", "")).removeprefix(f"${{{_source(template)}.Arn}}") for r in denied}
+        # A name or a folder anywhere that starts with "_" or ".": `.env`, `drafts/_x.md`, `.git/config`.
+        assert {"/_*", "/.*", "/*/_*", "/*/.*"} <= patterns, fid
