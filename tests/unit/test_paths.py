@@ -330,6 +330,20 @@ def test_permalinks_colliding_with_site_pages_are_refused(permalink: str) -> Non
 
 @pytest.mark.parametrize(
     "permalink",
+    ["/Feed.xml", "/FEED.XML", "/Index.html", "/Search/x.html", "/\u017fearch/x.html", "/Tags/x/", "/ASSETS/x.html",
+     "/2021/12/08/Index.html", "/emnews/INDEX.HTML", "/Robots.txt/x", "/Sitemaps/2021-12-08.xml"],
+)  # fmt: skip
+def test_permalinks_colliding_with_site_pages_but_for_case_or_normalisation_are_refused(
+    permalink: str,
+) -> None:
+    # Built into a folder on macOS or Windows, which ignore case (and on macOS normalisation), the
+    # post's page would be written over the site's own: `Feed.xml` is `feed.xml` there.
+    with pytest.raises(PathError, match="collides"):
+        key_of(permalink)
+
+
+@pytest.mark.parametrize(
+    "permalink",
     [
         "/2024/05/23/index.html/y.html",  # under a day's page
         "/emnews/index.html/x",  # under a category's page

@@ -134,6 +134,8 @@ IN_PAGE = "is in a folder named like a page"
     ("key", "why"),
     [("robots.txt", TAKES), ("search/chart.png", TAKES), ("tags/chart.png", TAKES), ("sitemaps/x.txt", TAKES),
      ("archive/a.pdf", TAKES), ("index.html/x.png", TAKES), ("robots.txt/x.png", TAKES),
+     # A folder that ignores case would take them for the site's own.
+     ("Robots.txt", TAKES), ("Search/chart.png", TAKES), ("TAGS/chart.png", TAKES),
      ("news/index.html/chart.png", IN_PAGE), ("news/2024/a.html/b.png", IN_PAGE)],
 )  # fmt: skip
 def test_a_file_that_would_take_a_name_of_the_site_is_rejected_with_its_reason(key: str, why: str) -> None:

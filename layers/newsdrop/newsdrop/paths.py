@@ -259,15 +259,24 @@ def _in_page_folder(segments: list[str]) -> bool:
     return any(seg.lower().endswith(_PAGE_SUFFIXES) for seg in segments[:-1])
 
 
+def folded(key: str) -> str:
+    """A key as a folder that ignores case and Unicode normalisation (macOS's, Windows') names it:
+    `Feed.xml`, `FEED.XML` and `feed.xml` are one file there, and so are `ſearch/` and `search/`."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", key).casefold())
+
+
 def post_key(url: str) -> str:
-    """The key of a post page; refuses keys that escape or collide with the site's own pages."""
+    """The key of a post page; refuses keys that escape or collide with the site's own pages, also
+    where only case or normalisation tells them apart: built into such a folder, the post's page
+    would be written over the site's own."""
     key = key_for_url(url)
     _check_key(key, "permalink", f"permalink {url[:80]!r}")
-    first = key.split("/", 1)[0]
-    under_own = "/" in key and (first in RESERVED_DIRS or first in RESERVED_FILES)  # `robots.txt/x` too
-    if key in RESERVED_FILES or under_own or _ARCHIVE_PAGE.match(key):
+    same = folded(key)
+    first = same.split("/", 1)[0]
+    under_own = "/" in same and (first in RESERVED_DIRS or first in RESERVED_FILES)  # `robots.txt/x` too
+    if same in RESERVED_FILES or under_own or _ARCHIVE_PAGE.match(same):
         raise PathError(f"permalink {url[:80]!r} collides with a page the site itself owns")
-    if key.endswith("/index.html") and key.count("/") == 1:
+    if same.endswith("/index.html") and same.count("/") == 1:
         raise PathError(f"permalink {url[:80]!r} collides with a category page")
     segments = key.split("/")
     named = next((seg for seg in segments if source_keys.file_type(seg) is not None), None)
@@ -285,8 +294,10 @@ def file_key(key: str) -> str:
     leaves the site or takes a name the site's own pages use. Files and pages never share a key: a
     file's type is one no page has (`post_key`)."""
     segments = _check_key(key, "file name", f"file {key[:80]!r}")
-    own = key in RESERVED_FILES or (len(segments) > 1 and segments[0] in RESERVED_DIRS | RESERVED_FILES)
-    if own and key != "favicon.ico" and segments[0] not in FILE_MAY_TAKE:
+    same = folded(key)
+    first = same.split("/", 1)[0]
+    own = same in RESERVED_FILES or ("/" in same and first in RESERVED_DIRS | RESERVED_FILES)
+    if own and same != "favicon.ico" and first not in FILE_MAY_TAKE:
         raise PathError(f"file {key[:80]!r} takes a name the site's own pages use")
     if _in_page_folder(segments):  # `news/index.html/x.png`
         raise PathError(f"file {key[:80]!r} is in a folder named like a page")
