@@ -1,5 +1,6 @@
-"""Front matter and permalinks read in time and memory that grow with the post, never faster: one
-post of 64 KB must not hold a parse invocation for a minute or build hundreds of megabytes."""
+"""Front matter, permalinks and a post's links read in time and memory that grow with the post,
+never faster: one post of 64 KB must not hold an invocation for a minute or build hundreds of
+megabytes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from newsdrop import paths, posts
 from newsdrop.model import SiteConfig
 from newsdrop.posts import Rejected, read_post
+from newsdrop.rendering import urls
 
 SPACES = " " * 1_000_000
 KEY = "_posts/2024-05-20-x.md"
@@ -97,3 +99,18 @@ def test_a_long_permalink_under_the_limit_still_fills() -> None:
         "/:year/" + "/".join([":title"] * 4) + "/", when=dt.datetime(2024, 5, 20), slug="a" * 150, categories=[]
     )
     assert filled == "/2024/" + "/".join(["a" * 150] * 4) + "/"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<a " * 200_000,  # trusted HTML is not sanitised: tags that never close
+        '<a "' * 200_000,
+        "<a b=" * 200_000,
+        "<a " + "b" * 600_000 + ">",  # one attribute name without a value
+    ],
+    ids=["unclosed tags", "unclosed quotes", "unclosed values", "a long name"],
+)
+def test_a_post_s_links_are_moved_under_the_base_in_one_reading(html: str) -> None:
+    with linear():
+        assert urls.rebase_links(html, "/blog") == html
