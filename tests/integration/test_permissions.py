@@ -176,9 +176,27 @@ def _holds(operator: str, values: tuple[str, ...], wanted: list[str]) -> bool:
     raise AssertionError(f"condition operator {operator} is not understood here")
 
 
+def refused(need: Need, statement: dict[str, Any]) -> bool:
+    """An explicit Deny that matches: it wins over every Allow."""
+    if statement.get("Effect") != "Deny" or "Condition" in statement:
+        return False  # the template's function Denies have no conditions; one that had would need reading here
+    if not any(fnmatch.fnmatchcase(need.action, a) for a in _as_list(statement["Action"])):
+        return False
+    if "NotResource" in statement:
+        return not any(fnmatch.fnmatchcase(need.resource, r) for r in _as_list(statement["NotResource"]))
+    return any(fnmatch.fnmatchcase(need.resource, r) for r in _as_list(statement["Resource"]))
+
+
 def denied(stack: Any, calls: list[Need]) -> list[Need]:
     policies = {function: statements(stack, function) for function in {n.function for n in calls}}
-    return sorted({n for n in calls if not any(allowed(n, s) for s in policies[n.function])}, key=repr)
+    return sorted(
+        {
+            n
+            for n in calls
+            if not any(allowed(n, s) for s in policies[n.function]) or any(refused(n, s) for s in policies[n.function])
+        },
+        key=repr,
+    )
 
 
 @pytest.fixture
@@ -279,3 +297,23 @@ def test_the_check_finds_a_call_outside_the_policy(moto_stack: Any) -> None:
     page_write = Need("IndexFunction", "s3:PutObject", f"arn:aws:s3:::{moto_stack.stack.names.site_bucket}/index.html")
     other_item = Need("IndexFunction", "dynamodb:PutItem", _table(moto_stack.stack.names.table), ("POST#x",))
     assert denied(moto_stack.stack, [index_write, page_write, other_item]) == sorted([page_write, other_item], key=repr)
+
+
+def test_the_check_honours_an_explicit_deny(moto_stack: Any) -> None:
+    stack = moto_stack.stack
+    source = f"arn:aws:s3:::{stack.names.source_bucket}"
+    keys = ("images/chart.png", "_posts/2024-05-20-a.md", ".env", "drafts/_old.png", "a/.git/config")
+    reads = {key: Need("RenderFunction", "s3:GetObject", f"{source}/{key}") for key in keys}
+    refusals = sorted([need for key, need in reads.items() if key != "images/chart.png"], key=repr)
+    assert denied(stack, list(reads.values())) == refusals
+    # SAM's managed policy lets a queue-fed function take any queue's messages; its own Deny keeps it to its own.
+    render = statements(stack, "RenderFunction")
+
+    def taken(queue: str) -> bool:
+        arn = stack.resolver.resolve({"Fn::GetAtt": [queue, "Arn"]})
+        return not any(refused(Need("RenderFunction", "sqs:DeleteMessage", arn), s) for s in render)
+
+    assert [q for q in ("RenderQueue", "RenderBulkQueue", "ParseQueue", "RenderDLQ") if taken(q)] == [
+        "RenderQueue",
+        "RenderBulkQueue",
+    ]

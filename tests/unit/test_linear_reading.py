@@ -108,8 +108,10 @@ def test_a_long_permalink_under_the_limit_still_fills() -> None:
         '<a "' * 200_000,
         "<a b=" * 200_000,
         "<a " + "b" * 600_000 + ">",  # one attribute name without a value
+        "<a" * 300_000,
+        "<" + "a" * 600_000,  # one tag name that never ends
     ],
-    ids=["unclosed tags", "unclosed quotes", "unclosed values", "a long name"],
+    ids=["unclosed tags", "unclosed quotes", "unclosed values", "a long name", "tags only", "a long tag name"],
 )
 def test_a_post_s_links_are_moved_under_the_base_in_one_reading(html: str) -> None:
     with linear():

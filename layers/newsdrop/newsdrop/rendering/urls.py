@@ -65,12 +65,12 @@ def days_with_posts(site: ObjectStore) -> list[str]:
 # (Here, not in newsdrop.markup: render imports no Markdown library.)
 # A start tag, a quoted value holding `>` included; then each of its attributes in turn, its value
 # quoted or not, so that what a value holds (`title=" href=/x"`) is never read as an attribute. No
-# `<` outside quotes: from each `<` of a long run of unclosed tags (trusted HTML is not sanitised),
-# the pattern would otherwise read to the end of the post.
-_START_TAG = re.compile(r"""(<[a-zA-Z][^\s/<>]*)((?:[^<>"']|"[^"]*"|'[^']*')*>)""")
-# A name starts after a space, a quote or a "/" only: tried from inside a long run of name
-# characters, the pattern would read the rest of the run again from each of them.
-_ATTRIBUTE = re.compile(r"""(?<![^\s"'/])([^\s"'>/=]+)(\s*=\s*)("[^"]*"|'[^']*'|[^\s"'>]+)?""")
+# `<` outside quotes, and nothing read twice (possessive): from each `<` of a long run of unclosed
+# tags (trusted HTML is not sanitised), the pattern would otherwise read to the end of the post.
+_START_TAG = re.compile(r"""(<[a-zA-Z][^\s/<>"']*+)((?:[^<>"']++|"[^"]*+"|'[^']*+')*+>)""")
+# A name starts where a run of name characters does, and every run is read once (possessive): tried
+# from inside a long run, the pattern would read the rest of it again from each of its characters.
+_ATTRIBUTE = re.compile(r"""(?<![^\s"'>/=])([^\s"'>/=]++)(\s*+=\s*+)("[^"]*+"|'[^']*+'|[^\s"'>]++)?""")
 _LINKS = frozenset({"href", "src"})
 
 

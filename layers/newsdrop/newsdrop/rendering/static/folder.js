@@ -16,7 +16,13 @@
 
   function suggest() {
     var box = document.getElementById("suggest");
-    var name = path.replace(/\/+$/, "");
+    // The trailing slashes dropped by counting them: `/\/+$/` tries again from every slash of a run
+    // that does not end the path (`/a////…/x`), quadratic in its length.
+    var end = path.length;
+    while (end > 0 && path.charAt(end - 1) === "/") {
+      end--;
+    }
+    var name = path.slice(0, end);
     name = name.slice(name.lastIndexOf("/") + 1).replace(/\.html?$/, "");
     try {
       name = decodeURIComponent(name);
