@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from newsdrop import paths, posts
 from newsdrop.model import SiteConfig
 from newsdrop.posts import Rejected, read_post
-from newsdrop.rendering import urls
+from newsdrop.rendering import theme, urls
 
 SPACES = " " * 1_000_000
 KEY = "_posts/2024-05-20-x.md"
@@ -116,3 +118,14 @@ def test_a_long_permalink_under_the_limit_still_fills() -> None:
 def test_a_post_s_links_are_moved_under_the_base_in_one_reading(html: str) -> None:
     with linear():
         assert urls.rebase_links(html, "/blog") == html
+
+
+@given(st.text(alphabet="%()*.0123 -#+ax", max_size=40))
+def test_a_template_s_percent_fields_are_those_of_the_whole_pattern(text: str) -> None:
+    assert theme.percent_fields(text) == theme._PERCENT_FIELD.findall(text)
+
+
+def test_a_template_s_percent_fields_are_found_in_one_reading() -> None:
+    # `%(` with no `)` after it: the whole pattern read from each one to the end of the text.
+    with linear():
+        assert theme.percent_fields("%(" * 500_000) == [("", "")] * 500_000

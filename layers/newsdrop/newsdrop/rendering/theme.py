@@ -206,6 +206,7 @@ def _range(*args: int) -> range:
 # Widths and precisions in a %-format (`"%0900000000d" % 1`, `"%(a).900000000d"|format(a=1)`) and in
 # a str.format field (`"{:>900000000}".format(1)`): the string is built before any check sees it.
 _PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
+_PERCENT_FIELD_NO_KEY = re.compile(r"%[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
 _FORMAT_FIELD = re.compile(r"\{[^{}]*\}")
 _DIGITS = re.compile(r"\d+")
 _NESTED_FIELD = re.compile(r"\{[^{}]*\{")
@@ -233,8 +234,21 @@ def _check_stripped(name: str, chars: str | bytes) -> None:
         raise SecurityError(f"{name}: more than {_STRIPPED_CHARS_MAX} characters to strip")
 
 
+def percent_fields(text: str) -> list[tuple[str, ...]]:
+    """The width and precision of each %-field, as `_PERCENT_FIELD.findall` gives them, in one reading:
+    after the text's last ")" no field has a key, and there `%(` would read to the end, from each one."""
+    last, at = text.rfind(")"), text.find("%")
+    found: list[tuple[str, ...]] = []
+    while at >= 0:
+        match = (_PERCENT_FIELD if at < last else _PERCENT_FIELD_NO_KEY).match(text, at)
+        assert match is not None  # both match "%" alone
+        found.append(match.groups(default=""))
+        at = text.find("%", match.end())
+    return found
+
+
 def _check_format(text: str, what: str) -> None:
-    percent = [n for pair in _PERCENT_FIELD.findall(text) for n in pair] if "%" in text else []
+    percent = [n for pair in percent_fields(text) for n in pair] if "%" in text else []
     fields = [n for field in _FORMAT_FIELD.findall(text) for n in _DIGITS.findall(field)] if "{" in text else []
     numbers = (*percent, *fields)
     if any(_too_large(number) for number in numbers):
