@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-from newsdrop import source_keys
+from newsdrop import paths, source_keys
 from newsdrop.local.sources import copy_files, read_within, source_files
 
 
@@ -55,11 +55,14 @@ def _build(args: argparse.Namespace) -> int:
     for key, reason in rejections:
         print(f"rejected {shown(key)}: {shown(reason)}", file=sys.stderr)
     count = len(pipeline.site.objects) + copied.count
-    published = len(pipeline.catalog.entries("all"))
-    print(f"built {published} posts into {count} files in {out} ({len(rejections)} rejected)", file=sys.stderr)
+    entries = pipeline.catalog.entries("all")
+    print(f"built {len(entries)} posts into {count} files in {out} ({len(rejections)} rejected)", file=sys.stderr)
     unwritable = pipeline.site.unwritable | copied.unwritable
+    # A post's page names its source, which the author can change; a file's key is its source's.
+    pages = {paths.key_for_url(entry.url): entry.key for entry in entries} if unwritable else {}
     for key, reason in sorted(unwritable.items()):
-        print(f"not written {shown(key)}: {shown(reason)}", file=sys.stderr)
+        page_of = f" (the page of {shown(pages[key])})" if key in pages else ""
+        print(f"not written {shown(key)}{page_of}: {shown(reason)}", file=sys.stderr)
     if pipeline.dead_letters:
         print(f"newsdrop build: messages failed repeatedly: {pipeline.dead_letters}", file=sys.stderr)
         return 1
