@@ -1,6 +1,6 @@
-"""Front matter, permalinks and a post's links read in time and memory that grow with the post,
-never faster: one post of 64 KB must not hold an invocation for a minute or build hundreds of
-megabytes."""
+"""Front matter, permalinks, a post's links and a template's formats read in time and memory that
+grow with their input, never faster: one post of 64 KB must not hold an invocation for a minute or
+build hundreds of megabytes."""
 
 from __future__ import annotations
 
