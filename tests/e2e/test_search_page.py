@@ -125,6 +125,36 @@ def test_queries_typed_into_the_search_page(built: tuple[InProcessPipeline, str]
     page.close()
 
 
+def test_a_pasted_sentence_asks_for_the_files_search_py_reckons(
+    built: tuple[InProcessPipeline, str], browser: Any
+) -> None:
+    pipeline, site = built
+    sentence = "北向资金今日午后加速流入，全天净买入超过45亿元，其中沪股通净买入28亿元"
+    assert len(search.query_tokens(sentence)) == search.MAX_QUERY_TOKENS
+    asked: set[str] = set()
+    page = browser.new_page()
+    page.on("request", lambda r: asked.add(r.url.removeprefix(f"{site}/")) if "/search/run/" in r.url else None)
+    page.goto(f"{site}/search/?q={quote(sentence)}")
+    assert results(page) == ["/markets/2024/05/20/northbound-flows.html"]
+    # The page and search.py (and so the bench's count of a query's downloads) ask for the same files.
+    assert asked == set(search.files_read(lambda key: pipeline.site.objects[key].body, sentence))
+    page.close()
+
+
+def test_a_word_with_invisible_characters_inside_is_found_by_the_word(browser: Any) -> None:
+    pipeline = InProcessPipeline()
+    text = "今日北向\u200b资金净流入52亿元，Ali\u2060baba 与 İstanbul、ΠΑΣΟΚ 和 新能\ufeff源\u00ad汽车。"
+    for key, body in (_post("copied", "从网页复制的文字", text, 0), _post("other", "其他", "行业景气度持续回升。", 1)):
+        pipeline.upload(key, body)
+    pipeline.drain()
+    with serving(pipeline) as site:
+        page = browser.new_page()
+        for query in ("北向资金净流入", "alibaba", "istanbul", "İstanbul", "πασ", "新能源汽车"):
+            page.goto(f"{site}/search/?q={quote(query)}")
+            assert results(page) == ["/markets/2024/05/25/copied.html"], query
+        page.close()
+
+
 def test_a_deleted_post_is_gone_from_search(built: tuple[InProcessPipeline, str], browser: Any) -> None:
     pipeline, site = built
     pipeline.delete("_posts/2024-05-23-nio.md")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 
 import pytest
 from hypothesis import assume, given, settings
@@ -95,6 +97,35 @@ def test_a_character_is_cjk_alike_by_code_point_and_in_the_runs_of_a_text() -> N
 def test_fullwidth_and_case_are_folded() -> None:
     assert search.query_tokens("ＥＴ７") == ["et7"]
     assert search.index_tokens("ＡＢＣ") == search.index_tokens("abc")
+
+
+def test_what_a_reader_does_not_see_in_a_word_is_folded_away() -> None:
+    # Text copied from the web carries zero-width spaces, word joiners, byte-order marks and soft
+    # hyphens inside words; lower-casing `İ` leaves a combining dot; a word-final sigma is a sigma.
+    copied = "北向\u200b资金 Ali\u2060baba 新能\ufeff源\u00ad汽车 İSTANBUL ΠΑΣΟΚ ΠΑΣ"
+    assert search.normalise(copied) == "北向资金 alibaba 新能源汽车 istanbul πασοκ πασ"
+    for query in ("北向资金", "alibaba", "新能源汽车", "istanbul", "İstanbul", "πασ", "Σ"):
+        assert set(search.query_tokens(query)) <= set(search.index_tokens(copied)), query
+
+
+def test_the_folded_characters_are_the_format_characters_and_variation_selectors() -> None:
+    folded = {chr(code) for code, to in search._FOLDS.items() if to is None}
+    formats = {chr(code) for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Cf"}
+    selectors = {chr(c) for c in (*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0), *range(0x180B, 0x1810), 0x034F)}
+    assert folded == formats | selectors | {"\u0307"}
+
+
+def test_a_long_query_asks_for_a_handful_of_its_tokens_spread_over_it() -> None:
+    sentence = "北向资金今日午后加速流入，全天净买入超过45亿元，其中沪股通净买入28亿元"
+    whole = [
+        t
+        for kind, run in search._runs(search.normalise(sentence))
+        for t in search._cover(run, 2 if kind == "cjk" else 3)
+    ]
+    unique, tokens = list(dict.fromkeys(whole)), search.query_tokens(sentence)
+    assert len(tokens) == search.MAX_QUERY_TOKENS < len(unique)
+    assert set(tokens) <= set(whole) and [tokens[0], tokens[-1]] == [unique[0], unique[-1]]
+    assert search.query_tokens("北向资金") == ["北向", "资金"]  # a short query keeps every token
 
 
 def test_postings_are_newest_first_with_distances_and_weights() -> None:

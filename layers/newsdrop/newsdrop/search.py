@@ -53,7 +53,11 @@ DOC_PREFIX = paths.SEARCH_DOC_PREFIX
 VERSION = 2
 # What a document's tokens are made by: a document indexed by another tokenizer is indexed again
 # when its post is read again (a site-wide refresh), as its digest (stages/index.py) names this.
-TOKENIZER = 2
+TOKENIZER = 3
+# A query's tokens beyond this are left out, spread evenly over it: each costs a reader a file of
+# every run, and a pasted sentence names dozens. Fewer tokens find every document more do (the
+# browser checks the text), and a handful spread over a query already leave few to check.
+MAX_QUERY_TOKENS = 6
 
 Get = Callable[[str], bytes | None]
 
@@ -84,8 +88,31 @@ def _is_cjk(ch: str) -> bool:
     return any(low <= code <= high for low, high in _CJK_RANGES)
 
 
+# What a reader does not see in a word, and text copied from the web carries inside one: Unicode's
+# format characters (Cf, as of Unicode 15: a zero-width space, a soft hyphen, a byte-order mark,
+# direction marks), the combining grapheme joiner and the variation selectors; and the dot that
+# lower-casing leaves on `İ` (`i̇`). A final sigma is a sigma. search.js folds the same ones.
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F),
+    (0x0890, 0x0891), (0x08E2, 0x08E2), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
+    (0x2066, 0x206F), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+    (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F),
+    (0xE0100, 0xE01EF), (0x0307, 0x0307),
+)  # fmt: skip
+_FOLDS = {0x03C2: "σ", **{code: None for low, high in _INVISIBLE_RANGES for code in range(low, high + 1)}}
+
+
+@functools.cache
+def _fold_pattern() -> re.Pattern[str]:
+    # Looked for before folding: most texts hold none, and a scan in C costs less than translating.
+    return re.compile("[ς" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _INVISIBLE_RANGES) + "]")
+
+
 def normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
+    folded = unicodedata.normalize("NFKC", text).lower()
+    if folded.isascii() or _fold_pattern().search(folded) is None:
+        return folded
+    return folded.translate(_FOLDS)
 
 
 def _runs(text: str) -> Iterable[tuple[str, str]]:
@@ -133,7 +160,11 @@ def query_tokens(query: str) -> list[str]:
     tokens: list[str] = []
     for kind, run in _runs(normalise(query)):
         tokens += _cover(run, 2 if kind == "cjk" else LATIN_GRAMS)
-    return list(dict.fromkeys(tokens))
+    unique = list(dict.fromkeys(tokens))
+    if len(unique) <= MAX_QUERY_TOKENS:
+        return unique
+    last = len(unique) - 1
+    return [unique[i * last // (MAX_QUERY_TOKENS - 1)] for i in range(MAX_QUERY_TOKENS)]
 
 
 @functools.lru_cache(maxsize=1 << 17)

@@ -25,7 +25,11 @@
       (code >= 0x20000 && code <= 0x2ffff);
   }
   var WORD = /[\p{L}\p{N}]/u, DIGIT = /\p{Nd}/u;
-  function normalise(text) { return text.normalize("NFKC").toLowerCase(); }
+  // What a reader does not see in a word (search.py: _INVISIBLE_RANGES), and a final sigma as a sigma.
+  var INVISIBLE = /[\u00AD\u034F\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFE00-\uFE0F\uFEFF\uFFF9-\uFFFB\u{110BD}\u{110CD}\u{13430}-\u{1343F}\u{1BCA0}-\u{1BCA3}\u{1D173}-\u{1D17A}\u{E0001}\u{E0020}-\u{E007F}\u{E0100}-\u{E01EF}\u0307]/gu;
+  function normalise(text) {
+    return text.normalize("NFKC").toLowerCase().replace(INVISIBLE, "").replace(/\u03C2/g, "\u03C3");
+  }
 
   // Runs of CJK characters, or of letters and digits, where a point or comma between two digits
   // belongs to the run (`1.8`, `10,000`), as search.py's _run_pattern splits them.
@@ -54,12 +58,19 @@
     return starts.map(function (start) { return chars.slice(start, start + n).join(""); });
   }
 
+  // At most MAX_TOKENS, spread evenly over the query (search.py: query_tokens): each costs a file
+  // of every run, and fewer find every document more do (the text is checked here).
+  var MAX_TOKENS = 6;
   function queryTokens(query) {
     var tokens = [];
     runs(normalise(query)).forEach(function (run) {
       tokens = tokens.concat(cover(run[1], run[0] === "cjk" ? 2 : GRAMS));
     });
-    return Array.from(new Set(tokens));
+    var unique = Array.from(new Set(tokens)), last = unique.length - 1;
+    if (unique.length <= MAX_TOKENS) return unique;
+    var spread = [];
+    for (var i = 0; i < MAX_TOKENS; i++) spread.push(unique[Math.floor(i * last / (MAX_TOKENS - 1))]);
+    return spread;
   }
 
   function isShort(token) {
