@@ -862,6 +862,16 @@ def test_a_correction_dated_by_last_modified_at_moves_the_feed_and_the_sitemap()
     assert "last_modified_at: " in rejection(source(front + "\nlast_modified_at: next tuesday"))
 
 
+@pytest.mark.parametrize("corrected", ["2024-05-20", "2024-05-21 04:00:00 +0800", "2024-05-20 20:00:00 +0000"])
+def test_a_correction_dated_before_the_post_or_at_its_time_is_none(corrected: str) -> None:
+    # Atom's <updated> is when an entry last changed (RFC 4287 4.2.15), never before its <published>;
+    # the first is a day earlier, the others the post's own instant.
+    post = read(f"title: T\ndate: 2024-05-21 04:00:00 +0800\nlast_modified_at: {corrected}")
+    assert post.updated == ""
+    later = read("title: T\ndate: 2024-05-21 04:00:00 +0800\nlast_modified_at: 2024-05-21 04:00:01 +0800")
+    assert later.updated == "2024-05-21T04:00:01+08:00"
+
+
 @pytest.mark.parametrize(
     ("setting", "reason"),
     [
@@ -872,12 +882,24 @@ def test_a_correction_dated_by_last_modified_at_moves_the_feed_and_the_sitemap()
         ('baseurl: "/blog%0A%5C"', "baseurl '/blog%0A%5C' is not a path on this site"),
         # `\S` after the host: a space ends an address, so what follows is not part of it.
         ('url: "https://x.org evil"', "must be an http(s) address"),
+        # Every page's address is written after it: a query or a fragment would end up inside them.
+        ('url: "https://news.example.com#top"', "without a query or fragment"),
+        ('url: "https://news.example.com/?utm=1"', "without a query or fragment"),
+        # Atom's xml:lang and the pages' lang take a language tag.
+        ('lang: ""', "is not a language tag"),
+        ('lang: "zh CN"', "is not a language tag"),
+        ('lang: "中文"', "is not a language tag"),
     ],
 )
 def test_addresses_in_the_settings_with_control_characters_are_rejected(setting: str, reason: str) -> None:
     with pytest.raises(Rejected) as raised:
         posts.read_config(f"{setting}\n".encode(), max_bytes=LIMIT)
     assert reason in raised.value.reason
+
+
+def test_a_locale_s_underscore_becomes_a_language_tag_s_hyphen() -> None:
+    assert posts.read_config(b"lang: zh_CN\n", max_bytes=LIMIT).lang == "zh-CN"
+    assert posts.read_config(b"lang: en\n", max_bytes=LIMIT).lang == "en"
 
 
 @pytest.mark.parametrize("reference", ["&#1;", "&#x1b;", "&#xFFFF;", "&#xFFFE;"])

@@ -26,6 +26,8 @@ MAX_YAML_ALIASES = 10
 MAX_YAML_DEPTH = 20
 MAX_TITLE_CHARS = 300
 MIN_YEAR, MAX_YEAR = 1000, 9998
+# RFC 4646's shape, which Atom's xml:lang takes (RFC 4287's atomLanguageTag).
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 MAX_DATE_CHARS = 64  # "2021-12-08 10:40:58.123456789 +08:00" is 36
 # A post's key ends up in DynamoDB sort keys (the listings' `<date>#<key>`), which take 1,024 bytes.
 MAX_KEY_BYTES = 900
@@ -404,6 +406,10 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
     # A correction's time, as jekyll-feed and jekyll-sitemap read it: the feed's <updated> and the
     # sitemap's <lastmod>, so readers and crawlers learn that a published item changed.
     updated = _optional_date(meta, "last_modified_at", config, problems)
+    if updated is not None and when is not None and updated <= when:
+        # A correction is later than the post: Atom's <updated> (RFC 4287 4.2.15) and the sitemap's
+        # <lastmod> must never say a post changed before it was published.
+        updated = None
 
     try:
         redirect_from = _redirect_from(meta.get("redirect_from"))
@@ -586,8 +592,14 @@ def _read_config(body: bytes) -> SiteConfig:
         raise Rejected(f"_config.yml: url {config.url!r} contains a control character")
     if not re.match(r"\Ahttps?://[^\s/]+(?:/\S*)?\Z", url):
         raise Rejected(f"_config.yml: url {config.url!r} must be an http(s) address")
+    if "?" in url or "#" in url:  # every page's address is written after it
+        raise Rejected(f"_config.yml: url {config.url!r} must be the site's address, without a query or fragment")
+    # `zh_CN`, as locales write it, is the language tag `zh-CN` (the feed's xml:lang, the pages' lang).
+    lang = config.lang.replace("_", "-")
+    if not _LANGUAGE_TAG.fullmatch(lang):
+        raise Rejected(f"_config.yml: lang {config.lang[:40]!r} is not a language tag (zh-CN, en)")
     try:
         baseurl = paths.normalise_url(config.baseurl).rstrip("/") if config.baseurl.strip() else ""
     except paths.PathError as exc:
         raise Rejected(f"_config.yml: baseurl {config.baseurl[:80]!r} is not a path on this site: {exc}") from exc
-    return SiteConfig(**{**config.to_json(), "url": url, "baseurl": baseurl})
+    return SiteConfig(**{**config.to_json(), "url": url, "baseurl": baseurl, "lang": lang})
