@@ -1239,3 +1239,13 @@ def test_a_zone_that_names_the_machine_s_own_is_refused(zone: str) -> None:
     with pytest.raises(posts.Rejected, match=f"timezone '{zone}' is this machine's"):
         posts.read_config(f"timezone: {zone}\n".encode(), max_bytes=LIMIT)
     assert posts.read_config(b"timezone: Asia/Shanghai\n", max_bytes=LIMIT).timezone == "Asia/Shanghai"
+
+
+def test_a_post_whose_address_a_sitemap_cannot_hold_is_rejected() -> None:
+    # 240 Chinese characters are 720 bytes, within a key's 900, and 2,160 characters percent-encoded.
+    site = SiteConfig(timezone="Asia/Shanghai", url="https://news.example.com")
+    long_path = "/" + "/".join(["新" * 60] * 4) + ".html"
+    with pytest.raises(Rejected, match=r"address is \d+ characters long; at most 2047"):
+        read_post(KEY, source(f"title: T\npermalink: {long_path}"), site, max_bytes=LIMIT)
+    fits = "/" + "/".join(["新" * 60] * 3) + ".html"  # 1,620 characters encoded
+    assert read_post(KEY, source(f"title: T\npermalink: {fits}"), site, max_bytes=LIMIT).url == fits

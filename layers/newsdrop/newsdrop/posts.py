@@ -28,6 +28,7 @@ MAX_TITLE_CHARS = 300
 MIN_YEAR, MAX_YEAR = 1000, 9998
 # RFC 4646's shape, which Atom's xml:lang takes (RFC 4287's atomLanguageTag).
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+MAX_ADDRESS_CHARS = 2047
 MAX_DATE_CHARS = 64  # "2021-12-08 10:40:58.123456789 +08:00" is 36
 # A post's key ends up in DynamoDB sort keys (the listings' `<date>#<key>`), which take 1,024 bytes.
 MAX_KEY_BYTES = 900
@@ -439,6 +440,11 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
         paths.post_key(url)
     except paths.PathError as exc:
         raise Rejected(str(exc)) from exc
+    # The address as the feed, the sitemap and the canonical link write it: a sitemap's <loc> "must be
+    # less than 2,048 characters" (sitemaps.org), and percent-encoding triples a Chinese path.
+    address = config.url.rstrip("/") + paths.href(config.baseurl + url)
+    if len(address) > MAX_ADDRESS_CHARS:
+        raise Rejected(f"the post's address is {len(address)} characters long; at most {MAX_ADDRESS_CHARS}")
     if name and text[: opening.end()].lstrip("\ufeff"):
         # Jekyll needs `---` on the very first line: with blank lines before it, it reads no front
         # matter and publishes the file at the default URL without categories. Links to that URL
