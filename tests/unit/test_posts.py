@@ -897,6 +897,27 @@ def test_addresses_in_the_settings_with_control_characters_are_rejected(setting:
     assert reason in raised.value.reason
 
 
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("https://新闻.example.com", "https://xn--efvy88h.example.com"),
+        ("https://news.example.com/新闻/", "https://news.example.com/%E6%96%B0%E9%97%BB"),
+        ("https://例子.测试:8080", "https://xn--fsqu00a.xn--0zwm56d:8080"),
+        ("https://news.example.com/a", "https://news.example.com/a"),  # ASCII: as written
+    ],
+)
+def test_an_address_outside_ascii_is_written_as_browsers_send_it(url: str, address: str) -> None:
+    # RFC 3986 addresses hold ASCII alone: the host by its IDNA name, the path percent-encoded, as
+    # the feed's ids, the sitemaps' <loc> and the canonical links must be written.
+    assert posts.read_config(f'url: "{url}"\n'.encode(), max_bytes=LIMIT).url == address
+
+
+@pytest.mark.parametrize("url", ["https://a..新闻.com", "https://例子.测试:80x"])
+def test_an_address_whose_host_no_browser_reaches_is_rejected(url: str) -> None:
+    with pytest.raises(Rejected, match="names no host a browser can reach"):
+        posts.read_config(f'url: "{url}"\n'.encode(), max_bytes=LIMIT)
+
+
 def test_a_locale_s_underscore_becomes_a_language_tag_s_hyphen() -> None:
     assert posts.read_config(b"lang: zh_CN\n", max_bytes=LIMIT).lang == "zh-CN"
     assert posts.read_config(b"lang: en\n", max_bytes=LIMIT).lang == "en"

@@ -600,6 +600,19 @@ def _read_config(body: bytes) -> SiteConfig:
         raise Rejected(f"_config.yml: url {config.url!r} must be an http(s) address")
     if "?" in url or "#" in url:  # every page's address is written after it
         raise Rejected(f"_config.yml: url {config.url!r} must be the site's address, without a query or fragment")
+    if not url.isascii():
+        # An address holds ASCII alone (RFC 3986): a host by its IDNA name, a path percent-encoded.
+        scheme, _, rest = url.partition("://")
+        host, slash, path = rest.partition("/")
+        name, colon, port = host.rpartition(":")
+        name, port = (name, colon + port) if colon and port.isdigit() else (host, "")
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise Rejected(f"_config.yml: url {config.url!r} names no host a browser can reach: {exc}") from exc
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", name):
+            raise Rejected(f"_config.yml: url {config.url!r} names no host a browser can reach")
+        url = f"{scheme}://{name}{port}{paths.href(slash + path) if slash else ''}"
     # `zh_CN`, as locales write it, is the language tag `zh-CN` (the feed's xml:lang, the pages' lang).
     lang = config.lang.replace("_", "-")
     if not _LANGUAGE_TAG.fullmatch(lang):
