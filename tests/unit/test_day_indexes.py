@@ -149,3 +149,18 @@ def test_an_archive_of_more_days_than_a_sitemap_index_may_list_still_renders() -
     assert f"/sitemaps/{days[-1]}.xml" in index and f"/sitemaps/{days[999]}.xml" not in index  # the newest
     archive = built["archive/index.html"].decode()
     assert urls.day_url(days[0]) in archive and urls.day_url(days[-1]) in archive  # every day
+
+
+def test_a_site_without_posts_has_no_sitemap_index_and_its_first_post_brings_one() -> None:
+    # A sitemap index lists at least one sitemap (the protocol's schema: an empty one is invalid).
+    pipeline = InProcessPipeline()
+    pipeline.upload("_config.yml", b"title: T\n")
+    pipeline.drain()
+    assert "sitemap.xml" not in pipeline.site.objects and "archive/index.html" in pipeline.site.objects
+    key, body = _post("2024-05-20", 1)
+    pipeline.upload(key, body)
+    pipeline.drain()
+    assert urls.day_sitemap_key("2024-05-20").encode() in pipeline.site.objects["sitemap.xml"].body
+    pipeline.delete(key)
+    pipeline.drain()
+    assert "sitemap.xml" not in pipeline.site.objects

@@ -202,7 +202,8 @@ def day_indexes(site: ObjectStore, config: SiteConfig) -> dict[str, Compute]:
         return theme.render("archive.html", config, months=items)
 
     return {
-        "sitemap.xml": lambda: Fingerprinted(inputs("sitemap"), sitemap_index),
+        # A sitemap index lists at least one sitemap (the protocol's schema): a site with no posts has none.
+        "sitemap.xml": lambda: Fingerprinted(inputs("sitemap"), sitemap_index) if days() else None,
         "archive/index.html": lambda: Fingerprinted(inputs("archive"), archive_page),
     }
 
