@@ -214,9 +214,7 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
-    from newsdrop.local.dev import upload, use_local_credentials
+    from newsdrop.local.dev import use_local_credentials
 
     folder = Path(args.dir)
     _warn_without_posts("publish", folder)
@@ -228,16 +226,27 @@ def _publish(args: argparse.Namespace) -> int:
         return 2
     if args.endpoint:
         use_local_credentials()
+    uploaded = _upload_shown("publish", files, args, f"uploading to s3://{args.bucket}")
+    print(f"published {uploaded} files to s3://{args.bucket}", file=sys.stderr)
+    return 0
+
+
+def _upload_shown(command: str, files: list[tuple[str, Path]], args: argparse.Namespace, label: str) -> int:
+    """Upload `files` to `args.bucket` with a progress bar; report those that could not be read by
+    then; how many were uploaded."""
+    from rich.progress import Progress
+
+    from newsdrop.local.dev import upload
+
     unread: list[tuple[str, str]] = []
     uploaded = 0
     with Progress(transient=False) as progress:
-        task = progress.add_task(f"uploading to s3://{args.bucket}", total=len(files))
+        task = progress.add_task(label, total=len(files))
         for _ in upload(files, args.bucket, args.endpoint, unread):
             uploaded += 1
             progress.advance(task)
-    _left_out("publish", unread)
-    print(f"published {uploaded} files to s3://{args.bucket}", file=sys.stderr)
-    return 0
+    _left_out(command, unread)
+    return uploaded
 
 
 def _left_out(command: str, refused: list[tuple[str, str]]) -> None:
@@ -246,9 +255,7 @@ def _left_out(command: str, refused: list[tuple[str, str]]) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
-    from newsdrop.local.dev import upload, use_local_credentials
+    from newsdrop.local.dev import use_local_credentials
     from newsdrop.local.jekyll import JekyllSite
 
     try:
@@ -259,14 +266,7 @@ def _import(args: argparse.Namespace) -> int:
     if args.endpoint:
         use_local_credentials()
     files = jekyll.files()
-    unread: list[tuple[str, str]] = []
-    uploaded = 0
-    with Progress(transient=False) as progress:
-        task = progress.add_task(f"importing into s3://{args.bucket}", total=len(files))
-        for _ in upload(files, args.bucket, args.endpoint, unread):
-            uploaded += 1
-            progress.advance(task)
-    _left_out("import", unread)
+    uploaded = _upload_shown("import", files, args, f"importing into s3://{args.bucket}")
     print(
         f"imported {uploaded} files ({jekyll.post_count} posts) from {args.dir} to s3://{args.bucket}",
         file=sys.stderr,
