@@ -350,7 +350,7 @@ def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: 
     `seconds` (and the grace). Raises Failed."""
     import pickle  # nosec B403 - to this process's own child, never back; only sites with overrides pay its import
 
-    global _child, _unstartable_until, _resting
+    global _child, _unstartable_until
     with _lock:
         if _resting is not None and _resting[0] == config.templates and time.monotonic() < _resting[1]:
             raise Resting(f"a page of these overrides took longer than {seconds:g} s; they rest for a while")
@@ -377,21 +377,22 @@ def render(template: str, config: SiteConfig, context: dict[str, Any], seconds: 
         except _Gone as exc:
             _stop_child()
             if isinstance(exc, _Late):
-                _resting = (config.templates, time.monotonic() + SLOW_REST_SECONDS)
-                raise Failed(f"{exc}{_rest_note()}") from None
+                raise Failed(f"{exc}{_rest(config.templates)}") from None
             raise Failed(str(exc)) from None
         status, text = answer[:1], answer[1:]
         if status == RETIRING:
             _stop_child()
         if status == SLOW:
-            _resting = (config.templates, time.monotonic() + SLOW_REST_SECONDS)
-            text += _rest_note().encode()
+            text += _rest(config.templates).encode()
     if status == PAGE:
         return text
     raise Failed(text.decode("utf-8", "replace"))
 
 
-def _rest_note() -> str:
+def _rest(templates: tuple[tuple[str, str], ...]) -> str:
+    """Rest `templates` after a page of theirs ran out of time (under `_lock`); what the page's failure adds."""
+    global _resting
+    _resting = (templates, time.monotonic() + SLOW_REST_SECONDS)
     return f"; the overrides rest, and the theme renders the pages, for {SLOW_REST_SECONDS:g} s"
 
 
