@@ -205,8 +205,9 @@ def _range(*args: int) -> range:
 
 # Widths and precisions in a %-format (`"%0900000000d" % 1`, `"%(a).900000000d"|format(a=1)`) and in
 # a str.format field (`"{:>900000000}".format(1)`): the string is built before any check sees it.
-_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
-_PERCENT_FIELD_NO_KEY = re.compile(r"%[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
+_PERCENT_SPEC = r"[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?"  # flags, width, precision
+_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?" + _PERCENT_SPEC)
+_PERCENT_FIELD_NO_KEY = re.compile("%" + _PERCENT_SPEC)
 _FORMAT_FIELD = re.compile(r"\{[^{}]*\}")
 _DIGITS = re.compile(r"\d+")
 _NESTED_FIELD = re.compile(r"\{[^{}]*\{")
