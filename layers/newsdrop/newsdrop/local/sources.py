@@ -61,8 +61,8 @@ def read_within(
         yield key, body
 
 
-def unreadable(exc: OSError) -> str:
-    return f"file cannot be read: {exc.strerror or exc}"
+def unreadable(exc: OSError, what: str = "file") -> str:
+    return f"{what} cannot be read: {exc.strerror or exc}"
 
 
 def _source_files(
@@ -161,7 +161,7 @@ def _files(
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as exc:  # reported as the folder's key ("images/private/"), as a file's would be
-            yield [*inside, ""], "", f"folder cannot be read: {exc.strerror or exc}"
+            yield [*inside, ""], "", unreadable(exc, "folder")
             continue
         for entry in entries:
             if entry.name.startswith((".", *left_out)):
