@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -113,6 +114,21 @@ def test_the_folded_characters_are_the_format_characters_and_variation_selectors
     formats = {chr(code) for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Cf"}
     selectors = {chr(c) for c in (*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0), *range(0x180B, 0x1810), 0x034F)}
     assert folded == formats | selectors | {"\u0307"}
+
+
+def test_search_js_folds_the_same_characters_as_search_py() -> None:
+    # The page checks the text it fetched with its own `normalise`: a character folded on one side
+    # alone would make a post the index offers fail the page's check.
+    script = (Path(search.__file__).parent / "rendering" / "static" / "search.js").read_text(encoding="utf-8")
+    found = re.search(r"var INVISIBLE = /\[(.*?)\]/gu;", script)
+    assert found is not None
+    in_script = {
+        code
+        for low, high in re.findall(r"\\u\{?([0-9A-F]+)\}?(?:-\\u\{?([0-9A-F]+)\}?)?", found.group(1))
+        for code in range(int(low, 16), int(high or low, 16) + 1)
+    }
+    assert in_script == {code for low, high in search._INVISIBLE_RANGES for code in range(low, high + 1)}
+    assert r'.replace(/\u03C2/g, "\u03C3")' in script  # a final sigma, as _FOLDS
 
 
 def test_a_long_query_asks_for_a_handful_of_its_tokens_spread_over_it() -> None:
