@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
 
+from newsdrop.cli.main import BUILD_MARK
+
 FORBIDDEN_ELEMENTS = frozenset(
     {"script", "iframe", "frame", "frameset", "form", "base", "object", "embed", "applet", "svg", "math",
      "input", "button", "textarea", "select", "style", "bgsound", "xml", "xss", "noscript", "template", "portal"}
@@ -118,5 +120,7 @@ def audit_site(objects: dict[str, bytes]) -> list[str]:
 
 
 def read_site(out: Path) -> dict[str, bytes]:
-    """The objects `newsdrop build` wrote, by site key."""
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    """The objects `newsdrop build` wrote, by site key (its mark of a folder it filled is none)."""
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != BUILD_MARK
+    }

@@ -103,12 +103,34 @@ def test_an_output_folder_that_is_or_holds_the_sources_is_refused_and_nothing_is
 def test_clean_empties_the_output_folder_and_without_it_earlier_files_stay(tmp_path: Path) -> None:
     site = a_site(tmp_path / "site")
     out = site / "_site"
-    (out / "old").mkdir(parents=True)
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1"]) == 0
+    (out / "old").mkdir()
     (out / "old" / "page.html").write_text("old", encoding="utf-8")
     assert main(["build", str(site), "--out", str(out), "--jobs", "1"]) == 0
     assert (out / "old" / "page.html").is_file() and (out / "keys.html").is_file()
     assert main(["build", str(site), "--out", str(out), "--jobs", "1", "--clean"]) == 0
     assert not (out / "old").exists() and (out / "keys.html").is_file()
+    # Emptied and filled again: still a folder the next --clean may empty.
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1", "--clean"]) == 0
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "images"])
+def test_clean_refuses_a_folder_holding_files_no_build_made_and_deletes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    # `--out ~/Documents --clean`, or `--out SRC/images --clean`: a mistyped folder is not emptied.
+    site = a_site(tmp_path / "site")
+    out = tmp_path / "Documents" if where == "elsewhere" else site / "images"
+    out.mkdir(exist_ok=True)
+    (out / "thesis.txt").write_text("years of work", encoding="utf-8")
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1", "--clean"]) == 2
+    assert "holds files no build made" in capsys.readouterr().err
+    assert (out / "thesis.txt").read_text(encoding="utf-8") == "years of work"
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.txt"]
+    # Built into without --clean, it is still not a folder a build filled from empty.
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1"]) == 0
+    assert main(["build", str(site), "--out", str(out), "--jobs", "1", "--clean"]) == 2
+    assert (out / "thesis.txt").is_file()
 
 
 def test_clean_refuses_a_linked_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -41,6 +41,8 @@ def _build(args: argparse.Namespace) -> int:
     if out.exists() and args.clean:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    if not any(out.iterdir()):  # a folder this build fills from empty: a later --clean may empty it
+        (out / BUILD_MARK).write_text(BUILD_MARK_TEXT, encoding="utf-8")
     _warn_without_posts("build", src)
     unread: list[tuple[str, str]] = []
     found = list(source_files(src, leave_out=out, refused=unread))
@@ -71,6 +73,11 @@ def _build(args: argparse.Namespace) -> int:
     return 1 if args.strict and rejections else 0
 
 
+# Left in an output folder that a build filled from empty: `--clean` empties no other non-empty folder.
+BUILD_MARK = ".newsdrop-build"
+BUILD_MARK_TEXT = "newsdrop build wrote this folder; `newsdrop build --clean` may empty it.\n"
+
+
 def _output_refusal(src: Path, out: Path, *, clean: bool) -> str:
     """Why OUT cannot take the build, or "". As Jekyll refuses, the output may be inside the sources
     (`_site`) but neither be them nor hold them: the build would read its own output, and --clean
@@ -90,6 +97,12 @@ def _output_refusal(src: Path, out: Path, *, clean: bool) -> str:
         return f"the output folder {out} is among the posts or templates of {src}: give another ({src / '_site'})"
     if clean and out.is_symlink():
         return f"--clean empties a folder, and {out} is a link: give the folder itself"
+    if clean and out.is_dir() and not (out / BUILD_MARK).is_file() and any(out.iterdir()):
+        # `--out ~/Documents --clean`, or `--out SRC/images`: a mistyped folder would be deleted.
+        return (
+            f"--clean empties only a folder that a build filled from empty (it holds {BUILD_MARK}), and {out} "
+            "holds files no build made: empty it yourself, or give another folder"
+        )
     return ""
 
 
@@ -369,7 +382,7 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("src", help="folder with _posts/, an optional _config.yml and optional _templates/")
     build.add_argument("--out", required=True, help="folder to write the site bucket's objects to")
     build.add_argument("--strict", action="store_true", help="exit 1 when any file was rejected")
-    build.add_argument("--clean", action="store_true", help="empty OUT first")
+    build.add_argument("--clean", action="store_true", help="empty OUT first (a folder a build filled from empty)")
     build.add_argument(
         "--jobs", type=_positive, default=_cpus(), help="processes reading posts (default: the CPUs this may use)"
     )
