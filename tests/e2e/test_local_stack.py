@@ -253,6 +253,8 @@ def test_newsdrop_invoke_runs_a_payload_of_events_against_the_stack(dev_stack: D
     logged = run.stdout.replace(" ", "")
     assert '"message":"stalechangeignored"' in logged and '"service":"parse"' in logged, run.stdout[-2000:]
     assert '"key":"_posts/2024-05-20-hello-newsdrop.md"' in logged
+    # Powertools' warnings of what the local stack means (no CloudWatch, POWERTOOLS_DEV) are not shown.
+    assert "Warning" not in run.stderr, run.stderr[-2000:]
     missing = subprocess.run(
         [newsdrop, "invoke", "NoFunction", "events/parse-put.json"], cwd=ROOT, capture_output=True, text=True
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsdrop.local.dev import address_warning
+from newsdrop.local.dev import DevStack, address_warning
 
 
 def posts_with(tmp_path: Path, config: str | None) -> Path:
@@ -55,3 +55,16 @@ def test_no_port_or_https_on_this_machine_leads_nowhere(tmp_path: Path, url: str
 def test_the_sample_site_matches_make_runs_port(root: Path) -> None:
     assert address_warning(root / "samples" / "site", 8080) is None
     assert address_warning(root / "samples" / "site", 8081) is not None
+
+
+@pytest.mark.parametrize(
+    ("host", "reached"),
+    [("0.0.0.0", "127.0.0.1"), ("::", "[::1]"), ("127.0.0.1", "127.0.0.1"), ("::1", "[::1]"), ("box.lan", "box.lan")],
+)
+def test_the_banner_names_an_address_this_machine_reaches(tmp_path: Path, host: str, reached: str) -> None:
+    # A stack listening on every address (`--host 0.0.0.0`) is reached at the loopback one: the
+    # banner's commands and the functions' endpoint must not name the wildcard.
+    stack = DevStack(tmp_path, host=host, s3_port=4590, site_port=8090)
+    assert stack.endpoint == f"http://{reached}:4590"
+    assert stack.site_url == f"http://{reached}:8090/"
+    assert f"--endpoint-url http://{reached}:4590 " in stack.banner()

@@ -196,8 +196,7 @@ def _dev(args: argparse.Namespace) -> int:
         clock=ManualClock(args.now, running=True) if args.now else None,
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
-    # The local stack publishes no metrics (there is no CloudWatch); Powertools would say so per batch.
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    _quiet_local_warnings()
     # Ctrl-C and `kill` stop the stack cleanly, even when started from a shell that ignores SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -289,6 +288,13 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_local_warnings() -> None:
+    """What Powertools warns of on the local stack, where both are meant: no metrics are published
+    (there is no CloudWatch; it would say so per batch), and env/local.json's POWERTOOLS_DEV."""
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    warnings.filterwarnings("ignore", message="POWERTOOLS_DEV environment variable is enabled")
+
+
 def _invoke(args: argparse.Namespace) -> int:
     """What `sam local invoke -e EVENT --env-vars env/local.json` does, in this process: the
     function's code and handler from template.yaml, its variables from env/local.json (the
@@ -313,6 +319,7 @@ def _invoke(args: argparse.Namespace) -> int:
         return 2
     os.environ.update({**variables[args.function], "AWS_ENDPOINT_URL": args.endpoint})
     use_local_credentials()
+    _quiet_local_warnings()
     logging.getLogger("newsdrop").setLevel(logging.INFO)  # the function's own lines, as Lambda logs them
     props = resources[args.function]["Properties"]
     spec = FunctionSpec(args.function, root / props["CodeUri"], props["Handler"], sources=[], environment={})
@@ -369,7 +376,9 @@ def _redrive(args: argparse.Namespace) -> int:
 
 def _stack_options(command: argparse.ArgumentParser, *, endpoint: bool = True) -> None:
     if endpoint:
-        command.add_argument("--endpoint", default=DEFAULT_ENDPOINT, help="S3/SQS endpoint of the local stack")
+        command.add_argument(
+            "--endpoint", default=DEFAULT_ENDPOINT, help=f"the local stack (default {DEFAULT_ENDPOINT})"
+        )
     command.add_argument("--source-bucket", default="newsdrop-source")
     command.add_argument("--site-bucket", default="newsdrop-site")
 
@@ -415,7 +424,7 @@ def parser() -> argparse.ArgumentParser:
     publish = commands.add_parser("publish", help="upload a folder to the source bucket, with a progress bar")
     publish.add_argument("dir", help="laid out like the source bucket: _config.yml, _templates/, _posts/")
     publish.add_argument("--endpoint", default=None, help="endpoint URL (the local stack's); default: AWS")
-    publish.add_argument("--bucket", default="newsdrop-source")
+    publish.add_argument("--bucket", default="newsdrop-source", help="the source bucket (default newsdrop-source)")
     publish.set_defaults(run=_publish)
 
     migrate = commands.add_parser(
@@ -423,7 +432,7 @@ def parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("dir", help="the Jekyll site's folder (with _config.yml and _posts/)")
     migrate.add_argument("--endpoint", default=None, help="endpoint URL (the local stack's); default: AWS")
-    migrate.add_argument("--bucket", default="newsdrop-source")
+    migrate.add_argument("--bucket", default="newsdrop-source", help="the source bucket (default newsdrop-source)")
     migrate.set_defaults(run=_import)
 
     invoke = commands.add_parser(

@@ -97,6 +97,18 @@ def _this_machine(host: str | None) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+def url_host(host: str) -> str:
+    """The host of a URL that reaches, from this machine, a server listening on `host`: one on every
+    address (`--host 0.0.0.0`) at the loopback address, which the banner's commands can use."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # a name
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
 def use_local_credentials() -> None:
     # moto accepts any credentials; never let a developer's real profile near the local stack.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -144,11 +156,11 @@ class DevStack:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.s3_port}"
+        return f"http://{url_host(self.host)}:{self.s3_port}"
 
     @property
     def site_url(self) -> str:
-        return f"http://{self.host}:{self.site_port}/"
+        return f"http://{url_host(self.host)}:{self.site_port}/"
 
     def start(self) -> None:
         use_local_credentials()
