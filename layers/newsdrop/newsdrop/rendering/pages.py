@@ -116,6 +116,7 @@ def home_page(catalog: Catalog, config: SiteConfig) -> Compute:
         return theme.render(
             "home.html",
             config,
+            canonical="/",
             latest=recent[: config.feed_size],
             sections=[(tag, urls.tag_url(tag), items) for tag, items in sections.items()],
         )
@@ -137,6 +138,7 @@ def listing_page(list_id: str, catalog: Catalog, config: SiteConfig) -> Compute:
         return theme.render(
             "listing.html",
             config,
+            canonical=urls.list_url(list_id),
             heading=heading,
             note="",
             entries=entries[: config.page_size],
@@ -164,6 +166,7 @@ def _day_page(day: str, entries: list[Entry], config: SiteConfig) -> bytes | Non
     return theme.render(
         "listing.html",
         config,
+        canonical=urls.list_url(model.DAY_PREFIX + day),
         heading=f"{when.year}年{when.month}月{when.day}日",
         note=f"{len(entries)} 篇",
         entries=entries,
@@ -199,7 +202,7 @@ def day_indexes(site: ObjectStore, config: SiteConfig) -> dict[str, Compute]:
         for day in days():  # newest first
             months.setdefault(day[:7], []).append((f"{int(day[8:10])}日", urls.day_url(day)))
         items = [(f"{m[:4]}年{int(m[5:7])}月", urls.month_anchor(m), listed) for m, listed in months.items()]
-        return theme.render("archive.html", config, months=items)
+        return theme.render("archive.html", config, canonical=urls.ARCHIVE_URL, months=items)
 
     return {
         # A sitemap index lists at least one sitemap (the protocol's schema): a site with no posts has none.
@@ -222,6 +225,6 @@ def static_pages(config: SiteConfig) -> dict[str, bytes]:
     """Pages and files that depend only on the theme and the site settings."""
     return {
         "404.html": theme.render("404.html", config),
-        "search/index.html": theme.render("search.html", config),
+        "search/index.html": theme.render("search.html", config, canonical="/search/"),
         "robots.txt": theme.render("robots.txt", config),
     }
