@@ -102,6 +102,9 @@ class ParseBatch:
     # Seconds this invocation has left (Lambda's context); None where nothing stops it (a build).
     seconds_left: Callable[[], float] | None = None
     refused: set[tuple[str, str]] = field(default_factory=set)  # (key, URL claim) refused as taken
+    # Waits for a URL that this batch's hand-overs ended, as (URL, key, revision refused): removed once
+    # the batch's events are out (`end_waits`), so that a delivery that dies before finds them again.
+    waits_ended: dict[tuple[str, str, str], None] = field(default_factory=dict)
     rejected_keys: set[str] = field(default_factory=set)
     # Whether each key has a rejection report, as read with the settings (`Reads.rejected`) and kept
     # up to date since; a key not in it may have one.
@@ -281,14 +284,18 @@ class ParseBatch:
         """When this commit let a URL go, read again the posts refused it while this one held it, as
         a fresh build of the sources would publish one of them there (first come, first served).
 
-        A post refused again stays waiting; any other outcome ends its wait. A batch that dies
-        before the end is delivered again and hands over again (`redelivered` too)."""
+        A post refused again stays waiting; any other outcome ends its wait, once the batch's events
+        are out. A batch that dies before is delivered again and hands over again (`redelivered`
+        too): a post it committed then is found committed since its refusal, holding the URL, and its
+        event is sent again (render and index are idempotent)."""
         left = current.previous_url
         claim = catalog_plan.url_claim(left) if left else ""
         if not claim or (current.live and claim == catalog_plan.url_claim(current.url)):
             return
         # Each wait names the revision refused: an upload's, a refresh's or a schedule's.
         for key, refused in sorted(self.ports.catalog.waiting_for_url(left).items()):
+            if (left, key, refused) in self.waits_ended:
+                continue  # handed over earlier in this batch
             if key != current.key:
                 stored = self.ports.catalog.get_post(key)
                 if stored is None or stored.sequencer < refused:  # nothing committed since: read it again
@@ -297,7 +304,13 @@ class ParseBatch:
                     self.read(key, source_sequencer(refused), "live", stored)
                     if (key, claim) in self.refused:
                         continue
-            self.ports.catalog.stop_waiting(left, key, refused)
+                elif stored.live and catalog_plan.url_claim(stored.url) == claim:
+                    self.emitted.append(events.for_record(stored))
+            self.waits_ended[left, key, refused] = None
+
+    def end_waits(self) -> None:
+        for url, key, refused in self.waits_ended:
+            self.ports.catalog.stop_waiting(url, key, refused)
 
     def redelivered(self, stored: PostRecord, change: events.SourceChange) -> None:
         if source_sequencer(stored.sequencer) == change.sequencer:
@@ -371,7 +384,10 @@ class ParseBatch:
                 continue
             if generation_of(stored.sequencer) >= self.site.generation:
                 # Read already, perhaps by this page's earlier delivery, which may have died before
-                # it handed over a URL the post let go.
+                # its events went out or it handed over a URL the post let go: its event again, if
+                # read under this page's settings (a newer refresh's page sends its own).
+                if generation_of(stored.sequencer) == message.generation:
+                    self.emitted.append(events.for_record(stored, "bulk"))
                 self.hand_over(stored)
                 continue
             self.rejected_keys.discard(key)
@@ -504,4 +520,5 @@ def run(event: dict[str, Any], ports: Ports, *, seconds_left: Callable[[], float
     # One PutEvents call per ten events for the whole batch. If it fails, the whole batch is
     # retried: every record is then a duplicate whose event is re-emitted, so nothing is lost.
     ports.bus.publish(batch.emitted)
+    batch.end_waits()
     return Outcome(response=response, counts=batch.counts)
