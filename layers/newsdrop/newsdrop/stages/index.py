@@ -181,39 +181,44 @@ class IndexBatch:
                 continue  # never indexed, nothing to remove
             if same and state is not None:
                 if state.pending:  # an earlier attempt died before the manifest took its changes
+                    self.put_document(state, plan.post)  # and perhaps before its document was written
                     self.owe(plan.key, state, plan.post)
                     self.settled.append((plan.key, state))
                 continue
             changed.append(plan)
         live = [plan for plan in changed if plan.post is not None]
         first = self.ports.catalog.allocate_ids(len(live)) if live else 0
-        documents = {plan.key: _document(first + n, plan.post) for n, plan in enumerate(live) if plan.post is not None}
-        # Documents first: they are immutable and unreferenced until the manifest names them.
-        for document in documents.values():
-            self.writer.put_immutable(search.doc_key(document.id), search.dumps(document.to_json()))
+        ids = {plan.key: first + n for n, plan in enumerate(live)}
         retry = []
         for plan in changed:
-            placed = documents.get(plan.key)
+            placed = ids.get(plan.key)
             old = plan.state
             retired: tuple[int, ...] = ()
             if old is not None:
                 retired = (*old.retired, old.doc) if old.doc is not None else tuple(old.retired)
             new = SearchState(
-                doc=None if placed is None else placed.id,
+                doc=placed,
                 digest=plan.digest,
                 segment="",  # the postings go to the manifest's log
                 retired=retired,
                 pending=True,
                 version=0 if old is None else old.version + 1,
             )
+            # The state names its document before the document is written: a document no state
+            # names would never be deleted, and its text, a deleted post's too, stay public.
+            # Readers see neither until the manifest names the document, after this.
             if self.ports.catalog.swap_search_state(plan.key, old, new):
+                self.put_document(new, plan.post)
                 self.owe(plan.key, new, plan.post)
                 self.settled.append((plan.key, new))
-            else:  # another batch changed this post meanwhile: ours must never show; look again
-                if placed is not None:
-                    self.owed_deleted.add(placed.id)
+            else:  # another batch changed this post meanwhile: look again (its id stays unused)
                 retry.append(plan.key)
         return retry
+
+    def put_document(self, state: SearchState, post: Post | None) -> None:
+        """The post's search document under the id its state names (created once: a retry finds it)."""
+        if state.doc is not None and post is not None:
+            self.writer.put_immutable(search.doc_key(state.doc), search.dumps(_document(state.doc, post).to_json()))
 
     def owe(self, key: str, state: SearchState, post: Post | None) -> None:
         """What the manifest must hold for `state`: its document's postings (the post has the state's
