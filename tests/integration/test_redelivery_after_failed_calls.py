@@ -22,7 +22,10 @@ from botocore.exceptions import ClientError
 
 from newsdrop import search
 from newsdrop.adapters import aws
+from newsdrop.adapters.aws import DynamoCatalog
+from newsdrop.stages.parse import report_key
 from tests.integration.sitecheck import (
+    ARTIFACTS,
     NO_DIFF,
     apply,
     bucket_objects,
@@ -132,6 +135,9 @@ def test_a_refresh_page_whose_events_failed_renders_its_posts_under_the_new_sett
     assert failing_put_events.failed == 1 and len(moto_stack.errors) == 1
     assert differences(moto_stack) == {**NO_DIFF, "broken_redirects": []}
     assert "news/2024/alpha/index.html" in site()
+    # The page read again is counted once in the refresh's progress (`newsdrop status`).
+    job = DynamoCatalog(moto_stack.stack.names.table).refresh_job()
+    assert job is not None and (job.listed, job.refreshed, job.complete) == (2, 2, True)
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["before", "after"])
@@ -152,3 +158,23 @@ def test_a_search_document_is_always_one_a_state_names_so_deleting_the_post_dele
     moto_stack.errors.clear()
     apply(moto_stack, {HOLDER: None})
     assert [key for key, body in site().items() if b"retracted-statement-XYZ" in body] == []
+
+
+@pytest.mark.parametrize("key", [HOLDER, "_config.yml"])
+def test_a_fixed_file_s_rejection_report_goes_when_its_first_removal_failed(moto_stack: Any, key: str) -> None:
+    apply(moto_stack, {"_config.yml": CONFIG})
+    broken, fixed = b"---\ntitle:\n---\nno title", post("Alpha", "2024-03-01 09:00:00", categories=["news"])
+    if key == "_config.yml":
+        broken, fixed = b"title: [unclosed\n", CONFIG.replace(b"Faults", b"Fixed")
+    apply(moto_stack, {key: broken})
+    assert [r["key"] for r in rejections(moto_stack)] == [key]
+    report = report_key(key)
+    assert report in bucket_objects(ARTIFACTS)
+    with Failing("s3", "DeleteObject") as failing:
+        failing.match = lambda params: params["Key"] == report
+        failing.left = 1
+        upload(key, fixed)
+        moto_stack.drain()
+    assert failing.failed == 1  # the message failed (a partial batch failure), and SQS delivered it again
+    assert report not in bucket_objects(ARTIFACTS)  # `newsdrop status` no longer lists the fixed file
+    assert differences(moto_stack) == {**NO_DIFF, "broken_redirects": []}

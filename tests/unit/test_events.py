@@ -299,3 +299,35 @@ def test_publishing_event_rejects_unknown_types_and_bad_lists() -> None:
     numbers["detail"]["lists"] = [1]
     with pytest.raises(MalformedEvent):
         events.publishing_event(numbers)
+
+
+def test_a_failed_message_s_log_line_names_its_keys_and_reason(caplog: pytest.LogCaptureFixture) -> None:
+    # A message that keeps failing goes to a dead-letter queue after five tries: its log lines must
+    # say which source failed, and why, whatever kind of message it was.
+    from newsdrop.stages.common import Message, process_batch
+
+    upload = envelopes.s3_notification("newsdrop-source", "_posts/2024-05-20-a b.md", sequencer="0A", removed=False)
+    event = envelopes.bus_envelope(
+        events.for_record(PostRecord(key="_posts/2024-05-20-c.md", sequencer="0B", live=False, state="deleted"))
+    )
+    refresh = envelopes.bus_envelope(events.refresh_requested(2, ["_posts/x.md", "_posts/y.md"]))
+    bodies = [upload, event, refresh, "not json"]
+    batch = [
+        Message({"messageId": f"m{n}", "body": b if isinstance(b, str) else json.dumps(b)})
+        for n, b in enumerate(bodies)
+    ]
+
+    def fail(message: Message) -> None:
+        raise PermissionError("AccessDenied on GetObject")
+
+    with caplog.at_level("ERROR"):
+        response = process_batch(batch, fail)
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["m0", "m1", "m2", "m3"]
+    logged = [(record.message_id, record.keys, record.reason) for record in caplog.records]  # type: ignore[attr-defined]
+    reason = "PermissionError: AccessDenied on GetObject"
+    assert logged == [
+        ("m0", ["_posts/2024-05-20-a b.md"], reason),
+        ("m1", ["_posts/2024-05-20-c.md"], reason),
+        ("m2", ["_posts/x.md", "_posts/y.md"], reason),
+        ("m3", [], reason),
+    ]

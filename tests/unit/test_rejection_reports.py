@@ -103,7 +103,9 @@ def test_a_post_refused_its_url_and_published_when_the_url_is_free_loses_its_rep
     assert report_deletes(artifacts) == [parse.report_key(refused)]
 
 
-def test_a_note_outlives_its_report_when_forgetting_it_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_note_whose_forgetting_failed_is_forgotten_when_the_change_is_delivered_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     p, artifacts = pipeline()
     publish(p, KEY, UNTITLED)
     failures = iter([RuntimeError("DynamoDB is unavailable")])
@@ -114,11 +116,13 @@ def test_a_note_outlives_its_report_when_forgetting_it_fails(monkeypatch: pytest
         type(p.catalog).clear_rejection(p.catalog, key)
 
     monkeypatch.setattr(p.catalog, "clear_rejection", failing_once)
-    publish(p, KEY, GOOD)  # the batch fails after deleting the report; its redelivery re-emits
-    assert reports(p) == [] and p.catalog.rejected == {KEY}
-    assert "人民币 Yuan" in p.site.objects["markets/2024/05/20/yuan.html"].body.decode()
-    publish(p, KEY, FIXED)  # the note left behind: the next version deletes again, and forgets it
+    # The batch fails after deleting the report; its redelivery re-emits, and (the report gone)
+    # deletes again and forgets the note.
+    publish(p, KEY, GOOD)
     assert reports(p) == [] and p.catalog.rejected == set()
+    assert "人民币 Yuan" in p.site.objects["markets/2024/05/20/yuan.html"].body.decode()
+    assert report_deletes(artifacts) == [parse.report_key(KEY)] * 2
+    publish(p, KEY, FIXED)  # nothing left to delete
     assert report_deletes(artifacts) == [parse.report_key(KEY)] * 2
 
 
@@ -163,3 +167,27 @@ def test_a_rejection_racing_a_fix_in_another_environment_leaves_its_note() -> No
     assert p.catalog.rejected == {KEY}  # noted all the same: so the next version deletes the report
     publish(p, KEY, FIXED)
     assert reports(p) == [] and p.catalog.rejected == set()
+
+
+def test_a_change_delivered_again_removes_an_older_report_and_keeps_a_newer_one() -> None:
+    # SQS may deliver a message again after its change committed: the first delivery may have died
+    # after the commit, before the report of the older upload went. The repeat removes a report
+    # older than its change, and leaves alone the report of an upload made since.
+    p, _ = pipeline()
+    publish(p, KEY, UNTITLED)
+    report = parse.report_key(KEY)
+    older = p.artifacts.objects[report]
+    p.upload(KEY, GOOD)
+    good = p.queues["parse"].messages[-1]
+    p.drain()
+    # As the first delivery would have left it, had it died before removing the report.
+    p.artifacts.objects[report] = older
+    p.catalog.rejected.add(KEY)
+    p.queues["parse"].messages.append(good)
+    p.drain()
+    assert reports(p) == [] and p.catalog.rejected == set()
+    publish(p, KEY, UNTITLED)  # a newer upload, broken: the good version stays online, reported
+    assert reports(p) == [report]
+    p.queues["parse"].messages.append(good)
+    p.drain()
+    assert reports(p) == [report] and p.catalog.rejected == {KEY}

@@ -8,6 +8,8 @@ read those. Both arrive wrapped in SQS messages.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote_plus
@@ -125,6 +127,12 @@ def site_configured(generation: int) -> BusEvent:
     return BusEvent(SITE_CONFIGURED, {"generation": generation, "lane": "live"})
 
 
+def progress_page(kind: str, names: Sequence[str]) -> str:
+    """A page of a site-wide refresh, as its job's progress counts it: what it did (`listed`, `read`)
+    and a digest of what it names (a fan-out page its continuation key, a refresh page its keys)."""
+    return f"{kind} " + hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+
+
 def refresh_requested(generation: int, keys: list[str]) -> BusEvent:
     return BusEvent(REFRESH_REQUESTED, {"generation": generation, "keys": keys}, source=FANOUT_SOURCE)
 
@@ -181,6 +189,24 @@ def parse_messages(body: dict[str, Any]) -> list[ParseMessage]:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedEvent(f"{detail_type} event is missing a field or has a bad one: {exc}") from exc
+
+
+MAX_NAMED_KEYS = 10  # of a message, in the log line of its failure
+
+
+def named_keys(body: Any) -> list[str]:
+    """The source keys a message names (an upload's, a publishing event's, a refresh page's), for
+    the log line of its failure: whoever reads it learns which post failed. Never raises."""
+    try:
+        if isinstance(body, dict) and isinstance(body.get("detail"), dict):
+            detail = body["detail"]
+            if isinstance(detail.get("key"), str):
+                return [detail["key"]]
+            if isinstance(detail.get("keys"), list):
+                return [str(key) for key in detail["keys"][:MAX_NAMED_KEYS]]
+        return [change.key for change in source_changes(body)][:MAX_NAMED_KEYS]
+    except (MalformedEvent, AttributeError, KeyError, TypeError, ValueError):
+        return []
 
 
 def _text(value: Any) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newsdrop import paths
-from newsdrop.events import PublishingEvent
+from newsdrop.events import PublishingEvent, named_keys
 from newsdrop.model import SiteConfig
 from newsdrop.ports import Catalog, ConfigRecord, ObjectStore
 
@@ -63,10 +63,21 @@ def process_batch(batch: Sequence[Message], handle_record: Callable[[Message], N
     for message in batch:
         try:
             handle_record(message)
-        except Exception:
-            log.exception("message failed; it goes back to its queue", extra={"message_id": message.message_id})
+        except Exception as exc:
+            keys = _named_keys(message)
+            log.exception(
+                "message failed; it goes back to its queue",
+                extra={"message_id": message.message_id, "keys": keys, "reason": f"{type(exc).__name__}: {exc}"[:500]},
+            )
             failures.append({"itemIdentifier": message.message_id})
     return {"batchItemFailures": failures}
+
+
+def _named_keys(message: Message) -> list[str]:
+    try:
+        return named_keys(message.json_body)
+    except (KeyError, TypeError, ValueError):  # a body that is not JSON names nothing
+        return []
 
 
 def run_all(tasks: Sequence[Callable[[], object]], workers: int) -> None:

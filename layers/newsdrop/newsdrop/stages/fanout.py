@@ -45,7 +45,8 @@ class FanoutBatch:
         more = len(listed) == PAGE
         if more:
             self.emitted.append(events.fanout_continued(message.generation, listed[-1]))
-        self.ports.catalog.count_refresh(message.generation, listed=len(keys), complete=not more)
+        page = events.progress_page("listed", [message.after or ""])
+        self.ports.catalog.count_refresh(message.generation, page=page, listed=len(keys), complete=not more)
         self.counts["listed"] += len(keys)
 
 

@@ -35,6 +35,7 @@ from newsdrop.ports import (
     Reads,
     TooLarge,
     generation_of,
+    normalise_sequencer,
     revision,
     source_sequencer,
 )
@@ -264,6 +265,7 @@ class ParseBatch:
             # does. A refresh that changed nothing still re-renders too (a template may have changed).
             self.emitted.append(events.for_record(result.current, lane))
             self.hand_over(result.current)
+            self.clear_report(record.key, redelivered=source_sequencer(record.sequencer))
             return result.status
         replaced = result.previous
         created = result.current.live and (replaced is None or not replaced.live)
@@ -318,6 +320,7 @@ class ParseBatch:
             # Re-emitting is safe because render and index are idempotent.
             self.emitted.append(events.for_record(stored))
             self.hand_over(stored)
+            self.clear_report(change.key, redelivered=change.sequencer)
             log.info("duplicate change: event re-emitted", extra={"key": change.key, "sequencer": change.sequencer})
         else:
             log.info("stale change ignored", extra={"key": change.key, "sequencer": change.sequencer})
@@ -340,11 +343,19 @@ class ParseBatch:
         # The source object stays where it is: a rejection never deletes or rewrites input.
         log.warning("rejected", extra={"key": key, "sequencer": sequencer, "reason": reason})
 
-    def clear_report(self, key: str) -> None:
+    def clear_report(self, key: str, *, redelivered: str = "") -> None:
         """Delete the key's rejection report, if it may have one: most keys were never rejected, and
-        the batch read which were (a request less for a publish, and one less before its event)."""
+        the batch read which were (a request less for a publish, and one less before its event).
+
+        `redelivered`: the source version of a change committed before, delivered again (its first
+        delivery may have died before the report went); a report of a newer upload then stays."""
         if not self.reported.get(key, True):
             return
+        if redelivered:
+            blob = self.ports.artifacts.get(report_key(key))
+            rejected = "" if blob is None else source_sequencer(str(json.loads(blob.body).get("sequencer", "")))
+            if normalise_sequencer(rejected) > normalise_sequencer(redelivered):
+                return
         self.ports.artifacts.delete(report_key(key))
         self.ports.catalog.clear_rejection(key)  # after the report: a note may outlive it, not the reverse
         self.reported[key] = False
@@ -397,7 +408,9 @@ class ParseBatch:
                 # are derived again, with the new theme and settings, where they are.
                 self.emitted.append(events.for_record(stored, "bulk"))
         self.counts["refreshed"] += len(message.keys)
-        self.ports.catalog.count_refresh(message.generation, refreshed=len(message.keys))
+        self.ports.catalog.count_refresh(
+            message.generation, page=events.progress_page("read", message.keys), refreshed=len(message.keys)
+        )
 
     # ------------------------------------------------------------------ site settings
 
@@ -408,8 +421,9 @@ class ParseBatch:
             stored = site_settings(self.ports.catalog)
             applied = stored.sources.get(change.key, "")
             if applied >= change.sequencer:
-                if applied == change.sequencer:  # redelivered: its event may not have gone out
+                if applied == change.sequencer:  # redelivered: its event may not have gone out, nor its report
                     self.emitted.append(events.site_configured(stored.generation))
+                    self.clear_report(change.key, redelivered=change.sequencer)
                 self.counts["skipped"] += 1
                 return
             if change_to is None:  # read and checked once, however often the settings move under us
