@@ -191,3 +191,16 @@ def test_a_change_delivered_again_removes_an_older_report_and_keeps_a_newer_one(
     p.queues["parse"].messages.append(good)
     p.drain()
     assert reports(p) == [report] and p.catalog.rejected == {KEY}
+
+
+def test_a_site_wide_refresh_deletes_no_report_its_posts_cannot_have() -> None:
+    # Reading every post again under new settings asks which have a report with the batch's first
+    # read, as an upload does: not a DELETE and a catalog write for each post.
+    p, artifacts = pipeline()
+    publish(p, KEY, GOOD)
+    publish(p, "_posts/2024-05-21-rates.md", FIXED)
+    publish(p, "_config.yml", b"title: Before\ntimezone: Asia/Shanghai\n")
+    publish(p, "_config.yml", b"title: After\ntimezone: Asia/Shanghai\n")
+    assert "After" in p.site.objects["markets/2024/05/20/yuan.html"].body.decode()
+    assert p.invocations.get("refresh", 0) >= 1  # the posts were read again
+    assert report_deletes(artifacts) == []

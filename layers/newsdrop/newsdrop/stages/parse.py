@@ -503,25 +503,33 @@ def settings_bytes(config: SiteConfig) -> int:
     return len(config.to_text().encode())
 
 
-def changed_keys(batch: list[Message]) -> tuple[str, ...]:
-    """The source keys that the batch's source changes name (a record that does not parse names
-    none: the batch reports it when it handles it)."""
+def changed_keys(batch: list[Message]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The source keys that the batch's source changes name, and those its refresh pages name (a
+    record that does not parse names none: the batch reports it when it handles it)."""
     keys: list[str] = []
+    refreshed: list[str] = []
     for message in batch:
         try:
             changes = events.parse_messages(message.json_body)
         except (KeyError, TypeError, ValueError):
             continue
-        keys.extend(m.key for m in changes if isinstance(m, events.SourceChange))
-    return tuple(dict.fromkeys(keys))
+        for change in changes:
+            if isinstance(change, events.SourceChange):
+                keys.append(change.key)
+            elif isinstance(change, events.Refresh):
+                refreshed.extend(change.keys)
+    return tuple(dict.fromkeys(keys)), tuple(dict.fromkeys(refreshed))
 
 
 def run(event: dict[str, Any], ports: Ports, *, seconds_left: Callable[[], float] | None = None) -> Outcome:
     # The settings, the records of the batch's posts and which of its keys have a rejection report,
     # in one request: not one and then one or two per post.
     read = messages(event)
-    keys = changed_keys(read)
+    keys, refreshed = changed_keys(read)
     posts = tuple(key for key in keys if source_keys.is_post_key(key))
+    # A refresh page's posts too: which have a report (a site-wide refresh would otherwise delete,
+    # for each post it reads again, a report the post cannot have, and forget its note).
+    keys = tuple(dict.fromkeys(keys + refreshed))
     found = ports.catalog.read(Reads(config=True, posts=posts, rejected=keys))
     batch = ParseBatch(
         ports=ports,
