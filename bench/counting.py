@@ -157,6 +157,15 @@ class CountingCatalog(MemoryCatalog):
         self.meter.add("dynamodb:DeleteItem")
         super().stop_waiting(url, key, sequencer)
 
+    # Rejection notes (DynamoCatalog: a PutItem to note a key, a DeleteItem to forget it).
+    def note_rejection(self, key: str) -> None:
+        self.meter.add("dynamodb:PutItem")
+        super().note_rejection(key)
+
+    def clear_rejection(self, key: str) -> None:
+        self.meter.add("dynamodb:DeleteItem")
+        super().clear_rejection(key)
+
     def get_config(self) -> ConfigRecord | None:
         self.meter.add("dynamodb:GetItem")
         return super().get_config()
