@@ -185,11 +185,9 @@ class CountingCatalog(MemoryCatalog):
         self.meter.add("dynamodb:Query")
         return super().refresh_job()
 
-    def count_refresh(
-        self, generation: int, *, page: str, listed: int = 0, refreshed: int = 0, complete: bool = False
-    ) -> None:
+    def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
         self.meter.add("dynamodb:UpdateItem")
-        super().count_refresh(generation, page=page, listed=listed, refreshed=refreshed, complete=complete)
+        super().count_refresh(generation, listed=listed, refreshed=refreshed, complete=complete)
 
     # The search index's state (DynamoCatalog: an UpdateItem counter, GetItem, conditional PutItem).
     def allocate_ids(self, count: int) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import os
 import sys
@@ -177,11 +176,8 @@ def seed_catalog(memory: Any, catalog: Any) -> dict[str, int]:
     for claim, waiting in getattr(memory, "waiting", {}).items():  # posts refused a URL another holds
         for key, sequencer in waiting.items():
             catalog.wait_for_url("/" + claim, key, sequencer)
-    # Site-wide refresh progress, as one page of work (a package from before pages counts without one).
-    paged = "page" in inspect.signature(catalog.count_refresh).parameters
-    for job in getattr(memory, "jobs", {}).values():
-        page = {"page": "seeded"} if paged else {}
-        catalog.count_refresh(job.generation, listed=job.listed, refreshed=job.refreshed, complete=job.complete, **page)
+    for job in getattr(memory, "jobs", {}).values():  # site-wide refresh progress
+        catalog.count_refresh(job.generation, listed=job.listed, refreshed=job.refreshed, complete=job.complete)
     return statuses
 
 

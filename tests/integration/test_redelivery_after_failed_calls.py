@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from newsdrop import search
 from newsdrop.adapters import aws
 from newsdrop.adapters.aws import DynamoCatalog
+from newsdrop.events import REFRESH_REQUESTED
 from newsdrop.stages.parse import report_key
 from tests.integration.sitecheck import (
     ARTIFACTS,
@@ -121,21 +122,26 @@ def test_a_post_handed_a_permalink_is_published_when_the_hand_over_s_events_fail
     assert b"Beta" in site()["fixed/shared/index.html"]
 
 
+@pytest.mark.parametrize("page", ["refresh", "fan-out"])
 def test_a_refresh_page_whose_events_failed_renders_its_posts_under_the_new_settings(
-    moto_stack: Any, failing_put_events: Failing
+    moto_stack: Any, failing_put_events: Failing, page: str
 ) -> None:
     apply(moto_stack, {"_config.yml": CONFIG})
     apply(moto_stack, {"_posts/2024-03-01-alpha.md": post("Alpha", "2024-03-01 09:00:00", categories=["news"])})
     apply(moto_stack, {"_posts/2024-03-02-beta.md": post("Beta", "2024-03-02 09:00:00", categories=["news"])})
-    # The settings' own events go out; a page of the site-wide refresh after them is what fails.
-    failing_put_events.match = lambda params: any('"lane": "bulk"' in e.get("Detail", "") for e in params["Entries"])
+    # The settings' own events go out; a page of the site-wide refresh after them is what fails: a
+    # refresh page's (the posts read again) or the fan-out's (the refresh pages it asks for).
+    if page == "refresh":
+        failing_put_events.match = lambda params: any('"lane": "bulk"' in e["Detail"] for e in params["Entries"])
+    else:
+        failing_put_events.match = lambda params: any(e["DetailType"] == REFRESH_REQUESTED for e in params["Entries"])
     failing_put_events.left = 1
     upload("_config.yml", MOVED_PERMALINKS)
     moto_stack.drain()
     assert failing_put_events.failed == 1 and len(moto_stack.errors) == 1
     assert differences(moto_stack) == {**NO_DIFF, "broken_redirects": []}
     assert "news/2024/alpha/index.html" in site()
-    # The page read again is counted once in the refresh's progress (`newsdrop status`).
+    # Each page counted once in the refresh's progress (`newsdrop status`).
     job = DynamoCatalog(moto_stack.stack.names.table).refresh_job()
     assert job is not None and (job.listed, job.refreshed, job.complete) == (2, 2, True)
 

@@ -8,8 +8,6 @@ read those. Both arrive wrapped in SQS messages.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote_plus
@@ -125,12 +123,6 @@ def rejected(key: str, sequencer: str, reason: str) -> BusEvent:
 
 def site_configured(generation: int) -> BusEvent:
     return BusEvent(SITE_CONFIGURED, {"generation": generation, "lane": "live"})
-
-
-def progress_page(kind: str, names: Sequence[str]) -> str:
-    """A page of a site-wide refresh, as its job's progress counts it: what it did (`listed`, `read`)
-    and a digest of what it names (a fan-out page its continuation key, a refresh page its keys)."""
-    return f"{kind} " + hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
 
 
 def refresh_requested(generation: int, keys: list[str]) -> BusEvent:

@@ -342,12 +342,8 @@ class Catalog(Protocol):
     def refresh_job(self) -> RefreshJob | None:
         """The latest site-wide refresh."""
 
-    def count_refresh(
-        self, generation: int, *, page: str, listed: int = 0, refreshed: int = 0, complete: bool = False
-    ) -> None:
-        """Add to the progress of the refresh for `generation` the work of `page` (a fan-out page
-        listed, a refresh page read again), unless that page was counted before: a page whose
-        invocation died after counting is delivered again, and must not be counted twice."""
+    def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
+        """Add to the progress of the refresh for `generation`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -765,9 +765,6 @@ class DynamoCatalog:
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues=_item({":pk": "JOB#REFRESH"}),
-            # Not the pages counted: a set the size of the site's, which the progress needs not.
-            ProjectionExpression="gen, listed, refreshed, #complete",
-            ExpressionAttributeNames={"#complete": "complete"},
             ScanIndexForward=False,
             Limit=1,
             ConsistentRead=True,
@@ -783,30 +780,19 @@ class DynamoCatalog:
             complete=bool(item.get("complete", False)),
         )
 
-    def count_refresh(
-        self, generation: int, *, page: str, listed: int = 0, refreshed: int = 0, complete: bool = False
-    ) -> None:
-        # The pages counted, a string set on the job's item: one conditional update counts a page
-        # once (a few thousand short ids for the largest sites, well within an item's 400 KB).
+    def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
         values: dict[str, Any] = {":gen": generation, ":listed": listed, ":refreshed": refreshed}
         update = "SET gen = :gen"
         if complete:
             values[":complete"] = True
             update += ", complete = :complete"
-        update += " ADD listed :listed, refreshed :refreshed, pages :pages"
-        item = _item(values)
-        item[":pages"], item[":page"] = {"SS": [page]}, {"S": page}
-        try:
-            client("dynamodb").update_item(
-                TableName=self.table,
-                Key=_item({"pk": "JOB#REFRESH", "sk": f"{generation:010d}"}),
-                UpdateExpression=update,
-                ConditionExpression="NOT contains(pages, :page)",
-                ExpressionAttributeValues=item,
-            )
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
+        update += " ADD listed :listed, refreshed :refreshed"
+        client("dynamodb").update_item(
+            TableName=self.table,
+            Key=_item({"pk": "JOB#REFRESH", "sk": f"{generation:010d}"}),
+            UpdateExpression=update,
+            ExpressionAttributeValues=_item(values),
+        )
 
 
 class EventBridgeBus:

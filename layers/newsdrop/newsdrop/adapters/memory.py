@@ -191,7 +191,6 @@ class MemoryCatalog:
     search: dict[str, SearchState] = field(default_factory=dict)
     next_id: int = 0
     jobs: dict[int, RefreshJob] = field(default_factory=dict)
-    counted_pages: set[tuple[int, str]] = field(default_factory=set)  # (generation, page) in `jobs`
     change_count: int = 0
     counted_settings: int = 0  # the newest settings generation counted (`Snapshot.counted_settings`)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -328,13 +327,8 @@ class MemoryCatalog:
     def refresh_job(self) -> RefreshJob | None:
         return self.jobs[max(self.jobs)] if self.jobs else None
 
-    def count_refresh(
-        self, generation: int, *, page: str, listed: int = 0, refreshed: int = 0, complete: bool = False
-    ) -> None:
+    def count_refresh(self, generation: int, *, listed: int = 0, refreshed: int = 0, complete: bool = False) -> None:
         with self._lock:
-            if (generation, page) in self.counted_pages:
-                return
-            self.counted_pages.add((generation, page))
             job = self.jobs.get(generation, RefreshJob(generation))
             self.jobs[generation] = replace(
                 job,

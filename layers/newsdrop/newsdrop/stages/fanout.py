@@ -27,6 +27,9 @@ class FanoutBatch:
     ports: Ports
     emitted: list[BusEvent] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"listed": 0, "refresh_requests": 0, "superseded": 0})
+    # The progress of the pages listed, as (generation, posts listed, listing complete): counted once
+    # their events are out, so that a page delivered again after its PutEvents failed counts once.
+    listed: list[tuple[int, int, bool]] = field(default_factory=list)
 
     def handle(self, record: Message) -> None:
         message = events.fanout_message(record.json_body)
@@ -45,8 +48,7 @@ class FanoutBatch:
         more = len(listed) == PAGE
         if more:
             self.emitted.append(events.fanout_continued(message.generation, listed[-1]))
-        page = events.progress_page("listed", [message.after or ""])
-        self.ports.catalog.count_refresh(message.generation, page=page, listed=len(keys), complete=not more)
+        self.listed.append((message.generation, len(keys), not more))
         self.counts["listed"] += len(keys)
 
 
@@ -54,4 +56,6 @@ def run(event: dict[str, Any], ports: Ports) -> Outcome:
     batch = FanoutBatch(ports=ports)
     response = process_batch(messages(event), batch.handle)
     ports.bus.publish(batch.emitted)
+    for generation, listed, complete in batch.listed:
+        ports.catalog.count_refresh(generation, listed=listed, complete=complete)
     return Outcome(response=response, counts=batch.counts)

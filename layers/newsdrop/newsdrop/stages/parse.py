@@ -106,6 +106,10 @@ class ParseBatch:
     # Waits for a URL that this batch's hand-overs ended, as (URL, key, revision refused): removed once
     # the batch's events are out (`end_waits`), so that a delivery that dies before finds them again.
     waits_ended: dict[tuple[str, str, str], None] = field(default_factory=dict)
+    # Posts read again by the batch's refresh pages, per generation: counted in the refresh's progress
+    # once the events are out (`end_waits`), so that a page delivered again after its PutEvents failed
+    # is not counted twice (a page that fails before is counted by its next delivery).
+    refreshed: dict[int, int] = field(default_factory=dict)
     rejected_keys: set[str] = field(default_factory=set)
     # Whether each key has a rejection report, as read with the settings (`Reads.rejected`) and kept
     # up to date since; a key not in it may have one.
@@ -311,8 +315,12 @@ class ParseBatch:
             self.waits_ended[left, key, refused] = None
 
     def end_waits(self) -> None:
+        """What the batch's events being out settles: the waits its hand-overs ended, and the refresh
+        pages it read (counted in their job's progress)."""
         for url, key, refused in self.waits_ended:
             self.ports.catalog.stop_waiting(url, key, refused)
+        for generation, count in self.refreshed.items():
+            self.ports.catalog.count_refresh(generation, refreshed=count)
 
     def redelivered(self, stored: PostRecord, change: events.SourceChange) -> None:
         if source_sequencer(stored.sequencer) == change.sequencer:
@@ -408,9 +416,7 @@ class ParseBatch:
                 # are derived again, with the new theme and settings, where they are.
                 self.emitted.append(events.for_record(stored, "bulk"))
         self.counts["refreshed"] += len(message.keys)
-        self.ports.catalog.count_refresh(
-            message.generation, page=events.progress_page("read", message.keys), refreshed=len(message.keys)
-        )
+        self.refreshed[message.generation] = self.refreshed.get(message.generation, 0) + len(message.keys)
 
     # ------------------------------------------------------------------ site settings
 
