@@ -331,6 +331,11 @@ def href(url: str) -> str:
     return quote_path(url)
 
 
+def absolute(site_url: str, baseurl: str, url: str) -> str:
+    """A site path as the full address that the feed, the sitemaps and canonical links write."""
+    return site_url.rstrip("/") + href(baseurl + url)
+
+
 def _invisible(ch: str) -> bool:
     return unicodedata.category(ch)[0] == "C"  # control, format, private use, unassigned
 

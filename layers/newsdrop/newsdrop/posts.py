@@ -442,7 +442,7 @@ def _read_post(key: str, body: bytes, config: SiteConfig) -> Post:
         raise Rejected(str(exc)) from exc
     # The address as the feed, the sitemap and the canonical link write it: a sitemap's <loc> "must be
     # less than 2,048 characters" (sitemaps.org), and percent-encoding triples a Chinese path.
-    address = config.url.rstrip("/") + paths.href(config.baseurl + url)
+    address = paths.absolute(config.url, config.baseurl, url)
     if len(address) > MAX_ADDRESS_CHARS:
         raise Rejected(f"the post's address is {len(address)} characters long; at most {MAX_ADDRESS_CHARS}")
     if name and text[: opening.end()].lstrip("\ufeff"):

@@ -126,10 +126,6 @@ def _isotime(value: str) -> str:
     return dt.datetime.fromisoformat(value).isoformat(timespec="seconds")
 
 
-def _absolute(url: str, config: SiteConfig) -> str:
-    return config.url.rstrip("/") + paths.href(config.baseurl + url)
-
-
 class _Budget(threading.local):
     """What the page being rendered in this thread may still spend."""
 
@@ -700,7 +696,7 @@ def _helpers(config: SiteConfig) -> dict[str, Callable[[str], str]]:
         return paths.href(config.baseurl + "/" + asset_key(name))
 
     def absolute(url: str) -> str:
-        return _absolute(url, config)
+        return paths.absolute(config.url, config.baseurl, url)
 
     return {"link": link, "asset": asset, "absolute": absolute}
 

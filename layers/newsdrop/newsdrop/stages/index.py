@@ -181,9 +181,7 @@ class IndexBatch:
                 continue  # never indexed, nothing to remove
             if same and state is not None:
                 if state.pending:  # an earlier attempt died before the manifest took its changes
-                    self.put_document(state, plan.post)  # and perhaps before its document was written
-                    self.owe(plan.key, state, plan.post)
-                    self.settled.append((plan.key, state))
+                    self.owe(plan.key, state, plan.post)  # and perhaps before its document was written
                 continue
             changed.append(plan)
         live = [plan for plan in changed if plan.post is not None]
@@ -208,27 +206,24 @@ class IndexBatch:
             # names would never be deleted, and its text, a deleted post's too, stay public.
             # Readers see neither until the manifest names the document, after this.
             if self.ports.catalog.swap_search_state(plan.key, old, new):
-                self.put_document(new, plan.post)
                 self.owe(plan.key, new, plan.post)
-                self.settled.append((plan.key, new))
             else:  # another batch changed this post meanwhile: look again (its id stays unused)
                 retry.append(plan.key)
         return retry
 
-    def put_document(self, state: SearchState, post: Post | None) -> None:
-        """The post's search document under the id its state names (created once: a retry finds it)."""
-        if state.doc is not None and post is not None:
-            self.writer.put_immutable(search.doc_key(state.doc), search.dumps(_document(state.doc, post).to_json()))
-
     def owe(self, key: str, state: SearchState, post: Post | None) -> None:
-        """What the manifest must hold for `state`: its document's postings (the post has the state's
-        digest, so they are the same as when the document was written) and its retired ids."""
+        """For a state the catalog holds: its document, written under the id it names (created once:
+        a retry finds it); what the manifest must hold for it, its document's postings (the post has
+        the state's digest, so they are the same as the document's) and its retired ids; and the
+        state, to be cleared once the manifest holds them (`settled`)."""
         if state.doc is not None and post is not None:
             document = _document(state.doc, post)
+            self.writer.put_immutable(search.doc_key(state.doc), search.dumps(document.to_json()))
             ahead = self.ports.postings_ahead
             known = ahead(key, document) if ahead is not None else None
             self.owed_docs[state.doc] = known if known is not None else document.postings()
         self.owed_deleted.update(state.retired)
+        self.settled.append((key, state))
 
 
 # ----------------------------------------------------------------------------------- compaction

@@ -104,10 +104,10 @@ class ParseBatch:
     seconds_left: Callable[[], float] | None = None
     refused: set[tuple[str, str]] = field(default_factory=set)  # (key, URL claim) refused as taken
     # Waits for a URL that this batch's hand-overs ended, as (URL, key, revision refused): removed once
-    # the batch's events are out (`end_waits`), so that a delivery that dies before finds them again.
+    # the batch's events are out (`after_events`), so that a delivery that dies before finds them again.
     waits_ended: dict[tuple[str, str, str], None] = field(default_factory=dict)
     # Posts read again by the batch's refresh pages, per generation: counted in the refresh's progress
-    # once the events are out (`end_waits`), so that a page delivered again after its PutEvents failed
+    # once the events are out (`after_events`), so that a page delivered again after its PutEvents failed
     # is not counted twice (a page that fails before is counted by its next delivery).
     refreshed: dict[int, int] = field(default_factory=dict)
     rejected_keys: set[str] = field(default_factory=set)
@@ -314,7 +314,7 @@ class ParseBatch:
                     self.emitted.append(events.for_record(stored))
             self.waits_ended[left, key, refused] = None
 
-    def end_waits(self) -> None:
+    def after_events(self) -> None:
         """What the batch's events being out settles: the waits its hand-overs ended, and the refresh
         pages it read (counted in their job's progress)."""
         for url, key, refused in self.waits_ended:
@@ -548,5 +548,5 @@ def run(event: dict[str, Any], ports: Ports, *, seconds_left: Callable[[], float
     # One PutEvents call per ten events for the whole batch. If it fails, the whole batch is
     # retried: every record is then a duplicate whose event is re-emitted, so nothing is lost.
     ports.bus.publish(batch.emitted)
-    batch.end_waits()
+    batch.after_events()
     return Outcome(response=response, counts=batch.counts)
